@@ -1,0 +1,45 @@
+"""The command line. Each command lives in its own module `cmd_<name>.py` and is found here, so a new
+command is a new file. Commands are thin: they parse options and call the engine."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from envdoctor import __version__
+from envdoctor.errors import UserError
+
+
+class EnvdoctorGroup(click.Group):
+    def main(self, *args, **kwargs):
+        # Errors a user can cause end in one line and exit 2, never a traceback.
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except UserError as e:
+            click.echo(f"envdoctor: error: {e.line()}", err=True)
+            sys.exit(2)
+        except click.exceptions.Abort:
+            click.echo("envdoctor: aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=EnvdoctorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="envdoctor")
+def main() -> None:
+    """envdoctor: make a GPU machine trustworthy for deep learning.
+
+    Diagnoses this machine (no TARGET) or remote hosts over SSH, fixes what it can with playbooks,
+    and proves the GPU trains with a short ResNet run."""
+
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")):
+    _m = importlib.import_module(f"{__name__}.{_mod}")
+    main.add_command(_m.command)

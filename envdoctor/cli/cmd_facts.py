@@ -1,0 +1,40 @@
+"""envdoctor facts: show what was gathered (typed facts, or the raw sections), and save the bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from envdoctor.bundle import Bundle
+from envdoctor.gather import gather
+from envdoctor.parsers import facts_from_bundle
+from envdoctor.transport import LocalTransport, TransportError
+
+
+@click.command("facts")
+@click.option("--raw", is_flag=True, help="Print the raw evidence sections instead of the parsed facts.")
+@click.option("--bundle", "bundle_path", type=click.Path(path_type=Path),
+              help="Save the evidence bundle here (a directory, or FILE.tar.gz).")
+@click.option("--from", "from_path", type=click.Path(path_type=Path), help="Read a saved bundle or paste instead.")
+@click.option("--python", "python", help="Interpreter whose environment to inspect.")
+def command(raw, bundle_path, from_path, python):
+    """Gather the facts of this machine and print them as JSON."""
+    import sys
+
+    if from_path:
+        bundle = Bundle.load(from_path)
+    else:
+        try:
+            bundle = gather(LocalTransport(), python=python or sys.executable)
+        except TransportError as e:
+            raise click.ClickException(e.message)
+    if bundle_path:
+        bundle.save(bundle_path)
+        click.echo(f"evidence bundle saved to {bundle_path}", err=True)
+    if raw:
+        click.echo(json.dumps({n: s.model_dump() for n, s in bundle.sections.items()} | (
+            {"pastes": bundle.pastes} if bundle.pastes else {}), indent=2))
+    else:
+        click.echo(facts_from_bundle(bundle).model_dump_json(indent=2))

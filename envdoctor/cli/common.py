@@ -1,0 +1,45 @@
+"""Options and helpers shared by several commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from envdoctor.models import HostReport, HostStatus, Report
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout, nothing else.")(f)
+
+
+def checks_dir_option(f):
+    return click.option("--checks-dir", "checks_dirs", multiple=True, type=click.Path(path_type=Path),
+                        help="Also load checks from this directory (a site's own catalog).")(f)
+
+
+def debug_option(f):
+    return click.option("--debug", is_flag=True, help="Print tracebacks of checks that did not complete.")(f)
+
+
+def use_color() -> bool:
+    return sys.stdout.isatty()
+
+
+def exit_code(hosts: list[HostReport]) -> int:
+    """0 all pass or warn; 1 any fail; 3 a target could not be reached or evaluated (1 wins over 3)."""
+    if any(h.status == HostStatus.FAIL for h in hosts):
+        return 1
+    if any(not h.status.evaluated for h in hosts):
+        return 3
+    return 0
+
+
+def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        from envdoctor.report.text import render
+
+        click.echo(render(report, use_color(), verbose))

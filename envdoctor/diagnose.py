@@ -1,0 +1,64 @@
+"""One host from evidence to report: bundle -> facts -> checks -> HostReport. Pure but for `gather`."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from envdoctor.bundle import Bundle
+from envdoctor.catalog import Check, run_checks
+from envdoctor.facts import HostFacts
+from envdoctor.gather import gather
+from envdoctor.models import HostReport, HostStatus, host_status
+from envdoctor.parsers import facts_from_bundle
+from envdoctor.targets import Target
+from envdoctor.transport import LocalTransport, Transport, TransportError
+
+
+def headline(facts: HostFacts) -> dict:
+    """The few facts a fleet table shows per host."""
+    gpus = facts.gpu.gpus or []
+    names = sorted({g.name for g in gpus if g.name})
+    return {
+        "gpu": ", ".join(names) if names else None,
+        "gpu_count": len(gpus) if facts.gpu.gpus is not None else None,
+        "driver": facts.gpu.nvml_version or facts.gpu.kernel_module_version,
+        "cuda_driver": facts.gpu.cuda_driver_version,
+        "torch": facts.torch.version,
+        "torch_cuda": facts.torch.cuda_build,
+        "nccl": facts.torch.nccl,
+        "container_toolkit": facts.container.nvidia_ctk_version or facts.container.nvidia_container_cli_version,
+    }
+
+
+def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False) -> tuple[HostReport, HostFacts]:
+    facts = facts_from_bundle(bundle)
+    results = run_checks(facts, checks, debug)
+    return HostReport(host=bundle.host, status=host_status(results), headline=headline(facts), checks=results), facts
+
+
+def transport_for(target: Target, **ssh_options) -> Transport:
+    if target.local:
+        return LocalTransport()
+    from envdoctor.transport.ssh import SSHTransport  # Fabric is imported only when SSH is used
+
+    return SSHTransport(target, **ssh_options)
+
+
+def diagnose_target(target: Target, checks: list[Check], python: str | None = None, debug: bool = False,
+                    timeout: float | None = None, **ssh_options) -> tuple[HostReport, HostFacts | None, Bundle | None]:
+    """Gather from a target and check it. A host that cannot be reached is a HostReport with its status."""
+    t0 = time.monotonic()
+    interp = python or target.python or (sys.executable if target.local else "python3")
+    try:
+        with transport_for(target, **ssh_options) as tr:
+            bundle = gather(tr, python=interp, host=target.name, **({"timeout": timeout} if timeout else {}))
+    except TransportError as e:
+        return HostReport(host=target.name, status=e.status, error=e.message,
+                          gather_secs=round(time.monotonic() - t0, 3)), None, None
+    report, facts = report_from_bundle(bundle, checks, debug)
+    report.gather_secs = round(time.monotonic() - t0, 3)
+    return report, facts, bundle
+
+
+__all__ = ["diagnose_target", "report_from_bundle", "headline", "HostStatus"]

@@ -1,0 +1,80 @@
+"""Facts about GPUs, the NVIDIA kernel driver and NVML (owned by the GPU/driver domain)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class PciGpu(BaseModel):
+    """An NVIDIA device seen on the PCI bus (whether or not a driver is bound)."""
+
+    slot: str  # "0000:01:00.0"
+    device_id: str | None = None  # "2330"
+    pci_class: str | None = None  # "030200" (3D controller), "030000" (VGA), "068000" (bridge: NVSwitch)
+    driver: str | None = None  # bound kernel driver: "nvidia", "nouveau", "vfio-pci", None (unbound)
+    link_speed: str | None = None  # current, e.g. "32.0_GT/s_PCIe"
+    max_link_speed: str | None = None
+    link_width: int | None = None
+    max_link_width: int | None = None
+
+
+class GpuInfo(BaseModel):
+    """One GPU as nvidia-smi / NVML reports it. Every field is optional: old drivers and pastes omit many."""
+
+    index: int | None = None
+    name: str | None = None
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    memory_total_mib: int | None = None
+    memory_used_mib: int | None = None
+    utilization_pct: int | None = None
+    temperature_c: int | None = None
+    power_draw_w: float | None = None
+    power_limit_w: float | None = None
+    compute_capability: str | None = None  # "9.0"
+    persistence_mode: bool | None = None
+    mig_mode_current: bool | None = None
+    mig_mode_pending: bool | None = None
+    mig_devices: int | None = None  # MIG instances on this GPU (None = unknown)
+    ecc_mode_current: bool | None = None
+    ecc_uncorrected_volatile: int | None = None
+    ecc_uncorrected_aggregate: int | None = None
+    retired_pages_pending: bool | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    throttle_reasons_active: list[str] | None = None  # e.g. ["HW Slowdown", "SW Thermal Slowdown"]
+    pcie_gen_current: int | None = None
+    pcie_gen_max: int | None = None  # max the GPU and slot support together (nvidia-smi "Device Current"/"Max")
+    pcie_width_current: int | None = None
+    pcie_width_max: int | None = None
+    lost: bool = False  # nvidia-smi shows "GPU is lost" / "Unable to determine the device handle"
+
+
+class XidEvent(BaseModel):
+    xid: int
+    pci: str | None = None
+    time: str | None = None
+    line: str  # the kernel log line, verbatim
+    sxid: bool = False  # NVSwitch SXid rather than GPU Xid
+
+
+class GpuFacts(BaseModel):
+    pci_gpus: list[PciGpu] | None = None  # None: the PCI bus was not read
+    nvswitch_count: int | None = None  # NVSwitch bridges on PCI (or /dev/nvidia-nvswitch*)
+    kernel_module_loaded: bool | None = None  # "nvidia" in /proc/modules
+    nouveau_loaded: bool | None = None
+    kernel_module_version: str | None = None  # from /proc/driver/nvidia/version: the loaded module
+    kernel_module_open: bool | None = None  # "Open Kernel Module"
+    nvml_version: str | None = None  # user-space driver library version (nvidia-smi "Driver Version")
+    userspace_package_version: str | None = None  # from dpkg/rpm or a paste, when known
+    cuda_driver_version: str | None = None  # "CUDA Version" in nvidia-smi: the driver's CUDA API, "12.4"
+    nvidia_smi_available: bool | None = None  # the binary exists
+    nvidia_smi_error: str | None = None  # the first error line nvidia-smi printed (couldn't communicate...)
+    nvml_mismatch: bool | None = None  # "Driver/library version mismatch" seen
+    gpus: list[GpuInfo] | None = None  # None: no nvidia-smi evidence at all
+    xid_events: list[XidEvent] | None = None  # None: kernel log not readable
+    fallen_off_bus: list[str] | None = None  # kernel log lines saying a GPU fell off the bus
+    fabricmanager_active: bool | None = None
+    fabricmanager_installed: bool | None = None
+    persistenced_active: bool | None = None
+    errors_seen: list[str] = Field(default_factory=list)  # verbatim error lines recognised in evidence

@@ -1,0 +1,90 @@
+"""Typed results and the report document. The JSON report (`--json`) is `Report.model_dump_json()`,
+and `envdoctor schema` prints `Report.model_json_schema()`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+    SKIP = "skip"
+    ERROR = "error"  # the check itself did not complete (a bug of ours, or facts it could not read)
+
+
+class HostStatus(str, Enum):
+    """A host's overall state: the worst check status, or why it could not be evaluated."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth-failed"
+    HOST_KEY_UNKNOWN = "host-key-unknown"
+    HOST_KEY_CHANGED = "host-key-changed"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    @property
+    def evaluated(self) -> bool:
+        return self in (HostStatus.PASS, HostStatus.WARN, HostStatus.FAIL, HostStatus.UNKNOWN)
+
+
+class Fix(BaseModel):
+    """What to do about a problem: a text, commands a user can run, and the playbook that applies it."""
+
+    summary: str
+    commands: list[str] = Field(default_factory=list)
+    playbook: str | None = None  # name of a playbook in playbooks/, e.g. "docker-shm.yml"
+    manual: bool = False  # True when no playbook can apply it safely (reboot, reinstall in user's env)
+
+
+class CheckResult(BaseModel):
+    id: str
+    title: str
+    status: Status
+    summary: str
+    evidence: list[str] = Field(default_factory=list)
+    cause: str | None = None
+    fix: Fix | None = None
+
+
+class HostReport(BaseModel):
+    host: str
+    status: HostStatus
+    error: str | None = None  # why the host could not be evaluated (unreachable, timeout, ...)
+    headline: dict[str, Any] = Field(default_factory=dict)  # GPU model/count, driver, CUDA, torch...
+    checks: list[CheckResult] = Field(default_factory=list)
+    proof: dict[str, Any] | None = None  # filled by the proof-run stage
+    gather_secs: float | None = None
+
+
+class Report(BaseModel):
+    version: int = 1
+    envdoctor: str
+    hosts: list[HostReport] = Field(default_factory=list)
+    fleet: dict[str, Any] | None = None  # fleet summary and drift, for several hosts
+
+
+_ORDER = [Status.PASS, Status.SKIP, Status.UNKNOWN, Status.WARN, Status.ERROR, Status.FAIL]
+
+
+def host_status(checks: list[CheckResult]) -> HostStatus:
+    """Worst of the checks: any fail -> fail; else warn; else unknown/error -> unknown; else pass."""
+    if not checks:
+        return HostStatus.UNKNOWN
+    statuses = {c.status for c in checks}
+    if Status.FAIL in statuses:
+        return HostStatus.FAIL
+    if Status.WARN in statuses:
+        return HostStatus.WARN
+    if statuses & {Status.UNKNOWN, Status.ERROR}:
+        return HostStatus.UNKNOWN
+    return HostStatus.PASS

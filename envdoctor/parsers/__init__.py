@@ -1,0 +1,27 @@
+"""Pure parsers: raw evidence (a Bundle) -> typed facts. No I/O here.
+
+Each domain has a builder that reads its probe sections when present and otherwise scans the pastes
+for the blocks it recognises (so `check --from paste.txt` works with the same code)."""
+
+from __future__ import annotations
+
+from envdoctor.bundle import Bundle
+from envdoctor.facts import HostFacts
+
+
+def facts_from_bundle(bundle: Bundle) -> HostFacts:
+    from envdoctor.parsers.container_facts import build_container_facts
+    from envdoctor.parsers.gpu_facts import build_gpu_facts
+    from envdoctor.parsers.system_facts import build_system_facts
+    from envdoctor.parsers.torch_facts import build_cuda_env_facts, build_torch_facts
+
+    sources = sorted(n for n, s in bundle.sections.items() if s.error is None) + (["paste"] if bundle.pastes else [])
+    return HostFacts(
+        host=bundle.host,
+        gpu=build_gpu_facts(bundle),
+        torch=build_torch_facts(bundle),
+        cuda_env=build_cuda_env_facts(bundle),
+        system=build_system_facts(bundle),
+        container=build_container_facts(bundle),
+        sources=sources,
+    )

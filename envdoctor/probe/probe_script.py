@@ -1,0 +1,319 @@
+# envdoctor probe: stdlib only, Python >= 3.6. Run as `python3 - [--no-torch]` with this file on stdin.
+# Prints one JSON document: {"probe_version": 1, "sections": {name: {cmd, rc, stdout, stderr, secs, error}}}.
+# Every command runs in its own thread with its own timeout; a missing tool is "not-found", never a crash.
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+PROBE_VERSION = 1
+MAX_OUT = 2000000  # bytes kept per stream: a runaway kernel log must not flood the controller
+
+# The torch inspection runs in its own interpreter (this one: sys.executable) so that a broken CUDA
+# install that hangs or crashes on import is evidence, not a crash of the probe.
+TORCH_SCRIPT = r'''
+import json, sys, warnings, traceback
+out = {"python": sys.version.split()[0], "executable": sys.executable}
+caught = []
+def _show(message, category, filename, lineno, file=None, line=None):
+    caught.append("%s: %s" % (category.__name__, message))
+warnings.showwarning = _show
+warnings.simplefilter("always")
+try:
+    import torch
+except Exception as e:
+    out["import_error"] = "%s: %s" % (type(e).__name__, e)
+    print(json.dumps(out)); sys.exit(0)
+out["version"] = torch.__version__
+out["file"] = getattr(torch, "__file__", None)
+out["cuda_build"] = getattr(torch.version, "cuda", None)
+out["hip_build"] = getattr(torch.version, "hip", None)
+out["git_version"] = getattr(torch.version, "git_version", None)
+try:
+    out["cudnn"] = torch.backends.cudnn.version()
+except Exception as e:
+    out["cudnn_error"] = str(e)
+try:
+    out["arch_list"] = torch.cuda.get_arch_list()
+except Exception as e:
+    out["arch_list_error"] = str(e)
+try:
+    out["nccl"] = ".".join(map(str, torch.cuda.nccl.version())) if out.get("cuda_build") else None
+except Exception as e:
+    out["nccl_error"] = str(e)
+try:
+    out["is_available"] = bool(torch.cuda.is_available())
+except Exception as e:
+    out["is_available_error"] = "%s: %s" % (type(e).__name__, e)
+try:
+    out["device_count"] = torch.cuda.device_count()
+except Exception as e:
+    out["device_count_error"] = "%s: %s" % (type(e).__name__, e)
+try:
+    out["driver_cuda"] = torch._C._cuda_getDriverVersion() if out.get("cuda_build") else None
+except Exception as e:
+    out["driver_cuda_error"] = "%s: %s" % (type(e).__name__, e)
+devices = []
+if out.get("is_available"):
+    for i in range(out.get("device_count") or 0):
+        d = {"index": i}
+        try:
+            p = torch.cuda.get_device_properties(i)
+            d.update(name=p.name, capability=[p.major, p.minor], total_memory=p.total_memory)
+        except Exception as e:
+            d["error"] = "%s: %s" % (type(e).__name__, e)
+        # is_available() can be True while no kernel runs (arch missing): run one tiny kernel.
+        try:
+            x = torch.arange(8, device="cuda:%d" % i, dtype=torch.float32)
+            y = (x * 2 + 1).sum().item()
+            torch.cuda.synchronize(i)
+            d["kernel_ok"] = (y == 64.0)
+        except Exception as e:
+            d["kernel_ok"] = False
+            d["kernel_error"] = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
+        devices.append(d)
+out["devices"] = devices
+try:
+    import torchvision
+    out["torchvision"] = torchvision.__version__
+except ImportError:
+    out["torchvision"] = None
+except Exception as e:
+    out["torchvision_error"] = "%s: %s" % (type(e).__name__, e)
+out["warnings"] = caught
+print(json.dumps(out))
+'''
+
+
+def _trim(b):
+    if b is None:
+        return ""
+    if len(b) > MAX_OUT:
+        b = b[-MAX_OUT:]
+    return b.decode("utf-8", "replace")
+
+
+def run(argv, timeout, env=None):
+    """Run a command; return a section dict. argv[0] missing -> error "not-found"."""
+    t0 = time.time()
+    sec = {"cmd": " ".join(argv), "rc": None, "stdout": "", "stderr": "", "secs": 0.0, "error": None}
+    if not (os.path.isabs(argv[0]) and os.path.exists(argv[0])) and shutil.which(argv[0]) is None:
+        sec["error"] = "not-found"
+        return sec
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env, start_new_session=True)
+    except OSError as e:
+        sec["error"] = "%s" % e
+        return sec
+    try:
+        out, err = p.communicate(timeout=timeout)
+        sec["rc"] = p.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, 9)
+        except OSError:
+            pass
+        out, err = p.communicate()
+        sec["error"] = "timeout"
+    sec["stdout"], sec["stderr"] = _trim(out), _trim(err)
+    sec["secs"] = round(time.time() - t0, 3)
+    return sec
+
+
+def read(path, limit=MAX_OUT):
+    """Read a file as a section: "not-found" if absent, "denied" if unreadable."""
+    sec = {"cmd": "cat " + path, "rc": None, "stdout": "", "stderr": "", "secs": 0.0, "error": None}
+    try:
+        with open(path, "rb") as f:
+            sec["stdout"] = _trim(f.read(limit))
+        sec["rc"] = 0
+    except FileNotFoundError:
+        sec["error"] = "not-found"
+    except PermissionError:
+        sec["error"] = "denied"
+    except OSError as e:
+        sec["error"] = str(e)
+    return sec
+
+
+def text(cmd, body):
+    return {"cmd": cmd, "rc": 0, "stdout": body, "stderr": "", "secs": 0.0, "error": None}
+
+
+def pci_devices():
+    """Every PCI device as `<slot> <vendor> <device> <class>` (ids in hex, no 0x) from sysfs."""
+    lines = []
+    for d in sorted(glob.glob("/sys/bus/pci/devices/*")):
+        vals = []
+        for f in ("vendor", "device", "class"):
+            try:
+                with open(os.path.join(d, f)) as fh:
+                    vals.append(fh.read().strip().replace("0x", ""))
+            except OSError:
+                vals.append("?")
+        extra = []
+        for f in ("current_link_speed", "max_link_speed", "current_link_width", "max_link_width"):
+            try:
+                with open(os.path.join(d, f)) as fh:
+                    extra.append("%s=%s" % (f, fh.read().strip().replace(" ", "_")))
+            except OSError:
+                pass
+        drv = os.path.join(d, "driver")
+        if os.path.islink(drv):
+            extra.append("driver=" + os.path.basename(os.readlink(drv)))
+        lines.append(" ".join([os.path.basename(d)] + vals + extra))
+    if not os.path.isdir("/sys/bus/pci/devices"):
+        return {"cmd": "ls /sys/bus/pci/devices", "rc": None, "stdout": "", "stderr": "", "secs": 0.0,
+                "error": "not-found"}
+    return text("ls /sys/bus/pci/devices (vendor device class per slot)", "\n".join(lines) + "\n")
+
+
+def kernel_log():
+    """NVIDIA lines of the kernel log: dmesg when readable, else the journal."""
+    sec = run(["dmesg", "--ctime"], 15)
+    if sec["error"] is None and sec["rc"] == 0:
+        keep = [l for l in sec["stdout"].splitlines() if ("NVRM" in l or "nvidia" in l.lower() or "nouveau" in l
+                                                         or "Xid" in l or "SXid" in l)]
+        sec["stdout"] = "\n".join(keep[-2000:]) + ("\n" if keep else "")
+        sec["cmd"] = "dmesg --ctime | grep -E 'NVRM|Xid|nvidia|nouveau'"
+        return sec
+    j = run(["journalctl", "-k", "-b", "--no-pager", "-o", "short-iso", "-g", "NVRM|Xid|nvidia|nouveau",
+             "-n", "2000"], 20)
+    if j["error"] is None and j["rc"] in (0, 1):
+        return j
+    return sec
+
+
+def cuda_toolkits():
+    """The CUDA toolkits under /usr/local and /opt, their versions, and where /usr/local/cuda points."""
+    lines = []
+    for d in sorted(set(glob.glob("/usr/local/cuda*") + glob.glob("/opt/cuda*") + glob.glob("/usr/lib/cuda"))):
+        kind = "link -> " + os.path.realpath(d) if os.path.islink(d) else "dir"
+        version = ""
+        for vf in ("version.json", "version.txt"):
+            p = os.path.join(d, vf)
+            if os.path.isfile(p):
+                try:
+                    with open(p) as fh:
+                        body = fh.read(4096)
+                    if vf == "version.json":
+                        version = json.loads(body).get("cuda", {}).get("version", "")
+                    else:
+                        version = body.strip().split()[-1]
+                except (OSError, ValueError, IndexError):
+                    pass
+                break
+        nvcc = os.path.join(d, "bin", "nvcc")
+        lines.append("%s\t%s\tversion=%s\tnvcc=%s" % (d, kind, version or "?", "yes" if os.path.exists(nvcc) else "no"))
+    return text("ls -d /usr/local/cuda* /opt/cuda* (with version.json)", "\n".join(lines) + ("\n" if lines else ""))
+
+
+def environment():
+    keep = {}
+    for k, v in os.environ.items():
+        if k.startswith(("CUDA", "NVIDIA", "NCCL", "LD_", "TORCH", "PYTORCH", "CONDA", "VIRTUAL_ENV", "SLURM_JOB",
+                         "KUBERNETES_SERVICE")) or k in ("PATH", "HOME", "USER", "container"):
+            keep[k] = v
+    keep["__python__"] = sys.executable
+    keep["__python_version__"] = sys.version.split()[0]
+    return text("env (selected)", json.dumps(keep, indent=1, sort_keys=True) + "\n")
+
+
+def container_markers():
+    marks = []
+    for p in ("/.dockerenv", "/run/.containerenv"):
+        if os.path.exists(p):
+            marks.append("exists " + p)
+    try:
+        with open("/proc/1/cgroup") as fh:
+            marks.append("cgroup1 " + fh.read().replace("\n", " | ")[:2000])
+    except OSError:
+        pass
+    try:
+        with open("/proc/1/sched") as fh:
+            marks.append("sched1 " + fh.readline().strip())
+    except OSError:
+        pass
+    return text("container markers", "\n".join(marks) + ("\n" if marks else ""))
+
+
+def cdi_specs():
+    found = []
+    for d in ("/etc/cdi", "/var/run/cdi"):
+        found += sorted(glob.glob(os.path.join(d, "*")))
+    return text("ls /etc/cdi /var/run/cdi", "\n".join(found) + ("\n" if found else ""))
+
+
+def which(names):
+    return text("command -v " + " ".join(names), "\n".join("%s\t%s" % (n, shutil.which(n) or "") for n in names) + "\n")
+
+
+def main(argv):
+    no_torch = "--no-torch" in argv
+    jobs = {
+        "proc_driver_version": lambda: read("/proc/driver/nvidia/version"),
+        "proc_modules": lambda: read("/proc/modules"),
+        "pci_devices": pci_devices,
+        "nvidia_smi_xml": lambda: run(["nvidia-smi", "-q", "-x"], 30),
+        "nvidia_smi": lambda: run(["nvidia-smi"], 20),
+        "nvidia_smi_list": lambda: run(["nvidia-smi", "-L"], 15),
+        "nvswitch_devices": lambda: text("ls /dev/nvidia*", "\n".join(sorted(glob.glob("/dev/nvidia*"))) + "\n"),
+        "kernel_log": kernel_log,
+        "environment": environment,
+        "cuda_toolkits": cuda_toolkits,
+        "nvcc_version": lambda: run(["nvcc", "--version"], 15),
+        "ldconfig_cuda": lambda: run(["ldconfig", "-p"], 15),
+        "limits": lambda: read("/proc/self/limits"),
+        "df_shm": lambda: run(["df", "-k", "/dev/shm"], 10),
+        "mounts": lambda: read("/proc/mounts"),
+        "meminfo": lambda: read("/proc/meminfo", 4096),
+        "cpuinfo_count": lambda: text("os.cpu_count()", "%s\n" % os.cpu_count()),
+        "container_markers": container_markers,
+        "docker_info": lambda: run(["docker", "info"], 15),
+        "docker_daemon_json": lambda: read("/etc/docker/daemon.json"),
+        "nvidia_ctk_version": lambda: run(["nvidia-ctk", "--version"], 10),
+        "nvidia_container_cli_version": lambda: run(["nvidia-container-cli", "--version"], 10),
+        "nvidia_container_cli_info": lambda: run(["nvidia-container-cli", "info"], 15),
+        "cdi_specs": cdi_specs,
+        "systemd_units": lambda: run(["systemctl", "show", "-p", "Id,ActiveState,UnitFileState,LoadState",
+                                      "nvidia-fabricmanager.service", "nvidia-persistenced.service",
+                                      "docker.service", "nvidia-dcgm.service"], 10),
+        "tools": lambda: which(["nvidia-smi", "nvcc", "docker", "podman", "nvidia-ctk", "nvidia-container-cli",
+                                "nv-fabricmanager", "apt-get", "dnf", "yum", "systemctl"]),
+        "os_release": lambda: read("/etc/os-release"),
+        "uname": lambda: run(["uname", "-srm"], 5),
+        "dpkg_nvidia": lambda: run(["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
+                                    "'*nvidia*' 'cuda-*' 2>/dev/null | grep ' installed$' | head -200"], 15),
+    }
+    if not no_torch:
+        jobs["torch"] = lambda: run([sys.executable, "-c", TORCH_SCRIPT], 120)
+    sections = {}
+
+    def work(name, fn):
+        try:
+            sections[name] = fn()
+        except Exception as e:  # a probe bug must not lose the other sections
+            sections[name] = {"cmd": name, "rc": None, "stdout": "", "stderr": "", "secs": 0.0,
+                              "error": "probe error: %s: %s" % (type(e).__name__, e)}
+
+    threads = [threading.Thread(target=work, args=(n, f), daemon=True) for n, f in jobs.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Drop the bulk of ldconfig: only the CUDA/NVIDIA libraries are evidence.
+    ld = sections.get("ldconfig_cuda")
+    if ld and ld.get("stdout"):
+        ld["stdout"] = "\n".join(l for l in ld["stdout"].splitlines()
+                                 if "libcuda" in l or "libnvidia" in l or "libcudart" in l) + "\n"
+    sys.stdout.write(json.dumps({"probe_version": PROBE_VERSION, "sections": sections}))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

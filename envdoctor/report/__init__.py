@@ -1,0 +1,1 @@
+"""Renderers: a Report -> text (doctor style) or JSON."""

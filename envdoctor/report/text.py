@@ -1,0 +1,78 @@
+"""The human report, in the style of `flutter doctor`: a line per check, details for each non-pass."""
+
+from __future__ import annotations
+
+import click
+
+from envdoctor.models import CheckResult, HostReport, Report, Status
+
+MARKS = {
+    Status.PASS: ("✓", "green"),
+    Status.WARN: ("!", "yellow"),
+    Status.FAIL: ("✗", "red"),
+    Status.UNKNOWN: ("?", "cyan"),
+    Status.SKIP: ("-", None),
+    Status.ERROR: ("✗", "magenta"),
+}
+
+
+def _mark(status: Status, color: bool) -> str:
+    mark, fg = MARKS[status]
+    return click.style(mark, fg=fg, bold=True) if color and fg else mark
+
+
+def render_check(r: CheckResult, color: bool, verbose: bool = False) -> list[str]:
+    lines = [f"[{_mark(r.status, color)}] {r.title}: {r.summary}  ({r.id})"]
+    if r.status == Status.PASS and not verbose:
+        return lines
+    if r.status == Status.SKIP and not verbose:
+        return lines
+    for ev in r.evidence:
+        lines.append(f"      • {ev}")
+    if r.cause:
+        lines.append(f"      cause: {r.cause}")
+    if r.fix:
+        lines.append(f"      fix: {r.fix.summary}")
+        for cmd in r.fix.commands:
+            lines.append(f"        $ {cmd}")
+        if r.fix.playbook:
+            lines.append(f"        playbook: {r.fix.playbook}  (envdoctor fix applies it)")
+        elif r.fix.manual:
+            lines.append("        (manual: envdoctor will not apply this for you)")
+    return lines
+
+
+def summary_line(h: HostReport) -> str:
+    counts = {s: 0 for s in Status}
+    for c in h.checks:
+        counts[c.status] += 1
+    parts = [f"{counts[s]} {s.value}" for s in (Status.FAIL, Status.WARN, Status.UNKNOWN, Status.ERROR, Status.PASS,
+                                                 Status.SKIP) if counts[s]]
+    return ", ".join(parts) if parts else "no checks ran"
+
+
+def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
+    title = f"{h.host}: {h.status.value}"
+    lines = [click.style(title, bold=True) if color else title]
+    if h.error:
+        lines.append(f"  {h.error}")
+        return "\n".join(lines)
+    for c in h.checks:
+        lines += ["  " + line for line in render_check(c, color, verbose)]
+    lines.append(f"  Summary: {summary_line(h)}.")
+    verdict = VERDICTS.get(h.status.value)
+    if verdict:
+        lines.append(f"  Verdict: {verdict}")
+    return "\n".join(lines)
+
+
+VERDICTS = {
+    "pass": "this host is ready to train on its GPU(s).",
+    "warn": "this host can train on its GPU(s); the warnings above may cost speed or stability.",
+    "fail": "this host cannot train on a GPU as it is: fix the ✗ items above, first one first.",
+    "unknown": "no failure found, but some evidence could not be collected (?): not a clean bill of health.",
+}
+
+
+def render(report: Report, color: bool, verbose: bool = False) -> str:
+    return "\n\n".join(render_host(h, color, verbose) for h in report.hosts)

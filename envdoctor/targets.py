@@ -1,0 +1,22 @@
+"""What a TARGET names. Part 1 knows only this machine; inventory/SSH resolution builds on Target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Target:
+    name: str  # as the user wrote it / the inventory names it
+    hostname: str | None = None  # None: this machine through the local transport
+    user: str | None = None
+    port: int | None = None
+    python: str | None = None  # interpreter to diagnose (--python, ansible_python_interpreter)
+    vars: dict = field(default_factory=dict)
+
+    @property
+    def local(self) -> bool:
+        return self.hostname is None
+
+
+LOCAL = Target(name="localhost")
