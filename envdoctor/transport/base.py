@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from envdoctor.models import HostStatus
 
@@ -32,7 +33,10 @@ class Transport:
 
     name: str = "localhost"
 
-    def run(self, argv: list[str], stdin: bytes | None = None, timeout: float = 60.0) -> CommandResult:
+    def run(self, argv: list[str], stdin: bytes | None = None, timeout: float = 60.0,
+            on_line: Callable[[str], None] | None = None) -> CommandResult:
+        """`on_line`, when given, is called with each stdout line as it arrives (progress streaming);
+        the full stdout is still returned."""
         raise NotImplementedError
 
     def close(self) -> None:
