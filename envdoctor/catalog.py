@@ -18,6 +18,7 @@ site check with the id of a built-in one replaces it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 import traceback
@@ -96,7 +97,9 @@ class Check:
                            evidence=out.evidence, cause=out.cause, fix=fix)
 
 
-_REGISTRY: dict[str, Check] = {}
+# Checks by the source that declared them ("builtin", or one per --checks-dir), so that a site's checks
+# apply only to the runs that ask for that directory.
+_REGISTRY: dict[str, dict[str, Check]] = {}
 _loading_source = "builtin"
 
 
@@ -104,7 +107,8 @@ def check(id: str, title: str, order: int = 1000, playbook: str | None = None):
     """Declare a check. `order` sorts the report (root causes first); `playbook` names its fix."""
 
     def deco(func: Callable[[HostFacts], Outcome]):
-        _REGISTRY[id] = Check(id=id, title=title, func=func, order=order, playbook=playbook, source=_loading_source)
+        _REGISTRY.setdefault(_loading_source, {})[id] = Check(id=id, title=title, func=func, order=order,
+                                                             playbook=playbook, source=_loading_source)
         return func
 
     return deco
@@ -148,12 +152,15 @@ def _load_dir(directory: Path, source: str) -> None:
 def load_catalog(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> list[Check]:
     """All checks, built-in first, then each --checks-dir; sorted by order then id."""
     _load_dir(builtin_checks_dir(), "builtin")
+    merged = dict(_REGISTRY.get("builtin", {}))
     for d in extra_dirs:
         d = Path(d)
         if not d.is_dir():
             raise UserError("checks directory not found", where=str(d))
-        _load_dir(d.resolve(), "site_" + str(abs(hash(str(d.resolve())))))
-    return sorted(_REGISTRY.values(), key=lambda c: (c.order, c.id))
+        source = "site_" + hashlib.sha1(str(d.resolve()).encode()).hexdigest()[:10]
+        _load_dir(d.resolve(), source)
+        merged.update(_REGISTRY.get(source, {}))  # a site check replaces a built-in one of the same id
+    return sorted(merged.values(), key=lambda c: (c.order, c.id))
 
 
 def get_check(id: str, extra_dirs=()) -> Check:
