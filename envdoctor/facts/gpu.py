@@ -48,6 +48,27 @@ class GpuInfo(BaseModel):
     pcie_width_current: int | None = None
     pcie_width_max: int | None = None
     lost: bool = False  # nvidia-smi shows "GPU is lost" / "Unable to determine the device handle"
+    # Added by the GPU domain (all optional):
+    product_brand: str | None = None  # "Tesla", "GeForce", "NVIDIA" (-q / XML)
+    architecture: str | None = None  # "Hopper"
+    datacenter: bool | None = None  # a data-center GPU (Tesla/A100/H100/L40S...): persistence, cuda-compat apply
+    pci_device_id: str | None = None  # "2330" (from "0x233010DE")
+    performance_state: str | None = None  # "P0" (busy) .. "P8"/"P12" (idle): the PCIe link gen drops at idle
+    pcie_gen_host_max: int | None = None
+    mig_instances: list[str] | None = None  # "MIG 3g.40gb Device 0" lines from nvidia-smi -L
+    ecc_uncorrected_volatile_lines: list[str] | None = None  # which counters were non-zero, for evidence
+    retired_pages_dbe: int | None = None  # pages retired for double-bit errors (pre-Ampere)
+    fabric_state: str | None = None  # NVLink fabric registration (-q "Fabric State"): "Completed", "In Progress"
+    fabric_status: str | None = None  # "Success" or the failure NVML reports
+    source: str | None = None  # which output this came from: "nvidia-smi -q -x", "nvidia-smi", "csv", "-L"
+
+
+    @property
+    def label(self) -> str:
+        """'GPU 0 (NVIDIA H100 80GB HBM3, 00000000:00:09.0)' for summaries and evidence."""
+        bits = [b for b in (self.name, self.pci_bus_id) if b]
+        head = f"GPU {self.index}" if self.index is not None else "GPU"
+        return f"{head} ({', '.join(bits)})" if bits else head
 
 
 class XidEvent(BaseModel):
@@ -78,3 +99,24 @@ class GpuFacts(BaseModel):
     fabricmanager_installed: bool | None = None
     persistenced_active: bool | None = None
     errors_seen: list[str] = Field(default_factory=list)  # verbatim error lines recognised in evidence
+    # Added by the GPU domain (all optional):
+    nvidia_smi_version: str | None = None  # "NVIDIA-SMI 590.48.01" header / --version
+    attached_gpus: int | None = None  # "Attached GPUs" of -q / XML (may exceed the GPU blocks a paste kept)
+    gpus_source: str | None = None  # where `gpus` came from: "nvidia-smi -q -x", "nvidia-smi -q", "nvidia-smi", ...
+    nvidia_smi_rc: int | None = None  # exit status of the probe's nvidia-smi
+    kernel_log_read: bool | None = None  # the kernel log (dmesg/journal) was readable
+    nvrm_lines: list[str] | None = None  # notable NVRM lines (API mismatch, probe failures, RmInitAdapter...)
+    module_version_from_log: str | None = None  # "NVRM: loading ... Kernel Module 570.158.01" in the kernel log
+    nvidia_modules: list[str] | None = None  # nvidia* kernel modules loaded (/proc/modules)
+    nouveau_bound: list[str] | None = None  # PCI slots whose GPU is bound to nouveau
+    dpkg_packages: dict[str, str] | None = None  # NVIDIA/CUDA packages installed -> version (dpkg)
+    fabricmanager_state: str | None = None  # systemd ActiveState of nvidia-fabricmanager ("active", "failed")
+    persistenced_state: str | None = None
+    nvswitch_dev_nodes: list[str] | None = None  # /dev/nvidia-nvswitch*
+    driver_upgrade_lines: list[str] = Field(default_factory=list)  # apt history lines upgrading NVIDIA packages
+    cuda_802_seen: bool | None = None  # CUDA error 802 "system not yet initialized" in the evidence
+
+    @property
+    def known_no_gpu(self) -> bool:
+        """The PCI bus was read and holds no NVIDIA GPU, and NVML lists none either."""
+        return self.pci_gpus == [] and not self.gpus

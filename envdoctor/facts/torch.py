@@ -14,6 +14,19 @@ class TorchDevice(BaseModel):
     kernel_error: str | None = None
 
 
+class TorchErrorSeen(BaseModel):
+    """A torch/CUDA error or warning recognised in evidence (probe output, collect_env or a paste)."""
+
+    kind: str  # driver_too_old, not_compiled_with_cuda, driver_insufficient, arch_not_compatible, ...
+    line: str  # the line, verbatim
+    code: int | None = None  # CUDA error number when the text gives one (35, 2, 802, 804, ...)
+    found_version: int | None = None  # "found version 11040" -> 11040
+    gpu_name: str | None = None
+    capability: str | None = None  # "12.0" (from "sm_120" or "cuda capability 3.5")
+    min_capability: str | None = None  # "3.7" from "The minimum cuda capability supported ... is 3.7"
+    supported_arches: list[str] | None = None  # ["sm_50", ...] from "The current PyTorch install supports"
+
+
 class TorchFacts(BaseModel):
     python_version: str | None = None
     python_executable: str | None = None
@@ -35,6 +48,16 @@ class TorchFacts(BaseModel):
     torchvision: str | None = None
     torchvision_error: str | None = None
     errors_seen: list[str] = Field(default_factory=list)  # verbatim error lines recognised in evidence
+    # Added by the torch/CUDA domain:
+    cpu_only_build: bool | None = None  # +cpu / "CUDA used to build PyTorch: None" / "not compiled with CUDA"
+    source: str | None = None  # where version/build came from: "probe", "collect_env" or None
+    file: str | None = None  # torch/__init__.py of the inspected interpreter
+    device_count_error: str | None = None
+    errors: list[TorchErrorSeen] = Field(default_factory=list)  # recognised errors, classified
+    collect_env_driver: str | None = None  # collect_env "Nvidia driver version: 535.183.01"
+    collect_env_gpus: list[str] | None = None  # collect_env "GPU 0: NVIDIA ..." names; [] = "No CUDA"/none
+    collect_env_cuda_runtime: str | None = None  # collect_env "CUDA runtime version" (a local toolkit)
+    collect_env_os: str | None = None
 
 
 class CudaToolkit(BaseModel):
@@ -43,6 +66,7 @@ class CudaToolkit(BaseModel):
     is_link: bool = False
     link_target: str | None = None
     has_nvcc: bool | None = None
+    version_source: str | None = None  # "version file" (version.json/.txt), or "name" (from cuda-12.4)
 
 
 class CudaEnvFacts(BaseModel):
@@ -53,7 +77,11 @@ class CudaEnvFacts(BaseModel):
     ld_library_path: list[str] | None = None
     toolkits: list[CudaToolkit] | None = None
     usr_local_cuda_target: str | None = None  # where /usr/local/cuda resolves
-    nvcc_path: str | None = None
+    nvcc_path: str | None = None  # "" when looked up and not on PATH
     nvcc_version: str | None = None  # "12.4"
     libcuda_paths: list[str] | None = None  # libcuda.so* found by ldconfig
     compat_lib_dirs: list[str] | None = None  # .../compat dirs on LD_LIBRARY_PATH
+    # Added by the torch/CUDA domain:
+    nvidia_visible_devices: str | None = None  # container runtime's NVIDIA_VISIBLE_DEVICES
+    libcudart_paths: list[str] | None = None  # libcudart.so* found by ldconfig
+    nvcc_release_line: str | None = None  # "Cuda compilation tools, release 12.4, V12.4.131", verbatim

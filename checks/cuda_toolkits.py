@@ -1,0 +1,131 @@
+"""Check: the CUDA toolkits, CUDA_HOME, nvcc, LD_LIBRARY_PATH and the driver agree."""
+
+import re
+
+from envdoctor.catalog import check, fail, passed, unknown, warn
+from envdoctor.cuda_compat import forward_compat_supported, minor_compat_floor, vtuple
+from envdoctor.models import Fix
+from envdoctor.torch_evidence import driver_view, gpus_seen
+
+_CUDA_DIR = re.compile(r"(/(?:usr/local|opt)/cuda(?:-(\d+\.\d+))?)(?:/|$)")
+
+
+def _version_of(path: str | None, toolkits) -> str | None:
+    """The toolkit version of a path under /usr/local/cuda*, resolving the /usr/local/cuda link."""
+    if not path:
+        return None
+    m = _CUDA_DIR.match(path)
+    if not m:
+        return None
+    root = m.group(1)
+    for t in toolkits:
+        if t.path.rstrip("/") == root:
+            if t.version:
+                return t.version
+            if t.is_link and t.link_target:
+                return _version_of(t.link_target, toolkits)
+    return m.group(2)
+
+
+@check("cuda_toolkits", "CUDA toolkits, CUDA_HOME, nvcc and LD_LIBRARY_PATH agree", order=470, playbook="cuda-switch.yml")
+def cuda_toolkits(facts):
+    """torch wheels bring their own CUDA runtime; a local toolkit matters when building extensions
+    (nvcc, CUDA_HOME) and when its libraries are put on LD_LIBRARY_PATH. With several toolkits in
+    /usr/local/cuda-*, the /usr/local/cuda link, CUDA_HOME, the nvcc found on PATH and the CUDA
+    directories on LD_LIBRARY_PATH must name the same version, not newer than the driver runs.
+    A `compat` directory (cuda-compat, forward compatibility) on LD_LIBRARY_PATH is only for older
+    drivers on data-center GPUs; elsewhere it breaks CUDA (error 804) or shadows a newer driver."""
+    ce = facts.cuda_env
+    if ce.toolkits is None:
+        return unknown("the CUDA toolkits were not listed", missing=["ls /usr/local/cuda*"])
+    toolkits = ce.toolkits
+    real = [t for t in toolkits if not t.is_link]
+    ev = [f"{t.path}: " + (f"-> {t.link_target}" if t.is_link else f"CUDA {t.version or '?'}") for t in toolkits]
+    if ce.cuda_home:
+        ev.append(f"CUDA_HOME={ce.cuda_home}")
+    if ce.nvcc_path:
+        ev.append(f"nvcc on PATH: {ce.nvcc_path}" + (f" ({ce.nvcc_release_line})" if ce.nvcc_release_line else ""))
+    cuda_ld = [d for d in ce.ld_library_path or [] if _CUDA_DIR.match(d)]
+    if cuda_ld:
+        ev.append("LD_LIBRARY_PATH CUDA dirs: " + ":".join(cuda_ld))
+    problems: list[str] = []
+    fatal: list[str] = []
+
+    # Which version each place names.
+    named = {}
+    if ce.usr_local_cuda_target:
+        v = _version_of(ce.usr_local_cuda_target, toolkits)
+        if not any(t.path.rstrip("/") == ce.usr_local_cuda_target.rstrip("/") for t in real) and \
+                ce.usr_local_cuda_target.rstrip("/") != "/usr/local/cuda":
+            problems.append(f"/usr/local/cuda points to {ce.usr_local_cuda_target}, which is not an installed toolkit")
+        if v:
+            named["/usr/local/cuda"] = v
+    if ce.cuda_home:
+        v = _version_of(ce.cuda_home, toolkits)
+        if v:
+            named["CUDA_HOME"] = v
+    if ce.nvcc_version:
+        named["nvcc"] = ce.nvcc_version
+    for d in cuda_ld:
+        if "/compat" in d:
+            continue
+        v = _version_of(d, toolkits)
+        if v:
+            named.setdefault("LD_LIBRARY_PATH", v)
+            if vtuple(v) != vtuple(named["LD_LIBRARY_PATH"]):
+                problems.append(f"LD_LIBRARY_PATH holds two CUDA versions ({named['LD_LIBRARY_PATH']} and {v})")
+    versions = {k: vtuple(v)[:2] for k, v in named.items() if vtuple(v)}
+    if len(set(versions.values())) > 1:
+        problems.append("different CUDA versions: " + ", ".join(f"{k} {named[k]}" for k in named))
+
+    # Newer than the driver runs?
+    d = driver_view(facts)
+    top = max(versions.values(), default=None)
+    compat_v = [vtuple(_version_of(c, toolkits) or "")[:2] for c in ce.compat_lib_dirs or []]
+    if d.cuda and top and top > vtuple(d.cuda)[:2] and not any(cv and cv >= top for cv in compat_v):
+        floor = minor_compat_floor(".".join(map(str, top)))
+        if top[0] == vtuple(d.cuda)[0] and floor:
+            problems.append(f"toolkit CUDA {top[0]}.{top[1]} is newer than the driver's CUDA {d.cuda}: binaries built "
+                            "with it run by minor-version compatibility, PTX from it does not JIT")
+        else:
+            fatal.append(f"toolkit CUDA {top[0]}.{top[1]} is newer than the driver runs (CUDA {d.cuda}): programs "
+                         "built with it fail with \"CUDA driver version is insufficient\"")
+
+    # Stray forward-compatibility libraries.
+    for cdir in ce.compat_lib_dirs or []:
+        names = [g.name for g in gpus_seen(facts) or [] if g.name]
+        consumer = [n for n in names if forward_compat_supported(n) is False]
+        cv = _version_of(cdir, toolkits)
+        if consumer:
+            fatal.append(f"{cdir} (cuda-compat) is in use on {consumer[0]}: forward compatibility is not supported "
+                         "there (CUDA error 804)")
+        elif d.cuda and cv and vtuple(d.cuda)[:2] >= vtuple(cv)[:2]:
+            problems.append(f"{cdir} (cuda-compat {cv}) is not needed: the driver already runs CUDA {d.cuda}, and an "
+                            "older compat libcuda shadows it")
+        elif d.cuda is None:
+            problems.append(f"{cdir} (cuda-compat) is on the library path; the driver's CUDA is not known to judge it")
+
+    # Same rule as cuda-switch.yml: the newest toolkit the driver runs natively.
+    fits = [t for t in real if t.version and (d.cuda is None or vtuple(t.version)[:2] <= vtuple(d.cuda)[:2])]
+    if not fits and d.cuda:  # else one the driver runs by minor-version compatibility
+        fits = [t for t in real if t.version and vtuple(t.version)[0] == vtuple(d.cuda)[0] and d.version
+                and vtuple(d.version) >= vtuple(minor_compat_floor(t.version) or "999")]
+    target = max(fits, key=lambda t: vtuple(t.version)).path if fits else "/usr/local/cuda-X.Y"
+    fix = Fix(summary=f"Point /usr/local/cuda, CUDA_HOME, PATH and LD_LIBRARY_PATH at one toolkit ({target})"
+                      + ("; remove cuda-compat dirs from LD_LIBRARY_PATH unless a data-center GPU needs them for an "
+                         "older driver" if ce.compat_lib_dirs else ""),
+              commands=[f"sudo ln -sfn {target} /usr/local/cuda",
+                        "export CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH"])
+    if fatal:
+        return fail(fatal[0], evidence=ev + fatal[1:] + problems, cause="; ".join(fatal), fix=fix)
+    if problems:
+        return warn(problems[0], evidence=ev + problems[1:], cause="; ".join(problems), fix=fix)
+    if not real and not ce.nvcc_path:
+        return passed("no local CUDA toolkit (torch wheels bring their own CUDA runtime)", evidence=ev)
+    summary = f"{len(real)} toolkit(s)" + (f", CUDA {sorted(set(named.values()))[0]} everywhere" if named else "")
+    notes = []
+    if not ce.cuda_home and real:
+        notes.append("CUDA_HOME is not set (builds fall back to /usr/local/cuda or the nvcc on PATH)")
+    if d.cuda is None:
+        notes.append("driver's CUDA not known: toolkit not compared with it")
+    return passed(summary, evidence=ev + notes)

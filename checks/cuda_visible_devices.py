@@ -1,0 +1,72 @@
+"""Check: CUDA_VISIBLE_DEVICES does not hide the GPUs."""
+
+import re
+
+from envdoctor.catalog import check, fail, passed, unknown, warn
+from envdoctor.models import Fix
+
+
+def _resolve(entry: str, gpus) -> bool | None:
+    """Whether one CUDA_VISIBLE_DEVICES entry names a present GPU (None: cannot tell)."""
+    if re.fullmatch(r"\d+", entry):
+        return int(entry) < len(gpus)
+    if entry.startswith(("GPU-", "MIG-")):
+        uuids = [g.uuid for g in gpus if g.uuid]
+        if not uuids:
+            return None
+        # CUDA accepts any unique prefix of a UUID; MIG-<uuid> names a MIG instance (not in GPU list).
+        if entry.startswith("MIG-"):
+            return None
+        return sum(1 for u in uuids if u.startswith(entry)) == 1
+    return False
+
+
+@check("cuda_visible_devices", "CUDA_VISIBLE_DEVICES does not hide the GPUs", order=440)
+def cuda_visible_devices(facts):
+    """CUDA_VISIBLE_DEVICES selects the GPUs a process sees, by index or UUID (a unique prefix is
+    enough). Set to an empty string or -1 it hides every GPU ("No CUDA GPUs are available"); CUDA
+    stops reading the list at the first entry that names no device, so one stale index can hide the
+    GPUs listed after it. Schedulers (Slurm, Kubernetes) set it for you; a value left in a shell
+    profile or a Dockerfile is a common cause of a GPU that "disappears"."""
+    ce = facts.cuda_env
+    if ce.cuda_visible_devices_set is None:
+        return unknown("the environment was not collected", missing=["environment variables"])
+    if not ce.cuda_visible_devices_set:
+        nvd = ce.nvidia_visible_devices
+        if nvd is not None and nvd.strip().lower() in ("", "void", "none"):
+            # The NVIDIA container runtime mounts no GPU into a container started with this value.
+            return warn(f"NVIDIA_VISIBLE_DEVICES={nvd!r}: the NVIDIA container runtime gives this container no GPU",
+                        evidence=[f"NVIDIA_VISIBLE_DEVICES={nvd!r}"],
+                        cause="the container was started without GPUs (NVIDIA_VISIBLE_DEVICES empty/void/none)",
+                        fix=Fix(summary="Start the container with GPUs", commands=["docker run --gpus all ..."],
+                                manual=True))
+        return passed("CUDA_VISIBLE_DEVICES is not set: every GPU is visible")
+    value = ce.cuda_visible_devices or ""
+    ev = [f"CUDA_VISIBLE_DEVICES={value!r}"]
+    fix = Fix(summary="Unset CUDA_VISIBLE_DEVICES (or set it to GPUs that exist: `nvidia-smi -L`), and remove it "
+                      "from the shell profile / container environment that sets it",
+              commands=["unset CUDA_VISIBLE_DEVICES", "nvidia-smi -L"], manual=True)
+    if value.strip() in ("", "-1", "none", "NoDevFiles"):
+        return fail("CUDA_VISIBLE_DEVICES hides every GPU", evidence=ev,
+                    cause="an empty or -1 CUDA_VISIBLE_DEVICES makes CUDA see no device", fix=fix)
+    entries = [e.strip() for e in value.split(",")]
+    gpus = facts.gpu.gpus
+    if facts.torch.is_available is False and facts.torch.device_count == 0 and gpus:
+        ev.append(f"torch sees 0 devices; nvidia-smi lists {len(gpus)}")
+    if not gpus:
+        return unknown(f"CUDA_VISIBLE_DEVICES={value} cannot be checked: the GPU list is not known",
+                       missing=["nvidia-smi GPU list"], evidence=ev)
+    visible = 0
+    for i, e in enumerate(entries):
+        ok = _resolve(e, gpus)
+        if ok is None:
+            return passed(f"CUDA_VISIBLE_DEVICES={value} (entries not all verifiable)", evidence=ev)
+        if not ok:
+            ev.append(f"entry {e!r} names no GPU present ({len(gpus)} GPU(s): indices 0..{len(gpus) - 1})")
+            if visible == 0:
+                return fail(f"CUDA_VISIBLE_DEVICES={value} names no GPU present", evidence=ev,
+                            cause="CUDA stops at the first entry naming no device: no GPU is visible", fix=fix)
+            return warn(f"CUDA_VISIBLE_DEVICES={value}: entries from {e!r} on are ignored", evidence=ev,
+                        cause="CUDA stops reading the list at the first entry naming no device", fix=fix)
+        visible += 1
+    return passed(f"CUDA_VISIBLE_DEVICES={value}: {visible} of {len(gpus)} GPU(s) visible", evidence=ev)

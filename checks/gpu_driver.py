@@ -1,0 +1,204 @@
+"""The NVIDIA kernel driver: loaded, not displaced by nouveau, and the same version as its user-space
+libraries (NVML)."""
+
+import re
+
+from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.models import Fix
+
+_REINSTALL = "sudo apt-get install --reinstall nvidia-driver-<branch>   # or your distribution's driver package"
+
+
+def _branch(facts) -> str | None:
+    g = facts.gpu
+    for v in (g.userspace_package_version, g.kernel_module_version, g.nvml_version):
+        if v:
+            return v.split(".")[0]
+    for pkg in g.dpkg_packages or {}:
+        m = re.match(r"nvidia-driver-(\d+)", pkg)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _reinstall_cmd(facts) -> str:
+    b = _branch(facts)
+    return _REINSTALL.replace("<branch>", b) if b else _REINSTALL
+
+
+def _upgrade_note(facts) -> tuple[list[str], str]:
+    lines = facts.gpu.driver_upgrade_lines
+    if any("unattended-upgrade" in l for l in lines):
+        return lines[:4], " (the evidence shows unattended-upgrades changed the NVIDIA packages)"
+    return lines[:4], ""
+
+
+@check("driver_loaded", "NVIDIA kernel driver loaded", order=120)
+def driver_loaded(facts):
+    """Checks that the `nvidia` kernel module is loaded (/proc/driver/nvidia/version, /proc/modules)
+    and that nvidia-smi can talk to it.
+
+    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver" means the module
+    is not loaded or cannot be: most often after the driver packages were upgraded underneath a
+    running system (unattended-upgrades), or after a kernel update for which the module was not
+    rebuilt (DKMS). Reloading the module or rebooting fixes the first; reinstalling the driver the
+    second. With nouveau bound to the GPU the nvidia module cannot load (see the `nouveau` check)."""
+    g = facts.gpu
+    comm = [e for e in g.errors_seen if "couldn't communicate" in e or "Found no NVIDIA driver" in e
+            or "driver not loaded" in e or "couldn't find libnvidia-ml" in e]
+    if comm:
+        upg, note = _upgrade_note(facts)
+        ev = comm[:3] + upg
+        if g.nouveau_loaded:
+            ev.append("nouveau is loaded")
+        if g.kernel_module_version:
+            ev.append(f"loaded module: {g.kernel_module_version}")
+        if g.kernel_module_loaded and facts.system.in_container:
+            return fail("the NVIDIA driver is not reachable from this container", evidence=ev,
+                        cause="the host's nvidia module is loaded, but the container was started without GPU "
+                              "access (no --gpus / NVIDIA runtime), so its device nodes and libraries are missing",
+                        fix=Fix(summary="start the container with GPU access",
+                                commands=["docker run --gpus all ...   # needs the NVIDIA Container Toolkit"],
+                                manual=True))
+        cause = ("nouveau holds the GPU, so the nvidia module cannot load" if g.nouveau_loaded else
+                 "the nvidia kernel module is not loaded or does not match the installed driver: typically "
+                 "after the driver packages were upgraded under a running system" + note +
+                 ", or after a kernel update without a rebuilt (DKMS) module")
+        return fail("the NVIDIA driver is not reachable", evidence=ev, cause=cause,
+                    fix=Fix(summary="load the module again, or reboot; if that fails, reinstall the driver "
+                                    "for the running kernel",
+                            commands=["lsmod | grep nvidia", "sudo modprobe nvidia", "dkms status",
+                                      _reinstall_cmd(facts), "sudo reboot"], manual=True))
+    if g.kernel_module_loaded:
+        ev = []
+        if g.kernel_module_version:
+            ev.append(f"loaded nvidia module {g.kernel_module_version}"
+                      + (" (open kernel module)" if g.kernel_module_open else ""))
+        if g.nvidia_modules:
+            ev.append("modules: " + ", ".join(g.nvidia_modules))
+        listed = [x for x in (g.gpus or []) if not x.lost]
+        if not ev and listed:
+            ev.append(f"nvidia-smi lists {len(listed)} GPU(s): the module is loaded and answering")
+        return passed("nvidia kernel module loaded" + (f" ({g.kernel_module_version})" if g.kernel_module_version
+                                                       else ""), evidence=ev)
+    if g.known_no_gpu:
+        return skip("no NVIDIA GPU on this machine: no driver needed")
+    if g.kernel_module_loaded is False:
+        ev = ["/proc/driver/nvidia/version is absent: the nvidia module is not loaded"]
+        if g.pci_gpus:
+            ev.insert(0, f"{len(g.pci_gpus)} NVIDIA GPU(s) on PCI, bound to: "
+                      + ", ".join(sorted({p.driver or "no driver" for p in g.pci_gpus})))
+        if g.nouveau_loaded:
+            ev.append("nouveau is loaded")
+        if g.nvidia_smi_available is False:
+            ev.append("nvidia-smi is not installed")
+        cause = ("nouveau (the open-source driver) holds the GPU" if g.nouveau_loaded else
+                 "the NVIDIA driver is not installed" if g.nvidia_smi_available is False else
+                 "the nvidia module is installed but not loaded (failed to load, or not built for this kernel)")
+        return fail("nvidia kernel module not loaded", evidence=ev, cause=cause,
+                    fix=Fix(summary="install the NVIDIA driver for this kernel and load it (reboot)",
+                            commands=["sudo modprobe nvidia", "sudo dmesg | grep -iE 'nvrm|nvidia'",
+                                      "sudo ubuntu-drivers install   # Ubuntu; else your distribution's driver",
+                                      "sudo reboot"], manual=True))
+    if facts.torch.collect_env_driver:
+        return passed(f"NVIDIA driver {facts.torch.collect_env_driver} answered (collect_env's nvidia-smi)",
+                      evidence=[f"Nvidia driver version: {facts.torch.collect_env_driver}"])
+    return unknown("whether the nvidia kernel module is loaded is not known",
+                   missing=["/proc/driver/nvidia/version", "/proc/modules"])
+
+
+@check("nouveau", "nouveau is not holding the GPU", order=110, playbook="blacklist-nouveau.yml")
+def nouveau(facts):
+    """nouveau is the open-source kernel driver for NVIDIA GPUs. When it is loaded it takes the GPU
+    and the proprietary/open `nvidia` module cannot bind to it, so CUDA is unavailable. The fix is to
+    blacklist nouveau (a modprobe.d file plus a rebuilt initramfs) and reboot: the
+    blacklist-nouveau.yml playbook does that."""
+    g = facts.gpu
+    fix = Fix(summary="blacklist nouveau, rebuild the initramfs and reboot",
+              commands=["printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | "
+                        "sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
+                        "sudo update-initramfs -u   # dracut -f on RHEL/Fedora", "sudo reboot"])
+    if g.nouveau_loaded and not g.nouveau_bound and g.pci_gpus and all(p.driver == "nvidia" for p in g.pci_gpus):
+        return warn("nouveau is loaded but holds no GPU", evidence=["nouveau is in the loaded kernel modules"] +
+                    [f"GPU {p.slot} is bound to nvidia" for p in g.pci_gpus],
+                    cause="nouveau is not blacklisted: it may take the GPU at a boot where nvidia loads later",
+                    fix=fix)
+    if g.nouveau_loaded or g.nouveau_bound:
+        ev = [f"GPU {slot} is bound to nouveau" for slot in (g.nouveau_bound or [])]
+        if g.nouveau_loaded:
+            ev.append("nouveau is in the loaded kernel modules")
+        return fail("nouveau is loaded: the nvidia driver cannot use the GPU", evidence=ev,
+                    cause="the open-source nouveau driver was loaded at boot and holds the GPU", fix=fix)
+    if g.known_no_gpu:
+        return skip("no NVIDIA GPU on this machine")
+    if g.nouveau_loaded is False:
+        if g.nvidia_modules is None and g.pci_gpus:  # known from the PCI bindings only
+            return passed("every NVIDIA GPU is bound to nvidia, none to nouveau",
+                          evidence=[f"GPU {p.slot}: driver {p.driver}" for p in g.pci_gpus])
+        return passed("nouveau is not loaded")
+    return unknown("whether nouveau is loaded is not known", missing=["/proc/modules"])
+
+
+def _differs(a: str | None, b: str | None) -> bool:
+    return bool(a and b and a != b)
+
+
+@check("nvml_version_mismatch", "NVIDIA kernel module and user-space libraries match", order=130)
+def nvml_version_mismatch(facts):
+    """NVML (libnvidia-ml, used by nvidia-smi, torch and containers) must be the same version as the
+    loaded kernel module. When the driver packages are upgraded while the old module is still loaded
+    (typically by unattended-upgrades), every new NVML client fails with "Failed to initialize NVML:
+    Driver/library version mismatch" while already-running jobs keep working. The loaded version is
+    in /proc/driver/nvidia/version; the library version in nvidia-smi or the installed packages.
+    Rebooting (or unloading and reloading the nvidia modules when no process uses the GPU) loads the
+    new module; hold the driver packages to stop it from happening again."""
+    g = facts.gpu
+    mod, lib = g.kernel_module_version, g.nvml_version or g.userspace_package_version
+    upg, note = _upgrade_note(facts)
+    fix = Fix(summary="load the kernel module that matches the installed libraries: reboot, or reload the "
+                      "modules when no process uses the GPU; then stop automatic driver upgrades",
+              commands=["cat /proc/driver/nvidia/version",
+                        "sudo systemctl stop nvidia-persistenced nvidia-fabricmanager 2>/dev/null; "
+                        "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia",
+                        "sudo reboot   # if the modules are in use",
+                        "sudo apt-mark hold $(dpkg-query -W -f '${Package}\\n' '*nvidia*' | grep -E '[0-9]+$')"
+                        "   # or add them to Unattended-Upgrade::Package-Blacklist"],
+              manual=True)
+
+    def versions() -> list[str]:
+        ev = []
+        if mod:
+            ev.append(f"loaded kernel module (/proc/driver/nvidia/version): {mod}")
+        if g.nvml_version:
+            ev.append(f"user-space driver (nvidia-smi): {g.nvml_version}")
+        if g.userspace_package_version and g.userspace_package_version != g.nvml_version:
+            ev.append(f"user-space library package: {g.userspace_package_version}")
+        return ev
+
+    if g.nvml_mismatch:
+        ev = [e for e in g.errors_seen if "mismatch" in e.lower()][:2] + versions() + upg
+        cause = "the driver's user-space libraries were upgraded while the old kernel module stayed loaded" + note
+        if _differs(mod, g.userspace_package_version):
+            cause = (f"kernel module {mod} is loaded but the user-space libraries are "
+                     f"{g.userspace_package_version}{note}")
+        return fail("Driver/library version mismatch", evidence=ev, cause=cause, fix=fix)
+    if _differs(mod, g.nvml_version):
+        return fail(f"kernel module {mod} but user-space driver {g.nvml_version}", evidence=versions() + upg,
+                    cause="the driver packages changed while the old kernel module stayed loaded" + note, fix=fix)
+    if mod and g.dpkg_packages:
+        from envdoctor.parsers.driver_state import library_versions
+
+        libs = library_versions(g.dpkg_packages)
+        if libs and all(v != mod for _, v in libs) and not g.nvml_version:
+            return fail(f"kernel module {mod} but installed libraries {libs[0][1]}",
+                        evidence=versions() + [f"installed: {p} {v}" for p, v in libs[:4]] + upg,
+                        cause="the driver packages were upgraded; the new module loads only after a reboot" + note,
+                        fix=fix)
+    if mod and g.nvml_version:
+        return passed(f"kernel module and NVML are both {mod}", evidence=versions())
+    if g.nvml_mismatch is False and (mod or g.nvml_version):
+        return passed("NVML initialised (no version mismatch)", evidence=versions())
+    if g.known_no_gpu or (g.kernel_module_loaded is False and g.nvidia_smi_available is False):
+        return skip("no NVIDIA driver installed")
+    return unknown("the kernel module and library versions are not both known",
+                   missing=[m for m, v in (("/proc/driver/nvidia/version", mod), ("nvidia-smi", g.nvml_version)) if not v])

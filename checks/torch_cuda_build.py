@@ -1,0 +1,40 @@
+"""Check: the installed torch is a CUDA build, not a CPU-only wheel."""
+
+from envdoctor.catalog import fail, passed, skip, unknown, warn, check
+from envdoctor.models import Fix
+from envdoctor.torch_evidence import no_gpu_evidence, python_cmd, wheel_suggestion
+
+
+@check("torch_cuda_build", "PyTorch is built with CUDA", order=410)
+def torch_cuda_build(facts):
+    """A CPU-only torch wheel (`2.3.1+cpu`, collect_env's "CUDA used to build PyTorch: None", the
+    error "Torch not compiled with CUDA enabled") cannot use any GPU, whatever the driver. pip picks
+    it from PyPI on some platforms, or from the `/whl/cpu` index. The fix is to reinstall torch from
+    the PyTorch index of a CUDA variant the driver runs."""
+    t = facts.torch
+    if t.installed is False:
+        return skip("torch is not installed")
+    if t.hip_build:
+        return skip(f"ROCm build of torch (HIP {t.hip_build})")
+    if t.cuda_build:
+        return passed(f"torch {t.version or ''} is built with CUDA {t.cuda_build}".replace("  ", " "),
+                      evidence=[f"torch.version.cuda = {t.cuda_build}"])
+    if t.cpu_only_build is None:
+        return unknown("torch's build (CPU-only or CUDA) is not known",
+                       missing=["torch.version.cuda (probe) or collect_env 'CUDA used to build PyTorch'"])
+    ev = []
+    if t.version:
+        ev.append(f"torch version: {t.version}")
+    ev.append("CUDA used to build PyTorch: None")
+    ev += [e.line for e in t.errors if e.kind == "not_compiled_with_cuda"][:2]
+    sugg = wheel_suggestion(facts)
+    cmd = sugg[1] if sugg else (f"{python_cmd(facts)} -m pip install --force-reinstall torch torchvision "
+                                "--index-url https://download.pytorch.org/whl/cu126")
+    fix = Fix(summary="Reinstall torch from a CUDA wheel index"
+              + (f": {sugg[0]} runs on this driver" if sugg else " matching your driver (see driver_cuda_compat)"),
+              commands=[cmd], manual=True)
+    if no_gpu_evidence(facts):
+        return warn("torch is a CPU-only build (and this host has no NVIDIA GPU)", evidence=ev + no_gpu_evidence(facts),
+                    cause="a CPU-only torch wheel is installed", fix=fix)
+    return fail("torch is a CPU-only build: it cannot use a GPU", evidence=ev,
+                cause="a CPU-only torch wheel is installed", fix=fix)

@@ -1,0 +1,35 @@
+"""Check: torch imports in the diagnosed interpreter."""
+
+from envdoctor.catalog import check, fail, passed, unknown
+from envdoctor.models import Fix
+from envdoctor.torch_evidence import python_cmd, wheel_suggestion
+
+
+@check("torch_installed", "PyTorch is importable", order=400)
+def torch_installed(facts):
+    """Imports torch in the interpreter envdoctor diagnoses (this one, or `--python PATH`), in its own
+    process with a timeout: a broken CUDA install can hang or crash the import. A failed import is
+    reported with its error; a pasted collect_env or torch message shows torch was installed there."""
+    t = facts.torch
+    where = t.python_executable or "the diagnosed interpreter"
+    if t.inspect_error:
+        return fail("importing torch did not complete", evidence=[f"{where}: {t.inspect_error}"],
+                    cause="torch's import hung or crashed (a broken CUDA library or driver can do this)",
+                    fix=Fix(summary="Run the import by hand to see where it stops, then reinstall torch",
+                            commands=[f"{python_cmd(facts)} -X faulthandler -c 'import torch'"], manual=True))
+    if t.installed is None:
+        return unknown("whether torch is installed is not known", missing=["torch import (probe section 'torch')"])
+    if t.installed is False:
+        sugg = wheel_suggestion(facts)
+        cmd = sugg[1] if sugg else f"{python_cmd(facts)} -m pip install torch torchvision"
+        return fail(f"torch does not import in {where}",
+                    evidence=[t.import_error or "import torch failed"] + [e for e in t.errors_seen if "torch" in e][:2],
+                    cause="torch is not installed in this interpreter (or its install is broken)",
+                    fix=Fix(summary="Install torch in this environment (pick the CUDA variant your driver runs)",
+                            commands=[cmd], manual=True))
+    ev = [f"torch {t.version}" + (f" at {t.file}" if t.file else "")] if t.version else \
+        [f"torch printed: {t.errors_seen[0]}"] if t.errors_seen else []
+    if t.python_executable:
+        ev.append(f"python {t.python_version or '?'}: {t.python_executable}")
+    src = "" if t.source == "probe" else f" (from {t.source or 'pasted messages'})"
+    return passed(f"torch {t.version or '(version unknown)'} imports{src}", evidence=ev)
