@@ -13,6 +13,9 @@ class Target:
     port: int | None = None
     python: str | None = None  # interpreter to diagnose (--python, ansible_python_interpreter)
     vars: dict = field(default_factory=dict)
+    identity_files: list[str] = field(default_factory=list)  # from ssh_config / ansible_ssh_private_key_file
+    proxy_jump: list["Target"] = field(default_factory=list)  # ProxyJump hops, first hop first
+    groups: list[str] = field(default_factory=list)  # inventory groups this host belongs to
 
     @property
     def local(self) -> bool:

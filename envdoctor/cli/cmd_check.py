@@ -10,9 +10,10 @@ from envdoctor import __version__
 from envdoctor.bundle import Bundle
 from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, debug_option, emit_report, exit_code, json_option
+from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.diagnose import diagnose_target, report_from_bundle
-from envdoctor.models import Report
-from envdoctor.targets import LOCAL
+from envdoctor.models import HostReport, Report
+from envdoctor.targets import LOCAL, Target
 
 
 @click.command("check")
@@ -22,19 +23,55 @@ from envdoctor.targets import LOCAL
                    "of pasted outputs (nvidia-smi, collect_env, ulimit, docker info, error messages...).")
 @click.option("--python", "python", help="Interpreter whose environment (torch, venv, conda) to diagnose.")
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence for passing checks too.")
+@target_options
+@connect_options
+@click.option("--golden", help="Measure fleet drift against this host instead of the majority.")
 @json_option
 @checks_dir_option
 @debug_option
-def command(targets, from_paths, python, verbose, as_json, checks_dirs, debug):
-    """Diagnose the GPU deep-learning environment of this machine (no TARGET)."""
+def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, forks, timeout, connect_timeout,
+            known_hosts, accept_new_host_keys, become, golden, as_json, checks_dirs, debug):
+    """Diagnose the GPU deep-learning environment of this machine (no TARGET), or of remote hosts over
+    SSH: TARGET is host, user@host[:port], an ssh_config alias, a range such as gpu[01-16], or @group
+    of the inventory (-i). `localhost` given explicitly goes over SSH; `local` is this machine."""
     checks = load_catalog(checks_dirs)
     hosts = []
+    fleet = None
+    interrupted = False
     if from_paths:
         for p in from_paths:
             hosts.append(report_from_bundle(Bundle.load(p), checks, debug)[0])
+    elif not targets and not inventory:
+        hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout))
     else:
-        report, _facts, _bundle = diagnose_target(LOCAL, checks, python=python, debug=debug)
-        hosts.append(report)
-    report = Report(envdoctor=__version__, hosts=hosts)
+        from envdoctor.fleet import fleet_summary
+        from envdoctor.inventory import resolve
+        from envdoctor.runner import run_hosts
+
+        resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
+        if golden and golden not in {t.name for t in resolved}:
+            raise click.UsageError(f"--golden {golden!r} is not one of the targets")
+        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become)
+        from envdoctor.gather import DEFAULT_TIMEOUT
+
+        probe_limit = timeout or DEFAULT_TIMEOUT
+        result = run_hosts(resolved, lambda t: check_host(t, checks, python=None, debug=debug, timeout=timeout, **ssh),
+                           forks=forks, deadline_s=probe_limit + 3 * connect_timeout + 10,
+                           progress=None if not as_json else False)
+        hosts, interrupted = result.reports, result.interrupted
+        if len(hosts) > 1 or golden:
+            fleet = fleet_summary(hosts, golden)
+    report = Report(envdoctor=__version__, hosts=hosts, fleet=fleet)
     emit_report(report, as_json, verbose)
+    if interrupted:
+        click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
+        raise SystemExit(130)
     raise SystemExit(exit_code(hosts))
+
+
+def check_host(target: Target, checks, python: str | None = None, debug: bool = False,
+               timeout: float | None = None, **ssh) -> HostReport:
+    """Everything `check` does for one host, from connecting to its HostReport (runs in a worker thread
+    for fleets). Later stages for a host (e.g. a proof-run) belong here."""
+    report, _facts, _bundle = diagnose_target(target, checks, python=python, debug=debug, timeout=timeout, **ssh)
+    return report

@@ -75,4 +75,9 @@ VERDICTS = {
 
 
 def render(report: Report, color: bool, verbose: bool = False) -> str:
-    return "\n\n".join(render_host(h, color, verbose) for h in report.hosts)
+    parts = [render_host(h, color, verbose) for h in report.hosts]
+    if report.fleet:
+        from envdoctor.fleet import render_fleet
+
+        parts.append(render_fleet(report.fleet))
+    return "\n\n".join(parts)

@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+# Debian's own interpreter on a target: no torch there, so the probe is fast (and torch_installed fails).
+SYSTEM_PYTHON = "/usr/bin/python3"
+USER_KEYS_DIR = "/etc/envdoctor-test-keys"  # on isolated hosts: keys of users made by add_user (readable by them)
 
 
 def free_port() -> int:
@@ -90,6 +93,21 @@ class TestHost:
         return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "--"] + argv, capture_output=True,
                               text=True, **kw)
 
+    def add_user(self, name: str, password: str, sudo: bool = True) -> None:
+        """Create a user that exists only inside this isolated host (its /etc is an overlay), who logs in
+        with the client key and may sudo with `password` (one try, so a wrong password fails fast)."""
+        assert self.isolated and self.proc is not None, "users can only be added to a started isolated host"
+        pub = Path(str(self.client_key) + ".pub").read_text()
+        script = (f"useradd -M -d /tmp -s /bin/sh {name} && chpasswd && mkdir -p {USER_KEYS_DIR} && "
+                  f"printf '%s' \"$PUB\" > {USER_KEYS_DIR}/{name} && chmod 644 {USER_KEYS_DIR}/{name}")
+        if sudo:
+            script += (f" && printf '%s\\n' '{name} ALL=(ALL) ALL' 'Defaults:{name} passwd_tries=1' "
+                       f"> /etc/sudoers.d/{name} && chmod 440 /etc/sudoers.d/{name}")
+        r = subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "--", "sh", "-c", script],
+                           input=f"{name}:{password}\n", capture_output=True, text=True, env={**os.environ, "PUB": pub})
+        if r.returncode != 0:
+            raise RuntimeError(f"add_user failed: {r.stderr}")
+
     # --- lifecycle -----------------------------------------------------------------------------
     def _sshd_config(self) -> Path:
         auth = self.dir / "authorized_keys"
@@ -98,7 +116,7 @@ class TestHost:
         cfg = self.dir / "sshd_config"
         cfg.write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
-            f"AuthorizedKeysFile {auth}\nPidFile {self.dir / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {auth} {USER_KEYS_DIR}/%u\nPidFile {self.dir / 'sshd.pid'}\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nStrictModes no\nPrintMotd no\nLogLevel ERROR\nMaxStartups 200:30:400\nMaxSessions 50\n"
             + self.extra
@@ -151,3 +169,47 @@ class TestHost:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class SilentListener:
+    """A TCP port that accepts connections and never says a word (a hung sshd, a black-holing proxy)."""
+
+    __test__ = False
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)  # held open, never written to
+
+    def __enter__(self) -> "SilentListener":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop = True
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def fleet_files(hosts: list[TestHost], directory: Path) -> tuple[Path, Path]:
+    """One ssh_config with every host's alias and one known_hosts trusting every host."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg, kh = directory / "ssh_config", directory / "known_hosts"
+    cfg.write_text("".join(h.ssh_config_block() for h in hosts))
+    kh.write_text("".join(h.known_hosts_line() for h in hosts))
+    return cfg, kh

@@ -1,0 +1,76 @@
+"""Fleet summary: a table of hosts x headline facts, and the drift — facts on which hosts disagree with
+the golden host (`--golden HOST`) or, without one, with the majority. Pure: HostReports in, dict out
+(it goes into `Report.fleet`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from envdoctor.errors import UserError
+from envdoctor.models import HostReport
+
+COLUMNS = ["gpu", "gpu_count", "driver", "cuda_driver", "torch", "torch_cuda", "nccl", "container_toolkit"]
+TITLES = {"gpu": "GPU", "gpu_count": "#", "driver": "driver", "cuda_driver": "CUDA (driver)", "torch": "torch",
+          "torch_cuda": "torch CUDA", "nccl": "NCCL", "container_toolkit": "ctk"}
+
+
+def _value(v) -> str | None:
+    return None if v is None else str(v)
+
+
+def fleet_summary(hosts: list[HostReport], golden: str | None = None) -> dict:
+    """{"columns", "rows": [{host, status, <facts>}], "baseline": {"kind", "host"?, "values"},
+    "drift": [{"fact", "expected", "hosts": {host: value}}], "counts": {status: n}}.
+    Only evaluated hosts take part in the baseline and the drift; None ("unknown") differs from a value."""
+    rows = [{"host": h.host, "status": h.status.value, **{c: h.headline.get(c) for c in COLUMNS}} for h in hosts]
+    evaluated = [h for h in hosts if h.status.evaluated]
+    baseline: dict = {"kind": "majority", "values": {}}
+    if golden is not None:
+        g = next((h for h in hosts if h.host == golden), None)
+        if g is None:
+            raise UserError(f"--golden {golden!r} is not one of the targets")
+        if not g.status.evaluated:
+            raise UserError(f"--golden {golden!r} could not be evaluated ({g.status.value}: {g.error})")
+        baseline = {"kind": "golden", "host": golden, "values": {c: _value(g.headline.get(c)) for c in COLUMNS}}
+    else:
+        for c in COLUMNS:
+            counts = Counter(_value(h.headline.get(c)) for h in evaluated)
+            top = counts.most_common(2)
+            # a tie has no majority: every value is reported as drift against "no majority"
+            baseline["values"][c] = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else "(no majority)"
+    drift = []
+    if len(evaluated) > 1:
+        for c in COLUMNS:
+            expected = baseline["values"].get(c)
+            odd = {h.host: _value(h.headline.get(c)) for h in evaluated if _value(h.headline.get(c)) != expected}
+            if odd:
+                drift.append({"fact": c, "expected": expected, "hosts": odd})
+    counts = Counter(h.status.value for h in hosts)
+    return {"columns": COLUMNS, "rows": rows, "baseline": baseline, "drift": drift, "counts": dict(counts)}
+
+
+def render_fleet(fleet: dict) -> str:
+    """The table and the drift, as text."""
+    cols = ["host", "status"] + fleet["columns"]
+    head = {"host": "host", "status": "status", **TITLES}
+    cells = [[head[c] for c in cols]]
+    for r in fleet["rows"]:
+        cells.append(["-" if r.get(c) is None else str(r.get(c)) for c in cols])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    lines = [f"Fleet summary ({len(fleet['rows'])} hosts: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(fleet["counts"].items())) + ")"]
+    for n, row in enumerate(cells):
+        lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        if n == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    base = fleet["baseline"]
+    against = f"golden host {base['host']}" if base["kind"] == "golden" else "the majority"
+    if not fleet["drift"]:
+        lines.append(f"Drift: none (every evaluated host agrees with {against}).")
+    else:
+        lines.append(f"Drift (against {against}):")
+        for d in fleet["drift"]:
+            odd = ", ".join(f"{h}={v if v is not None else 'unknown'}" for h, v in d["hosts"].items())
+            exp = d["expected"] if d["expected"] is not None else "unknown"
+            lines.append(f"  {TITLES.get(d['fact'], d['fact'])}: expected {exp}; {odd}")
+    return "\n".join(lines)

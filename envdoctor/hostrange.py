@@ -1,0 +1,91 @@
+"""Slurm-style host lists: `gpu[01-16]`, `node[1-3,7],login1`, `rack[1-2]-gpu[01-04]`.
+
+Pure string work. Zero padding follows the range's first bound (`[01-16]` -> gpu01..gpu16), as in
+Slurm's hostlist syntax. A comma inside brackets belongs to the range, outside it separates hosts.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_HOSTS = 100_000  # a typo such as gpu[1-999999999] must be an error, not an out-of-memory
+
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+
+
+class HostRangeError(ValueError):
+    pass
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise HostRangeError(f"unbalanced ']' in {text!r}")
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if depth:
+        raise HostRangeError(f"unclosed '[' in {text!r}")
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _expand_spec(spec: str, whole: str) -> list[str]:
+    out: list[str] = []
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            raise HostRangeError(f"empty item in [{spec}] of {whole!r}")
+        lo, sep, hi = item.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise HostRangeError(f"bad range {item!r} in {whole!r} (expected N or N-M with digits)")
+        if not sep:
+            out.append(lo)
+            continue
+        a, b = int(lo), int(hi)
+        if b < a:
+            raise HostRangeError(f"range {item!r} in {whole!r} runs backwards")
+        if b - a + 1 > MAX_HOSTS:
+            raise HostRangeError(f"range {item!r} in {whole!r} names more than {MAX_HOSTS} hosts")
+        width = len(lo) if lo.startswith("0") else 0
+        out.extend(str(n).zfill(width) for n in range(a, b + 1))
+    return out
+
+
+def expand_one(pattern: str) -> list[str]:
+    """Expand one host pattern (no top-level commas); several bracket groups multiply out."""
+    m = _BRACKET.search(pattern)
+    if not m:
+        if "[" in pattern or "]" in pattern:
+            raise HostRangeError(f"unbalanced brackets in {pattern!r}")
+        return [pattern]
+    head, tail = pattern[: m.start()], pattern[m.end():]
+    if "[" in head or "]" in head:
+        raise HostRangeError(f"unbalanced brackets in {pattern!r}")
+    out: list[str] = []
+    for v in _expand_spec(m.group(1), pattern):
+        out.extend(head + v + rest for rest in expand_one(tail))
+        if len(out) > MAX_HOSTS:
+            raise HostRangeError(f"{pattern!r} names more than {MAX_HOSTS} hosts")
+    return out
+
+
+def expand(text: str) -> list[str]:
+    """`node[1-3,7],login1` -> [node1, node2, node3, node7, login1] (order kept, duplicates dropped)."""
+    seen: dict[str, None] = {}
+    for part in split_top_level(text):
+        for h in expand_one(part):
+            seen.setdefault(h, None)
+    return list(seen)
+
+
+def is_range(text: str) -> bool:
+    return "[" in text or "," in text

@@ -1,0 +1,489 @@
+"""From what the user typed to a list of Targets: host, user@host[:port], ~/.ssh/config aliases,
+Slurm-style ranges, @group, and Ansible INI/YAML or plain inventories (`-i FILE`), narrowed by --limit.
+
+Pure but for reading the inventory and ssh_config files. Bad input raises UserError("...",
+where="file:line").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envdoctor import hostrange
+from envdoctor.errors import UserError
+from envdoctor.targets import Target
+
+DEFAULT_SSH_CONFIG = "~/.ssh/config"
+LOCAL_NAMES = {"local", "@local"}  # the explicit way to name this machine without SSH
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_ANSIBLE_RANGE = re.compile(r"\[([^\[\]]*)\]")
+
+
+# --- Ansible host patterns: www[01:50].example.com, db-[a:f] -----------------------------------
+def expand_ansible(pattern: str) -> list[str]:
+    m = _ANSIBLE_RANGE.search(pattern)
+    if not m:
+        return [pattern]
+    head, tail, spec = pattern[: m.start()], pattern[m.end():], m.group(1)
+    bits = spec.split(":")
+    if len(bits) not in (2, 3) or not bits[0] or not bits[1]:
+        raise ValueError(f"bad host range [{spec}] (expected [start:end] or [start:end:step])")
+    lo, hi, step = bits[0], bits[1], int(bits[2]) if len(bits) == 3 and bits[2].isdigit() else 1
+    if len(bits) == 3 and not bits[2].isdigit():
+        raise ValueError(f"bad step in host range [{spec}]")
+    if lo.isdigit() and hi.isdigit():
+        width = len(lo) if lo.startswith("0") else 0
+        values = [str(n).zfill(width) for n in range(int(lo), int(hi) + 1, step)]
+    elif len(lo) == 1 and len(hi) == 1 and lo.isalpha() and hi.isalpha():
+        values = [chr(c) for c in range(ord(lo), ord(hi) + 1, step)]
+    else:
+        raise ValueError(f"bad host range [{spec}]")
+    if not values:
+        raise ValueError(f"host range [{spec}] is empty")
+    return [head + v + rest for v in values for rest in expand_ansible(tail)]
+
+
+# --- the inventory model ------------------------------------------------------------------------
+@dataclass
+class Group:
+    name: str
+    hosts: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    vars: dict = field(default_factory=dict)
+
+
+@dataclass
+class Inventory:
+    source: str
+    groups: dict[str, Group] = field(default_factory=dict)
+    host_vars: dict[str, dict] = field(default_factory=dict)  # every host, in file order
+    plain: list[str] = field(default_factory=list)  # a plain file: target strings, resolved like CLI ones
+    _membership: dict | None = field(default=None, repr=False)
+
+    def group(self, name: str) -> Group:
+        return self.groups.setdefault(name, Group(name))
+
+    def add_host(self, name: str, group: str | None, hvars: dict) -> None:
+        self.host_vars.setdefault(name, {}).update(hvars)
+        if group and name not in self.group(group).hosts:
+            self.group(group).hosts.append(name)
+
+    def members(self, group: str, _seen: tuple = ()) -> list[str]:
+        """Hosts of a group and of its children, recursively (`all`: every host)."""
+        if group == "all":
+            return list(self.host_vars)
+        if group in _seen:
+            raise UserError(f"group {group!r} is its own child ({' -> '.join(_seen + (group,))})",
+                            where=self.source)
+        g = self.groups.get(group)
+        if g is None:
+            return []
+        out = dict.fromkeys(g.hosts)
+        for c in g.children:
+            out.update(dict.fromkeys(self.members(c, _seen + (group,))))
+        return list(out)
+
+    def groups_of(self, host: str) -> list[str]:
+        """Groups of a host, parents first (the order their vars apply). Computed once for all hosts."""
+        if self._membership is None:
+            self._membership = {}
+            for g in sorted((g for g in self.groups if g != "all"), key=lambda g: (self.depth(g), g)):
+                for h in self.members(g):
+                    self._membership.setdefault(h, []).append(g)
+        return list(self._membership.get(host, []))
+
+    def depth(self, group: str, _seen: tuple = ()) -> int:
+        parents = [p.name for p in self.groups.values() if group in p.children and p.name not in _seen]
+        return 1 + max((self.depth(p, _seen + (group,)) for p in parents), default=0)
+
+    def vars_for(self, host: str) -> dict:
+        """Ansible's order: all's vars, then groups from the shallowest to the deepest, then the host's."""
+        merged = dict(self.groups["all"].vars) if "all" in self.groups else {}
+        for g in self.groups_of(host):
+            merged.update(self.groups[g].vars)
+        merged.update(self.host_vars.get(host, {}))
+        return merged
+
+
+def _scalar(text: str):
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _kv_tokens(tokens: list[str], where: str) -> dict:
+    out = {}
+    for tok in tokens:
+        k, eq, v = tok.partition("=")
+        if not eq or not k:
+            raise UserError(f"expected key=value, got {tok!r}", where=where)
+        out[k] = _scalar(v)
+    return out
+
+
+def parse_ini(text: str, source: str) -> Inventory:
+    inv = Inventory(source)
+    inv.group("all")
+    section, kind = "ungrouped", "hosts"
+    declared_children: list[tuple[str, str, str]] = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        where = f"{source}:{n}"
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                raise UserError(f"unclosed section header {line!r}", where=where)
+            name, _, suffix = line[1:-1].strip().partition(":")
+            if not name or not re.match(r"^[A-Za-z0-9_.\-]+$", name):
+                raise UserError(f"bad group name {name!r}", where=where)
+            if suffix not in ("", "vars", "children"):
+                raise UserError(f"unknown section type ':{suffix}' (expected :vars or :children)", where=where)
+            section, kind = name, suffix or "hosts"
+            inv.group(section)
+            continue
+        try:
+            tokens = shlex.split(line, comments=True)
+        except ValueError as e:
+            raise UserError(f"cannot parse line: {e}", where=where) from None
+        if not tokens:
+            continue
+        if kind == "vars":
+            if len(tokens) == 1 and "=" not in tokens[0]:
+                raise UserError(f"expected key=value in [{section}:vars], got {line!r}", where=where)
+            k, eq, v = line.partition("=")
+            inv.group(section).vars[k.strip()] = _scalar(v.split(" #")[0])
+            continue
+        if kind == "children":
+            if len(tokens) != 1:
+                raise UserError(f"expected one group name per line in [{section}:children]", where=where)
+            declared_children.append((section, tokens[0], where))
+            continue
+        pattern, hvars = tokens[0], _kv_tokens(tokens[1:], where)
+        if re.match(r"^[^\[\]]*:\d*$", pattern) or re.match(r"^.*\]:\d*$", pattern):  # host:port, as Ansible allows
+            pattern, _, port = pattern.rpartition(":")
+            hvars.setdefault("ansible_port", port)
+        _check_port(hvars, where)
+        try:
+            names = expand_ansible(pattern)
+        except ValueError as e:
+            raise UserError(str(e), where=where) from None
+        for h in names:
+            if not _HOST_RE.match(h.split(":")[0]):
+                raise UserError(f"bad host name {h!r}", where=where)
+            inv.add_host(h, section if section != "ungrouped" else "ungrouped", hvars)
+    for parent, child, where in declared_children:
+        if child not in inv.groups:
+            raise UserError(f"[{parent}:children] names {child!r}, which is not a group", where=where)
+        inv.group(parent).children.append(child)
+    for g in inv.groups:  # cycles are an error now, not a recursion later
+        _no_cycle(inv, g)
+    return inv
+
+
+def _check_port(hvars: dict, where: str) -> None:
+    port = hvars.get("ansible_port", hvars.get("ansible_ssh_port"))
+    if port is not None and not (str(port).isdigit() and 0 < int(port) < 65536):
+        raise UserError(f"ansible_port must be a number from 1 to 65535, got {port!r}", where=where)
+
+
+def _no_cycle(inv: Inventory, g: str) -> None:
+    inv.members(g)
+
+
+def parse_yaml(text: str, source: str) -> Inventory:
+    import yaml
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise UserError(f"invalid YAML: {getattr(e, 'problem', None) or e}", where=where) from None
+    inv = Inventory(source)
+    inv.group("all")
+    if root is None:
+        return inv
+    _expect_map(root, source, "the top level of a YAML inventory (group: {hosts:, vars:, children:})")
+    for key, val in root.value:
+        _yaml_group(inv, key.value, val, source)
+    for g in inv.groups:
+        _no_cycle(inv, g)
+    return inv
+
+
+def _where(node, source: str) -> str:
+    return f"{source}:{node.start_mark.line + 1}"
+
+
+def _expect_map(node, source: str, what: str) -> None:
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        raise UserError(f"expected a mapping for {what}", where=_where(node, source))
+
+
+def _yaml_value(node):
+    import yaml
+
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _yaml_group(inv: Inventory, name: str, node, source: str) -> None:
+    import yaml
+
+    group = inv.group(name)
+    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        return
+    _expect_map(node, source, f"group {name!r}")
+    for key, val in node.value:
+        k = key.value
+        if k == "hosts":
+            if isinstance(val, yaml.ScalarNode) and val.value in ("", "~", "null"):
+                continue
+            _expect_map(val, source, f"the hosts of group {name!r}")
+            for hkey, hval in val.value:
+                hvars = {}
+                if not (isinstance(hval, yaml.ScalarNode) and hval.value in ("", "~", "null")):
+                    _expect_map(hval, source, f"the vars of host {hkey.value!r}")
+                    hvars = _yaml_value(hval) or {}
+                _check_port(hvars, _where(hkey, source))
+                try:
+                    names = expand_ansible(str(hkey.value))
+                except ValueError as e:
+                    raise UserError(str(e), where=_where(hkey, source)) from None
+                for h in names:
+                    inv.add_host(h, name, hvars)
+        elif k == "vars":
+            if not (isinstance(val, yaml.ScalarNode) and val.value in ("", "~", "null")):
+                _expect_map(val, source, f"the vars of group {name!r}")
+                group.vars.update(_yaml_value(val) or {})
+        elif k == "children":
+            if isinstance(val, yaml.ScalarNode) and val.value in ("", "~", "null"):
+                continue
+            _expect_map(val, source, f"the children of group {name!r}")
+            for ckey, cval in val.value:
+                if ckey.value not in group.children:
+                    group.children.append(ckey.value)
+                _yaml_group(inv, ckey.value, cval, source)
+        else:
+            raise UserError(f"unknown key {k!r} in group {name!r} (expected hosts, vars or children)",
+                            where=_where(key, source))
+
+
+def parse_plain(text: str, source: str) -> Inventory:
+    inv = Inventory(source)
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if " " in line or "\t" in line:
+            raise UserError(f"expected one target per line, got {line!r}", where=f"{source}:{n}")
+        try:
+            hostrange.expand(line)
+        except hostrange.HostRangeError as e:
+            raise UserError(str(e), where=f"{source}:{n}") from None
+        inv.plain.append(line)
+    return inv
+
+
+def load_inventory(path: str | os.PathLike) -> Inventory:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise UserError(f"inventory file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read inventory {p}: {e}") from None
+    source = str(p)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and ln.strip()[0] not in "#;"]
+    if p.suffix in (".yml", ".yaml") or (lines and re.match(r"^[A-Za-z0-9_.\-]+:\s*$", lines[0])):
+        return parse_yaml(text, source)
+    if any(re.match(r"^\[[^\]]*\]$", ln) or "=" in ln for ln in lines):
+        return parse_ini(text, source)
+    return parse_plain(text, source)
+
+
+# --- target strings ----------------------------------------------------------------------------
+_USER_HOST_PORT = re.compile(r"^(?:(?P<user>[^@\s]+)@)?(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:@\s]+))"
+                             r"(?::(?P<port>[^:]*))?$")
+
+
+def parse_target(text: str, where: str | None = None) -> Target:
+    """`host`, `user@host`, `user@host:port`, `user@[v6addr]:port`."""
+    m = _USER_HOST_PORT.match(text)
+    if not m:
+        raise UserError(f"cannot read target {text!r} (expected host, user@host or user@host:port)", where=where)
+    host = m.group("v6") or m.group("host")
+    port = m.group("port")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise UserError(f"bad port in target {text!r}", where=where)
+    return Target(name=text, hostname=host, user=m.group("user"), port=int(port) if port else None)
+
+
+def load_ssh_config(path: str | os.PathLike | None):
+    import paramiko
+
+    p = Path(os.path.expanduser(str(path or DEFAULT_SSH_CONFIG)))
+    if not p.exists():
+        if path:
+            raise UserError(f"ssh config file not found: {p}")
+        return None
+    try:
+        return paramiko.SSHConfig.from_path(str(p))
+    except Exception as e:  # paramiko raises several kinds on bad files
+        raise UserError(f"cannot parse ssh config {p}: {e}") from None
+
+
+def apply_ssh_config(t: Target, cfg, _depth: int = 0) -> Target:
+    """What OpenSSH would do with this name: HostName, Port, User, IdentityFile, ProxyJump."""
+    if cfg is None or t.local:
+        return t
+    try:
+        opts = cfg.lookup(t.hostname)
+    except Exception as e:
+        raise UserError(f"ssh config lookup for {t.hostname!r} failed: {e}") from None
+    t.hostname = opts.get("hostname", t.hostname)
+    if t.port is None and opts.get("port"):
+        t.port = int(opts["port"])
+    if t.user is None and opts.get("user"):
+        t.user = opts["user"]
+    if not t.identity_files and opts.get("identityfile"):
+        t.identity_files = list(opts["identityfile"])
+    if opts.get("identitiesonly", "no").lower() == "yes":
+        t.vars.setdefault("identities_only", True)
+    jump = opts.get("proxyjump")
+    if jump and jump.lower() != "none" and not t.proxy_jump:
+        if _depth > 5:
+            raise UserError(f"ProxyJump chain for {t.name!r} is too deep (a loop in the ssh config?)")
+        hops = []
+        for hop in jump.split(","):
+            hops.append(apply_ssh_config(parse_target(hop.strip().removeprefix("ssh://")), cfg, _depth + 1))
+        t.proxy_jump = hops
+    return t
+
+
+def _from_inventory(inv: Inventory, host: str) -> Target:
+    v = inv.vars_for(host)
+    port = v.get("ansible_port", v.get("ansible_ssh_port"))
+    t = Target(name=host, hostname=str(v.get("ansible_host", v.get("ansible_ssh_host", host))),
+               user=v.get("ansible_user", v.get("ansible_ssh_user")), port=int(port) if port else None,
+               python=v.get("ansible_python_interpreter"), groups=inv.groups_of(host))
+    key = v.get("ansible_ssh_private_key_file")
+    if key:
+        t.identity_files = [os.path.expanduser(str(key))]
+    t.vars = {k: v for k, v in v.items() if not k.startswith("ansible_")}
+    if t.hostname in ("localhost", "127.0.0.1") and v.get("ansible_connection") == "local":
+        t.hostname = None  # Ansible's local connection: this machine, no SSH
+    return t
+
+
+def _expand_words(words, inv: Inventory | None) -> list[Target]:
+    out: list[Target] = []
+    for word in words:
+        try:
+            items = hostrange.split_top_level(word)
+        except hostrange.HostRangeError as e:
+            raise UserError(str(e)) from None
+        for item in items:
+            if item in LOCAL_NAMES:
+                out.append(Target(name="local"))
+            elif item.startswith("@"):
+                if inv is None:
+                    raise UserError(f"{item} names an inventory group, but no inventory was given (-i FILE)")
+                if item[1:] != "all" and item[1:] not in inv.groups:
+                    raise UserError(f"no group {item[1:]!r} in {inv.source} "
+                                    f"(groups: {', '.join(sorted(inv.groups)) or 'none'})")
+                out += [_from_inventory(inv, h) for h in inv.members(item[1:])]
+            elif inv is not None and item in inv.host_vars:
+                out.append(_from_inventory(inv, item))
+            elif inv is not None and item in inv.groups and item not in ("ungrouped",):
+                out += [_from_inventory(inv, h) for h in inv.members(item)]
+            elif (m := _USER_HOST_PORT.match(item)) and m.group("v6"):
+                out.append(parse_target(item))
+            else:
+                try:
+                    names = hostrange.expand_one(item)
+                except hostrange.HostRangeError as e:
+                    raise UserError(str(e)) from None
+                for name in names:
+                    if inv is not None and name in inv.host_vars:
+                        out.append(_from_inventory(inv, name))
+                    else:
+                        out.append(parse_target(name))
+    return out
+
+
+def apply_limit(targets: list[Target], limit: str, inv: Inventory | None) -> list[Target]:
+    """Ansible-style --limit: `a,b` (or `a:b`) union; `&x` intersect; `!x` exclude; globs; `~regex`."""
+    items = [i for i in re.split(r"[,:](?![^\[]*\])", limit) if i.strip()] if limit else []
+
+    def matches(t: Target, pat: str) -> bool:
+        if pat.startswith("@"):
+            pat = pat[1:]
+        if pat.startswith("~"):
+            try:
+                return re.search(pat[1:], t.name) is not None
+            except re.error as e:
+                raise UserError(f"bad regex in --limit {pat!r}: {e}") from None
+        if pat == "all" or pat in t.groups:
+            return True
+        try:
+            names = hostrange.expand_one(pat)
+        except hostrange.HostRangeError:
+            names = [pat]
+        return any(fnmatch.fnmatchcase(t.name, n) or fnmatch.fnmatchcase(t.hostname or "", n) for n in names)
+
+    plus = [i.strip() for i in items if i.strip()[0] not in "!&"]
+    amp = [i.strip()[1:] for i in items if i.strip()[0] == "&"]
+    bang = [i.strip()[1:] for i in items if i.strip()[0] == "!"]
+    kept = [t for t in targets if (not plus or any(matches(t, p) for p in plus))
+            and all(matches(t, a) for a in amp) and not any(matches(t, b) for b in bang)]
+    if targets and not kept:
+        raise UserError(f"--limit {limit!r} matches none of the {len(targets)} target(s)")
+    return kept
+
+
+def resolve(words: list[str], inventory: str | os.PathLike | None = None, limit: str | None = None,
+            ssh_config: str | os.PathLike | None = None, python: str | None = None) -> list[Target]:
+    """TARGET words (and/or an inventory) -> Targets, in order, duplicates dropped.
+
+    No words with an inventory: all its hosts. `python` (--python) overrides every interpreter."""
+    inv = load_inventory(inventory) if inventory else None
+    if not words and inv is not None:
+        words = list(inv.plain) if inv.plain else ["@all"]
+    targets = _expand_words(words, inv) if inv is None or not inv.plain else _expand_words(words, None)
+    if limit:
+        targets = apply_limit(targets, limit, inv)
+    cfg = load_ssh_config(ssh_config) if any(not t.local for t in targets) else None
+    seen: dict[str, Target] = {}
+    for t in targets:
+        if t.name in seen:
+            continue
+        apply_ssh_config(t, cfg)
+        if python:
+            t.python = python
+        seen[t.name] = t
+    return list(seen.values())
+
+
+def describe(t: Target) -> dict:
+    """What `envdoctor hosts` prints for a target: where envdoctor would connect, and how."""
+    if t.local:
+        return {"name": t.name, "transport": "local", "python": t.python}
+    d = {"name": t.name, "transport": "ssh", "hostname": t.hostname, "port": t.port or 22,
+         "user": t.user, "python": t.python or "python3"}
+    if t.identity_files:
+        d["identity_files"] = t.identity_files
+    if t.proxy_jump:
+        d["proxy_jump"] = [f"{h.user + '@' if h.user else ''}{h.hostname}:{h.port or 22}" for h in t.proxy_jump]
+    if t.groups:
+        d["groups"] = t.groups
+    return d

@@ -1,0 +1,130 @@
+"""Fan-out over hosts: at most `forks` at once, a hard per-host deadline, progress on a terminal, and a
+clean stop on Ctrl-C. A host's failure is a HostReport with its status, never an exception.
+
+Workers are daemon threads (not a ThreadPoolExecutor, whose threads are joined at exit): after Ctrl-C or
+a host past its deadline, envdoctor reports and exits without waiting for a hung connection.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, TextIO
+
+from envdoctor.models import HostReport, HostStatus
+from envdoctor.targets import Target
+
+DEFAULT_FORKS = 32
+
+
+@dataclass
+class RunResult:
+    reports: list[HostReport]  # in the order of the targets; unfinished hosts included with their status
+    interrupted: bool = False
+
+
+class Progress:
+    """One self-overwriting stderr line: `envdoctor: 12/64 hosts done; slowest: gpu07 (4.2 s)`."""
+
+    def __init__(self, total: int, stream: TextIO):
+        self.total, self.stream = total, stream
+        self.width = 0
+
+    def show(self, done: int, running: dict[str, float]) -> None:
+        line = f"envdoctor: {done}/{self.total} hosts done"
+        if running:
+            name, started = min(running.items(), key=lambda kv: kv[1])
+            line += f"; {len(running)} running, slowest: {name} ({time.monotonic() - started:.1f} s)"
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = len(line)
+
+    def clear(self) -> None:
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks: int = DEFAULT_FORKS,
+              deadline_s: float | None = None, progress: bool | None = None,
+              stream: TextIO | None = None) -> RunResult:
+    """Run `work(target)` for every target. `deadline_s` is a last-resort per-host limit (the transports
+    have their own timeouts); a host past it is reported as `timeout`. `progress`: None -> only when
+    `stream` (stderr) is a terminal."""
+    stream = stream or sys.stderr
+    if progress is None:
+        progress = hasattr(stream, "isatty") and stream.isatty()
+    results: dict[int, HostReport] = {}
+    running: dict[int, float] = {}
+    lock = threading.Lock()
+    todo: queue.Queue = queue.Queue()
+    for i in range(len(targets)):
+        todo.put(i)
+    stop = threading.Event()
+    finished = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            with lock:
+                running[i] = time.monotonic()
+            try:
+                rep = work(targets[i])
+            except Exception as e:  # a bug of ours for one host must not lose the others
+                rep = HostReport(host=targets[i].name, status=HostStatus.ERROR,
+                                 error=f"envdoctor error: {type(e).__name__}: {e}")
+            with lock:
+                running.pop(i, None)
+                results.setdefault(i, rep)
+                if len(results) == len(targets):
+                    finished.set()
+
+    if not targets:
+        return RunResult([])
+    threads = [threading.Thread(target=worker, daemon=True, name=f"envdoctor-host-{n}")
+               for n in range(max(1, min(forks, len(targets))))]
+    for t in threads:
+        t.start()
+    bar = Progress(len(targets), stream) if progress else None
+    interrupted = False
+    if bar:
+        bar.show(0, {})
+    try:
+        while not finished.wait(0.2):
+            now = time.monotonic()
+            with lock:
+                if deadline_s is not None:
+                    for i, started in list(running.items()):
+                        if now - started > deadline_s:  # abandon it: its thread is a daemon
+                            running.pop(i)
+                            results.setdefault(i, HostReport(
+                                host=targets[i].name, status=HostStatus.TIMEOUT,
+                                error=f"no result within {deadline_s:.0f} s", gather_secs=round(now - started, 3)))
+                    if len(results) == len(targets):
+                        break
+                if bar:
+                    bar.show(len(results), {targets[i].name: s for i, s in running.items()})
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+    finally:
+        if bar:
+            with lock:
+                bar.show(len(results), {})
+            bar.clear()
+    with lock:
+        reports = []
+        for i, t in enumerate(targets):
+            rep = results.get(i)
+            if rep is None:
+                was_running = i in running
+                rep = HostReport(host=t.name, status=HostStatus.ERROR,
+                                 error="interrupted (Ctrl-C) while " + ("running" if was_running else "waiting"))
+            reports.append(rep)
+    return RunResult(reports, interrupted)

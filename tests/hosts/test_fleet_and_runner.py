@@ -1,0 +1,106 @@
+"""The fleet summary (pure: HostReports -> table and drift) and the fan-out runner (forks, deadline,
+progress). The host reports here are constructed inline; the real-host runs are in test_ssh_fleet.py."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pytest
+
+from envdoctor.errors import UserError
+from envdoctor.fleet import fleet_summary, render_fleet
+from envdoctor.models import HostReport, HostStatus
+from envdoctor.runner import run_hosts
+from envdoctor.targets import Target
+
+
+def host(name, status="pass", **headline):
+    # constructed: headline values in the shape diagnose.headline() produces
+    base = {"gpu": "NVIDIA A100-SXM4-80GB", "gpu_count": 8, "driver": "550.54.15", "cuda_driver": "12.4",
+            "torch": "2.3.1+cu121", "torch_cuda": "12.1", "nccl": "2.20.5", "container_toolkit": "1.15.0"}
+    return HostReport(host=name, status=HostStatus(status), headline={**base, **headline})
+
+
+def test_drift_against_the_majority():
+    hosts = [host("gpu01"), host("gpu02"), host("gpu03", driver="535.104.05", status="warn"),
+             host("gpu04", torch=None), HostReport(host="gpu05", status=HostStatus.UNREACHABLE, error="refused")]
+    f = fleet_summary(hosts)
+    assert f["baseline"]["kind"] == "majority"
+    assert {d["fact"]: d["hosts"] for d in f["drift"]} == {"driver": {"gpu03": "535.104.05"},
+                                                          "torch": {"gpu04": None}}
+    assert f["counts"] == {"pass": 3, "warn": 1, "unreachable": 1}
+    text = render_fleet(f)
+    assert "gpu05  unreachable" in text
+    assert "driver: expected 550.54.15; gpu03=535.104.05" in text
+    assert "torch: expected 2.3.1+cu121; gpu04=unknown" in text
+
+
+def test_drift_against_a_golden_host():
+    hosts = [host("gpu01"), host("gpu02", nccl="2.21.5"), host("gpu03", nccl="2.21.5")]
+    f = fleet_summary(hosts, golden="gpu01")
+    assert f["drift"] == [{"fact": "nccl", "expected": "2.20.5", "hosts": {"gpu02": "2.21.5", "gpu03": "2.21.5"}}]
+    assert "against golden host gpu01" in render_fleet(f)
+
+
+def test_a_tie_has_no_majority():
+    f = fleet_summary([host("a"), host("b", driver="535.104.05")])
+    assert {d["fact"]: d["expected"] for d in f["drift"]} == {"driver": "(no majority)"}
+
+
+def test_golden_must_be_evaluated():
+    with pytest.raises(UserError, match="could not be evaluated"):
+        fleet_summary([host("a"), HostReport(host="b", status=HostStatus.TIMEOUT, error="x")], golden="b")
+
+
+def _targets(n):
+    return [Target(name=f"h{i}", hostname=f"h{i}") for i in range(n)]
+
+
+def test_forks_bound_the_parallelism_and_order_is_kept():
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def work(t):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+        return HostReport(host=t.name, status=HostStatus.PASS)
+
+    res = run_hosts(_targets(12), work, forks=3, progress=False)
+    assert [r.host for r in res.reports] == [f"h{i}" for i in range(12)]
+    assert peak[0] == 3
+
+
+def test_a_host_past_the_deadline_is_a_timeout_and_a_crash_is_an_error():
+    def work(t):
+        if t.name == "h0":
+            time.sleep(30)  # hangs in a way no transport timeout caught
+        if t.name == "h1":
+            raise RuntimeError("boom")
+        return HostReport(host=t.name, status=HostStatus.PASS)
+
+    t0 = time.monotonic()
+    res = run_hosts(_targets(3), work, forks=3, deadline_s=1, progress=False)
+    assert time.monotonic() - t0 < 3
+    assert [r.status for r in res.reports] == [HostStatus.TIMEOUT, HostStatus.ERROR, HostStatus.PASS]
+    assert "boom" in res.reports[1].error
+
+
+def test_progress_shows_done_total_and_the_slowest():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    def work(t):
+        time.sleep(0.6 if t.name == "h2" else 0.01)
+        return HostReport(host=t.name, status=HostStatus.PASS)
+
+    out = Tty()
+    run_hosts(_targets(3), work, forks=3, stream=out)
+    text = out.getvalue()
+    assert "2/3 hosts done; 1 running, slowest: h2" in text
+    assert text.endswith("\r")  # the line is cleared before the report is printed

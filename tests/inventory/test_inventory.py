@@ -1,0 +1,159 @@
+"""Target resolution: host strings, Slurm ranges, ssh_config aliases, Ansible INI/YAML and plain inventories,
+--limit, and bad input (one line naming file:line, exit 2). No connections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from envdoctor import hostrange
+from envdoctor.cli import main
+from envdoctor.errors import UserError
+from envdoctor.inventory import describe, load_inventory, parse_target, resolve
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "constructed" / "inventory"
+
+
+@pytest.mark.parametrize("text,hosts", [
+    ("gpu[01-04]", ["gpu01", "gpu02", "gpu03", "gpu04"]),
+    ("node[1-3,7],login1", ["node1", "node2", "node3", "node7", "login1"]),
+    ("gpu[8-11]", ["gpu8", "gpu9", "gpu10", "gpu11"]),
+    ("r[1-2]-g[1-2]", ["r1-g1", "r1-g2", "r2-g1", "r2-g2"]),
+    ("a,a,b", ["a", "b"]),
+])
+def test_slurm_ranges(text, hosts):
+    assert hostrange.expand(text) == hosts
+
+
+@pytest.mark.parametrize("text", ["gpu[01-", "gpu]", "gpu[3-1]", "gpu[a-b]", "gpu[1-999999999]", "gpu[,1]"])
+def test_bad_ranges(text):
+    with pytest.raises(hostrange.HostRangeError):
+        hostrange.expand(text)
+
+
+@pytest.mark.parametrize("text,user,host,port", [
+    ("gpu01", None, "gpu01", None),
+    ("ml@gpu01", "ml", "gpu01", None),
+    ("ml@gpu01:2222", "ml", "gpu01", 2222),
+    ("root@[::1]:2200", "root", "::1", 2200),
+])
+def test_target_strings(text, user, host, port):
+    t = parse_target(text)
+    assert (t.user, t.hostname, t.port, t.name) == (user, host, port, text)
+
+
+def test_bad_port_is_a_user_error():
+    with pytest.raises(UserError, match="bad port"):
+        parse_target("ml@gpu01:http")
+
+
+def _summary(targets):
+    return {t.name: (t.hostname, t.user, t.port, t.python) for t in targets}
+
+
+EXPECTED_CLUSTER = {
+    "login1": ("10.0.0.1", "admin", None, "/usr/bin/python3"),
+    "gpu01": ("gpu01", "ml", 2200, "/opt/conda/bin/python"),
+    "gpu02": ("gpu02", "ml", 2200, "/opt/conda/bin/python"),
+    "gpu03": ("gpu03", "ml", 2200, "/opt/conda/bin/python"),
+    "gpu04": ("gpu04", "ml", 2200, "/opt/conda/bin/python"),
+    "gpu09": ("gpu09", "ml", 2222, "/usr/bin/python3"),
+    "nas-a.example.org": ("nas-a.example.org", "ops", 2200, "/usr/bin/python3"),
+    "nas-b.example.org": ("nas-b.example.org", "ops", 2200, "/usr/bin/python3"),
+}
+
+
+@pytest.mark.parametrize("name", ["cluster.ini", "cluster.yml"])
+def test_ini_and_yaml_give_the_same_cluster(name):
+    targets = resolve([], inventory=DATA / name, ssh_config="/dev/null")
+    assert _summary(targets) == EXPECTED_CLUSTER
+    gpu01 = next(t for t in targets if t.name == "gpu01")
+    assert set(gpu01.groups) >= {"workers", "dc1"}
+
+
+@pytest.mark.parametrize("name", ["cluster.ini", "cluster.yml"])
+@pytest.mark.parametrize("words,limit,expected", [
+    (["@workers"], None, ["gpu01", "gpu02", "gpu03", "gpu04", "gpu09"]),
+    (["@storage", "login1"], None, ["nas-a.example.org", "nas-b.example.org", "login1"]),
+    ([], "workers:!gpu0[2-3]", ["gpu01", "gpu04", "gpu09"]),
+    ([], "dc1:&storage", ["nas-a.example.org", "nas-b.example.org"]),
+    ([], "gpu0*", ["gpu01", "gpu02", "gpu03", "gpu04", "gpu09"]),
+    (["gpu[02-03]"], None, ["gpu02", "gpu03"]),  # a range over inventory hosts keeps their vars
+    (["@all"], "~^nas-a", ["nas-a.example.org"]),
+])
+def test_groups_and_limit(name, words, limit, expected):
+    targets = resolve(words, inventory=DATA / name, limit=limit, ssh_config="/dev/null")
+    assert [t.name for t in targets] == expected
+    for t in targets:
+        assert _summary([t])[t.name] == EXPECTED_CLUSTER[t.name]
+
+
+def test_plain_file():
+    targets = resolve([], inventory=DATA / "plain.txt", ssh_config="/dev/null")
+    assert [t.name for t in targets] == ["gpu01", "gpu02", "gpu03", "ml@login1:2222", "node1", "node2", "node7"]
+    ml = targets[3]
+    assert (ml.user, ml.hostname, ml.port) == ("ml", "login1", 2222)
+
+
+def test_ssh_config_alias(tmp_path):
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("# constructed: an alias with a jump host\n"
+                   "Host gpu-*\n  User ml\n  Port 2201\n  IdentityFile /keys/id_gpu\n  ProxyJump bastion\n"
+                   "Host bastion\n  HostName 192.0.2.10\n  User jump\n")
+    (t,) = resolve(["gpu-7"], ssh_config=cfg)
+    assert (t.hostname, t.user, t.port, t.identity_files) == ("gpu-7", "ml", 2201, ["/keys/id_gpu"])
+    assert [(h.hostname, h.user) for h in t.proxy_jump] == [("192.0.2.10", "jump")]
+    assert describe(t)["proxy_jump"] == ["jump@192.0.2.10:22"]
+    (t,) = resolve(["root@gpu-7:22"], ssh_config=cfg)  # what the user typed wins over ssh_config
+    assert (t.user, t.port) == ("root", 22)
+
+
+@pytest.mark.parametrize("name,line,message", [
+    ("bad-port.ini", 3, "ansible_port must be a number"),
+    ("bad-section.ini", 4, "unknown section type"),
+    ("bad-child.ini", 5, "not a group"),
+    ("bad-token.ini", 3, "expected key=value"),
+    ("bad-range.ini", 3, "bad host range"),
+    ("bad-indent.yml", 5, "invalid YAML"),
+    ("bad-key.yml", 4, "unknown key 'host_vars'"),
+    ("bad-plain.txt", 3, "one target per line"),
+])
+def test_bad_inventories_name_file_and_line(name, line, message):
+    path = DATA / name
+    r = CliRunner().invoke(main, ["hosts", "-i", str(path)])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"envdoctor: error: {path}:{line}: "), lines[0]
+    assert message in lines[0]
+
+
+def test_group_cycle_is_an_error():
+    with pytest.raises(UserError, match="its own child"):
+        load_inventory(DATA / "cycle.yml")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["@workers"], "no inventory was given"),
+    (["-i", str(DATA / "cluster.ini"), "@nosuch"], "no group 'nosuch'"),
+    (["-i", str(DATA / "cluster.ini"), "--limit", "nothing-matches"], "matches none"),
+    (["-i", "/nonexistent/inv.ini"], "inventory file not found"),
+    (["gpu[1-"], "unclosed"),
+])
+def test_bad_targets_exit_2(args, message):
+    for cmd in ("hosts", "check"):
+        r = CliRunner().invoke(main, [cmd, *args, "-F", "/dev/null"])
+        assert r.exit_code == 2, (cmd, r.output)
+        assert message in r.output and "Traceback" not in r.output
+
+
+def test_hosts_json():
+    r = CliRunner().invoke(main, ["hosts", "--json", "-i", str(DATA / "cluster.yml"), "--limit", "gpu09",
+                                  "-F", "/dev/null"])
+    assert r.exit_code == 0
+    assert json.loads(r.stdout) == [{"name": "gpu09", "transport": "ssh", "hostname": "gpu09", "port": 2222,
+                                     "user": "ml", "python": "/usr/bin/python3", "groups": ["dc1", "workers"]}]
