@@ -43,6 +43,10 @@ class TorchFacts(BaseModel):
     is_available_error: str | None = None
     device_count: int | None = None
     devices: list[TorchDevice] | None = None
+    # The CUDA driver API through ctypes (probe section cuda_driver_api), independent of torch:
+    driver_api_version: int | None = None  # cuDriverGetVersion, e.g. 12040
+    cu_init: str | None = None  # cuInit's result, e.g. "0 CUDA_SUCCESS: no error", "802 CUDA_ERROR_SYSTEM_NOT_READY: ..."
+    libcuda_error: str | None = None  # libcuda.so.1 could not be loaded (no driver user-space library)
     driver_cuda_found: int | None = None  # "found version 11040" or torch's driver API version: 11040
     warnings: list[str] = Field(default_factory=list)  # warnings torch printed (driver too old, sm_120...)
     torchvision: str | None = None

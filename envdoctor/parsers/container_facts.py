@@ -98,6 +98,8 @@ def _toolkit(bundle: Bundle, f: ContainerFacts, tools: dict[str, str] | None) ->
     f.nvidia_container_cli_version = docker.parse_container_cli_version(t, whole_output=True) if t else None
     t = section_text(bundle, "nvidia_container_cli_info")
     f.container_cli_info = docker.parse_container_cli_info(t) if t else None
+    t = section_text(bundle, "nvidia_container_toolkit_version", stdout_only=False)
+    f.nvidia_container_toolkit_version = docker.parse_toolkit_version(t) if t else None
     for p in bundle.pastes:
         f.nvidia_ctk_version = f.nvidia_ctk_version or docker.parse_ctk_version(p)
         f.nvidia_container_cli_version = f.nvidia_container_cli_version or docker.parse_container_cli_version(p)

@@ -140,3 +140,21 @@ def torch_fields_from_json(doc: dict) -> dict:
             kernel_error=d.get("kernel_error") or d.get("error")))
     f["devices"] = devices
     return f
+
+
+_DRIVER_API = re.compile(r"^(libcuda|cuDriverGetVersion|cuInit|cuDeviceGetCount):\s*(.*)$", re.M)
+
+
+def parse_cuda_driver_api(text: str) -> dict:
+    """The probe's `cuda_driver_api` section: lines `cuDriverGetVersion: 12040`, `cuInit: 0 CUDA_SUCCESS: no
+    error`, or `libcuda: OSError: ...` when the driver's user-space library is absent."""
+    out: dict = {}
+    for key, value in _DRIVER_API.findall(text or ""):
+        value = value.strip()
+        if key == "libcuda":
+            out["libcuda_error"] = value
+        elif key == "cuDriverGetVersion" and value.isdigit():
+            out["driver_api_version"] = int(value)
+        elif key == "cuInit":
+            out["cu_init"] = value
+    return out

@@ -88,10 +88,15 @@ def _kernel_module(bundle: Bundle, f: GpuFacts) -> None:
             pv = ds.parse_proc_version(paste)
             if pv:
                 break
+    sysver = bundle.get("sys_module_nvidia_version")
     if pv is not None:
         f.kernel_module_loaded = True
         f.kernel_module_version = pv.version
         f.kernel_module_open = pv.open_module
+    elif _ran(sysver) and sysver.stdout.strip():
+        # /sys/module/nvidia/version exists while the module is loaded, even where /proc/driver is hidden
+        f.kernel_module_loaded = True
+        f.kernel_module_version = sysver.stdout.strip()
     elif s is not None and s.error == "not-found":
         # the nvidia module creates /proc/driver/nvidia when it loads: no file, no module
         f.kernel_module_loaded = False
@@ -307,7 +312,8 @@ def _packages(bundle: Bundle, f: GpuFacts) -> None:
         found = ds.parse_dpkg(paste)
         if found:
             pkgs = {**(pkgs or {}), **found}
-        f.driver_upgrade_lines = _dedupe(f.driver_upgrade_lines + ds.find_driver_upgrades(paste))
+    for text in bundle.texts("apt_history"):
+        f.driver_upgrade_lines = _dedupe(f.driver_upgrade_lines + ds.find_driver_upgrades(text))
     f.dpkg_packages = pkgs
     if f.userspace_package_version is None and pkgs:
         libs = ds.library_versions(pkgs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from envdoctor.bundle import Bundle
 from envdoctor.facts.torch import CudaEnvFacts, TorchFacts
 from envdoctor.parsers.collect_env import find_collect_env
-from envdoctor.parsers.cuda_env import (compat_dirs, parse_cuda_toolkits, parse_environment, parse_ldconfig,
+from envdoctor.parsers.cuda_env import (compat_dirs, parse_cuda_driver_api, parse_cuda_toolkits, parse_environment, parse_ldconfig,
                                         parse_nvcc_version, parse_tools, parse_torch_json, split_path_list,
                                         torch_fields_from_json)
 from envdoctor.parsers.torch_errors import driver_cuda_from_errors, scan_torch_errors
@@ -32,6 +32,11 @@ def build_torch_facts(bundle: Bundle) -> TorchFacts:
         # The probe ran torch's inspection but it did not finish (timeout: e.g. a hung CUDA init).
         fields["inspect_error"] = f"{sec.error}: {(sec.stderr or '').strip()[-300:]}".strip()
         texts.append(sec.stderr)
+
+    api = bundle.get("cuda_driver_api")
+    if api is not None and api.error is None:
+        fields.update(parse_cuda_driver_api(api.stdout))
+        texts.append(api.stdout)  # cuInit's error string names 802/804 in torch's own words
 
     env_sec = bundle.get("environment")
     if env_sec is not None and env_sec.error is None and (env := parse_environment(env_sec.stdout)):
@@ -64,7 +69,7 @@ def build_torch_facts(bundle: Bundle) -> TorchFacts:
     fields["errors"] = errors
     fields["errors_seen"] = [e.line for e in errors]
     if fields.get("driver_cuda_found") is None:
-        fields["driver_cuda_found"] = driver_cuda_from_errors(errors)
+        fields["driver_cuda_found"] = driver_cuda_from_errors(errors) or fields.get("driver_api_version")
     if fields.get("source") != "probe" and errors:
         # A pasted message can settle what an absent probe could not.
         if any(e.kind == "torch_not_installed" for e in errors) and "installed" not in fields:

@@ -88,6 +88,32 @@ out["warnings"] = caught
 print(json.dumps(out))
 '''
 
+# The CUDA driver API itself, through ctypes: the driver's CUDA version and cuInit's verdict, independent
+# of torch (cuInit names error 802 "system not yet initialized" or 804 forward compatibility directly).
+CUDA_API_SCRIPT = r'''
+import ctypes
+try:
+    cuda = ctypes.CDLL("libcuda.so.1")
+except OSError as e:
+    print("libcuda: OSError: %s" % e); raise SystemExit(0)
+def name(rc):
+    s, d = ctypes.c_char_p(), ctypes.c_char_p()
+    try:
+        cuda.cuGetErrorName(rc, ctypes.byref(s)); cuda.cuGetErrorString(rc, ctypes.byref(d))
+    except Exception:
+        pass
+    return "%d %s: %s" % (rc, (s.value or b"?").decode(), (d.value or b"?").decode())
+v = ctypes.c_int(0)
+rc = cuda.cuDriverGetVersion(ctypes.byref(v))
+print("cuDriverGetVersion: %d" % v.value if rc == 0 else "cuDriverGetVersion: error " + name(rc))
+rc = cuda.cuInit(0)
+print("cuInit: " + name(rc))
+if rc == 0:
+    n = ctypes.c_int(0)
+    rc = cuda.cuDeviceGetCount(ctypes.byref(n))
+    print("cuDeviceGetCount: %d" % n.value if rc == 0 else "cuDeviceGetCount: error " + name(rc))
+'''
+
 
 def _trim(b):
     if b is None:
@@ -97,10 +123,11 @@ def _trim(b):
     return b.decode("utf-8", "replace")
 
 
-def run(argv, timeout, env=None):
-    """Run a command; return a section dict. argv[0] missing -> error "not-found"."""
+def run(argv, timeout, env=None, show=None):
+    """Run a command; return a section dict. argv[0] missing -> error "not-found". `show` names the
+    command in the bundle when argv holds an inline script."""
     t0 = time.time()
-    sec = {"cmd": " ".join(argv), "rc": None, "stdout": "", "stderr": "", "secs": 0.0, "error": None}
+    sec = {"cmd": show or " ".join(argv), "rc": None, "stdout": "", "stderr": "", "secs": 0.0, "error": None}
     if not (os.path.isabs(argv[0]) and os.path.exists(argv[0])) and shutil.which(argv[0]) is None:
         sec["error"] = "not-found"
         return sec
@@ -213,6 +240,18 @@ def cuda_toolkits():
     return text("ls -d /usr/local/cuda* /opt/cuda* (with version.json)", "\n".join(lines) + ("\n" if lines else ""))
 
 
+def apt_history():
+    """Entries of apt's history that touched NVIDIA packages: an unattended driver upgrade is the usual
+    cause of a driver/library mismatch."""
+    sec = read("/var/log/apt/history.log")
+    if sec["error"] is None:
+        entries = sec["stdout"].split("\n\n")
+        keep = [e.strip() for e in entries if "nvidia" in e.lower()]
+        sec["stdout"] = "\n\n".join(keep[-20:]) + ("\n" if keep else "")
+        sec["cmd"] = "grep nvidia entries of /var/log/apt/history.log"
+    return sec
+
+
 def environment():
     keep = {}
     for k, v in os.environ.items():
@@ -258,6 +297,10 @@ def main(argv):
     jobs = {
         "proc_driver_version": lambda: read("/proc/driver/nvidia/version"),
         "proc_modules": lambda: read("/proc/modules"),
+        "sys_module_nvidia_version": lambda: read("/sys/module/nvidia/version"),
+        "apt_history": apt_history,
+        "cuda_driver_api": lambda: run([sys.executable, "-c", CUDA_API_SCRIPT], 30,
+                                              show="python -c <cuDriverGetVersion, cuInit via ctypes>"),
         "pci_devices": pci_devices,
         "nvidia_smi_xml": lambda: run(["nvidia-smi", "-q", "-x"], 30),
         "nvidia_smi": lambda: run(["nvidia-smi"], 20),
@@ -279,19 +322,22 @@ def main(argv):
         "nvidia_ctk_version": lambda: run(["nvidia-ctk", "--version"], 10),
         "nvidia_container_cli_version": lambda: run(["nvidia-container-cli", "--version"], 10),
         "nvidia_container_cli_info": lambda: run(["nvidia-container-cli", "info"], 15),
+        "nvidia_container_toolkit_version": lambda: run(["nvidia-container-runtime-hook", "--version"], 10),
         "cdi_specs": cdi_specs,
         "systemd_units": lambda: run(["systemctl", "show", "-p", "Id,ActiveState,UnitFileState,LoadState",
                                       "nvidia-fabricmanager.service", "nvidia-persistenced.service",
                                       "docker.service", "nvidia-dcgm.service"], 10),
         "tools": lambda: which(["nvidia-smi", "nvcc", "docker", "podman", "nvidia-ctk", "nvidia-container-cli",
-                                "nv-fabricmanager", "apt-get", "dnf", "yum", "systemctl"]),
+                                "nvidia-container-runtime-hook", "nv-fabricmanager", "apt-get", "dnf", "yum",
+                                "systemctl"]),
         "os_release": lambda: read("/etc/os-release"),
         "uname": lambda: run(["uname", "-srm"], 5),
         "dpkg_nvidia": lambda: run(["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
                                     "'*nvidia*' 'cuda-*' 2>/dev/null | grep ' installed$' | head -200"], 15),
     }
     if not no_torch:
-        jobs["torch"] = lambda: run([sys.executable, "-c", TORCH_SCRIPT], 120)
+        jobs["torch"] = lambda: run([sys.executable, "-c", TORCH_SCRIPT], 120,
+                                   show="python -c <import torch; inspect torch.cuda>")
     sections = {}
 
     def work(name, fn):
