@@ -1,0 +1,55 @@
+"""The controller's side of the fix helper: send a batch of ops to the target through its Transport
+(one round trip per batch) and get one result per op back."""
+
+from __future__ import annotations
+
+import base64
+import json
+from importlib.resources import files
+
+from envdoctor.models import HostStatus
+from envdoctor.transport.base import Transport, TransportError
+
+HELPER_SOURCE = files("envdoctor.fixes").joinpath("helper.py").read_text()
+
+
+class HelperError(Exception):
+    """The helper did not run or did not answer (not a failed op: those come back as results)."""
+
+
+class Remote:
+    """One host as the fix modules see it."""
+
+    def __init__(self, transport: Transport, python: str = "python3", timeout: float = 600.0):
+        self.transport = transport
+        self.python = python
+        self.timeout = timeout
+        self.round_trips = 0
+        self.uid: int | None = None  # the helper's user id on the target, known after the first call
+
+    def call(self, ops: list[dict], extra_argv: tuple[str, ...] = ()) -> list[dict]:
+        if not ops:
+            return []
+        self.round_trips += 1
+        argv = [self.python, "-c", HELPER_SOURCE, *extra_argv]
+        res = self.transport.run(argv, stdin=json.dumps({"ops": ops}).encode(), timeout=self.timeout)
+        if res.timed_out:
+            raise TransportError(HostStatus.TIMEOUT, f"the fix helper ran past {self.timeout:.0f} s")
+        try:
+            doc = json.loads(res.stdout)
+        except ValueError:
+            tail = (res.stderr.strip() or res.stdout.strip())[-300:]
+            raise HelperError(f"the fix helper failed (exit {res.rc}): {tail}") from None
+        self.uid = doc.get("uid", self.uid)
+        return doc["results"]
+
+
+def b64(data: str | bytes) -> str:
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def content_of(stat_result: dict) -> str | None:
+    """Text of a file read by a `stat` op with read=True; None when it does not exist."""
+    if not stat_result.get("exists"):
+        return None
+    return base64.b64decode(stat_result.get("content_b64", "")).decode("utf-8", "replace")

@@ -1,0 +1,54 @@
+"""Opening a host for fixes: one transport, the probe (facts and check results) and the fix helper
+over that same transport. A host that cannot be reached is a HostSession with `remote=None`."""
+
+from __future__ import annotations
+
+import sys
+
+from envdoctor.bundle import Bundle
+from envdoctor.catalog import Check
+from envdoctor.diagnose import report_from_bundle, transport_for
+from envdoctor.fixes.executor import HostSession
+from envdoctor.fixes.remote import Remote
+from envdoctor.gather import DEFAULT_TIMEOUT, gather
+from envdoctor.models import HostReport
+from envdoctor.targets import Target
+from envdoctor.transport.base import Transport, TransportError
+
+
+class OpenHost:
+    """A target with its transport kept open across plan, apply and verify."""
+
+    def __init__(self, target: Target, python: str | None = None, timeout: float | None = None, **ssh_options):
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        self.target = target
+        self.python = python or target.python or (sys.executable if target.local else "python3")
+        self.ssh_options = ssh_options
+        self.transport: Transport | None = None
+        self.session = HostSession(name=target.name, remote=None, groups=list(getattr(target, "groups", []) or []),
+                                   host_vars=dict(target.vars or {}))
+        self.report: HostReport | None = None
+
+    def open(self, checks: list[Check], gather_facts: bool = True, no_torch: bool = False) -> HostSession:
+        try:
+            self.transport = transport_for(self.target, **self.ssh_options)
+            self.session.remote = Remote(self.transport, python=self.python)
+            if gather_facts:
+                self.regather(checks, no_torch)
+        except TransportError as e:
+            self.session.remote = None
+            self.session.error = f"{e.status.value}: {e.message}"
+        return self.session
+
+    def regather(self, checks: list[Check], no_torch: bool = False) -> HostReport:
+        """Probe the host (again) and re-run the checks: the facts `when:` sees and the verification."""
+        bundle: Bundle = gather(self.transport, python=self.python, host=self.target.name, no_torch=no_torch,
+                                timeout=self.timeout)
+        self.report, facts = report_from_bundle(bundle, checks)
+        self.session.facts = facts
+        self.session.results = self.report.checks
+        return self.report
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()

@@ -1,0 +1,84 @@
+"""YAML with line numbers: every mapping and list loaded here remembers where it started, so a
+validation error can name `file:line` (PyYAML's marks are 0-based; we report 1-based lines)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from envdoctor.errors import UserError
+
+
+class LineDict(dict):
+    """A dict that knows the line of itself (`__line__`) and of each key (`key_lines`)."""
+
+    __line__: int = 0
+    key_lines: dict
+
+
+class LineList(list):
+    __line__: int = 0
+    item_lines: list
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    d = LineDict()
+    d.__line__ = node.start_mark.line + 1
+    d.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value",
+                                                    key_node.start_mark) from None
+        d[key] = loader.construct_object(value_node, deep=True)
+        d.key_lines[key] = key_node.start_mark.line + 1
+    return d
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    lst = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    lst.__line__ = node.start_mark.line + 1
+    lst.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return lst
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(path: Path):
+    """Parse a YAML file; a syntax error is a UserError naming file:line."""
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror or e}", where=str(path)) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f"{path}:{mark.line + 1}" if mark else str(path)
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        raise UserError(f"YAML syntax error: {what}", where=line) from None
+    except yaml.YAMLError as e:
+        raise UserError(f"YAML error: {e}", where=str(path)) from None
+
+
+def line_of(obj, key=None, default: int = 0) -> int:
+    """The line of a loaded mapping (or of one of its keys), or of a list item by index."""
+    if isinstance(obj, LineDict):
+        if key is not None and key in obj.key_lines:
+            return obj.key_lines[key]
+        return obj.__line__
+    if isinstance(obj, LineList):
+        if isinstance(key, int) and 0 <= key < len(obj.item_lines):
+            return obj.item_lines[key]
+        return obj.__line__
+    return default
