@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, debug_option, emit_report, exit_code, json_option
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.diagnose import diagnose_target, report_from_bundle
-from envdoctor.models import HostReport, Report
+from envdoctor.models import HostReport, HostStatus, Report
 from envdoctor.targets import LOCAL, Target
 
 
@@ -26,15 +27,19 @@ from envdoctor.targets import LOCAL, Target
 @target_options
 @connect_options
 @click.option("--golden", help="Measure fleet drift against this host instead of the majority.")
+@click.option("--no-proof", is_flag=True, help="Skip the ResNet proof-run that ends the check on hosts with a usable GPU.")
+@click.option("--proof-time-budget", type=click.FloatRange(min=5), default=60.0, show_default=True,
+              help="Seconds the proof-run may take per host.")
 @json_option
 @checks_dir_option
 @debug_option
 def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, forks, timeout, connect_timeout,
-            known_hosts, accept_new_host_keys, become, golden, as_json, checks_dirs, debug):
+            known_hosts, accept_new_host_keys, become, golden, no_proof, proof_time_budget, as_json, checks_dirs, debug):
     """Diagnose the GPU deep-learning environment of this machine (no TARGET), or of remote hosts over
     SSH: TARGET is host, user@host[:port], an ssh_config alias, a range such as gpu[01-16], or @group
     of the inventory (-i). `localhost` given explicitly goes over SSH; `local` is this machine."""
     checks = load_catalog(checks_dirs)
+    proof = None if no_proof else {"time_budget": proof_time_budget}
     hosts = []
     fleet = None
     interrupted = False
@@ -42,7 +47,8 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
         for p in from_paths:
             hosts.append(report_from_bundle(Bundle.load(p), checks, debug)[0])
     elif not targets and not inventory:
-        hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout))
+        hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout, proof=proof,
+                                show_progress=not as_json))
     else:
         from envdoctor.fleet import fleet_summary
         from envdoctor.inventory import resolve
@@ -55,8 +61,10 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
         from envdoctor.gather import DEFAULT_TIMEOUT
 
         probe_limit = timeout or DEFAULT_TIMEOUT
-        result = run_hosts(resolved, lambda t: check_host(t, checks, python=None, debug=debug, timeout=timeout, **ssh),
-                           forks=forks, deadline_s=probe_limit + 3 * connect_timeout + 10,
+        result = run_hosts(resolved, lambda t: check_host(t, checks, python=None, debug=debug, timeout=timeout,
+                                                         proof=proof, **ssh),
+                           forks=forks, deadline_s=probe_limit + 3 * connect_timeout + 10
+                           + (proof_time_budget + 60 if proof else 0),
                            progress=None if not as_json else False)
         hosts, interrupted = result.reports, result.interrupted
         if len(hosts) > 1 or golden:
@@ -70,8 +78,38 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
 
 
 def check_host(target: Target, checks, python: str | None = None, debug: bool = False,
-               timeout: float | None = None, **ssh) -> HostReport:
+               timeout: float | None = None, proof: dict | None = None, show_progress: bool = False,
+               **ssh) -> HostReport:
     """Everything `check` does for one host, from connecting to its HostReport (runs in a worker thread
-    for fleets). Later stages for a host (e.g. a proof-run) belong here."""
-    report, _facts, _bundle = diagnose_target(target, checks, python=python, debug=debug, timeout=timeout, **ssh)
+    for fleets): gather and check, then, unless `proof` is None, the proof-run (skipped, with the reason,
+    where the facts show no usable GPU)."""
+    report, facts, _bundle = diagnose_target(target, checks, python=python, debug=debug, timeout=timeout, **ssh)
+    if proof is None or facts is None:
+        return report
+    from envdoctor.proof.stage import run_proof
+
+    board = None
+    if show_progress and sys.stderr.isatty():
+        from envdoctor.proof.progress import ProgressBoard
+
+        board = ProgressBoard([target.name], sys.stderr)
+    try:
+        report.proof = run_proof(target, facts, python=python, time_budget=proof["time_budget"],
+                                 on_progress=(lambda ev: board.update(target.name, ev)) if board else None, **ssh)
+    finally:
+        if board:
+            board.close()
+    report.status = with_proof(report.status, report.proof.get("status"))
     return report
+
+
+def with_proof(status: HostStatus, proof_status: str | None) -> HostStatus:
+    """The host's status once the proof-run is judged: a failed proof fails the host, a warning warns;
+    a proof that could not finish leaves a passing host unknown; a skipped proof changes nothing."""
+    if not status.evaluated or proof_status in (None, "skip", "pass"):
+        return status
+    if proof_status == "fail":
+        return HostStatus.FAIL
+    if proof_status == "warn":
+        return status if status == HostStatus.FAIL else HostStatus.WARN
+    return HostStatus.UNKNOWN if status == HostStatus.PASS else status

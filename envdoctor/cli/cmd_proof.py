@@ -1,0 +1,140 @@
+"""envdoctor proof: train a real ResNet on each target's GPUs and judge what it saw."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from envdoctor import __version__
+from envdoctor.cli.common import exit_code, json_option, use_color
+from envdoctor.cli.fleet_options import ssh_options, target_options
+from envdoctor.models import HostReport, HostStatus, Report
+from envdoctor.runner import DEFAULT_FORKS
+from envdoctor.targets import LOCAL, Target
+
+_HOST_STATUS = {"pass": HostStatus.PASS, "warn": HostStatus.WARN, "fail": HostStatus.FAIL,
+                "unknown": HostStatus.UNKNOWN, "skip": HostStatus.UNKNOWN, "error": HostStatus.ERROR}
+
+
+def host_report(target: Target, proof: dict) -> HostReport:
+    status = _HOST_STATUS.get(proof.get("status"), HostStatus.ERROR)
+    if proof.get("host_status"):
+        status = HostStatus(proof["host_status"])  # unreachable, auth-failed, timeout... from the transport
+    return HostReport(host=target.name, status=status, error=proof.get("error"), proof=proof,
+                      gather_secs=proof.get("secs"))
+
+
+@click.command("proof")
+@click.argument("targets", nargs=-1)
+@click.option("--device", type=click.Choice(["cuda", "cpu"]), default="cuda", show_default=True,
+              help="cpu: the same script on the CPU (resnet18, small images): proves the path, not a GPU.")
+@click.option("--arch", help="torchvision model  [default: resnet50; resnet18 with --device cpu]")
+@click.option("--batch-size", type=click.IntRange(1), help="Per GPU  [default: from free GPU memory]")
+@click.option("--time-budget", type=click.FloatRange(5), default=60.0, show_default=True,
+              help="Seconds per host for the whole run, start to verdict.")
+@click.option("--compile", "use_compile", is_flag=True, help="Add torch.compile (give it a larger --time-budget).")
+@click.option("--ddp", is_flag=True, help="One DDP job over all GPUs of a host (NCCL) instead of one process per GPU.")
+@click.option("--dataloader", is_flag=True,
+              help="Also feed the step from a DataLoader with workers and pinned memory: does the host keep up?")
+@click.option("--allow-cpu", is_flag=True, help="A run without a GPU is a warning, not a failure.")
+@click.option("--multi-node", is_flag=True,
+              help="One torch.distributed job across all TARGETs (the first is the rendezvous): all-reduce "
+                   "bandwidth and DDP training between hosts; a host that cannot join is named.")
+@click.option("--master-addr", help="Rendezvous address the hosts reach the first TARGET at  [default: its address]")
+@click.option("--master-port", type=click.IntRange(1, 65535), default=29500, show_default=True)
+@click.option("--iface", help="Network interface for NCCL/gloo between hosts (NCCL_SOCKET_IFNAME).")
+@click.option("--gpus-per-node", type=click.IntRange(1),
+              help="Processes per host in --multi-node (GPUs 0..N-1; with --device cpu: CPU processes)  "
+                   "[default: 1 with --device cpu]")
+@click.option("--python", "python", help="Interpreter whose torch to use on the target(s).")
+@click.option("-v", "--verbose", is_flag=True, help="Show evidence for passing judgements too.")
+@target_options
+@click.option("-f", "--forks", type=click.IntRange(1, 1024), default=DEFAULT_FORKS, show_default=True,
+              help="Hosts run in parallel.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds to connect and authenticate over SSH.")
+@click.option("--known-hosts", type=click.Path(path_type=Path), help="known_hosts file (default ~/.ssh/known_hosts).")
+@click.option("--accept-new-host-keys", is_flag=True, help="Trust hosts not yet in known_hosts.")
+@json_option
+def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, dataloader, allow_cpu, multi_node,
+            master_addr, master_port, iface, gpus_per_node, python, verbose, inventory, limit, ssh_config, forks, connect_timeout, known_hosts, accept_new_host_keys, as_json):
+    """Prove that the GPUs train: a ResNet-50 on synthetic data with mixed precision on every GPU of each
+    TARGET (this machine when none; same TARGET forms as `check`), judged for GPU use, correctness, speed
+    against published figures, and health under load."""
+    from envdoctor.proof.progress import ProgressBoard
+    from envdoctor.proof.render import render_proof
+    from envdoctor.proof.stage import run_proof
+    from envdoctor.runner import run_hosts
+
+    if targets or inventory:
+        from envdoctor.inventory import resolve
+
+        resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
+        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, False)
+    else:
+        resolved, ssh = [LOCAL], {}
+    board = None
+    if not as_json and sys.stderr.isatty():
+        board = ProgressBoard([t.name for t in resolved], sys.stderr, dataloader=dataloader)
+    if multi_node:
+        return _multi_node(resolved, board, as_json, verbose, ssh, device=device, per_node=gpus_per_node,
+                           master_addr=master_addr, master_port=master_port, iface=iface, time_budget=time_budget,
+                           arch=arch, batch_size=batch_size, compile=use_compile, dataloader=dataloader,
+                           allow_cpu=allow_cpu)
+
+    def work(t: Target) -> HostReport:
+        proof = run_proof(t, None, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
+                          compile=use_compile, ddp=ddp, dataloader=dataloader, allow_cpu=allow_cpu,
+                          python=python if t.local else None,
+                          on_progress=(lambda ev: board.update(t.name, ev)) if board else None, **ssh)
+        if board:
+            board.finish(t.name, f"{proof['status']}: {proof['summary']}")
+        return host_report(t, proof)
+
+    # The runner's own deadline is a last resort: the script and the transport bound each host already.
+    result = run_hosts(resolved, work, forks=forks, deadline_s=time_budget + 120 + 3 * connect_timeout, progress=False)
+    if board:
+        board.close()
+    hosts = result.reports
+    report = Report(envdoctor=__version__, hosts=hosts)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        color = use_color()
+        for h in hosts:
+            proof = h.proof or {"status": "error", "summary": h.error or h.status.value}
+            click.echo(render_proof(h.host, proof, color, verbose))
+    if result.interrupted:
+        click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
+        raise SystemExit(130)
+    raise SystemExit(exit_code(hosts))
+
+
+def _multi_node(resolved, board, as_json, verbose, ssh, **kw):
+    from envdoctor.errors import UserError
+    from envdoctor.proof.render import render_proof
+    from envdoctor.proof.stage import run_multinode
+
+    if len(resolved) < 2:
+        raise UserError("--multi-node needs at least two TARGETs")
+    if kw["device"] == "cuda" and not kw["per_node"]:
+        raise UserError("--multi-node on GPUs needs --gpus-per-node N (every host runs N processes)")
+    proofs, job = run_multinode(resolved, on_progress=(lambda h, ev: board.update(h, ev)) if board else None,
+                                **kw, **ssh)
+    if board:
+        for t, p in zip(resolved, proofs):
+            board.finish(t.name, f"{p['status']}: {p['summary']}")
+        board.close()
+    hosts = [host_report(t, p) for t, p in zip(resolved, proofs)]
+    report = Report(envdoctor=__version__, hosts=hosts, fleet={"multi_node": job})
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        color = use_color()
+        for h in hosts:
+            click.echo(render_proof(h.host, h.proof or {}, color, verbose))
+        click.echo(f"multi-node job: {job['status']}: {job['summary']}")
+    code = exit_code(hosts)
+    raise SystemExit(1 if job["status"] == "fail" else code)

@@ -1,0 +1,83 @@
+"""Progress of proof-runs on a terminal: one bar per host on stderr, redrawn in place as the script's
+progress lines stream in. `bar_line` is pure; `ProgressBoard` does the drawing."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from typing import TextIO
+
+# Share of the bar each phase fills: set-up and warm-up are short next to the timed steps.
+_PHASES = {"setup": (0.0, 0.05), "warmup": (0.05, 0.2), "timed": (0.2, 1.0),
+           "dataloader-warmup": (0.6, 0.65), "dataloader": (0.65, 1.0)}
+
+
+def fraction(ev: dict, dataloader: bool = False) -> float:
+    lo, hi = _PHASES.get(ev.get("phase"), (0.0, 0.0))
+    if dataloader and ev.get("phase") == "timed":
+        hi = 0.6  # the DataLoader steps take the second half
+    of = ev.get("of") or 0
+    step = ev.get("step") or 0
+    return lo + (hi - lo) * (min(step, of) / of if of else 0.0)
+
+
+def bar_line(host: str, ev: dict | None, width: int = 24, done: str | None = None, dataloader: bool = False,
+             name_width: int = 12) -> str:
+    """`gpu01        [#########...............] timed 80/200  2,790 img/s  loss 0.41`"""
+    if done is not None:
+        return f"{host.ljust(name_width)} [{'#' * width}] {done}"
+    if ev is None:
+        return f"{host.ljust(name_width)} [{'.' * width}] starting"
+    filled = int(round(fraction(ev, dataloader) * width))
+    text = ev.get("phase", "")
+    if ev.get("of"):
+        text += f" {ev.get('step')}/{ev.get('of')}"
+    if ev.get("img_s") is not None:
+        text += f"  {ev['img_s']:,.0f} img/s"
+    if ev.get("loss") is not None:
+        text += f"  loss {ev['loss']:.3f}"
+    if ev.get("rank"):
+        text += f"  (process {ev['rank']})"
+    return f"{host.ljust(name_width)} [{'#' * filled}{'.' * (width - filled)}] {text}"
+
+
+class ProgressBoard:
+    """Bars for several hosts, redrawn at most 10 times a second (ANSI cursor-up over the previous drawing)."""
+
+    def __init__(self, hosts: list[str], stream: TextIO, dataloader: bool = False):
+        self.hosts, self.stream, self.dataloader = hosts, stream, dataloader
+        self.state: dict[str, dict | None] = {h: None for h in hosts}
+        self.done: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.drawn = 0
+        self.last = 0.0
+        self.name_width = max([len(h) for h in hosts] + [8])
+
+    def update(self, host: str, ev: dict) -> None:
+        if ev.get("event") != "progress" or (ev.get("rank") or 0) != 0:
+            return  # one bar per host: process 0 stands for the others
+        with self.lock:
+            self.state[host] = ev
+            if time.monotonic() - self.last >= 0.1:
+                self._draw()
+
+    def finish(self, host: str, text: str) -> None:
+        with self.lock:
+            self.done[host] = text
+            self._draw()
+
+    def _draw(self) -> None:
+        self.last = time.monotonic()
+        cols = shutil.get_terminal_size((100, 24)).columns - 1  # a wrapped line would break the cursor-up
+        lines = [bar_line(h, self.state[h], done=self.done.get(h), dataloader=self.dataloader,
+                          name_width=self.name_width)[:cols] for h in self.hosts]
+        out = (f"\x1b[{self.drawn}F" if self.drawn else "") + "".join(f"\x1b[2K{ln}\n" for ln in lines)
+        self.stream.write(out)
+        self.stream.flush()
+        self.drawn = len(lines)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.drawn:
+                self._draw()

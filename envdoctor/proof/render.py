@@ -1,0 +1,40 @@
+"""The human report of proof-runs: per host a headline, the host's judgements, then each GPU's."""
+
+from __future__ import annotations
+
+import click
+
+from envdoctor.models import CheckResult, Status
+from envdoctor.report.text import render_check
+
+_HEAD = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "unknown": ("?", "cyan"),
+         "skip": ("-", None), "error": ("✗", "magenta")}
+
+
+def render_proof(host: str, proof: dict, color: bool = False, verbose: bool = False) -> str:
+    mark, fg = _HEAD.get(proof.get("status"), ("?", None))
+    mark = click.style(mark, fg=fg, bold=True) if color and fg else mark
+    title = f"[{mark}] {host}: proof-run {proof.get('status')}"
+    lines = [click.style(title, bold=True) if color else title, f"    {proof.get('summary')}"]
+    v = proof.get("verdict")
+    if not v:
+        if proof.get("stderr_tail"):
+            lines += ["    stderr:"] + [f"      {ln}" for ln in proof["stderr_tail"].splitlines()[-8:]]
+        return "\n".join(lines)
+    for c in v["host_checks"]:
+        lines += ["    " + ln for ln in render_check(CheckResult(**c), color, verbose)]
+    for g in v["gpus"]:
+        label = "CPU" if g.get("name") == "cpu" else f"GPU {g.get('device_index')} {g.get('name') or ''}".rstrip()
+        rate = f"{g['img_s']:,.1f} img/s" if g.get("img_s") is not None else "no img/s"
+        extra = f", {g.get('precision')}, batch {g.get('batch_size')}" if g.get("precision") else ""
+        if g.get("ratio") is not None:
+            extra += f", {g['ratio']:.2f}x published {g['baseline']['img_s']:,}"
+        lines.append(f"    {label}: {rate}{extra}")
+        for c in g["checks"]:
+            cr = CheckResult(**c)
+            if cr.status == Status.PASS and not verbose and len(v["gpus"]) > 4:
+                continue  # big nodes: only what needs attention
+            lines += ["      " + ln for ln in render_check(cr, color, verbose)]
+    if v.get("time_to_verdict_s") is not None:
+        lines.append(f"    time to verdict: {v['time_to_verdict_s']:.1f} s on the target")
+    return "\n".join(lines)

@@ -1,0 +1,218 @@
+"""The proof stage: ship the proof script to a target over its transport (stdin, one round trip), stream its
+progress, parse its result, and judge it. `run_proof` returns the dict that goes into `HostReport.proof`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, Callable
+
+from envdoctor.facts import HostFacts
+from envdoctor.proof import SOURCE
+from envdoctor.proof.verdict import judge
+from envdoctor.targets import Target
+from envdoctor.transport.base import Transport, TransportError
+
+# The script bounds itself by --time-budget; the transport's limit adds room for starting python and for
+# the script's own grace period, and only matters when the target hangs.
+TRANSPORT_SLACK_S = 45.0
+
+
+def usable_gpu(facts: HostFacts | None) -> tuple[bool | None, str]:
+    """Whether the probe's facts show a GPU torch can train on. (None, why) when the facts do not say."""
+    if facts is None:
+        return None, "no facts gathered"
+    t = facts.torch
+    if t.installed is False:
+        return False, "torch is not installed in the diagnosed environment"
+    if t.torchvision is None and t.torchvision_error:
+        return False, f"torchvision cannot be imported: {t.torchvision_error}"
+    if t.installed and t.cuda_build is None and t.hip_build is None and t.version:
+        return False, f"torch {t.version} is a CPU-only build"
+    if t.is_available is False:
+        if t.is_available_error or t.warnings:
+            why = t.is_available_error or t.warnings[0]
+        elif facts.gpu.gpus == []:
+            why = "no NVIDIA GPU visible"
+        else:
+            why = "the diagnosis checks say why"
+        return False, f"torch.cuda.is_available() is False ({why})"
+    if t.devices is not None:
+        ok = [d for d in t.devices if d.kernel_ok]
+        if not ok:
+            errs = "; ".join(sorted({d.kernel_error for d in t.devices if d.kernel_error})) or "no device answered"
+            return False, f"no GPU ran a test kernel ({errs})"
+        return True, f"{len(ok)} GPU(s) ran a test kernel"
+    if t.is_available:
+        return True, "torch.cuda.is_available() is True"
+    return None, "the facts do not say whether torch can use a GPU"
+
+
+def build_argv(python: str, *, device: str, arch: str | None, time_budget: float, batch_size: int | None = None,
+               compile: bool = False, ddp: bool = False, dataloader: bool = False, steps: int | None = None,
+               warmup: int | None = None, image_size: int | None = None, precision: str | None = None,
+               extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    argv = [python, "-", "--device", device, "--time-budget", f"{time_budget:g}"]
+    for flag, val in (("--arch", arch), ("--batch-size", batch_size), ("--steps", steps), ("--warmup", warmup),
+                      ("--image-size", image_size), ("--precision", precision)):
+        if val is not None:
+            argv += [flag, str(val)]
+    argv += [f for f, on in (("--compile", compile), ("--ddp", ddp), ("--dataloader", dataloader)) if on]
+    return argv + list(extra_args)
+
+
+def parse_lines(stdout: str) -> tuple[dict | None, list[dict]]:
+    """The result document (the last line with event "result") and the other events."""
+    result, events = None, []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if obj.get("event") == "result":
+            result = obj
+        else:
+            events.append(obj)
+    return result, events
+
+
+def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "cuda", arch: str | None = None,
+              time_budget: float = 60.0, batch_size: int | None = None, compile: bool = False, ddp: bool = False,
+              dataloader: bool = False, allow_cpu: bool = False, python: str | None = None,
+              steps: int | None = None, warmup: int | None = None, image_size: int | None = None,
+              precision: str | None = None, extra_args: list[str] | tuple[str, ...] = (),
+              on_progress: Callable[[dict], None] | None = None, transport: Transport | None = None,
+              **ssh_options) -> dict[str, Any]:
+    """Run the proof on one target and judge it. Never raises for the target's problems: an unreachable
+    host, a crash or a timeout is a result with status "error" and the reason. On `device="cuda"`, facts
+    that show no usable GPU give status "skip" with the reason, without running anything."""
+    t0 = time.monotonic()
+    base = {"host": target.name, "device": device, "time_budget_s": time_budget}
+    if device == "cuda":
+        usable, why = usable_gpu(facts)
+        if usable is False:
+            return {**base, "status": "skip", "summary": f"proof-run skipped: {why}", "reason": why,
+                    "verdict": None, "result": None, "secs": 0.0}
+    interp = python or target.python or (sys.executable if target.local else "python3")
+    argv = build_argv(interp, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
+                      compile=compile, ddp=ddp, dataloader=dataloader, steps=steps, warmup=warmup,
+                      image_size=image_size, precision=precision, extra_args=extra_args)
+
+    def on_line(line: str) -> None:
+        if on_progress is None or not line.startswith("{"):
+            return
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            return
+        if ev.get("event") != "result":
+            on_progress(ev)
+
+    try:
+        if transport is None:
+            from envdoctor.diagnose import transport_for
+
+            with transport_for(target, **ssh_options) as tr:
+                res = tr.run(argv, stdin=SOURCE.encode(), timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
+        else:
+            res = transport.run(argv, stdin=SOURCE.encode(), timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
+    except TransportError as e:
+        return {**base, "status": "error", "summary": f"could not run the proof: {e.message}", "error": e.message,
+                "host_status": e.status.value, "verdict": None, "result": None,
+                "secs": round(time.monotonic() - t0, 3)}
+    result, _events = parse_lines(res.stdout)
+    if result is None:
+        tail = (res.stderr.strip() or res.stdout.strip())[-500:]
+        why = (f"the proof script ran past {time_budget + TRANSPORT_SLACK_S:.0f} s and was killed" if res.timed_out
+               else f"the proof script gave no result (exit {res.rc})")
+        if res.rc == 127 or "No such file" in res.stderr:
+            why = f"{interp} not found on the target"
+        return {**base, "status": "error", "summary": why, "error": why, "stderr_tail": tail, "verdict": None,
+                "result": None, "secs": round(time.monotonic() - t0, 3)}
+    verdict = judge(result, allow_cpu=allow_cpu)
+    return {**base, "status": verdict["status"], "summary": verdict["summary"], "verdict": verdict,
+            "result": result, "secs": round(time.monotonic() - t0, 3)}
+
+
+def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int | None = None,
+                  master_addr: str | None = None, master_port: int = 29500, iface: str | None = None,
+                  time_budget: float = 60.0, on_progress: Callable[[str, dict], None] | None = None,
+                  **kw) -> tuple[list[dict], dict[str, Any]]:
+    """One torch.distributed job across hosts: the first target is the rendezvous (its address as the
+    controller reaches it, or `master_addr`). Each host runs the proof script with its node rank; the job
+    measures all-reduce bus bandwidth and trains DDP across all of them. Returns each host's proof (as
+    run_proof) and the job's summary, which names any host that could not join."""
+    import threading
+
+    n = len(targets)
+    addr = master_addr or targets[0].hostname or "127.0.0.1"
+    local = ["--procs", str(per_node or 1)] if device == "cpu" else (
+        ["--gpus", ",".join(str(i) for i in range(per_node))] if per_node else [])
+    joined: dict[str, bool] = {t.name: False for t in targets}
+    reached: dict[str, bool] = {t.name: False for t in targets}  # its script got as far as the rendezvous
+    proofs: list[dict | None] = [None] * n
+
+    def one(i: int, t: Target) -> None:
+        def progress(ev: dict) -> None:
+            if ev.get("phase") == "joined":
+                joined[t.name] = True
+            if ev.get("phase") == "rendezvous":
+                reached[t.name] = True
+            if on_progress:
+                on_progress(t.name, ev)
+
+        extra = ["--nnodes", str(n), "--node-rank", str(i), "--master-addr", addr, "--master-port", str(master_port)]
+        extra += (["--iface", iface] if iface else []) + local
+        proofs[i] = run_proof(t, None, device=device, ddp=True, time_budget=time_budget, extra_args=extra,
+                              on_progress=progress, **kw)
+
+    threads = [threading.Thread(target=one, args=(i, t), daemon=True) for i, t in enumerate(targets)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(time_budget + TRANSPORT_SLACK_S + 30)
+    done = [p or {"host": t.name, "status": "error", "summary": "no result", "verdict": None, "result": None}
+            for p, t in zip(proofs, targets)]
+    return done, multinode_summary(targets, done, joined, f"{addr}:{master_port}", reached)
+
+
+def multinode_summary(targets: list[Target], proofs: list[dict], joined: dict[str, bool], master: str,
+                      reached: dict[str, bool] | None = None) -> dict:
+    """Pure: the job across hosts from each host's proof, whether its script reached the rendezvous and
+    whether its processes joined the group. A host that never reached it is the one named; when all
+    reached it and the group still did not form, they are all named (the network between them)."""
+    reached = reached if reached is not None else joined
+    missing = [{"host": t.name, "reason": p.get("summary") or p.get("status")}
+               for t, p in zip(targets, proofs) if not reached.get(t.name)]
+    if not missing:
+        missing = [{"host": t.name, "reason": f"reached the rendezvous {master} but the group did not form "
+                                              "(a firewall, or the wrong interface: --iface)"}
+                   for t in targets if not joined.get(t.name)]
+    allreduce = None
+    for p in proofs:
+        for w in ((p.get("result") or {}).get("workers") or []):
+            if w.get("global_rank") == 0 and w.get("allreduce"):
+                allreduce = w["allreduce"]
+    world = sum(((p.get("result") or {}).get("local_world_size") or 0) for p in proofs)
+    total = sum(((p.get("verdict") or {}).get("img_s_total") or 0) for p in proofs) or None
+    if missing:
+        names = ", ".join(m["host"] for m in missing)
+        status = "fail"
+        summary = f"{len(missing)} of {len(targets)} hosts could not join the job at {master}: {names}"
+        if len(missing) < len(targets):
+            summary += " (the others waited for them until their time budget ran out)"
+    else:
+        order = ["pass", "unknown", "warn", "error", "fail"]
+        status = max((p.get("status") or "error" for p in proofs), key=lambda s: order.index(s) if s in order else 4)
+        summary = f"{len(targets)} hosts, {world} processes joined at {master}"
+        if allreduce:
+            summary += f"; all-reduce bus bandwidth {allreduce['busbw_gbs']:.2f} GB/s"
+        if total:
+            summary += f"; {total:,.0f} img/s across hosts"
+    return {"status": status, "summary": summary, "nodes": len(targets), "world_size": world or None,
+            "master": master, "joined": [h for h, ok in joined.items() if ok], "not_joined": missing,
+            "allreduce": allreduce, "img_s_total": round(total, 1) if total else None}

@@ -1,0 +1,426 @@
+"""The proof-run's verdict: pure, from the script's result document to per-GPU and per-host judgements.
+
+Each judgement is a CheckResult (same shape as the diagnosis checks): GPU used, correct, fast enough
+against the published baseline, utilisation steady (input-bound when the data shows it), no throttling,
+and per host: the run itself, GPUs within 10% of each other, the input pipeline (--dataloader).
+Missing evidence gives `unknown`, never `pass`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from typing import Any
+
+from envdoctor.knowledge import load
+from envdoctor.models import CheckResult, Fix, Status, host_status
+
+PASS_RATIO = 0.7  # of the published img/s: pass at or above
+WARN_RATIO = 0.4  # warn from here up to PASS_RATIO; fail below
+BALANCE_TOLERANCE = 0.10  # GPUs of one host within 10% of each other
+STEADY_MEDIAN_UTIL = 85  # % utilisation a busy training step keeps
+LOW_UTIL = 50  # a sample below this is a dip
+DIP_SHARE = 0.10  # more than this share of dips is "not steady"
+INPUT_BOUND_RATIO = 0.9  # DataLoader img/s below 0.9x the on-GPU data's img/s: the input pipeline limits
+WAIT_SHARE = 0.10  # more than 10% of the step time spent waiting for the next batch
+THROTTLE_FAIL_SHARE = 0.10
+LOSS_FALL = 0.8  # mean loss of the last third must be at most 0.8x that of the first third
+MIN_LOSSES = 10  # fewer steps than this cannot show a trend through the noise of small batches
+# Clock-event reasons that mean the GPU slowed itself down (the script names NVML's bits). A software
+# power cap under full load is the GPU running at its power limit: reported, not judged.
+THROTTLE_PROBLEMS = {"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
+
+_TITLES = {
+    "proof_ran": "The proof-run completed",
+    "proof_device": "The proof-run trained on a GPU",
+    "proof_gpu_used": "The GPU did the training",
+    "proof_correct": "Training is numerically correct",
+    "proof_fast_enough": "Training speed against the published figure",
+    "proof_utilisation": "GPU utilisation steady under load",
+    "proof_throttling": "No thermal or power throttling under load",
+    "proof_balance": "The host's GPUs perform alike",
+    "proof_input_pipeline": "The input pipeline keeps up with the GPU",
+}
+
+
+def _r(check_id: str, status: Status, summary: str, evidence: list[str] | None = None, cause: str | None = None,
+       fix: Fix | None = None) -> dict:
+    return CheckResult(id=check_id, title=_TITLES[check_id], status=status, summary=summary,
+                       evidence=evidence or [], cause=cause, fix=fix).model_dump(mode="json")
+
+
+# ---------------------------------------------------------------- baselines
+
+def run_precision(precision: str | None) -> str | None:
+    """The baseline column a run is compared with: autocast (bf16 or fp16) -> "mixed"; fp32 -> "fp32"."""
+    if precision in ("bf16", "fp16", "mixed", "amp"):
+        return "mixed"
+    return precision
+
+
+def find_baselines(gpu_name: str | None, precision: str | None, table: dict | None = None) -> list[dict]:
+    """Matching published figures, the reference first. Each gets its source's url/what/date attached."""
+    if not gpu_name:
+        return []
+    table = table or load("resnet_baselines")
+    want = run_precision(precision)
+    out = []
+    for b in table.get("baselines", []):
+        if b.get("precision") != want:
+            continue
+        if any(re.search(p, gpu_name, re.IGNORECASE) for p in b.get("match", [])):
+            src = table.get("sources", {}).get(b.get("source"), {})
+            out.append({**b, "url": src.get("url"), "source_what": src.get("what"), "source_date": src.get("date")})
+    return out
+
+
+# ---------------------------------------------------------------- per-GPU judgements
+
+def _losses_verdict(w: dict) -> dict:
+    losses = w.get("losses") or []
+    mm = w.get("matmul") or {}
+    ev = []
+    if mm:
+        ev.append(f"matmul 256x256 vs CPU float64: max relative error {mm.get('max_rel_err'):.2e}")
+    bad = [i for i, v in enumerate(losses) if v is None or not math.isfinite(v)]
+    if bad:
+        return _r("proof_correct", Status.FAIL, f"the loss became non-finite at step {bad[0]} ({losses[bad[0]]})",
+                  ev + [f"losses: {_fmt_list(losses)}"],
+                  cause="NaN/inf during training: broken kernels, bad hardware, or an unstable mixed-precision setup",
+                  fix=Fix(summary="Re-run with --precision fp32 (script option) to separate numerics from hardware; "
+                                  "check the GPU's health (Xid errors, ECC) with `envdoctor check`.", manual=True))
+    if mm and not mm.get("ok"):
+        return _r("proof_correct", Status.FAIL, "a matmul on the device disagrees with the CPU result", ev,
+                  cause="wrong results from the GPU: faulty hardware, or a library built for another GPU",
+                  fix=Fix(summary="Run `envdoctor check` (Xid, ECC, torch arch list) and the vendor's diagnostics "
+                                  "(dcgmi diag -r 3).", commands=["dcgmi diag -r 3"], manual=True))
+    if len(losses) < MIN_LOSSES:
+        return _r("proof_correct", Status.UNKNOWN, f"too few steps ({len(losses)}) to tell whether the loss falls",
+                  ev + [f"losses: {_fmt_list(losses)}"])
+    third = max(1, len(losses) // 3)
+    first, last = statistics.fmean(losses[:third]), statistics.fmean(losses[-third:])
+    ev.append(f"loss: first third mean {first:.4f}, last third mean {last:.4f} over {len(losses)} steps")
+    if not mm:
+        return _r("proof_correct", Status.UNKNOWN, "no matmul comparison in the result", ev)
+    if last > LOSS_FALL * first:
+        return _r("proof_correct", Status.FAIL, f"the loss did not fall on a learnable task ({first:.3f} -> {last:.3f})",
+                  ev + [f"losses: {_fmt_list(losses)}"],
+                  cause="the model does not learn: gradients or optimizer steps are not applied correctly on this device",
+                  fix=Fix(summary="Re-run with more steps (--time-budget) and --precision fp32 (script option); "
+                                  "if it still does not fall, the torch build or the device computes wrong results.",
+                          manual=True))
+    return _r("proof_correct", Status.PASS, f"loss fell {first:.3f} -> {last:.3f}; matmul matches the CPU", ev)
+
+
+def _gpu_used(w: dict, samples: list[dict]) -> dict:
+    pdev = w.get("param_device") or ""
+    mem = w.get("max_memory_allocated")
+    utils = [s["util"] for s in samples if s.get("util") is not None]
+    ev = [f"parameters on {pdev or '?'}", f"peak memory allocated by torch: {_mib(mem)}"]
+    if utils:
+        ev.append(f"NVML utilisation during timed steps: max {max(utils)}%")
+    if not pdev.startswith("cuda"):
+        return _r("proof_gpu_used", Status.FAIL, f"the model's parameters were on {pdev or 'an unknown device'}", ev)
+    if not mem:
+        return _r("proof_gpu_used", Status.FAIL, "torch allocated no GPU memory", ev)
+    if utils and max(utils) == 0:
+        return _r("proof_gpu_used", Status.FAIL, "NVML saw 0% utilisation on this GPU while it trained", ev,
+                  cause="the work ran elsewhere (a different GPU than the one NVML reports for it?)")
+    note = "" if utils else " (NVML utilisation not sampled)"
+    return _r("proof_gpu_used", Status.PASS, f"parameters on {pdev}, {_mib(mem)} allocated{note}", ev)
+
+
+def _fast_enough(w: dict, result: dict, table: dict | None) -> tuple[dict, dict | None, float | None]:
+    img_s = w.get("img_s")
+    name = w.get("name")
+    prec = w.get("precision")
+    timed = (w.get("phases") or {}).get("timed") or {}
+    if img_s is None:
+        return _r("proof_fast_enough", Status.UNKNOWN, "no timed steps completed"), None, None
+    if result.get("arch") != "resnet50" or result.get("image_size") != 224:
+        return _r("proof_fast_enough", Status.UNKNOWN,
+                  f"{img_s:,.0f} img/s; the published figures are for resnet50 at 224x224, "
+                  f"this run was {result.get('arch')} at {result.get('image_size')}x{result.get('image_size')}"), None, None
+    refs = find_baselines(name, prec, table)
+    if not refs:
+        return _r("proof_fast_enough", Status.UNKNOWN,
+                  f"{img_s:,.0f} img/s ({prec}); no published ResNet-50 figure for '{name}' at {run_precision(prec)} "
+                  "precision, so its speed is not judged",
+                  [f"GPU name: {name}", "add a figure with its source to envdoctor/data/resnet_baselines.yaml"]), None, None
+    ref = refs[0]
+    ratio = img_s / ref["img_s"]
+    ev = [f"measured: {img_s:,.1f} img/s per GPU, {prec}, batch {w.get('batch_size')}, "
+          f"{timed.get('steps')} timed steps{', torch.compile' if result.get('compile') else ''}",
+          f"published: {ref['img_s']:,} img/s ({ref['gpu']}, {ref['precision']}) — {ref.get('source_what')}, "
+          f"{ref.get('source_date')}: {ref.get('url')}"]
+    for other in refs[1:]:
+        ev.append(f"also published: {other['img_s']:,} img/s — {other.get('source_what')}: {other.get('url')}")
+    base = {"gpu": ref["gpu"], "precision": ref["precision"], "img_s": ref["img_s"], "url": ref.get("url"),
+            "date": ref.get("source_date")}
+    msg = f"{img_s:,.0f} img/s = {ratio:.2f}x the published {ref['img_s']:,} img/s for {ref['gpu']}"
+    if ratio >= PASS_RATIO:
+        return _r("proof_fast_enough", Status.PASS, msg, ev), base, ratio
+    fix = Fix(summary="Look at the utilisation and throttling results: a slow GPU is usually throttled (power, "
+                      "heat), shared with another process, in a slow PCIe slot, or starved by the host.",
+              commands=["nvidia-smi -q -d PERFORMANCE,CLOCK,POWER", "nvidia-smi --query-compute-apps=pid,name --format=csv"],
+              manual=True)
+    status = Status.WARN if ratio >= WARN_RATIO else Status.FAIL
+    return _r("proof_fast_enough", status, msg + f" (below {PASS_RATIO}x)", ev,
+              cause="the GPU trains slower than the same model does elsewhere", fix=fix), base, ratio
+
+
+def _utilisation(w: dict, samples: list[dict], sampler: str | None, sampler_error: str | None) -> dict:
+    timed = [s["util"] for s in samples if s.get("phase") == "timed" and s.get("util") is not None]
+    if not sampler:
+        return _r("proof_utilisation", Status.UNKNOWN, "GPU utilisation was not sampled",
+                  [f"sampler: {sampler_error or 'none available'}"], )
+    if len(timed) < 4:
+        return _r("proof_utilisation", Status.UNKNOWN,
+                  f"only {len(timed)} utilisation samples during the timed steps (too short a run)")
+    med = statistics.median(timed)
+    dips = sum(1 for u in timed if u < LOW_UTIL) / len(timed)
+    ev = [f"{len(timed)} samples ({sampler}): median {med:.0f}%, min {min(timed)}%, "
+          f"{dips:.0%} of samples below {LOW_UTIL}%"]
+    if dips > DIP_SHARE:
+        return _r("proof_utilisation", Status.WARN,
+                  f"utilisation dips ({dips:.0%} of samples below {LOW_UTIL}%) although the data was already on the GPU",
+                  ev, cause="not the input pipeline (synthetic data lives on the GPU): another process on this GPU, "
+                            "CPU contention on the host, or clocks dropping",
+                  fix=Fix(summary="See what else runs on the GPU and the host.",
+                          commands=["nvidia-smi --query-compute-apps=pid,name,used_memory --format=csv", "top"],
+                          manual=True))
+    if med < STEADY_MEDIAN_UTIL:
+        return _r("proof_utilisation", Status.WARN, f"steady but only {med:.0f}% busy", ev,
+                  cause="each step leaves the GPU idle part of the time: a small batch or a slow host CPU "
+                        "launching kernels")
+    return _r("proof_utilisation", Status.PASS, f"steady at {med:.0f}% (min {min(timed)}%)", ev)
+
+
+def _throttling(samples: list[dict], sampler: str | None) -> dict:
+    rows = [s for s in samples if s.get("phase") in ("timed", "dataloader")]
+    with_reasons = [s for s in rows if s.get("reasons") is not None]
+    if not sampler or not with_reasons:
+        return _r("proof_throttling", Status.UNKNOWN, "clock-event (throttle) reasons were not sampled",
+                  [f"sampler: {sampler or 'none'}"])
+    bad = [s for s in with_reasons if THROTTLE_PROBLEMS & set(s["reasons"])]
+    cap = sum(1 for s in with_reasons if "sw_power_cap" in s["reasons"]) / len(with_reasons)
+    temps = [s["temp_c"] for s in rows if s.get("temp_c") is not None]
+    clocks = [s["sm_mhz"] for s in rows if s.get("sm_mhz") is not None]
+    power = [s["power_w"] for s in rows if s.get("power_w") is not None]
+    ev = []
+    if temps:
+        ev.append(f"temperature max {max(temps)} C")
+    if clocks:
+        ev.append(f"SM clock min {min(clocks)} MHz, median {statistics.median(clocks):.0f} MHz")
+    if power:
+        ev.append(f"power max {max(power):.0f} W")
+    ev.append(f"at the software power cap in {cap:.0%} of samples")
+    if not bad:
+        return _r("proof_throttling", Status.PASS, "no thermal or hardware slowdown while loaded", ev)
+    share = len(bad) / len(with_reasons)
+    names = sorted({n for s in bad for n in s["reasons"] if n in THROTTLE_PROBLEMS})
+    ev.insert(0, f"{', '.join(names)} in {len(bad)} of {len(with_reasons)} samples")
+    return _r("proof_throttling", Status.FAIL if share > THROTTLE_FAIL_SHARE else Status.WARN,
+              f"the GPU slowed itself down ({', '.join(names)}) in {share:.0%} of samples", ev,
+              cause="thermal: poor airflow, a failed fan, a hot room; hardware slowdown/power brake: the power "
+                    "supply or the chassis asserting slowdown",
+              fix=Fix(summary="Check cooling and power; compare with `nvidia-smi -q -d PERFORMANCE,TEMPERATURE`.",
+                      commands=["nvidia-smi -q -d PERFORMANCE,TEMPERATURE,POWER"], manual=True))
+
+
+def _input_pipeline(w: dict, samples: list[dict], cpu: bool = False) -> dict | None:
+    dl = (w.get("phases") or {}).get("dataloader")
+    if dl is None:
+        return None
+    if dl.get("error"):
+        return _r("proof_input_pipeline", Status.FAIL, f"the DataLoader failed: {dl['error']}",
+                  [f"workers {dl.get('workers')}, /dev/shm {_mib(dl.get('shm_bytes'))}"],
+                  cause="DataLoader workers could not pass batches (often a /dev/shm too small, as in a container "
+                        "started without --shm-size or --ipc=host)",
+                  fix=Fix(summary="Give the container more shared memory (docker run --shm-size=16g or --ipc=host).",
+                          playbook="docker-shm.yml"))
+    synth = w.get("img_s")
+    got = dl.get("img_s")
+    if not synth or not got:
+        return _r("proof_input_pipeline", Status.UNKNOWN, "no timed DataLoader steps")
+    ratio = got / synth
+    step_ms = sum(dl.get("step_ms") or []) or 0.0
+    wait = (sum(dl.get("wait_ms") or []) / step_ms) if step_ms else 0.0
+    utils = [s["util"] for s in samples if s.get("phase") == "dataloader" and s.get("util") is not None]
+    dips = (sum(1 for u in utils if u < LOW_UTIL) / len(utils)) if utils else None
+    ev = [f"DataLoader: {got:,.0f} img/s with {dl.get('workers')} workers, pinned memory {dl.get('pin_memory')}, "
+          f"{dl.get('cpus')} CPUs, /dev/shm {_mib(dl.get('shm_bytes'))}",
+          f"same step on data already on the device: {synth:,.0f} img/s (ratio {ratio:.2f})",
+          f"{wait:.0%} of the step time waiting for the next batch"]
+    if dips is not None:
+        ev.append(f"utilisation below {LOW_UTIL}% in {dips:.0%} of samples during the DataLoader steps")
+    if cpu:
+        return _r("proof_input_pipeline", Status.SKIP, f"not judged on --device cpu (the DataLoader workers share "
+                  f"the CPUs with training): {got:,.0f} img/s vs {synth:,.0f} img/s on in-memory data", ev)
+    if ratio < INPUT_BOUND_RATIO or wait > WAIT_SHARE:
+        return _r("proof_input_pipeline", Status.WARN,
+                  f"input-bound: the DataLoader feeds {ratio:.2f}x of what the GPU can train", ev,
+                  cause="the host's CPUs (decode/augment in workers) or shared memory cannot keep the GPU busy",
+                  fix=Fix(summary="More DataLoader workers (up to the CPU count), pinned memory, a larger /dev/shm, "
+                                  "or GPU-side decoding (DALI, torchvision.io.decode_jpeg on the device).", manual=True))
+    return _r("proof_input_pipeline", Status.PASS, f"the DataLoader keeps up ({ratio:.2f}x of on-device data)", ev)
+
+
+# ---------------------------------------------------------------- per host
+
+def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | None = None) -> dict[str, Any]:
+    """The verdict on one host's result document (the script's last JSON line)."""
+    host_checks: list[dict] = []
+    gpus: list[dict] = []
+    if not result:
+        host_checks.append(_r("proof_ran", Status.FAIL, "the proof script returned no result"))
+        return _finish(host_checks, gpus, result or {})
+    if result.get("error"):
+        host_checks.append(_r("proof_ran", Status.FAIL, f"the proof-run could not start: {result['error']}",
+                              [result["error"]], cause="torch/torchvision cannot train on this host as it is",
+                              fix=Fix(summary="Run `envdoctor check` for the cause (driver, CUDA, torch build).",
+                                      commands=["envdoctor check"])))
+        return _finish(host_checks, gpus, result)
+    workers = result.get("workers") or []
+    errors = [w for w in workers if w.get("error")]
+    if result.get("timed_out") or errors:
+        ev = [f"process {w.get('rank')} (device {w.get('device_index')}): {w['error']}" for w in errors]
+        ev += [_last_line(w.get("traceback")) for w in errors if w.get("traceback")]
+        if result.get("timed_out"):
+            ev.append(f"the run passed its time budget ({result.get('time_budget_s')} s)")
+        host_checks.append(_r("proof_ran", Status.FAIL,
+                              f"{len(errors)} of {len(workers)} training processes failed"
+                              + (" (time budget exceeded)" if result.get("timed_out") else ""), [e for e in ev if e],
+                              cause="see the error: out of memory, a CUDA error, an NCCL error between GPUs, "
+                                    "or a run too long for --time-budget",
+                              fix=Fix(summary="Read the error above; raise --time-budget for --compile; lower "
+                                              "--batch-size for out-of-memory.", manual=True)))
+    else:
+        host_checks.append(_r("proof_ran", Status.PASS,
+                              f"{len(workers)} process(es) trained {result.get('arch')} in {result.get('elapsed_s')} s"))
+
+    cpu = result.get("device") == "cpu"
+    if cpu:
+        msg = (f"no GPU was used: this run trained {result.get('arch')} on the CPU (--device cpu); it proves the "
+               "software path only, not a GPU")
+        host_checks.append(_r("proof_device", Status.WARN if allow_cpu else Status.FAIL,
+                              msg + (" (allowed by --allow-cpu)" if allow_cpu else ""),
+                              [f"process {w.get('rank')}: parameters on {w.get('param_device')}" for w in workers],
+                              fix=None if allow_cpu else Fix(
+                                  summary="Run the proof on the GPU (the default, --device cuda); `envdoctor check` "
+                                          "says why torch cannot use one here.", commands=["envdoctor check"])))
+
+    samples_by_rank = {g.get("rank"): g for g in result.get("gpus") or []}
+    sampler, sampler_error = result.get("sampler"), result.get("sampler_error")
+    for w in workers:
+        entry = {"rank": w.get("rank"), "device_index": w.get("device_index"), "name": w.get("name"),
+                 "precision": w.get("precision"), "batch_size": w.get("batch_size"), "img_s": w.get("img_s"),
+                 "baseline": None, "ratio": None, "checks": []}
+        g = samples_by_rank.get(w.get("rank")) or {}
+        entry["nvml_index"] = g.get("nvml_index")
+        samples = g.get("samples") or []
+        if w.get("error"):
+            entry["checks"].append(_r("proof_ran", Status.FAIL, w["error"], [_last_line(w.get("traceback"))]))
+        else:
+            entry["checks"].append(_losses_verdict(w))
+            if not cpu:
+                entry["checks"].append(_gpu_used(w, samples))
+                fast, base, ratio = _fast_enough(w, result, baselines)
+                entry["checks"].append(fast)
+                entry["baseline"], entry["ratio"] = base, (round(ratio, 3) if ratio is not None else None)
+                entry["checks"].append(_utilisation(w, samples, sampler, sampler_error))
+                entry["checks"].append(_throttling(samples, sampler))
+            dl = _input_pipeline(w, samples, cpu)
+            if dl:
+                entry["checks"].append(dl)
+            entry["utilisation_median"] = _median([s["util"] for s in samples
+                                                   if s.get("phase") == "timed" and s.get("util") is not None])
+        entry["status"] = host_status([CheckResult(**c) for c in entry["checks"]]).value
+        gpus.append(entry)
+
+    if not cpu:
+        bal = _balance(gpus, result)
+        if bal:
+            host_checks.append(bal)
+    return _finish(host_checks, gpus, result)
+
+
+def _balance(gpus: list[dict], result: dict) -> dict | None:
+    ok = [g for g in gpus if g.get("img_s")]
+    if len(ok) < 2:
+        return None
+    if result.get("mode") == "ddp":
+        # DDP ranks move in lock-step, so img/s is equal by construction: compare how busy each GPU was.
+        utils = {g["rank"]: g.get("utilisation_median") for g in ok if g.get("utilisation_median") is not None}
+        if len(utils) < 2:
+            return _r("proof_balance", Status.UNKNOWN, "DDP ranks are lock-stepped and utilisation was not sampled")
+        lo, hi = min(utils.values()), max(utils.values())
+        ev = [f"rank {r}: median utilisation {u:.0f}%" for r, u in sorted(utils.items())]
+        if hi - lo > 100 * BALANCE_TOLERANCE:
+            return _r("proof_balance", Status.WARN, f"median utilisation differs by {hi - lo:.0f} points across GPUs", ev,
+                      cause="one GPU waits for a slower one (a throttled GPU, or a slower link between them)")
+        return _r("proof_balance", Status.PASS, f"utilisation within {hi - lo:.0f} points across {len(utils)} GPUs", ev)
+    rates = [g["img_s"] for g in ok]
+    hi = max(rates)
+    slow = min(ok, key=lambda g: g["img_s"])
+    spread = (hi - slow["img_s"]) / hi
+    ev = [f"GPU {g['device_index']} ({g.get('name')}): {g['img_s']:,.0f} img/s" for g in ok]
+    if spread > BALANCE_TOLERANCE:
+        return _r("proof_balance", Status.WARN,
+                  f"GPU {slow['device_index']} is {spread:.0%} slower than the fastest GPU of this host", ev,
+                  cause="a throttled or degraded GPU, a narrower PCIe link, or another process on it",
+                  fix=Fix(summary="Compare the slow GPU's clocks, temperature and PCIe link with the others.",
+                          commands=["nvidia-smi -q -i %s -d PERFORMANCE,TEMPERATURE,CLOCK" % slow["device_index"],
+                                    "nvidia-smi --query-gpu=index,pcie.link.gen.current,pcie.link.width.current --format=csv"],
+                          manual=True))
+    return _r("proof_balance", Status.PASS, f"{len(ok)} GPUs within {spread:.0%} of each other", ev)
+
+
+def _finish(host_checks: list[dict], gpus: list[dict], result: dict) -> dict[str, Any]:
+    every = host_checks + [c for g in gpus for c in g["checks"]]
+    status = host_status([CheckResult(**c) for c in every]).value
+    total = sum(g["img_s"] for g in gpus if g.get("img_s")) or None
+    return {"status": status, "summary": _summary(status, host_checks, gpus, result, total),
+            "host_checks": host_checks, "gpus": gpus,
+            "img_s_total": round(total, 1) if total else None,
+            "time_to_verdict_s": result.get("elapsed_s") if result else None}
+
+
+def _summary(status, host_checks, gpus, result, total) -> str:
+    worst = [c for c in host_checks if c["status"] in ("fail", "warn")]
+    if result.get("device") == "cpu":
+        dev = next((c for c in host_checks if c["id"] == "proof_device"), None)
+        return dev["summary"] if dev else "ran on the CPU"
+    if result.get("error") or not gpus:
+        return worst[0]["summary"] if worst else "no result"
+    names = sorted({g.get("name") or "?" for g in gpus})
+    ratios = [g["ratio"] for g in gpus if g.get("ratio") is not None]
+    parts = [f"{len(gpus)}x {', '.join(names)}", f"{total:,.0f} img/s" if total else "no img/s"]
+    if ratios:
+        parts.append(f"{min(ratios):.2f}x published" if len(ratios) == 1 else
+                     f"{min(ratios):.2f}-{max(ratios):.2f}x published")
+    problems = [c["summary"] for g in gpus for c in g["checks"] if c["status"] in ("fail", "warn")]
+    problems += [c["summary"] for c in worst]
+    if problems:
+        parts.append(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+    return "; ".join(parts)
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def _mib(n) -> str:
+    return "?" if n is None else f"{n / (1 << 20):,.0f} MiB"
+
+
+def _fmt_list(xs, n=12) -> str:
+    xs = list(xs)
+    shown = ", ".join(f"{x:.3f}" if isinstance(x, float) and math.isfinite(x) else str(x) for x in xs[:n])
+    return shown + (f", ... ({len(xs)} in all)" if len(xs) > n else "")
+
+
+def _last_line(tb: str | None) -> str:
+    lines = [ln for ln in (tb or "").strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""

@@ -1,0 +1,78 @@
+"""--multi-node: one torch.distributed job (gloo on the CPU) across real sshd test hosts on loopback. The test
+hosts share this machine's network namespace (the test host helper has no network namespaces), so the
+rendezvous runs over 127.0.0.1; the hosts are still separate SSH targets with their own script runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from envdoctor.cli import main
+from envdoctor.proof.stage import multinode_summary
+from envdoctor.targets import Target
+from tests.support.testhost import SSHD, TestHost, fleet_files, free_port, keygen
+
+
+@pytest.fixture(scope="module")
+def two_hosts(tmp_path_factory):
+    if os.geteuid() != 0 or not os.path.exists(SSHD):
+        pytest.skip("needs root and openssh-server")
+    base = tmp_path_factory.mktemp("mnode")
+    key = keygen(base / "id_ed25519")
+    hosts = [TestHost(base / f"n{i}", alias=f"node{i}", client_key=key) for i in range(2)]
+    for h in hosts:
+        h.start()
+    cfg, kh = fleet_files(hosts, base / "client")
+    yield cfg, kh
+    for h in hosts:
+        h.stop()
+
+
+def proof(*args):
+    r = CliRunner().invoke(main, ["proof", "--multi-node", "--device", "cpu", "--allow-cpu", "--python",
+                                  sys.executable, "--json", *args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.output  # no crash of envdoctor
+    return r.exit_code, json.loads(r.stdout)
+
+
+def test_two_nodes_join_measure_allreduce_and_train_ddp(two_hosts):
+    cfg, kh = two_hosts
+    code, doc = proof("node0", "node1", "-F", str(cfg), "--known-hosts", str(kh), "--master-port",
+                      str(free_port()), "--time-budget", "40")
+    job = doc["fleet"]["multi_node"]
+    assert job["joined"] == ["node0", "node1"] and job["not_joined"] == [] and job["world_size"] == 2
+    assert job["allreduce"]["busbw_gbs"] > 0 and job["allreduce"]["world"] == 2
+    ranks = sorted(h["proof"]["result"]["workers"][0]["global_rank"] for h in doc["hosts"])
+    assert ranks == [0, 1]
+    steps = {h["proof"]["result"]["workers"][0]["phases"]["timed"]["steps"] for h in doc["hosts"]}
+    assert len(steps) == 1  # DDP across hosts: the same agreed step count everywhere
+    assert all(h["proof"]["result"]["workers"][0]["backend"] == "gloo" for h in doc["hosts"])
+    assert code == 0, job
+
+
+def test_a_host_that_cannot_join_is_named(two_hosts):
+    cfg, kh = two_hosts
+    dead = f"root@127.0.0.1:{free_port()}"
+    code, doc = proof("node0", dead, "-F", str(cfg), "--known-hosts", str(kh), "--master-port", str(free_port()),
+                      "--time-budget", "15")
+    job = doc["fleet"]["multi_node"]
+    assert code == 1 and job["status"] == "fail"
+    assert [m["host"] for m in job["not_joined"]] == [dead]
+    assert dead in job["summary"] and "could not join" in job["summary"]
+
+
+def test_summary_is_pure_and_names_missing_hosts():
+    ts = [Target(name="a", hostname="10.0.0.1"), Target(name="b", hostname="10.0.0.2")]
+    proofs = [{"status": "fail", "summary": "timed out waiting"}, {"status": "error", "summary": "unreachable: refused"}]
+    s = multinode_summary(ts, proofs, {"a": True, "b": False}, "10.0.0.1:29500")
+    assert s["not_joined"] == [{"host": "b", "reason": "unreachable: refused"}]
+    assert s["status"] == "fail" and "1 of 2 hosts could not join" in s["summary"]
+
+
+def test_multi_node_usage_errors():
+    r = CliRunner().invoke(main, ["proof", "--multi-node", "a", "b"])
+    assert r.exit_code == 2 and "--gpus-per-node" in r.output

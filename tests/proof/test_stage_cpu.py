@@ -1,0 +1,133 @@
+"""The whole proof path for real on this machine's CPU (no GPU here): the script shipped over stdin through
+the local transport, progress streamed line by line, the result parsed and judged."""
+
+import json
+import time
+
+import pytest
+
+from envdoctor.bundle import Bundle
+from envdoctor.parsers import facts_from_bundle
+from envdoctor.proof import SOURCE
+from envdoctor.proof.stage import parse_lines, run_proof, usable_gpu
+from envdoctor.proof.verdict import judge
+from envdoctor.targets import LOCAL
+from envdoctor.transport import LocalTransport
+from tests.corpus import corpus_body
+
+SMALL = {"image_size": 32, "steps": 10, "warmup": 2}  # resnet18 and batch 32: the cpu defaults
+
+
+class RecordingTransport(LocalTransport):
+    def __init__(self):
+        self.calls = []
+
+    def run(self, argv, stdin=None, timeout=60.0, on_line=None):
+        self.calls.append((argv, stdin, timeout))
+        return super().run(argv, stdin=stdin, timeout=timeout, on_line=on_line)
+
+
+@pytest.fixture(scope="module")
+def cpu_run():
+    """One real CPU run shared by the tests below (the machine is small)."""
+    tr = RecordingTransport()
+    events = []
+    proof = run_proof(LOCAL, None, device="cpu", on_progress=events.append, transport=tr, **SMALL)
+    return tr, events, proof
+
+
+def test_cpu_run_ships_streams_parses_and_says_no_gpu_used(cpu_run):
+    tr, events, proof = cpu_run
+    argv, stdin, _ = tr.calls[0]
+    assert argv[1] == "-" and stdin == SOURCE.encode()  # the script travels on stdin, nothing installed
+    assert events[0]["event"] == "start"
+    phases = [e.get("phase") for e in events if e["event"] == "progress"]
+    assert "warmup" in phases and "timed" in phases
+    timed = [e for e in events if e.get("phase") == "timed"]
+    assert timed[-1]["step"] == timed[-1]["of"] == 10 and timed[-1]["img_s"] > 0
+
+    r = proof["result"]
+    w = r["workers"][0]
+    assert r["device"] == "cpu" and r["arch"] == "resnet18" and r["image_size"] == 32
+    assert w["param_device"] == "cpu" and w["batch_size"] == 32 and w["precision"] == "fp32"
+    assert w["phases"]["timed"]["steps"] == 10 and len(w["losses"]) == 1 + 2 + 10
+    assert w["matmul"]["ok"]
+
+    assert proof["status"] == "fail"
+    assert proof["summary"].startswith("no GPU was used")
+    v = proof["verdict"]
+    dev = next(c for c in v["host_checks"] if c["id"] == "proof_device")
+    assert dev["status"] == "fail"
+    correct = next(c for c in v["gpus"][0]["checks"] if c["id"] == "proof_correct")
+    assert correct["status"] == "pass", correct  # the synthetic task is learnable: the loss falls
+
+
+def test_allow_cpu_makes_it_a_warning(cpu_run):
+    v = judge(cpu_run[2]["result"], allow_cpu=True)
+    assert v["status"] == "warn" and "no GPU was used" in v["summary"] and "--allow-cpu" in v["summary"]
+
+
+def test_ddp_over_gloo_with_two_processes():
+    proof = run_proof(LOCAL, None, device="cpu", ddp=True, extra_args=["--procs", "2"],
+                      image_size=32, steps=4, warmup=1, batch_size=8)
+    r = proof["result"]
+    assert r["mode"] == "ddp" and r["world_size"] == 2
+    ws = r["workers"]
+    assert [w.get("backend") for w in ws] == ["gloo", "gloo"], [w.get("error") for w in ws]
+    # DDP ranks agree on the step count beforehand (otherwise one would hang in all-reduce)
+    assert ws[0]["phases"]["timed"]["steps"] == ws[1]["phases"]["timed"]["steps"]
+
+
+def test_dataloader_phase_runs_with_workers():
+    proof = run_proof(LOCAL, None, device="cpu", dataloader=True, extra_args=["--workers", "1"],
+                      image_size=32, steps=4, warmup=1, batch_size=8)
+    dl = proof["result"]["workers"][0]["phases"]["dataloader"]
+    assert dl.get("error") is None and dl["workers"] == 1 and dl["steps"] >= 3 and dl["img_s"] > 0
+    dl_check = next(c for c in proof["verdict"]["gpus"][0]["checks"] if c["id"] == "proof_input_pipeline")
+    assert dl_check["status"] == "skip"  # on the CPU the workers compete with training: measured, not judged
+
+
+def test_time_budget_bounds_the_run():
+    t0 = time.monotonic()
+    proof = run_proof(LOCAL, None, device="cpu", time_budget=8, image_size=32, steps=100000, warmup=1, batch_size=8)
+    took = time.monotonic() - t0
+    w = proof["result"]["workers"][0]
+    # the script's budget, plus python start, teardown and slack for a busy CI machine; unbounded, 100000
+    # steps would take hours
+    assert took < 8 + 12, took
+    assert proof["result"]["elapsed_s"] < 8 + 8
+    assert 3 <= w["phases"]["timed"]["steps"] < 100000
+    assert proof["result"]["timed_out"] is False
+
+
+def test_no_usable_gpu_in_facts_skips_without_running(monkeypatch):
+    # real collect_env output of a CPU-only wheel (torch 2.3.1+cpu)
+    facts = facts_from_bundle(Bundle(host="x", pastes=[corpus_body("collect-env/cpu-wheel-2.3.1-aws-no-gpu.txt")]))
+
+    class Refuse(LocalTransport):
+        def run(self, *a, **k):
+            raise AssertionError("nothing may run on a host without a usable GPU")
+
+    proof = run_proof(LOCAL, facts, transport=Refuse())
+    assert proof["status"] == "skip"
+    assert proof["reason"] == "torch 2.3.1+cpu is a CPU-only build"
+
+
+def test_usable_gpu_reasons_from_real_outputs():
+    facts = facts_from_bundle(Bundle(host="x", pastes=[
+        corpus_body("collect-env/wsl2-8x-rtx4000ada-cudagetdevicecount-oom.txt")]))
+    usable, why = usable_gpu(facts)
+    assert usable is False and "Error 2: out of memory" in why
+    assert usable_gpu(None) == (None, "no facts gathered")
+
+
+def test_missing_interpreter_is_an_error_result():
+    proof = run_proof(LOCAL, None, device="cpu", python="/nonexistent/python3")
+    assert proof["status"] == "error" and "/nonexistent/python3" in proof["summary"]
+
+
+def test_parse_lines_takes_the_result_and_ignores_noise():
+    out = 'junk\n{"event": "progress", "step": 1}\n{not json\n{"event": "result", "x": 1}\n'
+    result, events = parse_lines(out)
+    assert result == {"event": "result", "x": 1} and events == [{"event": "progress", "step": 1}]
+    assert json.loads(json.dumps(result)) == result
