@@ -59,6 +59,10 @@ def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
         return "\n".join(lines)
     for c in h.checks:
         lines += ["  " + line for line in render_check(c, color, verbose)]
+    if h.proof is not None:
+        from envdoctor.proof.render import render_proof
+
+        lines += ["  " + line for line in render_proof(h.host, h.proof, color, verbose).splitlines()]
     lines.append(f"  Summary: {summary_line(h)}.")
     verdict = VERDICTS.get(h.status.value)
     if verdict:
