@@ -315,6 +315,8 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
         if not plan.changed:
             return rec("ok", plan.msg)
         if check:
+            if module.assertion:
+                return rec("skipped", "(check mode) not run: " + plan.msg)
             return rec("changed", "(check mode) would change: " + plan.msg, plan.diffs)
         results = remote.call(plan.ops)
         if cache is not None:
@@ -330,6 +332,8 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
         good, msg = (not errors), (errors[0] if errors else plan.msg)
     if not good:
         return rec("failed", msg, plan.diffs)
+    if module.assertion:
+        return rec("ok", msg)
     backups = [r["backup"] for r in results if r.get("backup")]
     if backups:
         msg += " (previous content kept as " + ", ".join(backups) + ")"

@@ -5,9 +5,10 @@ from envdoctor.fixes.modules.command import Command
 from envdoctor.fixes.modules.files import BlockInFile, Copy, JsonMerge, LineInFile, Symlink
 from envdoctor.fixes.modules.mount import Mount
 from envdoctor.fixes.modules.package import Package
+from envdoctor.fixes.modules.proof import Proof
 from envdoctor.fixes.modules.service import Service
 
 MODULES: dict[str, Module] = {m.name: m for m in (LineInFile(), BlockInFile(), Copy(), JsonMerge(), Symlink(),
-                                                   Command(), Service(), Package(), Mount())}
+                                                   Command(), Service(), Package(), Mount(), Proof())}
 
 __all__ = ["MODULES", "Module", "Plan", "FileDiff"]

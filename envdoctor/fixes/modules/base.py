@@ -78,6 +78,9 @@ class Module:
     name: ClassVar[str]
     Args: ClassVar[type[ModuleArgs]]
     doc: ClassVar[str] = ""
+    # An assertion (the proof-run) runs its ops but changes nothing: it reports ok or failed, never
+    # changed, and is not run in check mode.
+    assertion: ClassVar[bool] = False
 
     def reads(self, args: Any) -> list[dict]:
         """Helper ops that read what `plan` needs (one round trip)."""
