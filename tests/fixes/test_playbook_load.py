@@ -32,7 +32,8 @@ def test_checks_point_at_shipped_playbooks():
 def test_onboard_node_imports_every_concern():
     pb = load_playbook(builtin_playbooks_dir() / "onboard-node.yml")
     names = {p.name for p in pb.plays}
-    assert len(pb.plays) == 7, names
+    assert len(pb.plays) == 8, names  # seven concerns, then the proof-run
+    assert [t.module for t in pb.plays[-1].tasks] == ["proof"]
     # Every imported task is guarded by the check that asks for it.
     assert all(any("check." in str(w) for w in t.when) for p in pb.plays for t in p.tasks)
 
