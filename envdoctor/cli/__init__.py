@@ -14,6 +14,17 @@ from envdoctor.errors import UserError
 
 
 class EnvdoctorGroup(click.Group):
+    """Commands are the `cmd_<name>.py` modules of this package, imported only when used (a command's
+    imports, such as the fix engine's, cost start-up time for every other command)."""
+
+    def list_commands(self, ctx):
+        return sorted(m.name[4:] for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_"))
+
+    def get_command(self, ctx, name):
+        if name not in self.list_commands(ctx):
+            return None
+        return importlib.import_module(f"{__name__}.cmd_{name}").command
+
     def main(self, *args, **kwargs):
         # Errors a user can cause end in one line and exit 2, never a traceback.
         try:
@@ -38,8 +49,3 @@ def main() -> None:
 
     Diagnoses this machine (no TARGET) or remote hosts over SSH, fixes what it can with playbooks,
     and proves the GPU trains with a short ResNet run."""
-
-
-for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")):
-    _m = importlib.import_module(f"{__name__}.{_mod}")
-    main.add_command(_m.command)

@@ -77,11 +77,25 @@ if out.get("is_available"):
             d["kernel_error"] = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
         devices.append(d)
 out["devices"] = devices
-try:
+# torchvision's version read from its version.py (with the +cuXYZ tag), not by importing it: the import
+# costs as much as torch's, and whether it pairs with torch follows from the versions (the proof-run
+# imports it for real).
+def _torchvision_version():
+    import importlib.util, os, re
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.origin:
+        return None
+    try:
+        with open(os.path.join(os.path.dirname(spec.origin), "version.py")) as fh:
+            m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)", fh.read(), re.M)
+        if m:
+            return m.group(1)
+    except OSError:
+        pass
     import torchvision
-    out["torchvision"] = torchvision.__version__
-except ImportError:
-    out["torchvision"] = None
+    return torchvision.__version__
+try:
+    out["torchvision"] = _torchvision_version()
 except Exception as e:
     out["torchvision_error"] = "%s: %s" % (type(e).__name__, e)
 out["warnings"] = caught
@@ -294,7 +308,11 @@ def which(names):
 
 def main(argv):
     no_torch = "--no-torch" in argv
-    jobs = {
+    jobs = {}
+    if not no_torch:  # first: importing torch is the longest job, so it starts before the others
+        jobs["torch"] = lambda: run([sys.executable, "-c", TORCH_SCRIPT], 120,
+                                   show="python -c <import torch; inspect torch.cuda>")
+    jobs.update({
         "proc_driver_version": lambda: read("/proc/driver/nvidia/version"),
         "proc_modules": lambda: read("/proc/modules"),
         "sys_module_nvidia_version": lambda: read("/sys/module/nvidia/version"),
@@ -334,10 +352,7 @@ def main(argv):
         "uname": lambda: run(["uname", "-srm"], 5),
         "dpkg_nvidia": lambda: run(["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
                                     "'*nvidia*' 'cuda-*' 2>/dev/null | grep ' installed$' | head -200"], 15),
-    }
-    if not no_torch:
-        jobs["torch"] = lambda: run([sys.executable, "-c", TORCH_SCRIPT], 120,
-                                   show="python -c <import torch; inspect torch.cuda>")
+    })
     sections = {}
 
     def work(name, fn):
