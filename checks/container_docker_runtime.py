@@ -1,5 +1,7 @@
 """Docker knows how to give containers GPUs: the nvidia runtime or CDI specs."""
 
+import shlex
+
 from packaging.version import InvalidVersion, Version
 
 from envdoctor.catalog import check, fail, passed, skip, unknown, warn
@@ -44,7 +46,7 @@ def docker_gpu_runtime(facts):
                     cause="dockerd refuses to start (or to reload) with a daemon.json that is not valid JSON",
                     fix=Fix(summary=f"Fix the JSON syntax of {path} (trailing commas and missing quotes are the "
                                     "usual culprits), then restart docker.",
-                            commands=[f"python3 -m json.tool {path}", "sudo systemctl restart docker"]))
+                            commands=[f"python3 -m json.tool {shlex.quote(path)}", "sudo systemctl restart docker"]))
     bad_runtime = [e.line for e in c.error_details if e.kind == "runtime-not-registered"]
     if bad_runtime:
         return fail("docker does not know the nvidia runtime", bad_runtime + c.docker_evidence,

@@ -1,6 +1,7 @@
 """Check: the CUDA toolkits, CUDA_HOME, nvcc, LD_LIBRARY_PATH and the driver agree."""
 
 import re
+import shlex
 
 from envdoctor.catalog import check, fail, passed, unknown, warn
 from envdoctor.cuda_compat import forward_compat_supported, minor_compat_floor, vtuple
@@ -114,7 +115,7 @@ def cuda_toolkits(facts):
     fix = Fix(summary=f"Point /usr/local/cuda, CUDA_HOME, PATH and LD_LIBRARY_PATH at one toolkit ({target})"
                       + ("; remove cuda-compat dirs from LD_LIBRARY_PATH unless a data-center GPU needs them for an "
                          "older driver" if ce.compat_lib_dirs else ""),
-              commands=[f"sudo ln -sfn {target} /usr/local/cuda",
+              commands=[f"sudo ln -sfn {shlex.quote(target)} /usr/local/cuda",
                         "export CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH"])
     if fatal:
         return fail(fatal[0], evidence=ev + fatal[1:] + problems, cause="; ".join(fatal), fix=fix)

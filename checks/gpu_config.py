@@ -128,7 +128,12 @@ def mig_config(facts):
     if unknown_count:
         return unknown("MIG is enabled; the number of MIG instances is not known",
                        evidence=[f"{x.label}: MIG mode Enabled" for x in unknown_count], missing=["nvidia-smi -L"])
+    # a listing without the MIG field (nvlink status, -L, an old table) says nothing about MIG
+    unreported = [x for x in gpus if x.mig_mode_current is None]
+    if unreported:
+        return unknown(f"MIG mode not reported for {len(unreported)} GPU(s)",
+                       evidence=[x.label for x in unreported], missing=["nvidia-smi -q (MIG Mode)"])
     if on:
         return passed(f"MIG enabled with instances on {len(on)} GPU(s)",
                       evidence=[f"{x.label}: {x.mig_devices} MIG device(s)" for x in on])
-    return passed("MIG is not enabled")
+    return passed("MIG is not enabled", evidence=[f"{x.label}: MIG mode Disabled or N/A" for x in gpus])

@@ -112,6 +112,8 @@ class Bundle(BaseModel):
                             name = m.name.split("/", 1)[1] if "/" in m.name else m.name
                             files[name] = tar.extractfile(m).read()
                 return cls._from_files(files, str(path))
+            if str(path).endswith((".tar.gz", ".tgz")):  # a damaged bundle, not a paste to scan
+                raise UserError("not a readable bundle tarball", where=str(path))
             text = path.read_bytes().decode("utf-8", errors="replace")
         except (OSError, tarfile.TarError, EOFError) as e:
             raise UserError(f"cannot read: {e}", where=str(path)) from None

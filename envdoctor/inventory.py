@@ -22,6 +22,7 @@ DEFAULT_SSH_CONFIG = "~/.ssh/config"
 LOCAL_NAMES = {"local", "@local"}  # the explicit way to name this machine without SSH
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_ADDRESS_RE = re.compile(r"^[A-Za-z0-9_.\-:%\[\]]+$")  # a host name, IPv4 or IPv6 address
 _ANSIBLE_RANGE = re.compile(r"\[([^\[\]]*)\]")
 
 
@@ -322,6 +323,8 @@ def parse_target(text: str, where: str | None = None) -> Target:
     if not m:
         raise UserError(f"cannot read target {text!r} (expected host, user@host or user@host:port)", where=where)
     host = m.group("v6") or m.group("host")
+    if m.group("host") and not _HOST_RE.match(host):  # e.g. "h;ls", "$(cmd)": never a host name
+        raise UserError(f"bad host name in target {text!r}", where=where)
     port = m.group("port")
     if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
         raise UserError(f"bad port in target {text!r}", where=where)
@@ -373,7 +376,10 @@ def apply_ssh_config(t: Target, cfg, _depth: int = 0) -> Target:
 def _from_inventory(inv: Inventory, host: str) -> Target:
     v = inv.vars_for(host)
     port = v.get("ansible_port", v.get("ansible_ssh_port"))
-    t = Target(name=host, hostname=str(v.get("ansible_host", v.get("ansible_ssh_host", host))),
+    address = str(v.get("ansible_host", v.get("ansible_ssh_host", host)))
+    if not _ADDRESS_RE.match(address):
+        raise UserError(f"bad ansible_host {address!r} for host {host!r} in the inventory")
+    t = Target(name=host, hostname=address,
                user=v.get("ansible_user", v.get("ansible_ssh_user")), port=int(port) if port else None,
                python=v.get("ansible_python_interpreter"), groups=inv.groups_of(host))
     key = v.get("ansible_ssh_private_key_file")

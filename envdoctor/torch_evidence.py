@@ -3,6 +3,7 @@ the GPUs as every source names them, signs that no driver is loaded, and the fix
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from envdoctor.cuda_compat import (capability_for_name, cuda_from_found, driver_native_cuda, vtuple,
@@ -88,7 +89,8 @@ def gpus_seen(f: HostFacts) -> list[GpuSeen] | None:
 
 
 def python_cmd(f: HostFacts) -> str:
-    return f.torch.python_executable or "python3"
+    """The target's interpreter, quoted for the shell lines of a fix (a venv path may hold blanks)."""
+    return shlex.quote(f.torch.python_executable or "python3")
 
 
 def reinstall_command(f: HostFacts, tag: str, torch_spec: str = "torch") -> str:

@@ -61,3 +61,19 @@ def test_unreadable_bundles_are_user_errors(tmp_path):
         Bundle.load(tmp_path / "d")
     with pytest.raises(UserError, match="no such file"):
         Bundle.load(tmp_path / "missing.tar.gz")
+
+
+def test_damaged_tarball_is_a_user_error_not_a_paste(tmp_path):
+    # regression: a .tar.gz that is not gzip at all (constructed: bytes that are no archive) was read as a
+    # pasted text and diagnosed as all-unknown with exit 0
+    bad = tmp_path / "bundle.tar.gz"
+    bad.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(UserError, match="not a readable bundle tarball"):
+        Bundle.load(bad)
+    # a truncated real tarball was already refused
+    good = tmp_path / "b.tar.gz"
+    Bundle(host="h", pastes=["Driver Version: 535.54.03\n"]).save(good)
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(good.read_bytes()[:20])
+    with pytest.raises(UserError, match="cannot read"):
+        Bundle.load(cut)

@@ -57,6 +57,13 @@ def _float(v: str | None) -> float | None:
     return float(m.group()) if m else None
 
 
+def _mig_mode(v: str | None) -> bool | None:
+    """MIG mode; "N/A" means the GPU has no MIG, so MIG is not enabled (a missing field stays unknown)."""
+    if v is not None and v.strip().lower() in ("n/a", "[n/a]"):
+        return False
+    return _bool(v)
+
+
 def _bool(v: str | None) -> bool | None:
     v = _clean(v)
     if v is None:
@@ -182,8 +189,8 @@ def _xml_gpu(g: ET.Element) -> GpuInfo:
     info.pci_bus_id = _clean(_x(g, "pci/pci_bus_id")) or g.get("id")
     info.pci_device_id = _device_id(_x(g, "pci/pci_device_id"))
     info.persistence_mode = _bool(_x(g, "persistence_mode"))
-    info.mig_mode_current = _bool(_x(g, "mig_mode/current_mig"))
-    info.mig_mode_pending = _bool(_x(g, "mig_mode/pending_mig"))
+    info.mig_mode_current = _mig_mode(_x(g, "mig_mode/current_mig"))
+    info.mig_mode_pending = _mig_mode(_x(g, "mig_mode/pending_mig"))
     migs = g.find("mig_devices")
     if migs is not None:
         info.mig_devices = len(migs.findall("mig_device"))
@@ -326,8 +333,8 @@ def _q_gpu(bus: str, n: _Node) -> GpuInfo:
     info.uuid = _clean(n.get("GPU UUID"))
     info.pci_device_id = _device_id(n.get("PCI", "Device Id"))
     info.persistence_mode = _bool(n.get("Persistence Mode"))
-    info.mig_mode_current = _bool(n.get("MIG Mode", "Current"))
-    info.mig_mode_pending = _bool(n.get("MIG Mode", "Pending"))
+    info.mig_mode_current = _mig_mode(n.get("MIG Mode", "Current"))
+    info.mig_mode_pending = _mig_mode(n.get("MIG Mode", "Pending"))
     if info.mig_mode_current is not None or n.all("MIG Device"):
         info.mig_devices = len(n.all("MIG Device"))
     info.memory_total_mib = _int(n.get("FB Memory Usage", "Total"))
@@ -478,7 +485,7 @@ def find_table(text: str) -> list[SmiBlock]:
                 continue
             r3 = _T_ROW3.match(s)
             if r3 and cur is not None and not in_mig:
-                cur.mig_mode_current = _bool(r3.group("mig"))
+                cur.mig_mode_current = _mig_mode(r3.group("mig"))
                 continue
             if "MIG devices:" in s:
                 in_mig, saw_mig_box = True, True
@@ -533,8 +540,8 @@ def _csv_gpu(row: dict[str, str]) -> GpuInfo:
     g.compute_capability = _clean(row.get("compute_cap"))
     g.persistence_mode = _bool(row.get("persistence_mode"))
     g.performance_state = _clean(row.get("pstate"))
-    g.mig_mode_current = _bool(row.get("mig.mode.current"))
-    g.mig_mode_pending = _bool(row.get("mig.mode.pending"))
+    g.mig_mode_current = _mig_mode(row.get("mig.mode.current"))
+    g.mig_mode_pending = _mig_mode(row.get("mig.mode.pending"))
     g.ecc_mode_current = _bool(row.get("ecc.mode.current"))
     g.ecc_uncorrected_volatile = _int(row.get("ecc.errors.uncorrected.volatile.total"))
     g.ecc_uncorrected_aggregate = _int(row.get("ecc.errors.uncorrected.aggregate.total"))

@@ -58,7 +58,8 @@ def scan_torch_errors(text: str) -> list[TorchErrorSeen]:
             if code is None and i > 0:  # deviceQuery prints the code on the line before
                 code = _RUNTIME_ERR_CODE.search(lines[i - 1])
             add("driver_insufficient", line, code=int(code.group(1)) if code else 35)
-        if m := _ARCH_NOT_COMPAT.search(line):
+        # the literal first: the regex starts a lazy scan at every position of a line that lacks it
+        if " with CUDA capability sm_" in line and (m := _ARCH_NOT_COMPAT.search(line)):
             sup = None
             for nxt in lines[i:i + 3]:
                 if s := _SUPPORTS.search(nxt):

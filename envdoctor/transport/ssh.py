@@ -81,6 +81,7 @@ class SSHTransport(Transport):
         self.become = become
         self._become_password = become_password
         self._transports: list[paramiko.Transport] = []  # jump hosts first, the target last
+        self._revoked: set[str] = set()  # base64 keys of known_hosts' @revoked lines
 
     def __repr__(self) -> str:  # never shows the become password
         return f"SSHTransport({self.target.name!r})"
@@ -90,13 +91,33 @@ class SSHTransport(Transport):
         return TransportError(status, what)
 
     def _host_keys(self) -> paramiko.HostKeys:
+        """known_hosts, read line by line: paramiko's own loader stops at the first line it cannot parse
+        (an `@revoked` or `@cert-authority` marker raises InvalidHostKey), which lost every host."""
         hk = paramiko.HostKeys()
+        self._revoked = set()
         try:
-            hk.load(str(self.known_hosts))
+            text = self.known_hosts.read_text(errors="replace")
         except FileNotFoundError:
-            pass
-        except (OSError, paramiko.SSHException) as e:
+            return hk
+        except OSError as e:
             raise self._fail(HostStatus.ERROR, f"cannot read known hosts file {self.known_hosts}: {e}")
+        for lineno, line in enumerate(text.splitlines(), 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if fields[0] == "@revoked" and len(fields) >= 4:
+                # any host: stricter than OpenSSH's per-host match, never looser
+                self._revoked.add(fields[3])
+                continue
+            if fields[0].startswith("@"):  # @cert-authority: host certificates are not supported
+                continue
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(" ".join(fields[:3]), lineno)
+            except Exception:  # InvalidHostKey, SSHException, binascii errors: skip the line as OpenSSH does
+                continue
+            if entry is not None:
+                for name in entry.hostnames:
+                    hk.add(name, entry.key.get_name(), entry.key)
         return hk
 
     def _open_socket(self, host: str, port: int, via: paramiko.Transport | None):
@@ -121,6 +142,10 @@ class SSHTransport(Transport):
     def _verify_host_key(self, t: paramiko.Transport, host: str, port: int, hk: paramiko.HostKeys) -> None:
         key = t.get_remote_server_key()
         name = known_hosts_name(host, port)
+        if key.get_base64() in self._revoked:
+            raise self._fail(HostStatus.HOST_KEY_CHANGED, (
+                f"the {key.get_name()} host key of {name} ({key.fingerprint}) is marked @revoked in "
+                f"{self.known_hosts}; refusing to connect"))
         known = hk.lookup(name)
         if known is not None:
             if key.get_name() in known:

@@ -5,20 +5,13 @@ import sys
 import pytest
 
 from envdoctor.bundle import Bundle, Section
-from envdoctor.catalog import get_check, load_catalog, run_checks
+from envdoctor.catalog import load_catalog, run_checks
 from envdoctor.facts import CudaEnvFacts, HostFacts, TorchFacts
 from envdoctor.facts.torch import CudaToolkit
 from envdoctor.models import Status
 from envdoctor.parsers import facts_from_bundle
+from tests.checks.support import paste, run
 from tests.corpus import constructed_body, corpus_body
-
-
-def run(check_id, facts):
-    return get_check(check_id).run(facts, debug=True)
-
-
-def smi(rel):
-    return facts_from_bundle(Bundle(pastes=[corpus_body(rel)]))
 
 
 # --- CUDA_VISIBLE_DEVICES (real GPU lists + constructed environment) --------------------------------
@@ -28,7 +21,7 @@ def smi(rel):
     ("2", Status.FAIL), ("0,2,1", Status.WARN), ("GPU-d6de6afc", Status.PASS), ("GPU-ffffffff", Status.FAIL),
 ])
 def test_cuda_visible_devices_against_real_gpu_list(value, status):
-    f = smi("nvidia-smi-misc/quadro-rtx4000-x2-list-L.txt")  # two GPUs with UUIDs
+    f = paste("nvidia-smi-misc/quadro-rtx4000-x2-list-L.txt")  # two GPUs with UUIDs
     f.cuda_env = CudaEnvFacts(cuda_visible_devices_set=value is not None, cuda_visible_devices=value)  # constructed
     r = run("cuda_visible_devices", f)
     assert r.status == status, r.summary
@@ -46,7 +39,7 @@ def test_cuda_visible_devices_unknown_without_evidence():
 
 @pytest.mark.parametrize("cuda_build,status", [("11.3", Status.PASS), ("11.8", Status.PASS), ("12.1", Status.FAIL)])
 def test_driver_465_vs_torch_builds(cuda_build, status):
-    f = smi("nvidia-smi-table/rtx3090-465.19.01-partial.txt")  # driver 465.19.01, CUDA 11.3
+    f = paste("nvidia-smi-table/rtx3090-465.19.01-partial.txt")  # driver 465.19.01, CUDA 11.3
     f.torch = TorchFacts(installed=True, version=f"2.0.1+cu{cuda_build.replace('.', '')}", cuda_build=cuda_build)
     r = run("driver_cuda_compat", f)
     assert r.status == status

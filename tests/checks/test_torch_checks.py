@@ -3,20 +3,12 @@
 import pytest
 
 from envdoctor.bundle import Bundle, Section
-from envdoctor.catalog import get_check
 from envdoctor.facts import GpuFacts, HostFacts, TorchFacts
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.models import Status
 from envdoctor.parsers import facts_from_bundle
-from tests.corpus import constructed_body, corpus_body
-
-
-def run(check_id, facts):
-    return get_check(check_id).run(facts, debug=True)
-
-
-def paste(*rels):
-    return facts_from_bundle(Bundle(pastes=[corpus_body(r) for r in rels]))
+from tests.checks.support import paste, run
+from tests.corpus import constructed_body
 
 
 # --- driver too old (real pastes) ------------------------------------------------------------------
@@ -70,11 +62,20 @@ def test_native_rtx4090_535_cu121_passes():
 def test_cpu_only_wheel():
     f = paste("collect-env/cpu-wheel-2.3.1-aws-no-gpu.txt")
     r = run("torch_cuda_build", f)
-    assert r.status in (Status.FAIL, Status.WARN)
+    # a paste without the PCI list cannot prove the host has no GPU, so this is a fail, not the no-GPU warn
+    assert r.status == Status.FAIL
     assert "CPU-only" in r.summary and any("2.3.1+cpu" in e for e in r.evidence)
     assert r.fix.commands and "--index-url https://download.pytorch.org/whl/cu" in r.fix.commands[0]
     a = run("torch_cuda_available", f)
     assert a.status == Status.FAIL and a.summary == "False because the torch build is CPU-only"
+
+
+def test_fix_commands_quote_the_interpreter_path():
+    # regression: the target's interpreter went unquoted into the pip command; constructed path with a blank
+    f = paste("collect-env/cpu-wheel-2.3.1-aws-no-gpu.txt")
+    f.torch.python_executable = "/home/me/my envs/bin/python"
+    r = run("torch_cuda_build", f)
+    assert r.fix.commands[0].startswith("'/home/me/my envs/bin/python' -m pip install")
     assert run("driver_cuda_compat", f).status == Status.SKIP
 
 

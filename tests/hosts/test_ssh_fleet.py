@@ -118,6 +118,25 @@ def test_changed_key_is_refused_even_with_accept_new(fleet, tmp_path):
     assert (code, doc["hosts"][0]["status"]) == (3, "host-key-changed")
 
 
+def test_revoked_key_is_refused_even_with_accept_new(fleet, tmp_path):
+    # regression: paramiko skips "@revoked" lines, so a revoked key looked unknown and was trusted
+    kh = tmp_path / "known_hosts"
+    kh.write_text("@revoked * " + " ".join(fleet.hosts[1].known_hosts_line().split()[1:]) + "\n")
+    code, doc, _ = check(*fleet.args("h1", known_hosts=kh), "--accept-new-host-keys")
+    assert (code, doc["hosts"][0]["status"]) == (3, "host-key-changed")
+    assert "marked @revoked" in doc["hosts"][0]["error"]
+    assert "@revoked" in kh.read_text() and kh.read_text().count("\n") == 1  # nothing recorded
+
+
+def test_marker_lines_do_not_hide_the_other_known_hosts(fleet, tmp_path):
+    # regression: paramiko's loader raised on a "@cert-authority" line, so every host ended in "error"
+    kh = tmp_path / "known_hosts"
+    ca = " ".join(fleet.hosts[0].known_hosts_line().split()[1:])  # any valid key will do for the marker line
+    kh.write_text(f"@cert-authority *.example.org {ca}\n" + fleet.hosts[1].known_hosts_line())
+    code, doc, _ = check(*fleet.args("h1", known_hosts=kh), "--python", SYSTEM_PYTHON)
+    assert (code, doc["hosts"][0]["status"]) == (1, "fail")  # connected and evaluated
+
+
 def test_only_unreachable_hosts_exit_3(fleet):
     port = free_port()
     code, doc, _ = check(*fleet.args(f"root@127.0.0.1:{port}"), "--connect-timeout", "2")

@@ -50,6 +50,21 @@ def test_bad_port_is_a_user_error():
         parse_target("ml@gpu01:http")
 
 
+@pytest.mark.parametrize("text", ["h;ls", "$(reboot)", "ml@gpu01`id`", "gpu|01"])
+def test_shell_syntax_in_a_host_name_is_refused(text):
+    # regression: these were accepted as host names (never run by a shell, but never a real host either)
+    with pytest.raises(UserError, match="bad host name"):
+        parse_target(text)
+
+
+def test_bad_ansible_host_is_refused(tmp_path):
+    # constructed inventory: an ansible_host value with shell syntax
+    inv = tmp_path / "inv.ini"
+    inv.write_text("[workers]\ngpu01 ansible_host='10.0.0.1;reboot'\n")
+    with pytest.raises(UserError, match="bad ansible_host '10.0.0.1;reboot' for host 'gpu01'"):
+        resolve([], inventory=inv, ssh_config="/dev/null")
+
+
 def _summary(targets):
     return {t.name: (t.hostname, t.user, t.port, t.python) for t in targets}
 

@@ -145,6 +145,7 @@ def test_this_machine_docker_client_without_daemon():
 
 
 def test_not_found_docker_is_known_absent_but_a_paste_is_unknown():
+    # constructed: probe sections of a host where none of the tools is on PATH
     b = Bundle(sections={"docker_info": Section(error="not-found"),
                          "tools": Section(rc=0, stdout="docker\t\npodman\t\nnvidia-ctk\t\nnvidia-container-cli\t\n")})
     f = build_container_facts(b)

@@ -101,12 +101,13 @@ def test_q_details():
 
 
 # XML: file -> (driver, CUDA, attached, name, memory, persistence, MIG current, MIG devices)
+# MIG "N/A" (no MIG on this GPU) reads as MIG not enabled, False; a missing field stays None
 XML_FILES = {
     "a100-sxm4-80gb-mig-535.54.03.txt": ("535.54.03", "12.2", 4, "NVIDIA A100-SXM4-80GB", 81920, False, True, 4),
-    "a10g-515.105.01.txt": ("515.105.01", "11.7", 1, "NVIDIA A10G", 23028, False, None, 0),
-    "rtx3060-570.124.04.txt": ("570.124.04", "12.8", 1, "NVIDIA GeForce RTX 3060", 12288, True, None, 0),
-    "rtx3090-525.147.05.txt": ("525.147.05", "12.0", 1, "NVIDIA GeForce RTX 3090", 24576, True, None, 0),
-    "tesla-t4-515.105.01.txt": ("515.105.01", "11.7", 1, "Tesla T4", 15360, False, None, 0),
+    "a10g-515.105.01.txt": ("515.105.01", "11.7", 1, "NVIDIA A10G", 23028, False, False, 0),
+    "rtx3060-570.124.04.txt": ("570.124.04", "12.8", 1, "NVIDIA GeForce RTX 3060", 12288, True, False, 0),
+    "rtx3090-525.147.05.txt": ("525.147.05", "12.0", 1, "NVIDIA GeForce RTX 3090", 24576, True, False, 0),
+    "tesla-t4-515.105.01.txt": ("515.105.01", "11.7", 1, "Tesla T4", 15360, False, False, 0),
 }
 
 

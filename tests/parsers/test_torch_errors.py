@@ -89,3 +89,17 @@ def test_new_unsupported_gpu_wording_from_torch_itself(monkeypatch):
     (e,) = [x for x in scan_torch_errors(str(w[0].message)) if x.kind == "arch_not_compatible"]
     assert (e.gpu_name, e.capability) == ("NVIDIA GeForce GTX 1080", "6.1")
     assert e.supported_arches == [a for a in torch.cuda.get_arch_list() if a.startswith("sm_")]
+
+
+def test_one_huge_line_is_scanned_in_linear_time():
+    # regression: a paste with one 5 MB line of non-blanks (constructed garbage) took minutes, because
+    # the "sm_NN is not compatible" pattern started a lazy scan at every position of the line
+    import time
+
+    line = "A" * 1_000_000
+    t0 = time.monotonic()
+    assert scan_torch_errors(line + "\n") == []
+    assert time.monotonic() - t0 < 5  # before the fix: 36 s for 80,000 characters, growing quadratically
+    # and the real message is still found after it
+    (e,) = scan_torch_errors(line + "\n" + corpus_body("errors/torch-sm120-not-compatible-leggedlab.txt"))
+    assert (e.kind, e.capability) == ("arch_not_compatible", "12.0")
