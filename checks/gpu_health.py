@@ -67,7 +67,10 @@ def xid_errors(facts):
             actions.append(f"fallen off the bus: {table['xid'][79]['action']}")
         ev += [l for l in g.fallen_off_bus[:3] if l not in ev and "  " + l not in ev]
     if worst == "pass":
-        return passed("no Xid errors in the kernel log" if g.kernel_log_read else "no Xid errors in the pasted log")
+        if g.kernel_log_read:
+            return passed("no Xid errors in the kernel log",
+                          evidence=[f"read with `{g.kernel_log_source}`: no Xid, SXid or fallen-off-the-bus line"])
+        return passed("no Xid errors in the pasted log", evidence=["the pasted kernel log has no Xid or SXid line"])
     fix = Fix(summary="; ".join(actions) or "see NVIDIA's Xid catalog",
               commands=["sudo dmesg -T | grep -E 'NVRM: Xid|SXid|fallen off'", "nvidia-smi -q | grep -iA3 recovery",
                         "dcgmi diag -r 2   # if DCGM is installed"], manual=True)

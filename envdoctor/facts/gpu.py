@@ -105,6 +105,7 @@ class GpuFacts(BaseModel):
     gpus_source: str | None = None  # where `gpus` came from: "nvidia-smi -q -x", "nvidia-smi -q", "nvidia-smi", ...
     nvidia_smi_rc: int | None = None  # exit status of the probe's nvidia-smi
     kernel_log_read: bool | None = None  # the kernel log (dmesg/journal) was readable
+    kernel_log_source: str | None = None  # the command that read it
     nvrm_lines: list[str] | None = None  # notable NVRM lines (API mismatch, probe failures, RmInitAdapter...)
     module_version_from_log: str | None = None  # "NVRM: loading ... Kernel Module 570.158.01" in the kernel log
     nvidia_modules: list[str] | None = None  # nvidia* kernel modules loaded (/proc/modules)

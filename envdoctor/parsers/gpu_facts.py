@@ -244,6 +244,7 @@ def _kernel_log(bundle: Bundle, f: GpuFacts) -> None:
     found_in_paste = False
     if _kernel_log_readable(s):
         f.kernel_log_read = True
+        f.kernel_log_source = s.cmd
         kl = parse_kernel_log(s.stdout)
         xids += kl.xids
         fallen += kl.fallen_off_bus
