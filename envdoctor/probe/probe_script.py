@@ -266,6 +266,28 @@ def apt_history():
     return sec
 
 
+def cuda_driver_api():
+    """cuDriverGetVersion/cuInit through ctypes, in its own interpreter (cuInit can hang on a broken
+    driver). Only where an NVIDIA driver shows signs of life: elsewhere it would only say "no libcuda"."""
+    if not (glob.glob("/dev/nvidia*") or os.path.exists("/proc/driver/nvidia")):
+        sec = text("python -c <cuDriverGetVersion, cuInit via ctypes>", "")
+        sec.update(rc=None, error="not-found")
+        return sec
+    return run([sys.executable, "-c", CUDA_API_SCRIPT], 30, show="python -c <cuDriverGetVersion, cuInit via ctypes>")
+
+
+def dpkg_nvidia():
+    """Installed NVIDIA and CUDA packages, `<package> <version> <status>` per line (one process, filtered here)."""
+    sec = run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n", "*nvidia*", "cuda-*"], 15)
+    if sec["error"] is None:
+        keep = [l for l in sec["stdout"].splitlines() if l.endswith(" installed")]
+        sec["stdout"] = "\n".join(keep[:200]) + ("\n" if keep else "")
+        sec["stderr"] = ""  # "no packages found matching" is not an error here
+        sec["rc"] = 0
+        sec["cmd"] = "dpkg-query -W '*nvidia*' 'cuda-*' (installed only)"
+    return sec
+
+
 def environment():
     keep = {}
     for k, v in os.environ.items():
@@ -317,8 +339,7 @@ def main(argv):
         "proc_modules": lambda: read("/proc/modules"),
         "sys_module_nvidia_version": lambda: read("/sys/module/nvidia/version"),
         "apt_history": apt_history,
-        "cuda_driver_api": lambda: run([sys.executable, "-c", CUDA_API_SCRIPT], 30,
-                                              show="python -c <cuDriverGetVersion, cuInit via ctypes>"),
+        "cuda_driver_api": cuda_driver_api,
         "pci_devices": pci_devices,
         "nvidia_smi_xml": lambda: run(["nvidia-smi", "-q", "-x"], 30),
         "nvidia_smi": lambda: run(["nvidia-smi"], 20),
@@ -349,9 +370,9 @@ def main(argv):
                                 "nvidia-container-runtime-hook", "nv-fabricmanager", "apt-get", "dnf", "yum",
                                 "systemctl"]),
         "os_release": lambda: read("/etc/os-release"),
-        "uname": lambda: run(["uname", "-srm"], 5),
-        "dpkg_nvidia": lambda: run(["sh", "-c", "dpkg-query -W -f '${Package} ${Version} ${Status}\\n' "
-                                    "'*nvidia*' 'cuda-*' 2>/dev/null | grep ' installed$' | head -200"], 15),
+        "uname": lambda: text("uname -srm", "%s %s %s\n" % (os.uname().sysname, os.uname().release,
+                                                            os.uname().machine)),
+        "dpkg_nvidia": dpkg_nvidia,
     })
     sections = {}
 
