@@ -26,10 +26,19 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 USER_KEYS_DIR = "/etc/envdoctor-test-keys"  # on isolated hosts: keys of users made by add_user (readable by them)
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port never handed out before in this process: the kernel may give the same free
+    port twice before the first sshd binds it, and two test hosts on one port answer for each other."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def keygen(path: Path, kind: str = "ed25519") -> Path:
@@ -148,6 +157,11 @@ class TestHost:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     if s.recv(64).startswith(b"SSH-"):
+                        # The banner must be ours: an sshd that could not bind its port exits at once,
+                        # while another process's server may be answering on that port.
+                        time.sleep(0.1)
+                        if self.proc.poll() is not None:
+                            raise RuntimeError(f"sshd exited: {(self.dir / 'sshd.log').read_text()}")
                         return self
             except OSError:
                 time.sleep(0.05)
