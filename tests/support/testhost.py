@@ -7,11 +7,21 @@ copy-on-write overlays (writes land in the test's directory, never in this machi
         h.known_hosts  # a known_hosts file that trusts this host's key
         h.root("etc/docker/daemon.json")  # where the host's view of /etc/docker/daemon.json is stored
 
-Requires root and Debian's openssh-server (the README's test command installs it).
+With `netns="n1"` the host gets its own network stack: a network namespace whose eth0 (one end of a veth
+pair; the other end is on a test bridge that holds the subnet's .1 on this machine) has `ip`, and sshd
+listens there on port 22. Only the network is separate, so this machine's interpreters work inside.
+
+    with TestHost(tmp_path / "n1", alias="node1", netns="n1") as h:
+        h.addr     # its address (10.77.x.y), as the client and the other namespaces reach it
+
+Requires root and Debian's openssh-server (the README's test command installs it); netns also needs `ip`
+(iproute2) and permission to create network namespaces (`netns_available()` says whether there is).
 """
 
 from __future__ import annotations
 
+import atexit
+import ipaddress
 import os
 import shutil
 import signal
@@ -41,6 +51,92 @@ def free_port() -> int:
             return port
 
 
+# --- network namespaces ------------------------------------------------------------------------------
+# Names carry this process's id so that parallel runs, and leftovers of a killed run, never collide.
+RUN_ID = f"{os.getpid() % 0x10000:04x}"
+BRIDGE = f"edtbr{RUN_ID}"
+_NETNS_LIVE: set[str] = set()  # namespaces of this process not yet torn down (the bridge goes with the last)
+_NETNS_NEXT = [0]  # veth index / host number counter
+_SUBNET: list[ipaddress.IPv4Network] = []
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {r.stderr.strip()}")
+    return r
+
+
+def netns_available() -> str | None:
+    """None when this process may make network namespaces, veths and bridges; otherwise why not."""
+    if os.geteuid() != 0:
+        return "needs root"
+    if not shutil.which("ip"):
+        return "needs iproute2 (ip)"
+    probe = f"edtprobe{RUN_ID}"
+    r = _ip("netns", "add", probe, check=False)
+    if r.returncode != 0:
+        return f"ip netns add is not permitted here: {r.stderr.strip()}"
+    _ip("netns", "del", probe, check=False)
+    r = _ip("link", "add", f"edtpb{RUN_ID}", "type", "bridge", check=False)
+    if r.returncode != 0:
+        return f"cannot create a bridge here: {r.stderr.strip()}"
+    _ip("link", "del", f"edtpb{RUN_ID}", check=False)
+    return None
+
+
+def _used_subnets() -> list[ipaddress.IPv4Network]:
+    out = _ip("-4", "-o", "addr", "show").stdout + _ip("-4", "route", "show").stdout
+    nets = []
+    for tok in out.split():
+        try:
+            nets.append(ipaddress.ip_network(tok, strict=False))
+        except ValueError:
+            continue
+    return [n for n in nets if n.prefixlen > 0]
+
+
+def _bridge(ip: str | None) -> ipaddress.IPv4Network:
+    """The test bridge of this process (created once): the subnet of `ip`, or a free /24 in 10.77.0.0/16."""
+    if _SUBNET:
+        if ip and ipaddress.ip_address(ip) not in _SUBNET[0]:
+            raise ValueError(f"{ip} is not in this run's test subnet {_SUBNET[0]}")
+        return _SUBNET[0]
+    used = _used_subnets()
+    if ip:
+        net = ipaddress.ip_network(f"{ip}/24", strict=False)
+        if any(net.overlaps(u) for u in used):
+            raise RuntimeError(f"{net} is already in use on this machine")
+    else:
+        # Start the search at a place of this run's own, so that two runs starting at once rarely race.
+        nets = list(ipaddress.ip_network("10.77.0.0/16").subnets(new_prefix=24))
+        start = int(RUN_ID, 16) % len(nets)
+        net = next((n for n in nets[start:] + nets[:start] if not any(n.overlaps(u) for u in used)), None)
+        if net is None:
+            raise RuntimeError("no free /24 in 10.77.0.0/16 for a test bridge")
+    _ip("link", "del", BRIDGE, check=False)  # a leftover of a killed run that had our process id
+    _ip("link", "add", BRIDGE, "type", "bridge")
+    _ip("addr", "add", f"{net[1]}/{net.prefixlen}", "dev", BRIDGE)
+    _ip("link", "set", BRIDGE, "up")
+    _SUBNET.append(net)
+    return net
+
+
+def _drop_bridge_if_unused() -> None:
+    if not _NETNS_LIVE and _SUBNET:
+        _ip("link", "del", BRIDGE, check=False)
+        _SUBNET.clear()
+
+
+@atexit.register
+def _netns_cleanup() -> None:
+    """Session end: whatever a test did not stop (its sshd dies with the namespace's last process)."""
+    for ns in list(_NETNS_LIVE):
+        _ip("netns", "del", ns, check=False)
+        _NETNS_LIVE.discard(ns)
+    _drop_bridge_if_unused()
+
+
 def keygen(path: Path, kind: str = "ed25519") -> Path:
     if not path.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
@@ -51,12 +147,18 @@ class TestHost:
     __test__ = False  # not a pytest test class
 
     def __init__(self, workdir: Path, alias: str = "testhost", isolated: bool = False, port: int | None = None,
-                 client_key: Path | None = None, extra_sshd_config: str = ""):
+                 client_key: Path | None = None, extra_sshd_config: str = "", netns: str | None = None,
+                 ip: str | None = None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.alias = alias
         self.isolated = isolated
-        self.port = port or free_port()
+        # netns: `netns` is a label; the namespace's real name carries this run's id (see RUN_ID).
+        self.netns = f"edt-{netns}-{RUN_ID}" if netns else None
+        self.want_ip = ip
+        self.addr = "127.0.0.1"  # set to the namespace's address by start() in netns mode
+        self.veth: str | None = None
+        self.port = port or (22 if netns else free_port())
         self.host_key = keygen(self.dir / "ssh_host_ed25519_key")
         self.client_key = client_key or keygen(self.dir / "id_ed25519")
         self.extra = extra_sshd_config
@@ -69,7 +171,8 @@ class TestHost:
 
     def known_hosts_line(self) -> str:
         kind, key = (self.dir / "ssh_host_ed25519_key.pub").read_text().split()[0:2]
-        return f"[127.0.0.1]:{self.port} {kind} {key}\n"
+        name = self.addr if self.port == 22 else f"[{self.addr}]:{self.port}"
+        return f"{name} {kind} {key}\n"
 
     @property
     def known_hosts(self) -> Path:
@@ -78,7 +181,7 @@ class TestHost:
         return p
 
     def ssh_config_block(self) -> str:
-        return (f"Host {self.alias}\n  HostName 127.0.0.1\n  Port {self.port}\n  User root\n"
+        return (f"Host {self.alias}\n  HostName {self.addr}\n  Port {self.port}\n  User root\n"
                 f"  IdentityFile {self.client_key}\n  IdentitiesOnly yes\n")
 
     @property
@@ -97,9 +200,10 @@ class TestHost:
         return self.dir / "overlay" / "etc" / "upper" / rest
 
     def run_inside(self, argv: list[str], **kw) -> subprocess.CompletedProcess:
-        """Run a command in the host's mount namespace (to read its /etc as it sees it)."""
+        """Run a command in the host's mount (and network, in netns mode) namespace: its /etc, its network."""
         assert self.proc is not None
-        return subprocess.run(["nsenter", "-t", str(self.proc.pid), "-m", "--"] + argv, capture_output=True,
+        ns = ["-m", "-n"] if self.netns else ["-m"]
+        return subprocess.run(["nsenter", "-t", str(self.proc.pid), *ns, "--"] + argv, capture_output=True,
                               text=True, **kw)
 
     def add_user(self, name: str, password: str, sudo: bool = True) -> None:
@@ -124,7 +228,7 @@ class TestHost:
         os.chmod(auth, 0o600)
         cfg = self.dir / "sshd_config"
         cfg.write_text(
-            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"Port {self.port}\nListenAddress {self.addr}\nHostKey {self.host_key}\n"
             f"AuthorizedKeysFile {auth} {USER_KEYS_DIR}/%u\nPidFile {self.dir / 'sshd.pid'}\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nStrictModes no\nPrintMotd no\nLogLevel ERROR\nMaxStartups 200:30:400\nMaxSessions 50\n"
@@ -132,7 +236,41 @@ class TestHost:
         )
         return cfg
 
+    def _make_netns(self) -> None:
+        """The namespace, its eth0 with the address (a veth whose other end is on the bridge), lo up."""
+        net = _bridge(self.want_ip)
+        _NETNS_NEXT[0] += 1
+        n = _NETNS_NEXT[0]
+        addr = self.want_ip or str(net[1 + n])
+        host_end, ns_end = f"edt{RUN_ID}h{n}", f"edt{RUN_ID}p{n}"  # <= 15 characters (IFNAMSIZ)
+        _ip("netns", "del", self.netns, check=False)  # a leftover of a killed run that had our process id
+        _ip("link", "del", host_end, check=False)
+        _ip("netns", "add", self.netns)
+        _NETNS_LIVE.add(self.netns)
+        self.veth = host_end
+        _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+        _ip("link", "set", host_end, "master", BRIDGE)
+        _ip("link", "set", host_end, "up")
+        _ip("link", "set", ns_end, "netns", self.netns)
+        inside = ("netns", "exec", self.netns, "ip")
+        _ip(*inside, "link", "set", ns_end, "name", "eth0")
+        _ip(*inside, "addr", "add", f"{addr}/{net.prefixlen}", "dev", "eth0")
+        _ip(*inside, "link", "set", "eth0", "up")
+        _ip(*inside, "link", "set", "lo", "up")
+        self.addr = addr
+
+    def _drop_netns(self) -> None:
+        if self.veth:
+            _ip("link", "del", self.veth, check=False)  # takes its peer (eth0 inside) with it
+            self.veth = None
+        if self.netns in _NETNS_LIVE:
+            _ip("netns", "del", self.netns, check=False)
+            _NETNS_LIVE.discard(self.netns)
+        _drop_bridge_if_unused()
+
     def start(self) -> "TestHost":
+        if self.netns:
+            self._make_netns()
         cfg = self._sshd_config()
         Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
         sshd = [SSHD, "-D", "-e", "-f", str(cfg)]
@@ -148,6 +286,8 @@ class TestHost:
             argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + sshd
         else:
             argv = sshd
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns] + argv
         self.log = open(self.dir / "sshd.log", "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 10
@@ -155,7 +295,7 @@ class TestHost:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sshd exited: {(self.dir / 'sshd.log').read_text()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                with socket.create_connection((self.addr, self.port), timeout=0.2) as s:
                     if s.recv(64).startswith(b"SSH-"):
                         # The banner must be ours: an sshd that could not bind its port exits at once,
                         # while another process's server may be answering on that port.
@@ -177,6 +317,16 @@ class TestHost:
                 self.proc.wait()
         if getattr(self, "log", None):
             self.log.close()
+        if self.netns:
+            self._drop_netns()
+
+    def stop_sshd(self) -> None:
+        """Stop only the server: the namespace keeps its address, and connections to it are refused."""
+        netns, self.netns = self.netns, None
+        try:
+            self.stop()
+        finally:
+            self.netns = netns
 
     def __enter__(self) -> "TestHost":
         return self.start()
