@@ -198,7 +198,7 @@ class _Eval:
             args = [self.strict(a) for a in args]
         try:
             return _FUNCTIONS[n.func.id](*args)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:  # int(1e999) overflows
             raise ExprError(f"{n.func.id}(): {e}") from None
 
     def v_IfExp(self, n):
@@ -211,6 +211,8 @@ def parse(source: str) -> ast.Expression:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as e:
         raise ExprError(f"cannot parse expression {source!r}: {e.msg}") from None
+    except (MemoryError, RecursionError):  # CPython's parser gives up on very deep nesting this way
+        raise ExprError(f"expression nested too deeply: {source[:60]!r}...") from None
     allowed = (ast.Expression, ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.List, ast.Tuple,
                ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.BinOp, ast.Add, ast.Compare,
                ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn, ast.Is, ast.IsNot,
@@ -229,7 +231,11 @@ def parse(source: str) -> ast.Expression:
 
 
 def evaluate(source: str, context: dict[str, Any]) -> Any:
-    return _Eval(context, source).visit(parse(source))
+    tree = parse(source)
+    try:
+        return _Eval(context, source).visit(tree)
+    except RecursionError:
+        raise ExprError(f"expression nested too deeply: {source[:60]!r}...") from None
 
 
 def truth(source: str | bool | list, context: dict[str, Any]) -> bool:

@@ -27,6 +27,15 @@ class _Loader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    # A key written twice would silently lose its first value (a task with two modules runs only one);
+    # checked before merge keys (`<<`) are flattened in, since those may be overridden on purpose.
+    seen: set = set()
+    for key_node, _value in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key_node.value}'",
+                                                        key_node.start_mark)
+            seen.add(key_node.value)
     loader.flatten_mapping(node)
     d = LineDict()
     d.__line__ = node.start_mark.line + 1
@@ -57,9 +66,11 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 def load_yaml(path: Path):
     """Parse a YAML file; a syntax error is a UserError naming file:line."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise UserError(f"cannot read: {e.strerror or e}", where=str(path)) from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"not UTF-8 text (byte {e.start})", where=str(path)) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:

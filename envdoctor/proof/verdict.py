@@ -27,6 +27,7 @@ WAIT_SHARE = 0.10  # more than 10% of the step time spent waiting for the next b
 THROTTLE_FAIL_SHARE = 0.10
 LOSS_FALL = 0.8  # mean loss of the last third must be at most 0.8x that of the first third
 MIN_LOSSES = 10  # fewer steps than this cannot show a trend through the noise of small batches
+MIN_TIMED_STEPS = 5  # fewer timed steps than this are too few to state a speed (cuDNN autotuning, clock ramp)
 # Clock-event reasons that mean the GPU slowed itself down (the script names NVML's bits). A software
 # power cap under full load is the GPU running at its power limit: reported, not judged.
 THROTTLE_PROBLEMS = {"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
@@ -142,6 +143,10 @@ def _fast_enough(w: dict, result: dict, table: dict | None) -> tuple[dict, dict 
         return _r("proof_fast_enough", Status.UNKNOWN,
                   f"{img_s:,.0f} img/s; the published figures are for resnet50 at 224x224, "
                   f"this run was {result.get('arch')} at {result.get('image_size')}x{result.get('image_size')}"), None, None
+    if (timed.get("steps") or 0) < MIN_TIMED_STEPS:
+        return _r("proof_fast_enough", Status.UNKNOWN,
+                  f"only {timed.get('steps') or 0} timed steps ({img_s:,.0f} img/s): too few to judge the speed",
+                  [f"at least {MIN_TIMED_STEPS} timed steps are needed; raise --time-budget"]), None, None
     refs = find_baselines(name, prec, table)
     if not refs:
         return _r("proof_fast_enough", Status.UNKNOWN,
@@ -283,6 +288,11 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                                       commands=["envdoctor check"])))
         return _finish(host_checks, gpus, result)
     workers = result.get("workers") or []
+    if not workers:
+        host_checks.append(_r("proof_ran", Status.FAIL, "the proof-run reported no training process",
+                              [f"world size {result.get('world_size')}, elapsed {result.get('elapsed_s')} s"],
+                              cause="the script started but no worker result came back"))
+        return _finish(host_checks, gpus, result)
     errors = [w for w in workers if w.get("error")]
     if result.get("timed_out") or errors:
         ev = [f"process {w.get('rank')} (device {w.get('device_index')}): {w['error']}" for w in errors]

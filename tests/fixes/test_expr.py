@@ -78,3 +78,10 @@ def test_templates(ctx):
     assert render("{{ n }}", ctx) == 3  # a lone template keeps its type
     assert render({"a": ["x{{ n + 1 }}"]}, ctx) == {"a": ["x4"]}
     assert render("{{ facts.system.in_container }}", ctx) is True
+
+
+@pytest.mark.parametrize("expr", ["int(1e999)", "-" * 200000 + "1", "not " * 100000 + "x", "(" * 5000 + "1" + ")" * 5000])
+def test_hostile_expressions_are_expr_errors_not_crashes(expr, ctx):
+    # Review regression: these raised OverflowError / MemoryError / RecursionError (a traceback, not exit 2).
+    with pytest.raises(ExprError):
+        evaluate(expr, ctx)

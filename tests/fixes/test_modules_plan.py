@@ -119,3 +119,24 @@ def test_cuda_toolkit_for_driver():
     assert cuda_uses_alternatives(f)
     f.gpu.cuda_driver_version = None  # driver unknown: no choice made
     assert cuda_toolkit_for_driver(f) is None
+
+
+def test_a_file_that_is_not_utf8_is_never_rewritten():
+    # Review regression: bytes that are not UTF-8 were read with replacement characters and written back
+    # altered. Constructed: an fstab comment in Latin-1 ("é" as the single byte 0xE9).
+    data = b"# mont\xe9 par l'admin\nUUID=1 / ext4 defaults 0 1\n"
+    st = {**file_state("x"), "size": len(data), "content_b64": base64.b64encode(data).decode(),
+          "sha256": hashlib.sha256(data).hexdigest()}
+    p = plan("lineinfile", {"path": "/etc/fstab", "line": "tmpfs /dev/shm tmpfs defaults,size=8G 0 0"}, [st])
+    assert p.failed and "not UTF-8" in p.failed and not p.ops
+
+
+def test_lineinfile_and_blockinfile_on_a_missing_file():
+    for module, extra in (("lineinfile", {"line": "a"}), ("blockinfile", {"block": "a"})):
+        args = {"path": "/etc/new.conf", **extra}
+        created = plan(module, args, [file_state(None)])
+        assert created.changed and created.ops[0]["op"] == "write" and "(new file)" in created.msg
+        refused = plan(module, {**args, "create": False}, [file_state(None)])
+        assert refused.failed and "create: false" in refused.failed and not refused.ops
+        gone = plan(module, {**args, "state": "absent"}, [file_state(None)])
+        assert not gone.changed and not gone.failed and "nothing to remove" in gone.msg

@@ -43,6 +43,7 @@ def test_onboard_node_imports_every_concern():
     ("unknown-module.yml", 7, "unknown module or keyword 'lineinfle'"),
     ("bad-args.yml", 8, "copy: mdoe: unknown argument"),
     ("bad-when.yml", 5, "not allowed"),
+    ("duplicate-key.yml", 6, "duplicate key 'copy'"),  # review regression: the first copy was silently lost
 ])
 def test_errors_name_file_and_line(fname, line, words):
     with pytest.raises(UserError) as e:
@@ -51,7 +52,7 @@ def test_errors_name_file_and_line(fname, line, words):
     assert words in e.value.message
 
 
-@pytest.mark.parametrize("fname,line", [("bad-yaml.yml", 6), ("unknown-module.yml", 7)])
+@pytest.mark.parametrize("fname,line", [("bad-yaml.yml", 6), ("unknown-module.yml", 7), ("duplicate-key.yml", 6)])
 def test_cli_exit_2_with_one_line(fname, line):
     r = CliRunner().invoke(main, ["play", str(BAD / fname), "--check"])
     assert r.exit_code == 2, r.output
@@ -79,3 +80,11 @@ def test_extra_vars():
         "a": 1, "b": True, "c": "8G", "d": [1, 2], "e": ""}
     with pytest.raises(UserError):
         parse_extra_vars(["novalue"])
+
+
+def test_a_playbook_that_is_not_utf8_is_a_user_error(tmp_path):
+    # Review regression: this was a UnicodeDecodeError traceback. Constructed: a UTF-16 byte-order mark.
+    bad = tmp_path / "utf16.yml"
+    bad.write_bytes(b"\xff\xfe- hosts: all\n")
+    r = CliRunner().invoke(main, ["play", str(bad), "--check"])
+    assert r.exit_code == 2 and "not UTF-8" in r.output and "Traceback" not in r.output, r.output

@@ -209,3 +209,16 @@ def test_real_gpu_names_match_the_right_baseline(corpus_file, expected):
     for name in names:
         found = find_baselines(name, "bf16")
         assert (found[0]["img_s"] if found else None) == expected, name
+
+
+def test_a_result_with_no_worker_is_not_a_pass():
+    # Review regression: a result without error and without workers passed ("0 process(es) trained").
+    v = judge(C.result([]))
+    assert v["status"] == "fail" and host_check(v, "proof_ran")["status"] == "fail"
+
+
+def test_too_few_timed_steps_leave_the_speed_unjudged():
+    # Review regression: 3 timed steps (the budget's floor) were enough for a speed pass.
+    g = judge(C.result([C.worker(img_s=2800, steps=3)]))["gpus"][0]
+    fast = check(g, "proof_fast_enough")
+    assert fast["status"] == "unknown" and "too few" in fast["summary"] and g["ratio"] is None

@@ -3,6 +3,7 @@ state to the changes (helper ops) and diffs. Check mode is "plan, show, do not a
 
 from __future__ import annotations
 
+import base64
 import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -101,6 +102,12 @@ def write_plan(path: str, st: dict, new_text: str, attrs: FileAttrs, what: str,
         return failed(st["error"])
     if st.get("exists") and st.get("type") != "file":
         return failed(f"{path} is a {st.get('type')}, not a regular file")
+    if st.get("content_b64"):
+        try:
+            base64.b64decode(st["content_b64"]).decode("utf-8")
+        except UnicodeDecodeError:
+            # The plan was made on text with replacement characters: writing it back would alter bytes.
+            return failed(f"{path} is not UTF-8 text; left untouched")
     before = content_of(st)
     attrs_differ = st.get("exists") and (
         (attrs.mode is not None and st.get("mode") != attrs.mode)

@@ -39,6 +39,16 @@ def _join(lines: list[str]) -> str:
     return "".join(x + "\n" for x in lines)
 
 
+def _missing(a) -> Plan | None:
+    """lineinfile/blockinfile on a file that does not exist: nothing to remove, refused (create: false),
+    or None: go on and create it."""
+    if a.state == "absent":
+        return ok(f"{a.path}: absent, nothing to remove")
+    if not a.create:
+        return failed(f"{a.path} does not exist (create: false)")
+    return None
+
+
 class LineInFile(Module):
     name = "lineinfile"
     Args = LineInFileArgs
@@ -51,11 +61,8 @@ class LineInFile(Module):
         st = state[0]
         if a.state == "present" and a.line is None:
             return failed("lineinfile: `line` is needed with state: present")
-        if not st.get("exists"):
-            if a.state == "absent":
-                return ok(f"{a.path}: absent, nothing to remove")
-            if not a.create:
-                return failed(f"{a.path} does not exist (create: false)")
+        if not st.get("exists") and (refused := _missing(a)):
+            return refused
         text = content_of(st)
         lines = _lines(text)
         rx = re.compile(a.regexp) if a.regexp else None
@@ -94,11 +101,8 @@ class BlockInFile(Module):
 
     def plan(self, a: BlockInFileArgs, state):
         st = state[0]
-        if not st.get("exists"):
-            if a.state == "absent":
-                return ok(f"{a.path}: absent, nothing to remove")
-            if not a.create:
-                return failed(f"{a.path} does not exist (create: false)")
+        if not st.get("exists") and (refused := _missing(a)):
+            return refused
         text = content_of(st)
         lines = _lines(text)
         begin, end = a.marker.replace("{mark}", "BEGIN"), a.marker.replace("{mark}", "END")
