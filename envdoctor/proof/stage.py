@@ -177,6 +177,14 @@ def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int 
         th.join(time_budget + TRANSPORT_SLACK_S + 30)
     done = [p or {"host": t.name, "status": "error", "summary": "no result", "verdict": None, "result": None}
             for p, t in zip(proofs, targets)]
+    for p, t in zip(done, targets):
+        if not joined[t.name] and p.get("status") not in ("error", "skip"):
+            # Its own verdict speaks of the run, not of the job it failed to join: say that first.
+            p["status"] = "fail"
+            where = f"{addr}:{master_port}"
+            head = (f"reached the rendezvous {where} but the multi-node job did not form" if reached.get(t.name)
+                    else f"did not reach the multi-node job at {where}")
+            p["summary"] = f"{head}; " + (p.get("summary") or "")
     return done, multinode_summary(targets, done, joined, f"{addr}:{master_port}", reached)
 
 

@@ -1,6 +1,7 @@
-"""--multi-node: one torch.distributed job (gloo on the CPU) across real sshd test hosts on loopback. The test
-hosts share this machine's network namespace (the test host helper has no network namespaces), so the
-rendezvous runs over 127.0.0.1; the hosts are still separate SSH targets with their own script runs."""
+"""--multi-node: one torch.distributed job (gloo on the CPU) across real sshd test hosts on loopback. These test
+hosts share this machine's network namespace, so the rendezvous runs over 127.0.0.1; the hosts are still
+separate SSH targets with their own script runs. test_multinode_netns.py runs the job across hosts with
+network stacks of their own."""
 
 from __future__ import annotations
 

@@ -111,4 +111,7 @@ def test_without_the_interface_the_group_does_not_form_and_says_so(fleet):
     assert code == 1 and job["status"] == "fail" and job["joined"] == []
     assert [m["host"] for m in job["not_joined"]] == ["nsnode0", "nsnode1"]
     assert all("--iface" in m["reason"] for m in job["not_joined"]), job["not_joined"]
+    for h in doc["hosts"]:  # each host's own line says the job did not form, before its run's verdict
+        assert h["proof"]["status"] == "fail"
+        assert h["proof"]["summary"].startswith("reached the rendezvous"), h["proof"]["summary"]
     assert took < 8 + 20, took
