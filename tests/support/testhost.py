@@ -137,6 +137,23 @@ def _netns_cleanup() -> None:
     _drop_bridge_if_unused()
 
 
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [root]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
 def keygen(path: Path, kind: str = "ed25519") -> Path:
     if not path.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
@@ -309,6 +326,13 @@ class TestHost:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
+            # sshd serves each connection in a process of its own session, out of reach of killpg:
+            # end those too, or a connection still open (a hung probe) outlives its host.
+            for pid in descendants(self.proc.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(5)
