@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from envdoctor.bundle import Bundle
@@ -49,7 +48,7 @@ def diagnose_target(target: Target, checks: list[Check], python: str | None = No
                     timeout: float | None = None, **ssh_options) -> tuple[HostReport, HostFacts | None, Bundle | None]:
     """Gather from a target and check it. A host that cannot be reached is a HostReport with its status."""
     t0 = time.monotonic()
-    interp = python or target.python or (sys.executable if target.local else "python3")
+    interp = target.interpreter(python)
     try:
         with transport_for(target, **ssh_options) as tr:
             bundle = gather(tr, python=interp, host=target.name, **({"timeout": timeout} if timeout else {}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 
@@ -20,6 +21,11 @@ class Target:
     @property
     def local(self) -> bool:
         return self.hostname is None
+
+    def interpreter(self, python: str | None = None) -> str:
+        """The Python to run on this target: `--python`, else the inventory's, else this very interpreter
+        for this machine and `python3` on a remote host."""
+        return python or self.python or (sys.executable if self.local else "python3")
 
 
 LOCAL = Target(name="localhost")

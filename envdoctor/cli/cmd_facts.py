@@ -10,6 +10,7 @@ import click
 from envdoctor.bundle import Bundle
 from envdoctor.gather import gather
 from envdoctor.parsers import facts_from_bundle
+from envdoctor.targets import LOCAL
 from envdoctor.transport import LocalTransport, TransportError
 
 
@@ -21,13 +22,11 @@ from envdoctor.transport import LocalTransport, TransportError
 @click.option("--python", "python", help="Interpreter whose environment to inspect.")
 def command(raw, bundle_path, from_path, python):
     """Gather the facts of this machine and print them as JSON."""
-    import sys
-
     if from_path:
         bundle = Bundle.load(from_path)
     else:
         try:
-            bundle = gather(LocalTransport(), python=python or sys.executable)
+            bundle = gather(LocalTransport(), python=LOCAL.interpreter(python))
         except TransportError as e:
             raise click.ClickException(e.message)
     if bundle_path:

@@ -3,7 +3,6 @@ over that same transport. A host that cannot be reached is a HostSession with `r
 
 from __future__ import annotations
 
-import sys
 
 from envdoctor.bundle import Bundle
 from envdoctor.catalog import Check
@@ -22,7 +21,7 @@ class OpenHost:
     def __init__(self, target: Target, python: str | None = None, timeout: float | None = None, **ssh_options):
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.target = target
-        self.python = python or target.python or (sys.executable if target.local else "python3")
+        self.python = target.interpreter(python)
         self.ssh_options = ssh_options
         self.transport: Transport | None = None
         self.session = HostSession(name=target.name, remote=None, groups=list(getattr(target, "groups", []) or []),

@@ -4,7 +4,6 @@ progress, parse its result, and judge it. `run_proof` returns the dict that goes
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any, Callable
 
@@ -97,7 +96,7 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
         if usable is False:
             return {**base, "status": "skip", "summary": f"proof-run skipped: {why}", "reason": why,
                     "verdict": None, "result": None, "secs": 0.0}
-    interp = python or target.python or (sys.executable if target.local else "python3")
+    interp = target.interpreter(python)
     argv = build_argv(interp, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
                       compile=compile, ddp=ddp, dataloader=dataloader, steps=steps, warmup=warmup,
                       image_size=image_size, precision=precision, extra_args=extra_args)
