@@ -1,28 +1,48 @@
-# envdoctor proof-run: run by the target's own python as `python3 - [options]` with this file on stdin.
-# It trains a torchvision ResNet with that environment's torch on synthetic data and reports what it saw.
+# envdoctor proof-run: run by the target's own python as `python3 - [options]` with this file on stdin,
+# preceded by one line `PROOF_SOURCE = '<this file>'`. It trains a torchvision ResNet with that
+# environment's torch on synthetic data and reports what it saw.
 # stdout carries JSON lines only: progress events while it runs, then exactly one {"event": "result"} line.
 # Self-contained on purpose (nothing of envdoctor is installed on the target): stdlib + torch + torchvision,
 # and pynvml when the target has it.
+#
+# Process layout. This parent never imports torch, so it can never hold CUDA state. It writes itself into a
+# private temporary directory (mkdtemp: mode 0700), re-executes itself from that file, counts the CUDA devices
+# in a child interpreter, and starts one training worker per device with the *spawn* start method: each
+# worker is a fresh interpreter that imports this file, never a fork of a process that touched CUDA.
+# (torch 2.14, torch/backends/cudnn/__init__.py `_init`: cudnn.version() calls torch.cuda.is_available()
+# and then get_device_capability() per device, which reaches torch.cuda._lazy_init(); after that every
+# fork's CUDA call raises "Cannot re-initialize CUDA in forked subprocess" (torch/cuda/__init__.py
+# `_lazy_init`, `_is_in_bad_fork`). So the cuDNN version is read inside a worker.)
+# torchrun (torch.distributed.run) was not used as the launcher: the controller needs one process that
+# samples NVML, streams every rank's progress, keeps each phase's partial result and ends the whole group the
+# moment one rank fails or the budget is spent; the ranks meet through a TCPStore instead (see rendezvous()).
 import argparse
 import json
 import math
 import os
 import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 
-PROOF_VERSION = 1
+PROOF_VERSION = 2
 NUM_CLASSES = 10  # a 10-way head: the synthetic task must be learned from the input, not from class priors
 MAX_SAMPLES = 600  # sampler rows kept per GPU in the result
-RESERVE_S = 3.0  # budget kept back for teardown and the result line
+RESERVE_S = 2.0  # budget the workers keep back for sending their result
+GRACE_S = 3.0  # stated grace: the result line comes at most this long after --time-budget
+COMPILE_BUDGET_S = 300.0  # the default --time-budget with --compile (a cold compile of ResNet-50 per process)
+MAX_BATCH = 2048  # per process; the published H100 runs used batches far above 256
+MIN_PLANNED_STEPS = 40  # warm-up + timed steps the chosen batch must leave room for within the budget
 LR = 0.02
 TEMPLATE_GAIN = 1.0
 DATA_SEED = 1000
+WORKER_FILE = "envdoctor_proof.py"
 
 # NVML clock-event ("throttle") reason bits, nvml.h: NVML_CLOCKS_EVENT_REASON_* (same values as the older
 # NVML_CLOCKS_THROTTLE_REASON_*). The result carries names so the controller needs no table of its own.
@@ -58,8 +78,9 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, default=None, help="per process; default from free GPU memory")
     p.add_argument("--steps", type=int, default=None, help="timed steps (at most; the budget may cut them)")
     p.add_argument("--warmup", type=int, default=None)
-    p.add_argument("--time-budget", type=float, default=60.0)
-    p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
+    p.add_argument("--time-budget", type=float, default=None, help="seconds, start to result (60; 300 with --compile)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto",
+                   help="auto: fp16 with a GradScaler on cuda (what the published figures used), fp32 on cpu")
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--ddp", action="store_true", help="one DDP job over all GPUs (NCCL; gloo on cpu)")
@@ -67,6 +88,11 @@ def parse_args(argv):
     p.add_argument("--gpus", default=None, help="comma-separated GPU indices (default: all)")
     p.add_argument("--dataloader", action="store_true", help="also feed the step from a DataLoader")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers per process")
+    p.add_argument("--prefetch-factor", type=int, default=2, help="DataLoader prefetch_factor (torch's default 2)")
+    p.add_argument("--persistent-workers", action="store_true")
+    p.add_argument("--no-pin-memory", action="store_true")
+    p.add_argument("--transform-cost", type=int, default=0,
+                   help="extra passes of a blur per DataLoader image: a heavier augmentation")
     p.add_argument("--sample-period", type=float, default=0.25)
     # Multi-node: the controller starts this script on every host with the same --nnodes/--master-*.
     p.add_argument("--nnodes", type=int, default=1)
@@ -74,6 +100,10 @@ def parse_args(argv):
     p.add_argument("--master-addr", default="127.0.0.1")
     p.add_argument("--master-port", type=int, default=None)
     p.add_argument("--iface", default=None, help="network interface for NCCL/gloo between nodes")
+    # Test hook, off unless given: process RANK raises a simulated out-of-memory error after its warm-up.
+    p.add_argument("--inject-failure", type=int, default=None, metavar="RANK", help=argparse.SUPPRESS)
+    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)  # set by the re-exec: ours to remove
+    p.add_argument("--t-start", type=float, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -83,10 +113,15 @@ def resolve_defaults(a):
     a.image_size = a.image_size or (32 if cpu else 224)
     a.steps = a.steps if a.steps is not None else (10 if cpu else 200)
     a.warmup = a.warmup if a.warmup is not None else (2 if cpu else 15)
+    if a.time_budget is None:
+        a.time_budget = COMPILE_BUDGET_S if a.compile else 60.0
     if a.nnodes > 1:
         a.ddp = True  # across nodes there is only one job
-    if a.precision == "auto" and cpu:
-        a.precision = "fp32"  # CPU autocast is slow without bf16 hardware; the CPU run proves the path only
+    if a.precision == "auto":
+        # The published ResNet-50 figures are fp16 (cuDNN BatchNorm); torch 2.14 runs bf16 BatchNorm on its
+        # native kernels (torch._C._select_batch_norm_backend), so bf16 is an option, not the verdict's default.
+        # CPU autocast is slow without bf16 hardware; the CPU run proves the path only.
+        a.precision = "fp32" if cpu else "fp16"
     return a
 
 
@@ -127,13 +162,14 @@ class Sampler(threading.Thread):
         try:
             import pynvml
             pynvml.nvmlInit()
-            n = pynvml.nvmlDeviceGetCount()
-            for i in range(n):
+            handles, devices = [], []  # kept only when every device answered: a partial list would be
+            for i in range(pynvml.nvmlDeviceGetCount()):  # listed again by the nvidia-smi fallback
                 h = pynvml.nvmlDeviceGetHandleByIndex(i)
-                self._handles.append(h)
-                self.devices.append({"index": i, "uuid": _s(pynvml.nvmlDeviceGetUUID(h)),
-                                     "name": _s(pynvml.nvmlDeviceGetName(h)),
-                                     "pci_bus_id": _s(pynvml.nvmlDeviceGetPciInfo(h).busId)})
+                handles.append(h)
+                devices.append({"index": i, "uuid": _s(pynvml.nvmlDeviceGetUUID(h)),
+                                "name": _s(pynvml.nvmlDeviceGetName(h)),
+                                "pci_bus_id": _s(pynvml.nvmlDeviceGetPciInfo(h).busId)})
+            self._handles, self.devices = handles, devices
             self._nvml = pynvml
             self.kind = "nvml"
             return
@@ -144,9 +180,8 @@ class Sampler(threading.Thread):
             self.error = (self.error + "; " if self.error else "") + "nvidia-smi not found"
             return
         try:
-            for d in self._smi(["index", "uuid", "name", "pci.bus_id"]):
-                self.devices.append({"index": _int(d["index"]), "uuid": d["uuid"], "name": d["name"],
-                                     "pci_bus_id": d["pci.bus_id"]})
+            devices = [{"index": _int(d["index"]), "uuid": d["uuid"], "name": d["name"], "pci_bus_id": d["pci.bus_id"]}
+                       for d in self._smi(["index", "uuid", "name", "pci.bus_id"])]
             for field in self.SMI_REASON_FIELDS:
                 try:
                     self._smi(["index", field])
@@ -154,6 +189,7 @@ class Sampler(threading.Thread):
                     break
                 except Exception:
                     pass
+            self.devices = devices
             self.kind = "nvidia-smi"
             self.period = max(self.period, 0.5)  # each call costs tens of ms of CPU
             self.error = None
@@ -254,7 +290,8 @@ def _float(s):
 # ---------------------------------------------------------------- one training process (a GPU, or the CPU)
 
 def pick_batch_size(torch, a, dev):
-    """Largest power of two whose estimated training memory fits in 70% of the free GPU memory."""
+    """Largest power of two (up to MAX_BATCH) whose estimated training memory fits in 70% of the free GPU
+    memory; the time budget may lower it after the first step (fit_batch_to_time)."""
     if a.device == "cpu":
         return 32  # smaller batches make the loss curve of a short CPU run too noisy to judge
     free, _total = torch.cuda.mem_get_info(dev)
@@ -264,131 +301,130 @@ def pick_batch_size(torch, a, dev):
     if a.precision == "fp32":
         per_img_mib *= 2
     per_img = per_img_mib * (1 << 20) * (a.image_size / 224.0) ** 2
-    n = int(free * 0.7 / per_img)
-    bs = 8
-    while bs * 2 <= min(n, 256):
+    return pow2_at_most(int(free * 0.7 / per_img), MAX_BATCH)
+
+
+def pow2_at_most(n, cap, floor=8):
+    bs = floor
+    while bs * 2 <= min(n, cap):
         bs *= 2
+    return bs
+
+
+def fit_batch_to_time(bs, step_s, seconds_left, floor=8):
+    """The batch, halved until MIN_PLANNED_STEPS steps of it (step time ~ batch) fit in the time left."""
+    while bs > floor and step_s * MIN_PLANNED_STEPS > seconds_left:
+        bs //= 2
+        step_s /= 2.0
     return bs
 
 
 def matmul_check(torch, dev):
     """A small fp32 matmul on the device against float64 on the CPU: wrong answers mean broken hardware
-    or a broken library, whatever the loss says."""
+    or a broken library, whatever the loss says. On the CPU it checks fp32 BLAS against float64 only."""
     g = torch.Generator().manual_seed(7)
     a = torch.randn(256, 256, generator=g)
     b = torch.randn(256, 256, generator=g)
     ref = a.double() @ b.double()
     got = (a.to(dev) @ b.to(dev)).double().cpu()
     err = float((got - ref).abs().max() / ref.abs().max())
-    return {"max_rel_err": err, "ok": bool(math.isfinite(err) and err < 1e-2)}
+    return {"max_rel_err": err, "ok": bool(math.isfinite(err) and err < 1e-2), "device": str(dev)}
 
 
-class SyntheticImages(object):
-    """DataLoader input: uint8 images decoded from a small pool, randomly cropped and flipped, converted to
-    normalised float like a torchvision pipeline. The label is the image's dominant colour (learnable)."""
-
-    def __init__(self, torch, size, length, seed):
-        self.torch = torch
-        self.size = size
-        self.length = length
-        g = torch.Generator().manual_seed(seed)
-        pool = 64
-        self.labels = torch.randint(0, NUM_CLASSES, (pool,), generator=g)
-        colours = torch.rand(NUM_CLASSES, 3, 1, 1, generator=g) * 160
-        noise = torch.rand(pool, 3, size + 32, size + 32, generator=g) * 95
-        self.images = (noise + colours[self.labels]).to(torch.uint8)
-        self.mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1) * 255
-        self.std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1) * 255
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, i):
-        torch = self.torch
-        k = i % len(self.labels)
-        img = self.images[k]
-        y0, x0 = torch.randint(0, 33, (2,)).tolist()
-        img = img[:, y0:y0 + self.size, x0:x0 + self.size]
-        if torch.rand(()) < 0.5:
-            img = img.flip(2)
-        return (img.float() - self.mean) / self.std, int(self.labels[k])
+def rendezvous(torch, a, rank, world, port, deadline, backend, progress):
+    """Global ranks and world size from every node's own process count: node 0's process 0 hosts a TCPStore
+    at --master-addr:port, each node's process 0 puts its local count there, every process waits for all
+    nodes' counts (nodes may have different GPU counts), then the process group forms on the same store."""
+    import datetime
+    import torch.distributed as dist
+    wait = datetime.timedelta(seconds=max(5.0, deadline - RESERVE_S - time.time()))  # never past the budget
+    progress("rendezvous", msg="joining %s:%s" % (a.master_addr, port))
+    store = dist.TCPStore(a.master_addr, port, None, a.node_rank == 0 and rank == 0, timeout=wait,
+                          wait_for_workers=False)
+    keys = ["envdoctor/local_world/%d" % n for n in range(a.nnodes)]
+    if rank == 0:
+        store.set(keys[a.node_rank], str(world))
+    store.wait(keys, wait)
+    sizes = [int(store.get(k)) for k in keys]
+    grank, gworld = sum(sizes[:a.node_rank]) + rank, sum(sizes)
+    dist.init_process_group(backend, store=dist.PrefixStore("envdoctor/pg", store), rank=grank,
+                            world_size=gworld, timeout=wait)
+    return grank, gworld, sizes
 
 
 def run_worker(rank, world, dev_index, a, q, deadline, port):
-    import torch
-    import torch.nn.functional as F
-    import torchvision
-
     cuda = a.device == "cuda"
-    grank, gworld = a.node_rank * world + rank, a.nnodes * world  # across nodes (== rank, world on one)
+    grank, gworld = a.node_rank * world + rank, a.nnodes * world  # the rendezvous corrects these for DDP
     distributed = a.ddp and gworld > 1
     info = {"rank": rank, "global_rank": grank, "device_index": dev_index, "pid": os.getpid()}
 
-    def progress(phase, step, of, **kw):
+    def progress(phase, step=0, of=0, **kw):
         d = {"event": "progress", "rank": rank, "phase": phase, "step": step, "of": of}
         d.update(kw)
         q.put(d)
+
+    def checkpoint():
+        # What is known so far reaches the parent after each phase: a run the budget cuts still reports it.
+        q.put({"event": "worker_result", "rank": rank, "partial": True, "result": json.loads(json.dumps(info, default=str))})
+
+    progress("importing torch")
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+    info.update(torch=torch.__version__, torchvision=torchvision.__version__,
+                torch_cuda=getattr(torch.version, "cuda", None))
 
     if cuda:
         torch.cuda.set_device(dev_index)
         dev = torch.device("cuda", dev_index)
         p = torch.cuda.get_device_properties(dev_index)
         info.update(name=p.name, capability="%d.%d" % (p.major, p.minor), total_memory=p.total_memory,
+                    sm_count=getattr(p, "multi_processor_count", None),
                     uuid=_try(lambda: str(p.uuid)), pci_bus_id=_try(lambda: "%08X:%02X:%02X.0" % (
                         p.pci_domain_id, p.pci_bus_id, p.pci_device_id)))
+        info["cudnn"] = _try(torch.backends.cudnn.version)  # here, in a worker: it initialises CUDA
         torch.backends.cudnn.benchmark = True
-        precision = a.precision
-        if precision == "auto":
-            # bf16 needs Ampere (8.0) or later in hardware; before it, fp16 with a gradient scaler.
-            precision = "bf16" if p.major >= 8 else "fp16"
     else:
         dev = torch.device("cpu")
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-        precision = a.precision if a.precision != "auto" else "fp32"
         info.update(name="cpu", capability=None)
+    precision = a.precision
     info["precision"] = precision
     info["channels_last"] = not a.no_channels_last
     info["matmul"] = matmul_check(torch, dev)
-    progress("setup", 0, 0, msg="matmul ok" if info["matmul"]["ok"] else "matmul WRONG")
+    progress("setup", msg="matmul ok" if info["matmul"]["ok"] else "matmul WRONG")
 
     if distributed:
-        import datetime
         import torch.distributed as dist
-        os.environ["MASTER_ADDR"] = a.master_addr
-        os.environ["MASTER_PORT"] = str(port)
         if a.iface:
             os.environ["NCCL_SOCKET_IFNAME"] = os.environ["GLOO_SOCKET_IFNAME"] = a.iface
-        progress("rendezvous", 0, 0, msg="joining %s:%s" % (a.master_addr, port))
-        # A node that never joins must not hold the others past the budget.
-        wait = max(5.0, deadline - RESERVE_S - time.time())
-        dist.init_process_group("nccl" if cuda else "gloo", rank=grank, world_size=gworld,
-                                timeout=datetime.timedelta(seconds=wait))
+        grank, gworld, info["node_sizes"] = rendezvous(torch, a, rank, world, port, deadline,
+                                                       "nccl" if cuda else "gloo", progress)
         info["backend"] = dist.get_backend()
         progress("joined", grank + 1, gworld, msg="joined %d processes" % gworld)
         info["allreduce"] = allreduce_bandwidth(torch, dist, dev, gworld, cuda)
+    info["global_rank"], info["world_size"] = grank, gworld
+    checkpoint()
 
+    progress("building the model", msg=a.arch)
     torch.manual_seed(1234)  # identical initial weights on every process (DDP also broadcasts them)
     model = getattr(torchvision.models, a.arch)(weights=None, num_classes=NUM_CLASSES)
     fmt = torch.contiguous_format if a.no_channels_last else torch.channels_last
     model = model.to(dev, memory_format=fmt)
     info["param_device"] = str(next(model.parameters()).device)
-    train_model = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        train_model = DDP(model, device_ids=[dev_index] if cuda else None)
-    if a.compile:
-        train_model = torch.compile(train_model)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=5e-5)
     amp = precision in ("bf16", "fp16")
     amp_dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     scaler = None
     if precision == "fp16":
-        scaler = torch.amp.GradScaler("cuda") if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler") \
+        scaler = torch.amp.GradScaler(dev.type) if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler") \
             else torch.cuda.amp.GradScaler()
+    info["grad_scaler"] = scaler is not None
+    current = {"model": model}  # the batch search runs on the plain model: no rank waits in a collective
 
     def train_step(x, y):
         with torch.autocast(device_type=dev.type, dtype=amp_dtype, enabled=amp):
-            loss = F.cross_entropy(train_model(x), y)
+            loss = F.cross_entropy(current["model"](x), y)
         opt.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -413,12 +449,17 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         x = torch.randn(bs, 3, S, S, device=dev, generator=gen) + templates[y]
         return x.contiguous(memory_format=fmt), y
 
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(dev)
+
     bs = a.batch_size or pick_batch_size(torch, a, dev)
     info["batch_size_from"] = "option" if a.batch_size else ("free memory" if cuda else "default")
     losses = []
     pool = None
     while True:  # find a batch that fits: the first step allocates (almost) everything
         oom = False
+        progress("first step", msg="batch %d" % bs)
         try:
             pool = [make_batch(bs) for _ in range(4)]
             t = time.perf_counter()
@@ -435,19 +476,44 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         torch.cuda.empty_cache()
         info.setdefault("oom_retries", []).append(bs)
         bs //= 2
+    if cuda and not a.batch_size:
+        t = time.perf_counter()
+        losses.append(float(train_step(*pool[1]).item()))  # the second step: past allocation and autotuning
+        fitted = fit_batch_to_time(bs, time.perf_counter() - t, (deadline - RESERVE_S - time.time()) * 0.8)
+        if fitted < bs:
+            info["batch_size_from"] = "free memory, lowered to fit --time-budget (from %d)" % bs
+            bs = fitted
+    if distributed:
+        agreed = agreed_min(torch, bs, dev, cuda)  # every rank trains the same batch size
+        if agreed != bs:
+            info["batch_size_from"] += "; agreed across ranks (this rank could take %d)" % bs
+            bs = agreed
+    if pool[0][0].shape[0] != bs:
+        pool = [make_batch(bs) for _ in range(4)]
     info["batch_size"] = bs
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        current["model"] = DDP(model, device_ids=[dev_index] if cuda else None)
+    if a.compile:
+        progress("compiling", msg="torch.compile")
+        current["model"] = torch.compile(current["model"])
 
-    def sync():
-        if cuda:
-            torch.cuda.synchronize(dev)
+    def should_stop(i, stop_at, min_steps):
+        late = i >= min_steps and time.time() > stop_at
+        if not distributed:
+            return late
+        import torch.distributed as dist
+        flag = torch.tensor([1 if late else 0], device=dev if cuda else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # one rank out of time stops them all, in lock-step
+        return bool(flag.item())
 
-    def run_phase(phase, n, get_batch, stop_at, min_steps=1):
+    def run_phase(phase, n, get_batch, stop_at, min_steps=0):
         times, waits, phase_losses = [], [], []
         last = 0.0
         t_start = time.time()
         for i in range(n):
-            if not distributed and i >= min_steps and time.time() > stop_at:
-                break  # DDP ranks must run the same count: theirs is agreed beforehand
+            if should_stop(i, stop_at, min_steps):
+                break
             t0 = time.perf_counter()
             x, y = get_batch(i)
             t1 = time.perf_counter()
@@ -460,38 +526,36 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
             if time.time() - last > 0.5 or i == n - 1:
                 last = time.time()
                 done = sum(times)
-                progress(phase, i + 1, n, loss=round(loss, 4), img_s=round(bs * len(times) / done, 1) if done else None)
+                progress(phase, i + 1, n, loss=round(loss, 4), img_s=round(bs * len(times) / done, 1) if done else None,
+                         batch=bs, precision=precision)
         return {"steps": len(times), "t_start": round(t_start, 3), "t_end": round(time.time(), 3),
                 "secs": round(sum(times), 4), "step_ms": [round(1000 * t, 2) for t in times],
                 "wait_ms": [round(1000 * w, 2) for w in waits], "losses": [round(v, 5) for v in phase_losses],
                 "img_s": round(bs * len(times) / sum(times), 2) if times else None}
 
-    def agreed(n):
-        """DDP: every rank takes the smallest step count any rank can afford."""
-        if not distributed:
-            return n
-        import torch.distributed as dist
-        t = torch.tensor([n], device=dev if cuda else "cpu")
-        dist.all_reduce(t, op=dist.ReduceOp.MIN)
-        return int(t.item())
-
     synth = lambda i: pool[i % len(pool)]  # noqa: E731
     phases = {}
+    info["phases"] = phases
+    info["losses"] = list(losses)
     share = 0.5 if a.dataloader else 1.0  # the DataLoader test gets the other half of the time
-    phases["warmup"] = run_phase("warmup", a.warmup, synth, deadline - RESERVE_S - 2.0)
+    left = max(0.0, deadline - RESERVE_S - time.time())
+    phases["warmup"] = run_phase("warmup", a.warmup, synth, time.time() + left * 0.4)
+    info["losses"] = losses + phases["warmup"]["losses"]
+    checkpoint()
+    if a.inject_failure is not None and a.inject_failure == grank:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated by --inject-failure %d)" % grank)
     est = (phases["warmup"]["step_ms"][-1] / 1000.0) if phases["warmup"]["step_ms"] else 1.0
     avail = max(0.0, (deadline - RESERVE_S - time.time()) * share)
-    n = agreed(max(3, min(a.steps, int(avail / max(est, 1e-4)))))
-    stop = time.time() + avail
-    phases["timed"] = run_phase("timed", n, synth, stop, min_steps=3)
+    n = agreed_min(torch, max(1, min(a.steps, int(avail / max(est, 1e-4)))), dev, cuda) if distributed else a.steps
+    phases["timed"] = run_phase("timed", n, synth, time.time() + avail, min_steps=1 if distributed else 0)
     info["img_s"] = phases["timed"]["img_s"]
-
-    if a.dataloader:
-        phases["dataloader"] = dataloader_phase(torch, a, dev, bs, world, rank, run_phase, agreed, deadline, cuda, info)
-
     # The synthetic task's loss curve, first step to last timed step (the DataLoader phase has its own task).
     info["losses"] = [round(v, 5) for v in losses + phases["warmup"]["losses"] + phases["timed"]["losses"]]
-    info["phases"] = phases
+    checkpoint()
+
+    if a.dataloader:
+        phases["dataloader"] = dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed,
+                                                deadline, cuda, progress)
     if cuda:
         info["max_memory_allocated"] = torch.cuda.max_memory_allocated(dev)
         info["memory_free_after"] = _try(lambda: torch.cuda.mem_get_info(dev)[0])
@@ -499,6 +563,14 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         import torch.distributed as dist
         dist.destroy_process_group()
     return info
+
+
+def agreed_min(torch, n, dev, cuda):
+    """DDP: every rank takes the smallest value any rank can afford (steps, batch size)."""
+    import torch.distributed as dist
+    t = torch.tensor([n], device=dev if cuda else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
 
 
 def allreduce_bandwidth(torch, dist, dev, world, cuda):
@@ -522,35 +594,98 @@ def allreduce_bandwidth(torch, dist, dev, world, cuda):
             "busbw_gbs": round(algbw * 2 * (world - 1) / world, 3), "world": world}
 
 
-def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, agreed, deadline, cuda, info):
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+class SyntheticImages(object):
+    """DataLoader input: uint8 images decoded from a small pool, randomly cropped and flipped, converted to
+    normalised float like a torchvision pipeline. The label is the image's dominant colour (learnable).
+    `cost` extra blur passes per image stand for a heavier augmentation. It holds no module object, so the
+    DataLoader's worker processes can receive it by pickling."""
+
+    def __init__(self, size, length, seed, cost=0):
+        import torch
+        self.size = size
+        self.length = length
+        self.cost = cost
+        g = torch.Generator().manual_seed(seed)
+        pool = 64
+        self.labels = torch.randint(0, NUM_CLASSES, (pool,), generator=g)
+        colours = torch.rand(NUM_CLASSES, 3, 1, 1, generator=g) * 160
+        noise = torch.rand(pool, 3, size + 32, size + 32, generator=g) * 95
+        self.images = (noise + colours[self.labels]).to(torch.uint8)
+        self.mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1) * 255
+        self.std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1) * 255
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, i):
+        import torch
+        import torch.nn.functional as F
+        k = i % len(self.labels)
+        img = self.images[k]
+        y0, x0 = torch.randint(0, 33, (2,)).tolist()
+        img = img[:, y0:y0 + self.size, x0:x0 + self.size]
+        if torch.rand(()) < 0.5:
+            img = img.flip(2)
+        x = img.float()
+        for _ in range(self.cost):
+            x = F.avg_pool2d(x[None], 3, 1, 1)[0] * 0.5 + x * 0.5
+        return (x - self.mean) / self.std, int(self.labels[k])
+
+
+def host_cpus():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed, deadline, cuda, progress):
+    """The same training step fed by a torch DataLoader: per batch, the time spent waiting for data and the
+    whole step, with the loader's settings and the host's resources, so the verdict can say what to change."""
+    cpus = host_cpus()
     workers = a.workers if a.workers is not None else max(1, min(8, cpus // max(1, world)))
-    out = {"workers": workers, "pin_memory": cuda, "cpus": cpus}
+    pin = cuda and not a.no_pin_memory
+    out = {"workers": workers, "pin_memory": pin, "cpus": cpus, "world": world,
+           "prefetch_factor": a.prefetch_factor if workers > 0 else None,
+           "persistent_workers": bool(a.persistent_workers and workers > 0), "transform_cost": a.transform_cost,
+           "batch_bytes": bs * 3 * a.image_size * a.image_size * 4}
     try:
         shm = os.statvfs("/dev/shm")
         out["shm_bytes"] = shm.f_frsize * shm.f_blocks
+        out["shm_free_bytes"] = shm.f_frsize * shm.f_bavail
     except OSError:
-        out["shm_bytes"] = None
+        out["shm_bytes"] = out["shm_free_bytes"] = None
     fmt = torch.contiguous_format if a.no_channels_last else torch.channels_last
-    ds = SyntheticImages(torch, a.image_size, 1 << 30, seed=5 + rank)
-    kw = {"num_workers": workers, "pin_memory": cuda, "drop_last": True}
+    kw = {"num_workers": workers, "pin_memory": pin, "drop_last": True}
     if workers > 0:
-        # fork: the dataset (and this script) exist only in this process, never as an importable file
-        kw.update(prefetch_factor=4, persistent_workers=False, multiprocessing_context="fork")
+        # forkserver: the loader's workers fork from a fresh server process that never touched CUDA (this
+        # process has), with torch preloaded there so each worker starts fast.
+        import multiprocessing as mp
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["torch"])
+        kw.update(prefetch_factor=a.prefetch_factor, persistent_workers=out["persistent_workers"],
+                  multiprocessing_context=ctx)
     try:
+        ds = SyntheticImages(a.image_size, 1 << 30, seed=5 + rank, cost=a.transform_cost)
         loader = torch.utils.data.DataLoader(ds, batch_size=bs, shuffle=False, **kw)
+        progress("dataloader-start", msg="%d workers" % workers)
+        t = time.perf_counter()
         it = iter(loader)
+        first = next(it)
+        out["first_batch_ms"] = round(1000 * (time.perf_counter() - t), 2)  # worker start-up included
+        held = [first]
 
         def get_batch(i):
-            x, y = next(it)
+            x, y = held.pop() if held else next(it)
             return x.to(dev, non_blocking=True).contiguous(memory_format=fmt), y.to(dev, non_blocking=True)
 
         warm = run_phase("dataloader-warmup", 3, get_batch, deadline - RESERVE_S - 1.0)
         est = max(warm["step_ms"][-1] / 1000.0, 1e-4) if warm["step_ms"] else 1.0
         avail = max(0.0, deadline - RESERVE_S - 1.0 - time.time())
-        n = agreed(max(3, min(a.steps, int(avail / est))))
-        out.update(run_phase("dataloader", n, get_batch, time.time() + avail, min_steps=3))
+        n = max(1, min(a.steps, int(avail / est)))
+        if distributed:
+            n = agreed_min(torch, n, dev, cuda)
+        out.update(run_phase("dataloader", n, get_batch, time.time() + avail, min_steps=1 if distributed else 0))
         out["warmup_steps"] = warm["steps"]
+        out["data_ms"] = [round(w, 2) for w in out["wait_ms"]]
+        out["compute_ms"] = [round(s - w, 2) for s, w in zip(out["step_ms"], out["wait_ms"])]
         del it, loader
     except Exception as e:
         # A DataLoader that cannot start (too small /dev/shm, workers killed) is a finding, not a crash.
@@ -559,12 +694,22 @@ def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, agreed, deadline
 
 
 def worker_entry(rank, world, dev_index, a, q, deadline, port):
+    _die_with_parent()
     try:
         res = run_worker(rank, world, dev_index, a, q, deadline, port)
     except BaseException as e:  # noqa: B902 - everything a worker hits is evidence for the controller
         res = {"rank": rank, "device_index": dev_index, "error": first_line(e),
                "traceback": traceback.format_exc()[-3000:]}
     q.put({"event": "worker_result", "rank": rank, "result": res})
+
+
+def _die_with_parent():
+    """Linux: this worker gets SIGKILL when the parent dies (a killed parent must not leave GPUs busy)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 # ---------------------------------------------------------------- the parent: start workers, sample, report
@@ -593,77 +738,166 @@ def match_gpu(worker, devices):
     return None
 
 
-def count_gpus(torch):
-    """GPUs torch can see, counted without a CUDA context in this process (the workers are forked from
-    it): through NVML as torch does, else in a child interpreter. (count, why-not)."""
-    if not getattr(torch.backends, "cuda", None) or not torch.cuda._is_compiled():
-        return 0, "torch %s is a CPU-only build (no CUDA)" % torch.__version__
+# Run in a child interpreter: CUDA's own device count (cudaGetDeviceCount, which sees MIG devices and
+# CUDA_VISIBLE_DEVICES as a process does), not NVML's count of physical GPUs. torch 2.14's device_count()
+# returns the NVML count before CUDA is initialised (torch/cuda/__init__.py `device_count`,
+# `_device_count_nvml`), so the child asks torch._C._cuda_getDeviceCount, the call is_available() makes
+# without PYTORCH_NVML_BASED_CUDA_CHECK. This child may initialise CUDA: it never forks.
+COUNT_CODE = r'''
+import json, sys
+out = {}
+try:
+    import torch
+    out["torch"] = torch.__version__
+    if not torch.cuda._is_compiled():
+        out["error"] = "torch %s is a CPU-only build (no CUDA)" % torch.__version__
+    else:
+        n = int(torch._C._cuda_getDeviceCount())
+        devices = []
+        for i in range(n):
+            d = {"index": i}
+            try:
+                p = torch.cuda.get_device_properties(i)
+                d.update(name=p.name, sm_count=getattr(p, "multi_processor_count", None), total_memory=p.total_memory)
+            except Exception as e:
+                d["error"] = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
+            devices.append(d)
+        out["count"], out["devices"] = n, devices
+except Exception as e:
+    out["error"] = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
+print(json.dumps(out))
+'''
+
+
+def count_cuda_devices(deadline):
+    """(devices, why-not) as CUDA enumerates them, counted in a child interpreter."""
+    env = dict(os.environ)
+    env.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     try:
-        n = torch.cuda._device_count_nvml()  # honours CUDA_VISIBLE_DEVICES; -1 when NVML cannot be used
-    except Exception:
-        n = -1
-    if n > 0:
-        return n, None
-    code = "import torch, warnings\nwarnings.simplefilter('ignore')\nprint(torch.cuda.device_count())"
-    try:
-        out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=120)
-        n = int(out.stdout.decode().strip().splitlines()[-1])
+        out = subprocess.run([sys.executable, "-c", COUNT_CODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             timeout=max(5.0, deadline - time.time() - RESERVE_S), env=env)
+        doc = json.loads(out.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except subprocess.TimeoutExpired:
+        return None, "counting CUDA devices took longer than the time budget"
     except Exception as e:
-        return 0, "counting GPUs with torch failed: " + first_line(e)
-    if n > 0:
-        return n, None
-    return 0, "torch.cuda.is_available() is False: torch sees no GPU"
+        return None, "counting CUDA devices failed: " + first_line(e)
+    if doc.get("error"):
+        return None, doc["error"]
+    if not doc.get("count"):
+        return None, "torch.cuda.is_available() is False: CUDA enumerates no device"
+    return doc["devices"], None
+
+
+def plan_ordinals(requested, count):
+    """The ordinals to start a worker on, and the requested ones CUDA does not have (never started)."""
+    start = [i for i in requested if 0 <= i < count]
+    lacking = [{"device_index": i, "reason": "CUDA enumerates %d device(s) in a process (ordinals 0..%d): there "
+                "is no device %d (on a MIG host CUDA shows MIG devices, one per process, while NVML counts "
+                "the physical GPUs)" % (count, count - 1, i)} for i in requested if not 0 <= i < count]
+    return start, lacking
+
+
+def running_from_stdin():
+    path = getattr(sys.modules["__main__"], "__file__", None)
+    return not path or not os.path.isfile(path)
+
+
+def reexec_from_file(argv, t_start, emit):
+    """Spawned workers import the main module from its file, and stdin has none: write this script into a
+    private temporary directory (mkdtemp: mode 0700, only ours) and run it from there. The new process
+    removes the directory when it ends."""
+    src = globals().get("PROOF_SOURCE")
+    if not src:
+        emit({"event": "result", "proof_version": PROOF_VERSION, "error": "the proof script came without its "
+              "source line (PROOF_SOURCE): spawned workers need it as a file", "workers": [], "gpus": []})
+        return 0
+    d = tempfile.mkdtemp(prefix="envdoctor-proof-")
+    try:
+        path = os.path.join(d, WORKER_FILE)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(src)
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, path] + list(argv) + ["--workdir", d, "--t-start", repr(t_start)])
+    except Exception as e:
+        shutil.rmtree(d, ignore_errors=True)
+        emit({"event": "result", "proof_version": PROOF_VERSION, "error": "cannot start the proof script from "
+              "a temporary file: " + first_line(e), "workers": [], "gpus": []})
+        return 0
 
 
 def main(argv=None):
     t_start = time.time()
-    # torch must count GPUs through NVML in this parent: a CUDA context created before fork() breaks the
-    # per-GPU worker processes ("Cannot re-initialize CUDA in forked subprocess"). Read at call time.
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    argv = list(sys.argv[1:] if argv is None else argv)
     emit = Emitter()
-    a = resolve_defaults(parse_args(sys.argv[1:] if argv is None else argv))
+    a = parse_args(argv)
+    if a.workdir is None and running_from_stdin():
+        return reexec_from_file(argv, t_start, emit)
+    t_start = a.t_start or t_start
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)  # through the finally below: workers ended, the directory removed
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    procs = []
+    try:
+        return run_parent(resolve_defaults(a), t_start, emit, procs)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        if a.workdir:
+            shutil.rmtree(a.workdir, ignore_errors=True)
+
+
+def run_parent(a, t_start, emit, procs):
     deadline = t_start + a.time_budget
     result = {"event": "result", "proof_version": PROOF_VERSION, "device": a.device, "arch": a.arch,
               "image_size": a.image_size, "compile": a.compile, "ddp": a.ddp, "dataloader": a.dataloader,
-              "requested_precision": a.precision, "time_budget_s": a.time_budget, "python": sys.version.split()[0],
-              "executable": sys.executable, "hostname": socket.gethostname(), "workers": [], "gpus": [],
-              "error": None, "timed_out": False}
+              "requested_precision": a.precision, "time_budget_s": a.time_budget, "grace_s": GRACE_S,
+              "python": sys.version.split()[0], "executable": sys.executable, "hostname": socket.gethostname(),
+              "start_method": "spawn", "workers": [], "gpus": [], "error": None, "timed_out": False}
+    if a.workdir:
+        result["workdir"] = a.workdir
+        result["workdir_mode"] = oct(os.stat(a.workdir).st_mode & 0o777)
     emit({"event": "start", "device": a.device, "arch": a.arch, "time_budget_s": a.time_budget})
+
+    def progress(phase, **kw):
+        emit(dict({"event": "progress", "phase": phase, "step": 0, "of": 0}, **kw))
 
     def finish():
         result["elapsed_s"] = round(time.time() - t_start, 3)
         emit(result)
         return 0
 
-    try:
-        import torch
-        import torchvision
-        result.update(torch=torch.__version__, torchvision=torchvision.__version__,
-                      torch_cuda=getattr(torch.version, "cuda", None), cudnn=_try(torch.backends.cudnn.version))
-    except Exception as e:
-        result["error"] = "cannot import torch/torchvision: " + first_line(e)
-        return finish()
-
+    skipped = []
     if a.device == "cuda":
-        count, why = count_gpus(torch)
-        if not count:
+        progress("counting GPUs", msg="in a child process")
+        devices, why = count_cuda_devices(deadline)
+        if devices is None:
             result["error"] = why
             return finish()
-        indices = [int(x) for x in a.gpus.split(",")] if a.gpus else list(range(count))
+        result["cuda_devices"] = devices
+        requested = [int(x) for x in a.gpus.split(",")] if a.gpus else list(range(len(devices)))
+        indices, skipped = plan_ordinals(requested, len(devices))
+        result["not_started"] = skipped
+        if not indices:
+            result["error"] = skipped[0]["reason"] if skipped else "no GPU to train on"
+            return finish()
     else:
         indices = list(range(a.procs or 1))
     world = len(indices)
-    result["world_size"] = world * a.nnodes
     result["local_world_size"] = world
+    result["world_size"] = world * a.nnodes  # corrected from the workers' rendezvous below
     result["nnodes"], result["node_rank"] = a.nnodes, a.node_rank
     result["mode"] = "ddp" if a.ddp and world * a.nnodes > 1 else "per-process"
 
     import multiprocessing as mp
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # fresh interpreters: no worker inherits any process's CUDA state
     q = ctx.Queue()
     port = a.master_port or free_port()
-    procs = []
+    progress("starting workers", msg="%d process(es), spawn" % world)
     for rank, dev_index in enumerate(indices):
         p = ctx.Process(target=worker_entry, args=(rank, world, dev_index, a, q, deadline, port))
         p.start()
@@ -677,41 +911,74 @@ def main(argv=None):
             sampler.start()
         result["sampler"] = sampler.kind
 
-    results = {}
-    grace = 5.0
-    dead_since = {}
-    while len(results) < world:
+    results, final, dead_since = {}, set(), {}
+    failed = None  # DDP: the first rank that failed ends the group
+    while len(final) < world:
         now = time.time()
-        if now > deadline + grace:
+        if now > deadline + 1.0:
             result["timed_out"] = True
             break
         try:
-            msg = q.get(timeout=0.5)
+            msg = q.get(timeout=0.25)
         except queue.Empty:
             for rank, p in enumerate(procs):
-                if rank not in results and not p.is_alive():
+                if rank not in final and not p.is_alive():
                     dead_since.setdefault(rank, now)
-                    if now - dead_since[rank] > 2.0:  # its result would have arrived by now
-                        results[rank] = {"rank": rank, "device_index": indices[rank],
-                                         "error": "worker process exited with code %s" % p.exitcode}
+                    if now - dead_since[rank] > 1.0:  # its result would have arrived by now
+                        results[rank] = dict(results.get(rank) or {"rank": rank, "device_index": indices[rank]},
+                                             error="worker process exited with code %s" % p.exitcode)
+                        final.add(rank)
+                        if result["mode"] == "ddp" and failed is None:
+                            failed = rank
+            if failed is not None:
+                break
             continue
         if msg.get("event") == "worker_result":
-            results[msg["rank"]] = msg["result"]
+            rank = msg["rank"]
+            results[rank] = msg["result"]
+            if not msg.get("partial"):
+                final.add(rank)
+                if msg["result"].get("error") and result["mode"] == "ddp" and failed is None:
+                    failed = rank
+                    break
         else:
             emit(msg)
 
+    if failed is not None:
+        # One rank's error ends the group now: the others would wait in a collective until the budget.
+        why = results[failed].get("error")
+        for rank in range(world):
+            if rank not in final:
+                results[rank] = dict(results.get(rank) or {"rank": rank, "device_index": indices[rank]},
+                                     error="stopped when process %d failed (%s)" % (failed, why), stopped=True)
+        result["failed_rank"] = failed
     for p in procs:
         if p.is_alive():
             p.kill()
-        p.join(2)
+    end = time.time() + 1.5
+    for p in procs:
+        p.join(max(0.0, end - time.time()))
     if sampler is not None and sampler.kind:
         sampler.stop_event.set()
-        sampler.join(2)
+        sampler.join(1.0)
 
-    workers = [results.get(r) or {"rank": r, "device_index": indices[r],
-                                  "error": "no result within the time budget (%.0f s)" % a.time_budget}
-               for r in range(world)]
+    workers = []
+    for r in range(world):
+        w = results.get(r) or {"rank": r, "device_index": indices[r]}
+        if r not in final and not w.get("error"):
+            w = dict(w, error="no result within the time budget (%.0f s)" % a.time_budget,
+                     cut_by_budget=True)
+        workers.append(w)
     result["workers"] = workers
+    ok = [w for w in workers if w.get("torch")]
+    if ok:
+        result.update(torch=ok[0]["torch"], torchvision=ok[0].get("torchvision"),
+                      torch_cuda=ok[0].get("torch_cuda"), cudnn=ok[0].get("cudnn"))
+    if workers and all("No module named" in (w.get("error") or "") for w in workers):
+        result["error"] = "cannot import torch/torchvision: " + workers[0]["error"]
+    sizes = [w.get("world_size") for w in workers if w.get("world_size")]
+    if sizes:
+        result["world_size"] = sizes[0]
     if sampler is not None:
         result["sampler_error"] = sampler.error
         result["gpus"] = gpu_samples(sampler, workers)

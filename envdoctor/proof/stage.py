@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable
 
 from envdoctor.facts import HostFacts
-from envdoctor.proof import SOURCE
+from envdoctor.proof import STDIN
 from envdoctor.proof.verdict import judge
 from envdoctor.targets import Target
 from envdoctor.transport.base import Transport, TransportError
@@ -94,8 +94,10 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
     if device == "cuda":
         usable, why = usable_gpu(facts)
         if usable is False:
-            return {**base, "status": "skip", "summary": f"proof-run skipped: {why}", "reason": why,
-                    "verdict": None, "result": None, "secs": 0.0}
+            # Nothing ran: no device was used, so the document names none (the request stays visible).
+            return {**base, "device": None, "requested_device": device, "status": "skip",
+                    "summary": f"proof-run skipped: {why}", "reason": why, "verdict": None, "result": None,
+                    "secs": 0.0}
     interp = target.interpreter(python)
     argv = build_argv(interp, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
                       compile=compile, ddp=ddp, dataloader=dataloader, steps=steps, warmup=warmup,
@@ -116,9 +118,9 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
             from envdoctor.diagnose import transport_for
 
             with transport_for(target, **ssh_options) as tr:
-                res = tr.run(argv, stdin=SOURCE.encode(), timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
+                res = tr.run(argv, stdin=STDIN, timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
         else:
-            res = transport.run(argv, stdin=SOURCE.encode(), timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
+            res = transport.run(argv, stdin=STDIN, timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
     except TransportError as e:
         return {**base, "status": "error", "summary": f"could not run the proof: {e.message}", "error": e.message,
                 "host_status": e.status.value, "verdict": None, "result": None,
@@ -135,6 +137,13 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
     verdict = judge(result, allow_cpu=allow_cpu)
     return {**base, "status": verdict["status"], "summary": verdict["summary"], "verdict": verdict,
             "result": result, "secs": round(time.monotonic() - t0, 3)}
+
+
+def default_budget(time_budget: float | None, compile: bool) -> float:
+    """--time-budget when given; else 60 s, or the script's larger default for a cold torch.compile."""
+    if time_budget is not None:
+        return time_budget
+    return 300.0 if compile else 60.0
 
 
 def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int | None = None,

@@ -8,7 +8,7 @@ import pytest
 
 from envdoctor.bundle import Bundle
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.proof import SOURCE
+from envdoctor.proof import SOURCE, STDIN
 from envdoctor.proof.stage import parse_lines, run_proof, usable_gpu
 from envdoctor.proof.verdict import judge
 from envdoctor.targets import LOCAL
@@ -39,7 +39,7 @@ def cpu_run():
 def test_cpu_run_ships_streams_parses_and_says_no_gpu_used(cpu_run):
     tr, events, proof = cpu_run
     argv, stdin, _ = tr.calls[0]
-    assert argv[1] == "-" and stdin == SOURCE.encode()  # the script travels on stdin, nothing installed
+    assert argv[1] == "-" and stdin == STDIN and SOURCE in stdin.decode()  # on stdin, nothing installed
     assert events[0]["event"] == "start"
     phases = [e.get("phase") for e in events if e["event"] == "progress"]
     assert "warmup" in phases and "timed" in phases

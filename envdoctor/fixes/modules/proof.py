@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan
-from envdoctor.proof import SOURCE
+from envdoctor.proof import STDIN
 from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
 from envdoctor.proof.verdict import judge
 
@@ -33,7 +33,7 @@ class Proof(Module):
     def plan(self, a: ProofArgs, state):
         argv = build_argv(a.python, device=a.device, arch=a.arch, time_budget=a.time_budget,
                           batch_size=a.batch_size, steps=a.steps, image_size=a.image_size, ddp=a.ddp)
-        op = {"op": "exec", "argv": argv, "stdin": SOURCE, "timeout": a.time_budget + TRANSPORT_SLACK_S}
+        op = {"op": "exec", "argv": argv, "stdin": STDIN.decode(), "timeout": a.time_budget + TRANSPORT_SLACK_S}
         return Plan(True, f"proof-run on {a.device} ({a.arch or 'default model'}, {a.time_budget:g} s budget)",
                     ops=[op], interpret=_interpret(a))
 
