@@ -11,6 +11,7 @@ from envdoctor import __version__
 from envdoctor.cli.common import exit_code, json_option, use_color
 from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.models import HostReport, HostStatus, Report
+from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.runner import DEFAULT_FORKS
 from envdoctor.targets import LOCAL, Target
 
@@ -32,9 +33,15 @@ def host_report(target: Target, proof: dict) -> HostReport:
               help="cpu: the same script on the CPU (resnet18, small images): proves the path, not a GPU.")
 @click.option("--arch", help="torchvision model  [default: resnet50; resnet18 with --device cpu]")
 @click.option("--batch-size", type=click.IntRange(1), help="Per GPU  [default: from free GPU memory]")
-@click.option("--time-budget", type=click.FloatRange(5), default=60.0, show_default=True,
-              help="Seconds per host for the whole run, start to verdict.")
-@click.option("--compile", "use_compile", is_flag=True, help="Add torch.compile (give it a larger --time-budget).")
+@click.option("--time-budget", type=click.FloatRange(5), default=None,
+              help=f"Seconds per host for the whole run, start to verdict; the verdict comes within it plus a "
+                   f"{GRACE_S:g} s grace.  [default: {DEFAULT_BUDGET_S:g}; {COMPILE_BUDGET_S:g} with --compile]")
+@click.option("--compile", "use_compile", is_flag=True,
+              help=f"Add torch.compile (raises the default --time-budget to {COMPILE_BUDGET_S:g} s; a compile that "
+                   "does not fit is reported unknown, not as a failed GPU).")
+@click.option("--precision", type=click.Choice(["fp16", "bf16", "fp32"]),
+              help="Autocast precision  [default: fp16 with a GradScaler on cuda, as the published figures; fp32 on "
+                   "cpu]")
 @click.option("--ddp", is_flag=True, help="One DDP job over all GPUs of a host (NCCL) instead of one process per GPU.")
 @click.option("--dataloader", is_flag=True,
               help="Also feed the step from a DataLoader with workers and pinned memory: does the host keep up?")
@@ -58,14 +65,14 @@ def host_report(target: Target, proof: dict) -> HostReport:
 @click.option("--known-hosts", type=click.Path(path_type=Path), help="known_hosts file (default ~/.ssh/known_hosts).")
 @click.option("--accept-new-host-keys", is_flag=True, help="Trust hosts not yet in known_hosts.")
 @json_option
-def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, dataloader, allow_cpu, multi_node,
+def command(targets, device, arch, batch_size, time_budget, use_compile, precision, ddp, dataloader, allow_cpu, multi_node,
             master_addr, master_port, iface, gpus_per_node, python, verbose, inventory, limit, ssh_config, forks, connect_timeout, known_hosts, accept_new_host_keys, as_json):
     """Prove that the GPUs train: a ResNet-50 on synthetic data with mixed precision on every GPU of each
     TARGET (this machine when none; same TARGET forms as `check`), judged for GPU use, correctness, speed
     against published figures, and health under load."""
-    from envdoctor.proof.progress import ProgressBoard
+    from envdoctor.proof.progress import PhaseLines, ProgressBoard
     from envdoctor.proof.render import render_proof
-    from envdoctor.proof.stage import run_proof
+    from envdoctor.proof.stage import default_budget, run_proof
     from envdoctor.runner import run_hosts
 
     if targets or inventory:
@@ -75,9 +82,11 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, da
         ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, False)
     else:
         resolved, ssh = [LOCAL], {}
+    time_budget = default_budget(time_budget, use_compile)
     board = None
-    if not as_json and sys.stderr.isatty():
-        board = ProgressBoard([t.name for t in resolved], sys.stderr, dataloader=dataloader)
+    if not as_json:  # --json: stdout is the document and stderr stays quiet
+        board = (ProgressBoard([t.name for t in resolved], sys.stderr, dataloader=dataloader) if sys.stderr.isatty()
+                 else PhaseLines(sys.stderr))
     if multi_node:
         return _multi_node(resolved, board, as_json, verbose, ssh, device=device, per_node=gpus_per_node,
                            master_addr=master_addr, master_port=master_port, iface=iface, time_budget=time_budget,
@@ -87,7 +96,7 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, da
     def work(t: Target) -> HostReport:
         proof = run_proof(t, None, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
                           compile=use_compile, ddp=ddp, dataloader=dataloader, allow_cpu=allow_cpu,
-                          python=python if t.local else None,
+                          precision=precision, python=python if t.local else None,
                           on_progress=(lambda ev: board.update(t.name, ev)) if board else None, **ssh)
         if board:
             board.finish(t.name, f"{proof['status']}: {proof['summary']}")

@@ -1,5 +1,6 @@
-"""Progress of proof-runs on a terminal: one bar per host on stderr, redrawn in place as the script's
-progress lines stream in. `bar_line` is pure; `ProgressBoard` does the drawing."""
+"""Progress of proof-runs: on a terminal one bar per host on stderr, redrawn in place as the script's
+progress lines stream in (`ProgressBoard`); without one, one plain line per host and phase (`PhaseLines`).
+`bar_line` and `phase_line` are pure."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import time
 from typing import TextIO
 
 # Share of the bar each phase fills: set-up and warm-up are short next to the timed steps.
-_PHASES = {"setup": (0.0, 0.05), "warmup": (0.05, 0.2), "timed": (0.2, 1.0),
+# The phases before "setup" are the first seconds: the script starting, counting GPUs, importing torch.
+_PHASES = {"starting": (0.0, 0.0), "counting GPUs": (0.0, 0.01), "starting workers": (0.01, 0.02),
+           "importing torch": (0.02, 0.03), "setup": (0.03, 0.04), "rendezvous": (0.04, 0.04),
+           "joined": (0.04, 0.05), "building the model": (0.05, 0.05), "first step": (0.05, 0.06),
+           "compiling": (0.06, 0.06), "warmup": (0.06, 0.2), "timed": (0.2, 1.0), "dataloader-start": (0.6, 0.6),
            "dataloader-warmup": (0.6, 0.65), "dataloader": (0.65, 1.0)}
 
 
@@ -40,6 +45,39 @@ def bar_line(host: str, ev: dict | None, width: int = 24, done: str | None = Non
     if ev.get("rank"):
         text += f"  (process {ev['rank']})"
     return f"{host.ljust(name_width)} [{'#' * filled}{'.' * (width - filled)}] {text}"
+
+
+def phase_line(host: str, ev: dict) -> str:
+    """`gpu01: importing torch` / `gpu01: timed (fp16, batch 256)`: one line when a host enters a phase."""
+    extra = ev.get("msg") or (f"{ev['precision']}, batch {ev['batch']}" if ev.get("precision") else "")
+    return f"{host}: {ev.get('phase')}" + (f" ({extra})" if extra else "")
+
+
+class PhaseLines:
+    """Without a terminal: one plain line per host and phase on the stream, no redrawing."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.seen: dict[str, str | None] = {}
+        self.lock = threading.Lock()
+
+    def update(self, host: str, ev: dict) -> None:
+        if ev.get("event") != "progress" or (ev.get("rank") or 0) != 0:
+            return
+        with self.lock:
+            if self.seen.get(host) == ev.get("phase"):
+                return
+            self.seen[host] = ev.get("phase")
+            self.stream.write(phase_line(host, ev) + "\n")
+            self.stream.flush()
+
+    def finish(self, host: str, text: str) -> None:
+        with self.lock:
+            self.stream.write(f"{host}: done: {text}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        pass
 
 
 class ProgressBoard:

@@ -24,7 +24,10 @@ def render_proof(host: str, proof: dict, color: bool = False, verbose: bool = Fa
     for c in v["host_checks"]:
         lines += ["    " + ln for ln in render_check(CheckResult(**c), color, verbose)]
     for g in v["gpus"]:
-        label = "CPU" if g.get("name") == "cpu" else f"GPU {g.get('device_index')} {g.get('name') or ''}".rstrip()
+        if g.get("device") == "cpu" or g.get("name") == "cpu":  # a CPU process is never "GPU 0"
+            label = f"CPU process {g.get('rank')}" if len(v["gpus"]) > 1 else "CPU"
+        else:
+            label = f"GPU {g.get('device_index')} {g.get('name') or ''}".rstrip()
         rate = f"{g['img_s']:,.1f} img/s" if g.get("img_s") is not None else "no img/s"
         extra = f", {g.get('precision')}, batch {g.get('batch_size')}" if g.get("precision") else ""
         if g.get("ratio") is not None:

