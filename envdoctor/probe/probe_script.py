@@ -53,8 +53,18 @@ try:
     out["device_count"] = torch.cuda.device_count()
 except Exception as e:
     out["device_count_error"] = "%s: %s" % (type(e).__name__, e)
+def _driver_cuda():
+    # torch 2.14 has no torch._C._cuda_getDriverVersion; its own reader (torch/cuda/green_contexts.py,
+    # _get_driver_version) calls the driver API cuDriverGetVersion through the optional cuda-python bindings.
+    # The same call through ctypes: it needs no cuInit and creates no CUDA context.
+    import ctypes
+    v = ctypes.c_int(0)
+    rc = ctypes.CDLL("libcuda.so.1").cuDriverGetVersion(ctypes.byref(v))
+    if rc != 0:
+        raise RuntimeError("cuDriverGetVersion returned CUresult %d" % rc)
+    return v.value
 try:
-    out["driver_cuda"] = torch._C._cuda_getDriverVersion() if out.get("cuda_build") else None
+    out["driver_cuda"] = _driver_cuda() if out.get("cuda_build") else None
 except Exception as e:
     out["driver_cuda_error"] = "%s: %s" % (type(e).__name__, e)
 devices = []
