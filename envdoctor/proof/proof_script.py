@@ -101,7 +101,7 @@ def parse_args(argv):
     p.add_argument("--master-addr", default="127.0.0.1")
     p.add_argument("--master-port", type=int, default=None)
     p.add_argument("--iface", default=None, help="network interface for NCCL/gloo between nodes")
-    # Test hook, off unless given: process RANK raises a simulated out-of-memory error after its warm-up.
+    # Test hook, off unless given: process RANK raises a simulated out-of-memory error at its third timed step.
     p.add_argument("--inject-failure", type=int, default=None, metavar="RANK", help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)  # set by the re-exec: ours to remove
     p.add_argument("--t-start", type=float, default=None, help=argparse.SUPPRESS)
@@ -515,6 +515,9 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         for i in range(n):
             if should_stop(i, stop_at, min_steps):
                 break
+            if phase == "timed" and i == 2 and a.inject_failure == grank:  # the test hook, mid-way in lock-step
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated by --inject-failure %d)"
+                                   % grank)
             t0 = time.perf_counter()
             x, y = get_batch(i)
             t1 = time.perf_counter()
@@ -543,8 +546,6 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     phases["warmup"] = run_phase("warmup", a.warmup, synth, time.time() + left * 0.4)
     info["losses"] = losses + phases["warmup"]["losses"]
     checkpoint()
-    if a.inject_failure is not None and a.inject_failure == grank:
-        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated by --inject-failure %d)" % grank)
     est = (phases["warmup"]["step_ms"][-1] / 1000.0) if phases["warmup"]["step_ms"] else 1.0
     avail = max(0.0, (deadline - RESERVE_S - time.time()) * share)
     n = agreed_min(torch, max(1, min(a.steps, int(avail / max(est, 1e-4)))), dev, cuda) if distributed else a.steps
@@ -858,7 +859,8 @@ def run_parent(a, t_start, emit, procs):
               "image_size": a.image_size, "compile": a.compile, "ddp": a.ddp, "dataloader": a.dataloader,
               "requested_precision": a.precision, "time_budget_s": a.time_budget, "grace_s": GRACE_S,
               "python": sys.version.split()[0], "executable": sys.executable, "hostname": socket.gethostname(),
-              "start_method": "spawn", "workers": [], "gpus": [], "error": None, "timed_out": False}
+              "start_method": "spawn", "pid": os.getpid(), "workers": [], "gpus": [], "error": None,
+              "timed_out": False}
     if a.workdir:
         result["workdir"] = a.workdir
         result["workdir_mode"] = oct(os.stat(a.workdir).st_mode & 0o777)

@@ -10,7 +10,7 @@ from envdoctor.proof.progress import bar_line, fraction
 
 
 def test_json_is_one_document_and_allow_cpu_exits_0():
-    r = CliRunner().invoke(main, ["proof", "--device", "cpu", "--allow-cpu", "--json", "--time-budget", "40"])
+    r = CliRunner().invoke(main, ["proof", "--device", "cpu", "--allow-cpu", "--json", "--time-budget", "300"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)  # the whole stdout is one JSON document: no progress, no extra lines
     (host,) = doc["hosts"]
@@ -21,7 +21,7 @@ def test_json_is_one_document_and_allow_cpu_exits_0():
 
 
 def test_text_report_without_allow_cpu_fails():
-    r = CliRunner().invoke(main, ["proof", "--device", "cpu", "--time-budget", "40"])
+    r = CliRunner().invoke(main, ["proof", "--device", "cpu", "--time-budget", "300"])
     assert r.exit_code == 1, r.output
     assert "localhost: proof-run fail" in r.output
     assert "no GPU was used" in r.output and "(proof_device)" in r.output

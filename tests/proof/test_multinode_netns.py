@@ -64,7 +64,7 @@ def test_two_namespaces_join_measure_allreduce_and_train_ddp(fleet):
     hosts, cfg, kh = fleet
     # The hosts' name resolves to this machine's address, which is not inside a namespace: gloo is told the
     # interface, as a user does on hosts whose name does not resolve to the address between them.
-    code, doc = proof(cfg, kh, "nsnode0", "nsnode1", "--iface", "eth0", "--time-budget", "40",
+    code, doc = proof(cfg, kh, "nsnode0", "nsnode1", "--iface", "eth0", "--time-budget", "300",
                       "--master-port", "29511")
     job = doc["fleet"]["multi_node"]
     assert job["master"] == f"{hosts[0].addr}:29511"  # the first target's address as the client reaches it

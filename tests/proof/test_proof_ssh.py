@@ -29,7 +29,7 @@ def host(tmp_path_factory):
 def test_proof_over_ssh_streams_and_judges(host):
     (target,) = resolve(["gpu01"], ssh_config=host.ssh_config, python=sys.executable)  # the torch env
     events = []
-    proof = run_proof(target, None, device="cpu", image_size=32, steps=6, warmup=1, batch_size=8,
+    proof = run_proof(target, None, device="cpu", image_size=32, steps=6, warmup=1, batch_size=8, time_budget=300,
                       on_progress=events.append,
                       known_hosts=host.known_hosts, connect_timeout=10)
     assert proof["status"] == "fail" and proof["summary"].startswith("no GPU was used"), proof.get("summary")
@@ -41,7 +41,7 @@ def test_cli_reports_each_host_and_unreachable_exits_1_when_one_fails(host):
     dead = f"root@127.0.0.1:{free_port()}"
     r = CliRunner().invoke(main, ["proof", "gpu01", dead, "--device", "cpu", "--python", sys.executable,
                                   "-F", str(host.ssh_config), "--known-hosts", str(host.known_hosts), "--json",
-                                  "--time-budget", "40"])
+                                  "--time-budget", "300"])
     doc = json.loads(r.stdout)
     hosts = {h["host"]: h for h in doc["hosts"]}
     assert hosts["gpu01"]["status"] == "fail" and hosts["gpu01"]["proof"]["result"]["device"] == "cpu"

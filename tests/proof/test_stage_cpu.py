@@ -15,7 +15,9 @@ from envdoctor.targets import LOCAL
 from envdoctor.transport import LocalTransport
 from tests.corpus import corpus_body
 
-SMALL = {"image_size": 32, "steps": 10, "warmup": 2}  # resnet18 and batch 32: the cpu defaults
+# resnet18 and batch 32: the cpu defaults. A budget this large never binds (the run ends when its steps are done):
+# the steps these tests count must not depend on how busy the machine is.
+SMALL = {"image_size": 32, "steps": 10, "warmup": 2, "time_budget": 300}
 
 
 class RecordingTransport(LocalTransport):
@@ -69,7 +71,7 @@ def test_allow_cpu_makes_it_a_warning(cpu_run):
 
 def test_ddp_over_gloo_with_two_processes():
     proof = run_proof(LOCAL, None, device="cpu", ddp=True, extra_args=["--procs", "2"],
-                      image_size=32, steps=4, warmup=1, batch_size=8)
+                      image_size=32, steps=4, warmup=1, batch_size=8, time_budget=300)
     r = proof["result"]
     assert r["mode"] == "ddp" and r["world_size"] == 2
     ws = r["workers"]
@@ -80,7 +82,7 @@ def test_ddp_over_gloo_with_two_processes():
 
 def test_dataloader_phase_runs_with_workers():
     proof = run_proof(LOCAL, None, device="cpu", dataloader=True, extra_args=["--workers", "1"],
-                      image_size=32, steps=4, warmup=1, batch_size=8)
+                      image_size=32, steps=4, warmup=1, batch_size=8, time_budget=300)
     dl = proof["result"]["workers"][0]["phases"]["dataloader"]
     assert dl.get("error") is None and dl["workers"] == 1 and dl["steps"] >= 3 and dl["img_s"] > 0
     dl_check = next(c for c in proof["verdict"]["gpus"][0]["checks"] if c["id"] == "proof_input_pipeline")
