@@ -438,6 +438,13 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                               [f"process {w.get('rank')}: last phase reached {_last_phase(w)}" for w in cut],
                               fix=Fix(summary="Re-run with a larger --time-budget (the default with --compile is "
                                               f"{COMPILE_BUDGET_S:g} s) or without --compile.", manual=True)))
+    elif cut and len(cut) == len(errors) and all(_judgeable(w) for w in cut):
+        # The budget ended the run after the timed steps (during the DataLoader phase, say): what ran is judged.
+        host_checks.append(_r("proof_ran", Status.WARN,
+                              f"the time budget ({result.get('time_budget_s'):g} s) ended {len(cut)} of {len(workers)} "
+                              "process(es) after their timed steps; the phases before are judged",
+                              [f"process {w.get('rank')}: last phase reached {_last_phase(w)}" for w in cut],
+                              fix=Fix(summary="Raise --time-budget to see the rest.", manual=True)))
     elif first_failed is not None:
         host_checks.append(_r("proof_ran", Status.FAIL,
                               f"process {first_failed.get('rank')} (device {first_failed.get('device_index')}) failed: "
@@ -488,8 +495,10 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
         g = samples_by_rank.get(w.get("rank")) or {}
         entry["nvml_index"] = g.get("nvml_index")
         samples = g.get("samples") or []
-        if w.get("error"):
-            entry["checks"].append(_r("proof_ran", Status.FAIL, w["error"], [_last_line(w.get("traceback"))]))
+        if w.get("error") and not (w.get("cut_by_budget") and _judgeable(w)):
+            # Out of time in a cold torch.compile says nothing about the GPU.
+            st = Status.UNKNOWN if result.get("compile") and w.get("cut_by_budget") else Status.FAIL
+            entry["checks"].append(_r("proof_ran", st, w["error"], [_last_line(w.get("traceback"))]))
         else:
             entry["checks"].append(_losses_verdict(w, cpu))
             if not cpu:
@@ -601,6 +610,11 @@ def _fmt_list(xs, n=12) -> str:
     xs = list(xs)
     shown = ", ".join(f"{x:.3f}" if isinstance(x, float) and math.isfinite(x) else str(x) for x in xs[:n])
     return shown + (f", ... ({len(xs)} in all)" if len(xs) > n else "")
+
+
+def _judgeable(w: dict) -> bool:
+    """A worker the budget cut after its timed steps: those steps are evidence."""
+    return bool(((w.get("phases") or {}).get("timed") or {}).get("steps"))
 
 
 def _last_phase(w: dict) -> str:

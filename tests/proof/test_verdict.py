@@ -222,3 +222,22 @@ def test_too_few_timed_steps_leave_the_speed_unjudged():
     g = judge(C.result([C.worker(img_s=2800, steps=3)]))["gpus"][0]
     fast = check(g, "proof_fast_enough")
     assert fast["status"] == "unknown" and "too few" in fast["summary"] and g["ratio"] is None
+
+
+def test_run_cut_by_the_budget_after_timed_steps_is_judged_on_them():
+    # CONSTRUCTED: the budget ended the process during its DataLoader phase; its timed phase had reported.
+    w = dict(C.worker(img_s=2800), error="no result within the time budget (60 s)", cut_by_budget=True)
+    v = judge(C.result([w], timed_out=True))
+    ran = host_check(v, "proof_ran")
+    assert ran["status"] == "warn" and "after their timed steps" in ran["summary"]
+    assert check(v["gpus"][0], "proof_fast_enough")["status"] == "pass"
+
+
+def test_compile_that_does_not_fit_the_budget_is_unknown_not_a_failed_gpu():
+    # CONSTRUCTED: torch.compile still compiling when the budget ended the run.
+    w = {"rank": 0, "device_index": 0, "error": "no result within the time budget (60 s)", "cut_by_budget": True,
+         "param_device": "cuda:0", "phases": {}}
+    v = judge(C.result([w], compile=True, timed_out=True))
+    ran = host_check(v, "proof_ran")
+    assert ran["status"] == "unknown" and "needs a larger --time-budget" in ran["summary"]
+    assert v["status"] != "fail"
