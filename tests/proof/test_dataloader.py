@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from envdoctor.proof.stage import run_proof
-from envdoctor.proof.verdict import dataloader_advice, dataloader_figures, gpu_waits_for_data
+from envdoctor.proof.input_pipeline import dataloader_advice, dataloader_figures, gpu_waits_for_data
 from envdoctor.targets import LOCAL
 
 
