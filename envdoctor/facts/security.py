@@ -58,7 +58,7 @@ class LoginFacts(BaseModel):
     via_sudo: bool = False
     ssh_session: bool = False
     key_count: int | None = None  # keys in the files sshd reads; None: a file could not be read
-    key_files: list[str] = Field(default_factory=list)
+    key_files: str = ""  # "/root/.ssh/authorized_keys (2), /root/.ssh/authorized_keys2 (0)"
     keys_command: str | None = None  # AuthorizedKeysCommand: keys may come from elsewhere (LDAP, ...)
 
 

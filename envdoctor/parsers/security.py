@@ -213,8 +213,8 @@ def parse_login(doc: dict[str, Any]) -> LoginFacts:
     return LoginFacts(user=str(doc.get("user")), uid=doc.get("uid"), via_sudo=bool(doc.get("via_sudo")),
                       ssh_session=bool(doc.get("ssh_session")),
                       key_count=None if any(c is None for c in counts) else sum(counts),
-                      key_files=[f"{f.get('path')}: {f.get('keys') if f.get('keys') is not None else f.get('error')}"
-                                 for f in files],
+                      key_files=", ".join(f"{f.get('path')} ({f.get('keys') if f.get('keys') is not None else f.get('error')})"
+                                          for f in files),
                       keys_command=doc.get("authorized_keys_command"))
 
 
@@ -360,7 +360,9 @@ def build_security_facts(bundle: Bundle) -> SecurityFacts:
     daemons = daemons if isinstance(daemons, list) else None
     if f.sshd is not None and (daemons is not None or f.listening is not None):
         ports = set(f.sshd.ports or [22])
-        running = any(p.get("kind") == "sshd" for p in daemons or [])
+        # an sshd started with -f reads another file than the one `sshd -T` showed
+        running = any(p.get("kind") == "sshd" and " -f " not in " %s " % " ".join(p.get("argv") or [])
+                      for p in daemons or [])
         on_port = any(s.port in ports for s in f.listening or [])
         f.sshd_running = running or on_port
     login = _json(bundle, "sec_login")
