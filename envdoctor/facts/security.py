@@ -85,7 +85,6 @@ class DockerExposure(BaseModel):
 
 class SecurityFacts(BaseModel):
     jupyter: list[JupyterServer] | None = None  # None: the process list was not read
-    jupyter_listed: bool | None = None  # `jupyter server list` ran somewhere
     listening: list[ListenSocket] | None = None
     sshd: SshdConfig | None = None
     sshd_error: str | None = None  # why `sshd -T` gave nothing ("not-found" when sshd is not installed)

@@ -348,7 +348,6 @@ def build_security_facts(bundle: Bundle) -> SecurityFacts:
     doc = _json(bundle, "sec_jupyter")
     if isinstance(doc, dict):
         f.jupyter = jupyter_servers(doc, f.listening)
-        f.jupyter_listed = bool(doc.get("list_commands"))
     sec = bundle.get("sec_sshd_config")
     if sec is not None:
         cfg = parse_sshd_T(sec.stdout) if sec.error is None else None

@@ -399,19 +399,25 @@ def _sec_socket_inodes(pid):
     return inodes
 
 
-def _sec_env_flags(pid):
-    """JUPYTER_TOKEN / JUPYTER_PASSWORD in a server's environment: whether set, never the value."""
+def _sec_environ(pid):
     try:
         with open("/proc/%d/environ" % pid, "rb") as fh:
-            env = fh.read(200000).split(b"\0")
+            raw = fh.read(200000).split(b"\0")
     except OSError:
         return None
-    flags = {}
-    for kv in env:
+    env = {}
+    for kv in raw:
         k, _, v = kv.partition(b"=")
-        if k in (b"JUPYTER_TOKEN", b"JUPYTER_PASSWORD"):
-            flags[k.decode()] = "<set>" if v else ""
-    return flags
+        env[k.decode("utf-8", "replace")] = v.decode("utf-8", "replace")
+    return env
+
+
+def _sec_env_flags(pid):
+    """JUPYTER_TOKEN / JUPYTER_PASSWORD in a server's environment: whether set, never the value."""
+    env = _sec_environ(pid)
+    if env is None:
+        return None
+    return {k: "<set>" if env[k] else "" for k in ("JUPYTER_TOKEN", "JUPYTER_PASSWORD") if k in env}
 
 
 def _sec_processes():
@@ -485,11 +491,48 @@ def _sec_http_status(host, port, base_url):
     return "no answer: " + last
 
 
+def _sec_jupyter_row(d, listed_by):
+    if not isinstance(d, dict):
+        return None
+    d["token"] = "<redacted>" if d.get("token") else ""
+    for k, v in list(d.items()):
+        if isinstance(v, str):
+            d[k] = _SEC_TOKEN_IN_URL.sub(r"\1<redacted>", v)
+    d["listed_by"] = listed_by
+    return d
+
+
+def _sec_runtime_file(pid):
+    """The server's own jpserver-PID.json (nbserver-PID.json for classic Notebook): what `jupyter server
+    list` reads, found through the server's environment, so other users' servers are seen too (as root)."""
+    env = _sec_environ(pid) or {}
+    home = env.get("HOME") or ""
+    dirs = [env.get("JUPYTER_RUNTIME_DIR"),
+            os.path.join(env["JUPYTER_DATA_DIR"], "runtime") if env.get("JUPYTER_DATA_DIR") else None,
+            os.path.join(env["XDG_DATA_HOME"], "jupyter", "runtime") if env.get("XDG_DATA_HOME") else None,
+            os.path.join(home, ".local", "share", "jupyter", "runtime") if home else None]
+    for d in [x for x in dirs if x]:
+        for name in ("jpserver-%d.json" % pid, "nbserver-%d.json" % pid):
+            path = os.path.join(d, name)
+            try:
+                with open(path) as fh:
+                    return _sec_jupyter_row(json.load(fh), "runtime file " + name)
+            except (OSError, ValueError):
+                continue
+    return None
+
+
 def _sec_jupyter_list(procs):
-    """`jupyter server list --json` (and `notebook list` for classic Notebook), tokens redacted."""
-    exes = []
-    if shutil.which("jupyter"):
-        exes.append(shutil.which("jupyter"))
+    """Each server's runtime file, and `jupyter server list --json` for servers without one found (it
+    costs seconds: importing jupyter_server); tokens redacted."""
+    rows, cmds = [], []
+    for p in procs:
+        row = _sec_runtime_file(p["pid"])
+        if row is not None:
+            rows.append(row)
+    if all(any(r.get("pid") == p["pid"] for r in rows) for p in procs):
+        return rows, cmds
+    exes = [shutil.which("jupyter")] if shutil.which("jupyter") else []
     for p in procs:
         try:
             j = os.path.join(os.path.dirname(os.readlink("/proc/%d/exe" % p["pid"])), "jupyter")
@@ -497,25 +540,16 @@ def _sec_jupyter_list(procs):
             continue
         if os.path.exists(j) and j not in exes:
             exes.append(j)
-    rows, cmds = [], []
-    for exe in exes[:3]:
-        for sub in ("server", "notebook"):
-            sec = run([exe, sub, "list", "--json"], 15)
-            cmds.append("%s %s list --json: %s" % (exe, sub, sec["error"] or "rc=%s" % sec["rc"]))
-            for line in sec["stdout"].splitlines():
-                try:
-                    d = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(d, dict):
-                    continue
-                tok = d.get("token")
-                d["token"] = "<redacted>" if tok else ""
-                for k, v in list(d.items()):
-                    if isinstance(v, str):
-                        d[k] = _SEC_TOKEN_IN_URL.sub(r"\1<redacted>", v)
-                d["listed_by"] = "%s %s list" % (os.path.basename(exe), sub)
-                rows.append(d)
+    for exe in exes[:2]:
+        sec = run([exe, "server", "list", "--json"], 30)
+        cmds.append("%s server list --json: %s" % (exe, sec["error"] or "rc=%s" % sec["rc"]))
+        for line in sec["stdout"].splitlines():
+            try:
+                row = _sec_jupyter_row(json.loads(line), "jupyter server list")
+            except ValueError:
+                continue
+            if row is not None and not any(r.get("pid") == row.get("pid") for r in rows):
+                rows.append(row)
     return rows, cmds
 
 
