@@ -12,8 +12,12 @@ FIX = Fix(summary="Keys only: a drop-in under /etc/ssh/sshd_config.d/ with Permi
                     "envdoctor play sshd-hardening.yml THIS_HOST --check --diff"])
 
 
-@check("security_sshd", "sshd refuses root and password logins on reachable addresses", order=910,
-       playbook="sshd-hardening.yml")
+# The playbook is named in the fix only for a running sshd (as onboard-node.yml applies it): an sshd that
+# is installed but not running is left to `envdoctor play sshd-hardening.yml`.
+PLAYBOOK = "sshd-hardening.yml"
+
+
+@check("security_sshd", "sshd refuses root and password logins on reachable addresses", order=910)
 def security_sshd(facts):
     """sshd's effective configuration, as `sshd -T` computes it from sshd_config, its Include'd drop-ins
     and the defaults (a grep of the file misses all three; the first value obtained wins).
@@ -57,11 +61,12 @@ def security_sshd(facts):
     where = f"sshd on {', '.join(reach)}"
     if sec.sshd_running is False:
         return warn(f"{where} (installed, not running now): " + "; ".join(problems), ev,
-                    cause="sshd_config (or a drop-in) allows these; they apply when sshd starts", fix=FIX)
+                    cause="sshd_config (or a drop-in) allows these; they apply when sshd starts",
+                    fix=FIX.model_copy(update={"manual": True}))
     if problems_fail:
         return fail(f"{where}: " + "; ".join(problems), ev,
                     cause="sshd_config or a drop-in under /etc/ssh/sshd_config.d/ sets these (the first value wins)",
-                    fix=FIX)
+                    fix=FIX.model_copy(update={"playbook": PLAYBOOK}))
     return warn(f"{where}: " + "; ".join(problems), ev,
                 cause="sshd_config or a drop-in under /etc/ssh/sshd_config.d/ sets these (the first value wins)",
-                fix=FIX)
+                fix=FIX.model_copy(update={"playbook": PLAYBOOK}))

@@ -96,3 +96,14 @@ def test_sshd_T_error_and_missing_sshd_are_unknown_and_skip():
     missing = Bundle(sections={"sec_sshd_config": sec(error="not-found")})
     assert run("security_sshd", facts_from_bundle(missing)).status.value == "skip"
     assert run("security_sshd", facts_from_bundle(Bundle())).status.value == "unknown"
+
+
+def test_an_sshd_that_is_not_running_warns_and_leaves_the_playbook_to_the_user(tmp_path):
+    out = sshd_T(tmp_path, "PasswordAuthentication yes\nPermitRootLogin yes\n")
+    b = Bundle(sections={"sec_sshd_config": sec(out, cmd="sshd -T"), "sec_daemons": sec("[]"),
+                         "sec_listening": sec("# /proc/net/tcp\n")})
+    f = facts_from_bundle(b)
+    assert f.security.sshd_running is False
+    r = run("security_sshd", f)
+    assert r.status.value == "warn" and "not running now" in r.summary
+    assert r.fix.playbook is None and r.fix.manual
