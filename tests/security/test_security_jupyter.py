@@ -144,6 +144,17 @@ def test_servers_run_as_root_warn(seen):
     assert r.status.value == "warn" and "as root" in r.summary  # the test runs them as root
 
 
+def test_command_line_secrets_are_redacted_in_every_form():
+    spec = importlib.util.spec_from_file_location("envdoctor_probe_redact", PROBE)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    argv = ["jupyter-lab", "--NotebookApp.token", "abc", "--ServerApp.token=''", "--IdentityProvider.token=zz",
+            "--ServerApp.password=argon2:xyz", "--port=8888", "http://h:8888/lab?token=abc&x=1", "--token="]
+    assert probe._sec_redact_argv(argv) == [
+        "jupyter-lab", "--NotebookApp.token", "<redacted>", "--ServerApp.token=''", "--IdentityProvider.token=<redacted>",
+        "--ServerApp.password=<redacted>", "--port=8888", "http://h:8888/lab?token=<redacted>&x=1", "--token="]
+
+
 def test_no_process_list_is_unknown_and_none_running_passes():
     assert run("security_jupyter_auth", facts_from_bundle(Bundle())).status.value == "unknown"
     empty = Bundle(sections={"sec_jupyter": Section(stdout='{"processes": [], "servers_listed": [], "http": []}')})
