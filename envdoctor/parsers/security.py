@@ -290,15 +290,15 @@ def _docker(bundle: Bundle, daemons: list[dict] | None, listening: list[ListenSo
             if "tlsverify" in doc:
                 verify = bool(doc["tlsverify"])
                 d.evidence.append(f'/etc/docker/daemon.json "tlsverify": {str(doc["tlsverify"]).lower()}')
-    elif sec is not None and sec.error not in (None, "not-found"):
-        hosts = None  # daemon.json exists but could not be read
+    elif sec is None or sec.error != "not-found":
+        hosts = None  # daemon.json not read (a paste), or present but unreadable
     inodes: set[str] | None = set()
     if daemons is not None:
         d.dockerd_running = any(p.get("kind") == "dockerd" for p in daemons)
+    argv_hosts: list[str] = []
     for p in [p for p in daemons or [] if p.get("kind") == "dockerd"]:
         h, v = dockerd_hosts(p.get("argv") or [])
-        if hosts is not None:
-            hosts += h
+        argv_hosts += h
         for x in h:
             d.evidence.append(f"dockerd -H {x} (pid {p.get('pid')})")
         verify = v if v is not None else verify
@@ -306,7 +306,9 @@ def _docker(bundle: Bundle, daemons: list[dict] | None, listening: list[ListenSo
             inodes = None
         elif inodes is not None:
             inodes |= set(p["socket_inodes"])
-    d.tcp_hosts = None if hosts is None else [h for h in dict.fromkeys(hosts) if h.startswith("tcp://")]
+    # dockerd's own -H flags count even where daemon.json could not be read
+    tcp = [h for h in dict.fromkeys((hosts or []) + argv_hosts) if h.startswith("tcp://")]
+    d.tcp_hosts = None if hosts is None and not tcp else tcp
     d.tls_verify = verify
     if listening is not None:
         if inodes:
