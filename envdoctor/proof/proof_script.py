@@ -914,7 +914,7 @@ def run_parent(a, t_start, emit, procs):
             sampler.start()
         result["sampler"] = sampler.kind
 
-    results, final, dead_since = {}, set(), {}
+    results, final, dead_since, last_phase = {}, set(), {}, {}
     failed = None  # DDP: the first rank that failed ends the group
     while len(final) < world:
         now = time.time()
@@ -945,6 +945,8 @@ def run_parent(a, t_start, emit, procs):
                     failed = rank
                     break
         else:
+            if msg.get("rank") is not None and msg.get("phase"):
+                last_phase[msg["rank"]] = msg["phase"]
             emit(msg)
 
     if failed is not None:
@@ -970,7 +972,7 @@ def run_parent(a, t_start, emit, procs):
         w = results.get(r) or {"rank": r, "device_index": indices[r]}
         if r not in final and not w.get("error"):
             w = dict(w, error="no result within the time budget (%.0f s)" % a.time_budget,
-                     cut_by_budget=True)
+                     cut_by_budget=True, last_phase=last_phase.get(r, "starting"))
         workers.append(w)
     result["workers"] = workers
     ok = [w for w in workers if w.get("torch")]

@@ -371,6 +371,14 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                               "process(es) after their timed steps; the phases before are judged",
                               [f"process {w.get('rank')}: last phase reached {_last_phase(w)}" for w in cut],
                               fix=Fix(summary="Raise --time-budget to see the rest.", manual=True)))
+    elif cut and len(cut) == len(errors) and not any(_judgeable(w) for w in cut):
+        # Out of time before any timed step: nothing says the GPU is broken (a busy host, a slow start).
+        host_checks.append(_r("proof_ran", Status.UNKNOWN,
+                              f"the time budget ({result.get('time_budget_s'):g} s) ended the run before any timed step "
+                              f"({len(cut)} of {len(workers)} process(es)); raise --time-budget",
+                              [f"process {w.get('rank')}: last phase reached {_last_phase(w)}" for w in cut],
+                              fix=Fix(summary="Re-run with a larger --time-budget; if it stops in the same phase "
+                                              "again, that phase hangs.", manual=True)))
     elif first_failed is not None:
         host_checks.append(_r("proof_ran", Status.FAIL,
                               f"process {first_failed.get('rank')} (device {first_failed.get('device_index')}) failed: "
@@ -422,8 +430,8 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
         entry["nvml_index"] = g.get("nvml_index")
         samples = g.get("samples") or []
         if w.get("error") and not (w.get("cut_by_budget") and _judgeable(w)):
-            # Out of time in a cold torch.compile says nothing about the GPU.
-            st = Status.UNKNOWN if result.get("compile") and w.get("cut_by_budget") else Status.FAIL
+            # Out of time (a cold torch.compile, a busy host) says nothing about the GPU.
+            st = Status.UNKNOWN if w.get("cut_by_budget") else Status.FAIL
             entry["checks"].append(_r("proof_ran", st, w["error"], [_last_line(w.get("traceback"))]))
         else:
             entry["checks"].append(_losses_verdict(w, cpu))
@@ -503,7 +511,8 @@ def _summary(status, host_checks, gpus, result, total) -> str:
     if result.get("device") == "cpu":
         dev = next((c for c in host_checks if c["id"] == "proof_device"), None)
         fails = [c for c in _by_severity(host_checks + [c for g in gpus for c in g["checks"]])
-                 if c["status"] == "fail" and c["id"] != "proof_device"]
+                 if c["id"] != "proof_device" and (c["status"] == "fail" or (c["id"] == "proof_ran" and
+                                                                            c["status"] != "pass"))]
         if fails:  # the failure first, then that no GPU was used (a warning with --allow-cpu)
             return fails[0]["summary"] + ("; " + dev["summary"] if dev else "")
         return dev["summary"] if dev else "ran on the CPU"
@@ -536,6 +545,8 @@ def _judgeable(w: dict) -> bool:
 
 
 def _last_phase(w: dict) -> str:
+    if w.get("last_phase"):
+        return w["last_phase"]
     phases = list((w.get("phases") or {}).keys())
     return phases[-1] if phases else ("set-up" if w.get("param_device") else "start-up")
 

@@ -241,3 +241,14 @@ def test_compile_that_does_not_fit_the_budget_is_unknown_not_a_failed_gpu():
     ran = host_check(v, "proof_ran")
     assert ran["status"] == "unknown" and "needs a larger --time-budget" in ran["summary"]
     assert v["status"] != "fail"
+
+
+def test_budget_that_ends_the_run_before_any_timed_step_is_unknown():
+    # CONSTRUCTED: a busy host still importing torch when the budget ran out.
+    w = {"rank": 0, "device_index": 0, "error": "no result within the time budget (8 s)", "cut_by_budget": True,
+         "last_phase": "importing torch"}
+    v = judge(C.result([w], timed_out=True))
+    ran = host_check(v, "proof_ran")
+    assert ran["status"] == "unknown" and "before any timed step" in ran["summary"]
+    assert ran["evidence"] == ["process 0: last phase reached importing torch"]
+    assert v["status"] == "unknown"
