@@ -370,6 +370,16 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
 
     progress("importing torch")
     import torch
+    if distributed:  # first, before anything slower: the other nodes wait for this one at the rendezvous
+        import torch.distributed as dist
+        if a.iface:
+            os.environ["NCCL_SOCKET_IFNAME"] = os.environ["GLOO_SOCKET_IFNAME"] = a.iface
+        if cuda:
+            torch.cuda.set_device(dev_index)  # NCCL's communicator belongs to this process's GPU
+        grank, gworld, info["node_sizes"] = rendezvous(torch, a, rank, world, port, deadline,
+                                                       "nccl" if cuda else "gloo", progress)
+        info["backend"] = dist.get_backend()
+        progress("joined", grank + 1, gworld, msg="joined %d processes" % gworld)
     import torch.nn.functional as F
     import torchvision
     info.update(torch=torch.__version__, torchvision=torchvision.__version__,
@@ -396,13 +406,6 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     progress("setup", msg="matmul ok" if info["matmul"]["ok"] else "matmul WRONG")
 
     if distributed:
-        import torch.distributed as dist
-        if a.iface:
-            os.environ["NCCL_SOCKET_IFNAME"] = os.environ["GLOO_SOCKET_IFNAME"] = a.iface
-        grank, gworld, info["node_sizes"] = rendezvous(torch, a, rank, world, port, deadline,
-                                                       "nccl" if cuda else "gloo", progress)
-        info["backend"] = dist.get_backend()
-        progress("joined", grank + 1, gworld, msg="joined %d processes" % gworld)
         info["allreduce"] = allreduce_bandwidth(torch, dist, dev, gworld, cuda)
     info["global_rank"], info["world_size"] = grank, gworld
     checkpoint()
@@ -849,6 +852,8 @@ def main(argv=None):
         for p in procs:
             if p.is_alive():
                 p.kill()
+        for p in procs:
+            p.join(2.0)
         if a.workdir:
             shutil.rmtree(a.workdir, ignore_errors=True)
 
@@ -918,7 +923,7 @@ def run_parent(a, t_start, emit, procs):
     failed = None  # DDP: the first rank that failed ends the group
     while len(final) < world:
         now = time.time()
-        if now > deadline + 1.0:
+        if now > deadline:  # the workers keep RESERVE_S back: a result still missing now will not come in time
             result["timed_out"] = True
             break
         try:
@@ -959,13 +964,9 @@ def run_parent(a, t_start, emit, procs):
         result["failed_rank"] = failed
     for p in procs:
         if p.is_alive():
-            p.kill()
-    end = time.time() + 1.5
-    for p in procs:
-        p.join(max(0.0, end - time.time()))
+            p.kill()  # SIGKILL: gone at once; they are reaped after the result line (main's finally)
     if sampler is not None and sampler.kind:
         sampler.stop_event.set()
-        sampler.join(1.0)
 
     workers = []
     for r in range(world):

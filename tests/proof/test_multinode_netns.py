@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from envdoctor.cli import main
 from tests.support.testhost import SSHD, TestHost, fleet_files, keygen, netns_available
 
-BUDGET_S = 15.0  # the fault case's --time-budget
+BUDGET_S = 30.0  # the fault cases' --time-budget: the live hosts must reach the rendezvous in it, on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_without_the_interface_the_group_does_not_form_and_says_so(fleet):
     # falls back to loopback: every host reaches the rendezvous and the group still cannot form.
     hosts, cfg, kh = fleet
     t0 = time.monotonic()
-    code, doc = proof(cfg, kh, "nsnode0", "nsnode1", "--time-budget", "8", "--master-port", "29513")
+    code, doc = proof(cfg, kh, "nsnode0", "nsnode1", "--time-budget", f"{BUDGET_S:g}", "--master-port", "29513")
     took = time.monotonic() - t0
     job = doc["fleet"]["multi_node"]
     assert code == 1 and job["status"] == "fail" and job["joined"] == []
@@ -114,4 +114,4 @@ def test_without_the_interface_the_group_does_not_form_and_says_so(fleet):
     for h in doc["hosts"]:  # each host's own line says the job did not form, before its run's verdict
         assert h["proof"]["status"] == "fail"
         assert h["proof"]["summary"].startswith("reached the rendezvous"), h["proof"]["summary"]
-    assert took < 8 + 20, took
+    assert took < BUDGET_S + 20, took
