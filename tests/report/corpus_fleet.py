@@ -29,12 +29,15 @@ PASTES = [
                "container-config/ulimit-a-hpc-memlock-64-ucx.txt"]),
     ("gpu07", ["dmesg-xid/xid-79-sxid-20034-nvswitch.txt"]),
     ("cpu01", ["collect-env/cpu-wheel-2.3.1-aws-no-gpu.txt"]),
+    ("gpu09", ["errors/torch-driver-too-old-11040-with-proc-version.txt"]),  # same as gpu04: one row
+    ("gpu10", ["errors/torch-driver-too-old-11040-with-proc-version.txt"]),
 ]
 
 
-def _proof(host: str, name: str, rates: list[float], utils: list[int] | None = None) -> dict:
+def _proof(host: str, name: str, rates: list[float], utils: list[list[int]] | None = None) -> dict:
     workers = [constructed.worker(rank=i, name=name, img_s=r) for i, r in enumerate(rates)]
-    samples = {i: constructed.samples(i, util=u) for i, u in enumerate(utils or [99] * len(rates))}
+    series = utils or [[99] * 40 for _ in rates]
+    samples = {i: constructed.samples(i, n=len(u), utils=u) for i, u in enumerate(series)}
     result = constructed.result(workers, gpu_samples=samples)
     v = judge(result)
     return {"host": host, "device": "cuda", "time_budget_s": 60.0, "status": v["status"], "summary": v["summary"],
@@ -53,7 +56,9 @@ def corpus_hosts(tmp_path) -> list[HostReport]:
         hosts.append(report)
     by = {h.host: h for h in hosts}
     by["gpu01"].proof = _proof("gpu01", "NVIDIA A100 80GB PCIe", [1410.0, 1395.0])
-    by["gpu02"].proof = _proof("gpu02", "NVIDIA A100 80GB PCIe", [1402.0, 820.0], utils=[99, 60])
+    # gpu02's second GPU is slow and its utilisation dips every few samples (a starved or throttled GPU)
+    by["gpu02"].proof = _proof("gpu02", "NVIDIA A100 80GB PCIe", [1402.0, 820.0],
+                               utils=[[97 + i % 3 for i in range(40)], [95 if i % 5 else 35 for i in range(40)]])
     for h in (by["gpu01"], by["gpu02"]):
         h.status = with_proof(h.status, h.proof["status"])
     hosts.append(HostReport(host="gpu08", status="unreachable", error="no route to host (constructed: no SSH here)"))
