@@ -34,11 +34,12 @@ def _binary(name: str) -> str:
 
 
 class SlurmCluster:
-    def __init__(self, root: Path, nodes: int = 3, partition: str = "gpu"):
+    def __init__(self, root: Path, nodes: int = 3, partition: str = "gpu", extra_conf: list[str] | None = None):
         self.root = Path(root)
         self.nodes = [f"n{i}" for i in range(1, nodes + 1)]
         self.partition = partition
         self.conf = self.root / "slurm.conf"
+        self.extra_conf = list(extra_conf or [])
         self.pids: list[Path] = []
         self.env = dict(os.environ, SLURM_CONF=str(self.conf))
         # Jobs started by the tests must not see an allocation of an outer Slurm, if any.
@@ -57,7 +58,7 @@ class SlurmCluster:
                        "slurmctld answers")
             for n in self.nodes:
                 self._start(["slurmd", "-f", str(self.conf), "-N", n, "-D"], f"slurmd.{n}.pid", f"slurmd.{n}.out")
-            self._wait(self._all_idle, "every node idle")
+            self._wait(self._all_up, "every node up")
         except BaseException:
             self.stop()
             raise
@@ -95,7 +96,7 @@ class SlurmCluster:
             "JobAcctGatherType=jobacct_gather/none", "ReturnToService=2", "MpiDefault=none",
             "SchedulerType=sched/builtin", "SlurmctldDebug=info", "SlurmdDebug=info", "InactiveLimit=0",
             "KillWait=5", "MinJobAge=10", "SlurmctldTimeout=30", "SlurmdTimeout=60",
-        ]
+        ] + self.extra_conf
         for n in self.nodes:
             lines.append(f"NodeName={n} NodeHostname={host} NodeAddr=127.0.0.1 Port={_free_port()} CPUs=1 State=UNKNOWN")
         lines.append(f"PartitionName={self.partition} Nodes={','.join(self.nodes)} Default=YES MaxTime=INFINITE State=UP")
@@ -121,10 +122,11 @@ class SlurmCluster:
             time.sleep(0.3)
         raise RuntimeError(f"test Slurm: gave up waiting for {what}; logs in {self.root}: {self.logs()[-2000:]}")
 
-    def _all_idle(self) -> bool:
+    def _all_up(self) -> bool:
+        """Every node registered (idle, or drained by a health check that ran at slurmd's start)."""
         r = self.run(["sinfo", "-h", "-N", "-o", "%N %T"])
         states = dict(line.split() for line in r.stdout.splitlines() if line.strip())
-        return len(states) == len(self.nodes) and all(s == "idle" for s in states.values())
+        return len(states) == len(self.nodes) and all(s in ("idle", "drained") for s in states.values())
 
     def _ok(self, argv) -> bool:
         return self.run(argv).returncode == 0

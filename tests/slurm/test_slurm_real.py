@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,37 @@ def test_proof_slurm_multi_node_is_one_job_across_the_nodes(slurm_cluster):
     assert job["master"] == "127.0.0.1:29631"  # the first node's Slurm NodeAddr
     ranks = sorted(h["proof"]["result"]["node_rank"] for h in doc["hosts"])
     assert ranks == [0, 1]
+
+
+def test_slurmd_runs_it_as_its_health_check_program(tmp_path):
+    """slurmd itself runs `envdoctor health` (HealthCheckProgram, every 5 s): the node drains, comes back
+    once healthy, and an admin's drain survives the runs that follow."""
+    from tests.slurm.cluster import SlurmCluster, missing_binaries
+
+    if missing_binaries():
+        pytest.skip("Slurm not installed")
+    root = Path(__file__).resolve().parents[2]
+    which, log = tmp_path / "which", tmp_path / "runs.log"
+    which.write_text("site_ram_1pib")
+    script = tmp_path / "health.sh"
+    # slurmd gives its health check a bare environment: the script says where the config and envdoctor are.
+    script.write_text(f"#!/bin/sh\necho run >> {log}\nexec env SLURM_CONF={tmp_path}/c/slurm.conf PYTHONPATH={root} "
+                      f"{sys.executable} -m envdoctor health --no-torch --checks-dir {SITE_CHECKS} --only $(cat {which}) "
+                      f"2>> {tmp_path}/health.err\n")
+    script.chmod(0o755)
+    runs = lambda: len(log.read_text().splitlines()) if log.exists() else 0  # noqa: E731
+    with SlurmCluster(tmp_path / "c", nodes=1, extra_conf=[f"HealthCheckProgram={script}", "HealthCheckInterval=5",
+                                                           "HealthCheckNodeState=ANY"]) as c:
+        state, reason = wait_state(c, "n1", lambda s: s == "drained", limit=120)
+        assert state == "drained" and reason.startswith("envdoctor: site_ram_1pib: "), (state, reason, c.logs())
+        which.write_text("site_ram_1mib")
+        state, reason = wait_state(c, "n1", lambda s: "drain" not in s, limit=120)
+        assert "drain" not in state and reason == "none", (state, reason)
+        c.run(["scontrol", "update", "nodename=n1", "state=drain", "reason=admin: reseat GPU 3"])
+        seen = runs()
+        end = time.monotonic() + 120
+        while runs() < seen + 2 and time.monotonic() < end:
+            time.sleep(0.5)
+        time.sleep(1)
+        assert runs() >= seen + 2
+        assert c.reason("n1") == ("drained", "admin: reseat GPU 3")
