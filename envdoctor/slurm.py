@@ -135,17 +135,17 @@ def _slurm(argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProces
     return r
 
 
-def node_states(nodelist: str | None = None, partition: str | None = None) -> list[NodeState]:
+def node_states(nodelist: str | None = None, partition: str | None = None, timeout: float = 30.0) -> list[NodeState]:
     argv = ["sinfo", "-h", "-N", "-o", SINFO_FORMAT]
     if nodelist:
         argv += ["-n", nodelist]
     if partition:
         argv += ["-p", partition]
-    return parse_sinfo_nodes(_slurm(argv).stdout)
+    return parse_sinfo_nodes(_slurm(argv, timeout).stdout)
 
 
-def node_state(name: str) -> NodeState:
-    states = node_states(name)
+def node_state(name: str, timeout: float = 30.0) -> NodeState:
+    states = node_states(name, timeout=timeout)
     if not states:
         raise SlurmError(f"Slurm does not know a node {name!r}")
     return states[0]
@@ -164,11 +164,11 @@ def node_address(name: str) -> str:
     return name
 
 
-def apply(action: Action) -> None:
+def apply(action: Action, timeout: float = 30.0) -> None:
     if action.kind == "drain":
-        _slurm(["scontrol", "update", f"nodename={action.node}", "state=drain", f"reason={action.reason}"])
+        _slurm(["scontrol", "update", f"nodename={action.node}", "state=drain", f"reason={action.reason}"], timeout)
     elif action.kind == "resume":
-        _slurm(["scontrol", "update", f"nodename={action.node}", "state=resume"])
+        _slurm(["scontrol", "update", f"nodename={action.node}", "state=resume"], timeout)
 
 
 # ------------------------------------------------------------------ one srun step over many nodes
@@ -222,8 +222,9 @@ class StepResult:
 
 
 def run_step(nodes: list[str], python: str, script: str, script_args: list[str], limit_s: float, *,
-             partition: str | None = None, job_name: str = "envdoctor") -> StepResult:
-    """Run `script` on every node of `nodes` in one srun step and collect each node's output."""
+             partition: str | None = None, job_name: str = "envdoctor", env: dict | None = None) -> StepResult:
+    """Run `script` on every node of `nodes` in one srun step and collect each node's output. `env`:
+    variables added to the step's environment (srun passes the caller's on to every task)."""
     import time
 
     if shutil.which("srun") is None:
@@ -231,7 +232,7 @@ def run_step(nodes: list[str], python: str, script: str, script_args: list[str],
     argv = srun_argv(nodes, python, script_args, limit_s, partition=partition, job_name=job_name)
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True)
+                         start_new_session=True, env={**os.environ, **(env or {})})
     try:
         out, err = p.communicate(script.encode(), timeout=limit_s + 90)  # queueing and start-up on top
     except subprocess.TimeoutExpired:

@@ -24,9 +24,11 @@ from envdoctor.transport.base import CommandResult, Transport, TransportError
 RANKS_ENV = "ENVDOCTOR_NODE_RANKS"
 
 
-def select_nodes(partition: str | None, nodelist: str | None) -> tuple[list[slurm.NodeState], list[HostReport]]:
+def select_nodes(partition: str | None, nodelist: str | None
+                 ) -> tuple[list[slurm.NodeState], list[HostReport], list[str]]:
     """The nodes to work on, in Slurm's syntax (-p/--partition, -w/--nodelist; neither: the current
-    allocation's nodes, else every node): those that can run a step, and a report for each that cannot."""
+    allocation's nodes, else every node): those that can run a step, a report for each that cannot, and
+    all their names in Slurm's order (the report's order)."""
     if not nodelist and not partition:
         nodelist = os.environ.get("SLURM_JOB_NODELIST")  # inside salloc/sbatch: the allocation
     states = slurm.node_states(nodelist, partition)
@@ -43,7 +45,7 @@ def select_nodes(partition: str | None, nodelist: str | None) -> tuple[list[slur
                           error=f"Slurm node is {s.state}" + (f": {s.reason}" if s.reason else "")
                                 + " (no step can run there)")
                for s in states if not s.available]
-    return ready, skipped
+    return ready, skipped, [s.name for s in states]
 
 
 def _missing(node: str, step: slurm.StepResult) -> str:
@@ -128,12 +130,9 @@ def multinode_nodes(nodes: list[str], *, python: str = "python3", partition: str
                        batch_size=kw.get("batch_size"), compile=kw.get("compile", False),
                        dataloader=kw.get("dataloader", False)) + extra
     say(f"envdoctor: one multi-node job on {len(nodes)} node(s) as one srun step, rendezvous {addr}:{master_port}")
-    os.environ[RANKS_ENV] = json.dumps({n: i for i, n in enumerate(nodes)})  # srun passes it to the tasks
-    try:
-        step = slurm.run_step(nodes, python, PROOF_SOURCE, args, time_budget + TRANSPORT_SLACK_S,
-                              partition=partition, job_name="envdoctor-proof-multinode")
-    finally:
-        os.environ.pop(RANKS_ENV, None)
+    step = slurm.run_step(nodes, python, PROOF_SOURCE, args, time_budget + TRANSPORT_SLACK_S, partition=partition,
+                          job_name="envdoctor-proof-multinode",
+                          env={RANKS_ENV: json.dumps({n: i for i, n in enumerate(nodes)})})
     targets = [Target(name=n, hostname=addr if i == 0 else n) for i, n in enumerate(nodes)]
     return run_multinode(targets, device=device, per_node=per_node, master_addr=addr, master_port=master_port,
                          iface=iface, time_budget=time_budget, python=python, transport=_ByNodeRank(nodes, step),

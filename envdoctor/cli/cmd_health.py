@@ -18,7 +18,7 @@ from envdoctor.models import Report
 
 # slurmd kills its HealthCheckProgram after 60 s (slurm.conf(5)); leave room for sinfo and scontrol.
 DEFAULT_BOUND_S = 45.0
-SLURM_ROOM_S = 8.0
+SLURM_ROOM_S = 10.0
 
 
 def _ids(values: tuple[str, ...]) -> set[str]:
@@ -64,7 +64,9 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     if only_ids:
         checks = [c for c in checks if c.id in only_ids]
     checks = [c for c in checks if c.id not in skip_ids]
-    state = None if no_slurm else slurm.node_state(node)  # fails early, before the probe, when Slurm is not there
+    slurm_limit = SLURM_ROOM_S / 2  # each of the two Slurm calls (read the state, drain/resume)
+    # Read the state first: without Slurm this fails at once, before the probe.
+    state = None if no_slurm else slurm.node_state(node, timeout=slurm_limit)
     probe_limit = max(5.0, time_bound - SLURM_ROOM_S - (time.monotonic() - t0))
     try:
         bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), timeout=probe_limit, host=node,
@@ -88,7 +90,7 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
             click.echo(f"  {r.status.value}: {r.id}: {r.summary}")
         raise SystemExit(1 if problems else 0)
     if action.kind != "none":
-        slurm.apply(action)
+        slurm.apply(action, timeout=slurm_limit)
         click.echo(f"envdoctor health: {action.kind} {node}: {action.reason or action.why}", err=True)
     elif problems:
         click.echo(f"envdoctor health: {node}: {action.why}", err=True)

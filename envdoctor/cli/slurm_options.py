@@ -37,7 +37,7 @@ def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, 
     from envdoctor.slurm_fleet import probe_nodes, proof_nodes, select_nodes
 
     say = say_for(as_json)
-    ready, skipped = select_nodes(partition, nodelist)
+    ready, skipped, order = select_nodes(partition, nodelist)
     names = [s.name for s in ready]
     interp = python or "python3"
     done = probe_nodes(names, checks, python=interp, timeout=timeout, partition=partition, debug=debug,
@@ -51,7 +51,6 @@ def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, 
                 r.proof = proofs[r.host]
                 r.status = with_proof(r.status, r.proof.get("status"))
     by_name = {r.host: r for r, _ in done} | {r.host: r for r in skipped}
-    order = sorted(by_name)  # Slurm's hostlist order for equal-width names
     return [by_name[n] for n in order]
 
 
@@ -65,7 +64,7 @@ def proof_through_slurm(*, partition, nodelist, multi_node, as_json, python, dev
     from envdoctor.targets import Target
 
     say = say_for(as_json)
-    ready, skipped = select_nodes(partition, nodelist)
+    ready, skipped, order = select_nodes(partition, nodelist)
     names = [s.name for s in ready]
     interp = python or "python3"
     job = None
@@ -84,5 +83,5 @@ def proof_through_slurm(*, partition, nodelist, multi_node, as_json, python, dev
     else:
         by_node = proof_nodes(names, {}, python=interp, partition=partition, say=say, device=device,
                               time_budget=time_budget, **kw) if names else {}
-    hosts = [host_report(Target(name=n, hostname=n), p) for n, p in by_node.items()] + skipped
-    return sorted(hosts, key=lambda h: h.host), job
+    by_name = {n: host_report(Target(name=n, hostname=n), p) for n, p in by_node.items()} | {r.host: r for r in skipped}
+    return [by_name[n] for n in order], job

@@ -35,7 +35,7 @@ def _details(r: CheckResult) -> str:
     return "\n".join(lines)
 
 
-def _case(suite: ET.Element, host: str, r: CheckResult, classname: str) -> dict[str, int]:
+def _case(suite: ET.Element, r: CheckResult, classname: str) -> dict[str, int]:
     case = ET.SubElement(suite, "testcase", name=_clean(r.id), classname=_clean(classname), time="0")
     counts = {"failures": 0, "errors": 0, "skipped": 0}
     if r.status == Status.FAIL:
@@ -91,7 +91,7 @@ def render_junit(report: Report, timestamp: datetime | None = None) -> str:
             counts.update(tests=1, errors=1)
         results = [(h.host, r) for r in h.checks] + [(f"{h.host}.{cls}", r) for cls, r in _proof_results(h)]
         for classname, r in results:
-            for k, n in _case(suite, h.host, r, classname).items():
+            for k, n in _case(suite, r, classname).items():
                 counts[k] += n
             counts["tests"] += 1
         suite.set("tests", str(counts["tests"]))
