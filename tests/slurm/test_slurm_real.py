@@ -38,11 +38,13 @@ def resume(cluster, node):
     wait_state(cluster, node, lambda s: s == "idle")
 
 
-def test_health_drains_its_node_from_a_real_step_and_resumes_it(slurm_cluster):
+def test_health_drains_its_node_from_a_real_step_and_resumes_it(slurm_cluster, tmp_path):
     c = slurm_cluster
+    prom = tmp_path / "envdoctor.prom"
     try:
         # Inside a job step Slurm itself tells the command its node ($SLURMD_NODENAME), as in a prolog.
-        r = c.run(["srun", "-w", "n2", "-N1", "--job-name=health"] + ENVDOCTOR + ["health"] + FAILING, timeout=120)
+        r = c.run(["srun", "-w", "n2", "-N1", "--job-name=health"] + ENVDOCTOR + ["health", "--prometheus", str(prom)]
+                  + FAILING, timeout=120)
         assert r.returncode == 1, r.stdout + r.stderr
         assert r.stdout == ""  # HealthCheckProgram's stdout stays empty; the one line goes to stderr
         assert "drain n2" in r.stderr
@@ -52,6 +54,8 @@ def test_health_drains_its_node_from_a_real_step_and_resumes_it(slurm_cluster):
         assert len(reason) <= 100
         sinfo_r = c.run(["sinfo", "-R", "-h", "-o", "%E|%N"]).stdout
         assert f"{reason}|n2" in sinfo_r.splitlines()
+        # ... and the node's metrics for the textfile collector say the same
+        assert 'envdoctor_check_status{host="n2",check="site_ram_1pib"} 2' in prom.read_text()
 
         # --check says what it would do and changes nothing.
         r = envdoctor(c, "health", "--node", "n2", "--check", *HEALTHY)
