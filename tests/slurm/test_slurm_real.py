@@ -162,7 +162,7 @@ def test_proof_slurm_one_task_per_node(slurm_cluster):
         judged = {c["id"]: c for c in p["verdict"]["host_checks"]}
         # Judged by the proof's verdict like any host (whether a CPU run on this busy machine finishes its
         # steps within the budget is the verdict's business, not this test's).
-        assert judged["proof_ran"]["status"] in ("pass", "fail")
+        assert judged["proof_ran"]["status"] in ("pass", "warn", "unknown", "fail")  # unknown/warn: cut by the budget
         assert judged["proof_device"]["status"] == "warn" and "allowed by --allow-cpu" in judged["proof_device"]["summary"]
 
 
