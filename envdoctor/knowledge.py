@@ -14,3 +14,115 @@ import yaml
 def load(name: str) -> Any:
     """load("cuda_driver_table") -> the parsed envdoctor/data/cuda_driver_table.yaml."""
     return yaml.safe_load(files("envdoctor").joinpath("data", f"{name}.yaml").read_text())
+
+
+# --- the failure-signature knowledge base (data/signatures/*.yaml) -----------------------------------
+
+import re  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+from pydantic import BaseModel, Field, ValidationError  # noqa: E402
+
+
+class CauseRef(BaseModel):
+    """A candidate cause of a signature: its weight, and the evidence that confirms or rules it out."""
+
+    cause: str
+    w: float
+    confirm: list[str] = Field(default_factory=list)
+    rule_out: list[str] = Field(default_factory=list)
+
+
+class Signature(BaseModel):
+    id: str
+    component: str
+    patterns: list[str] = Field(default_factory=list)  # regexes; a space matches any run of blanks/newlines
+    when: list[str] = Field(default_factory=list)  # evidence names: fires when all hold (no message needed)
+    meaning: str
+    causes: list[CauseRef] = Field(default_factory=list)
+    info: bool = False  # context, not a failure (e.g. "SecureBoot enabled", a container prompt)
+    xid_table: bool = False  # the causes come from xid.yaml per Xid code
+    sources: list[str] = Field(default_factory=list)
+
+
+class FixSpec(BaseModel):
+    summary: str
+    commands: list[str] = Field(default_factory=list)
+
+
+class CauseSpec(BaseModel):
+    title: str
+    tell: list[str] = Field(default_factory=list)
+    fix: FixSpec
+
+
+class EvidenceSpec(BaseModel):
+    means: str
+    ask: str
+
+
+@dataclass
+class KnowledgeBase:
+    signatures: list[Signature]
+    causes: dict[str, CauseSpec]
+    evidence: dict[str, EvidenceSpec]
+    compiled: dict[str, list[re.Pattern]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # signature id -> file it is defined in
+
+    def signature(self, sid: str) -> Signature:
+        return next(s for s in self.signatures if s.id == sid)
+
+
+def compile_pattern(p: str) -> re.Pattern:
+    """Tolerant of wrapping and case: a literal space matches blanks and line breaks."""
+    p = re.sub(r" (?=[*+?{])", r"\\s", p)  # "a *b": the quantifier applies to one blank
+    return re.compile(p.replace(" ", r"\s+"), re.I | re.M)
+
+
+class KnowledgeError(RuntimeError):
+    """The shipped knowledge base is inconsistent (a bug of ours: tests load it)."""
+
+
+@lru_cache(maxsize=None)
+def signatures() -> KnowledgeBase:
+    folder = files("envdoctor").joinpath("data", "signatures")
+    try:
+        causes = {k: CauseSpec(**v) for k, v in yaml.safe_load(folder.joinpath("_causes.yaml").read_text())["causes"].items()}
+        evidence = {k: EvidenceSpec(**v) for k, v in
+                    yaml.safe_load(folder.joinpath("_evidence.yaml").read_text())["evidence"].items()}
+    except (ValidationError, KeyError, TypeError) as e:
+        raise KnowledgeError(f"signatures/_causes.yaml or _evidence.yaml: {e}") from None
+    sigs, where = [], {}
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".yaml") or entry.name.startswith("_"):
+            continue
+        doc = yaml.safe_load(entry.read_text()) or {}
+        for i, raw in enumerate(doc.get("signatures", [])):
+            try:
+                s = Signature(**raw)
+            except (ValidationError, TypeError) as e:
+                raise KnowledgeError(f"signatures/{entry.name}: entry {i}: {e}") from None
+            if s.id in where:
+                raise KnowledgeError(f"signatures/{entry.name}: {s.id} is also defined in {where[s.id]}")
+            where[s.id] = entry.name
+            sigs.append(s)
+    kb = KnowledgeBase(sigs, causes, evidence, files=where)
+    xid_classes = {v.get("class") for v in load("xid")["xid"].values()} | {load("xid")["default_class"]}
+    for s in sigs:
+        try:
+            kb.compiled[s.id] = [compile_pattern(p) for p in s.patterns]
+        except re.error as e:
+            raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: pattern does not compile: {e}") from None
+        for name in s.when + [n for c in s.causes for n in c.confirm + c.rule_out]:
+            if name.startswith("sig:"):
+                if name[4:] not in where:
+                    raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: unknown signature {name}")
+            elif name not in evidence:
+                raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: unknown evidence {name!r} (see _evidence.yaml)")
+        for c in s.causes:
+            if c.cause not in causes:
+                raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: unknown cause {c.cause!r} (see _causes.yaml)")
+    for c in xid_classes - {None}:
+        if c not in causes:
+            raise KnowledgeError(f"xid.yaml: unknown class {c!r}")
+    return kb

@@ -53,6 +53,7 @@ class CheckResult(BaseModel):
     summary: str
     evidence: list[str] = Field(default_factory=list)
     cause: str | None = None
+    cause_id: str | None = None  # the root-cause class (envdoctor/data/signatures/_causes.yaml) when one is named
     fix: Fix | None = None
 
 
@@ -64,6 +65,8 @@ class HostReport(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     proof: dict[str, Any] | None = None  # filled by the proof-run stage
     gather_secs: float | None = None
+    recognised: list[str] | None = None  # for a paste: the blocks and messages envdoctor read in it
+    notes: list[str] = Field(default_factory=list)  # e.g. that only part of a huge paste was scanned
 
 
 class Report(BaseModel):
