@@ -96,7 +96,11 @@ def signatures() -> KnowledgeBase:
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yaml") or entry.name.startswith("_"):
             continue
-        doc = yaml.safe_load(entry.read_text()) or {}
+        try:
+            doc = yaml.safe_load(entry.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise KnowledgeError(f"signatures/{entry.name}:{mark.line + 1 if mark else '?'}: {e}") from None
         for i, raw in enumerate(doc.get("signatures", [])):
             try:
                 s = Signature(**raw)

@@ -98,7 +98,8 @@ _PROMPT = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)
 # dmesg "[12345.678901] " / "[Tue Mar  4 10:12:01 2024] ", and bare ISO timestamps
 _PREFIX = re.compile(r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d [\w.-]+ [\w./-]+(?:\[\d+\])?: |"
                      r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)? (?:[\w.-]+ [\w./-]+(?:\[\d+\])?: )?|"
-                     r"\[\s*\d+\.\d+\] |\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] )")
+                     r"\[\s*\d+\.\d+\] |\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] |"
+                     r"[\w.-]+[_-]\d+\s+\| )")  # docker compose log lines: "web_1  | "
 
 
 def for_scanning(text: str) -> str:

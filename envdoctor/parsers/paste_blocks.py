@@ -138,7 +138,7 @@ def compose_or_pod(text: str) -> list[ContainerLaunch]:
 
 
 _IN_CONTAINER = re.compile(r"^\s*root@[0-9a-f]{12}:[^\n]*[#$]|^\s*\w+@[0-9a-f]{12}:\S*\$|/\.dockerenv\b|"
-                           r"\binside (?:the|a|my|of the) (?:docker |running )?container\b|\bdocker exec -\w+", re.M | re.I)
+                           r"\binside (?:the|a|my|of the) (?:docker |running )?container\b|\bdocker exec -\w+|^[\w.-]+[_-]\d+\s+\| ", re.M | re.I)
 
 
 def in_container_text(text: str) -> bool:
@@ -146,6 +146,7 @@ def in_container_text(text: str) -> bool:
 
 
 _MENTIONS = [
+    ("wsl", re.compile(r"microsoft-standard|/usr/lib/wsl/|\bWSL2?\b|/mnt/c/|\\\\wsl", re.I)),
     ("suspend", re.compile(r"\b(?:suspend|resume[ds]? from|hibernat\w*|wak(?:e|ing) (?:up|from)|after sleep)\b", re.I)),
     ("daemon-reload", re.compile(r"daemon-reload|after (?:a while|some time|some hours|a few hours|several hours)", re.I)),
     ("jupyter", re.compile(r"jupyter|ipykernel|notebook|\bIn \[\d+\]:|ipython|vscode|pycharm|spyder", re.I)),
