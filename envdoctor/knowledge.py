@@ -67,10 +67,57 @@ class KnowledgeBase:
     causes: dict[str, CauseSpec]
     evidence: dict[str, EvidenceSpec]
     compiled: dict[str, list[re.Pattern]] = field(default_factory=dict)
+    needles: dict[str, list[str | None]] = field(default_factory=dict)  # per compiled pattern
     files: dict[str, str] = field(default_factory=dict)  # signature id -> file it is defined in
 
     def signature(self, sid: str) -> Signature:
         return next(s for s in self.signatures if s.id == sid)
+
+
+def split_alternatives(p: str) -> list[str]:
+    """'a|b(c|d)' -> ['a', 'b(c|d)']: top-level alternatives, so each gets its own needle."""
+    parts, depth, cls, esc, cur = [], 0, False, False, ""
+    for ch in p:
+        if esc:
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif cls:
+            cls = ch != "]"
+        elif ch == "[":
+            cls = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    return parts + [cur]
+
+
+def needle(p: str) -> str | None:
+    """A lower-case word every match of `p` contains, for a fast substring test before the regex runs."""
+    q = p
+    while True:  # groups may be optional or alternatives: their words are not required
+        r = re.sub(r"\([^()]*\)[?*]?(?:\{[^}]*\})?", " ", q)
+        if r == q:
+            break
+        q = r
+    q = re.sub(r"\[[^\]]*\]", " ", q)
+    q = re.sub(r"\\[sSdDwWbBAZnt]", " ", q)
+    q = re.sub(r"\\(.)", r" ", q)
+    words = []
+    for m in re.finditer(r"[A-Za-z0-9_/.:-]+", q):
+        w = m.group(0)
+        nxt = q[m.end():m.end() + 1]
+        if nxt in ("?", "*", "{"):
+            w = w[:-1]
+        w = re.split(r"[.]", w)  # "." is any character in a regex
+        words += [x for x in w if len(x) >= 3]
+    return max(words, key=len).lower() if words else None
 
 
 def compile_pattern(p: str) -> re.Pattern:
@@ -114,7 +161,9 @@ def signatures() -> KnowledgeBase:
     xid_classes = {v.get("class") for v in load("xid")["xid"].values()} | {load("xid")["default_class"]}
     for s in sigs:
         try:
-            kb.compiled[s.id] = [compile_pattern(p) for p in s.patterns]
+            alts = [a for p in s.patterns for a in split_alternatives(p)]
+            kb.compiled[s.id] = [compile_pattern(a) for a in alts]
+            kb.needles[s.id] = [needle(a) for a in alts]
         except re.error as e:
             raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: pattern does not compile: {e}") from None
         for name in s.when + [n for c in s.causes for n in c.confirm + c.rule_out]:

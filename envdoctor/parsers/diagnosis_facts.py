@@ -67,6 +67,9 @@ def _probe_evidence(bundle: Bundle, d: DiagnosisFacts) -> None:
     if _ran(nv):
         m = re.search(r"nvmlInit_v2: (\d+ \S+)", nv.stdout)
         d.nvml_init = m.group(1) if m else None
+    w = bundle.get("wsl_markers")
+    if _ran(w) and re.search(r"^exists /usr/lib/wsl/lib|^proc_version .*microsoft", w.stdout, re.M | re.I):
+        d.mentions.append("wsl")
     cg = bundle.get("cgroup_devices")
     if _ran(cg):
         d.cgroup_devices = cg.stdout.strip()[:300] or None

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from envdoctor.errors import UserError
 
-MAX_SCAN = 8 * 2**20  # bytes of a paste that are read: the head and the tail of a bigger file
-_TAIL = 2 * 2**20
+MAX_SCAN = 4 * 2**20  # bytes of a paste that are read: the head and the tail of a bigger file
+_TAIL = 2**20
 
 _BOMS = [(codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
          (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")]

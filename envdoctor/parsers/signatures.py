@@ -18,13 +18,32 @@ def _line_at(text: str, start: int, end: int) -> str:
     return text[start:start + _MAX_LINE].replace("\n", " ").strip()
 
 
+_WINDOW = 4000  # characters around a needle where its pattern may match (patterns span a few lines)
+_TRIES = 20  # needle hits tried per pattern: a word repeated all over a huge log must not cost more
+
+
+def _search(pat, word: str | None, text: str, low: str):
+    if word is None or len(text) <= 2 * _WINDOW:
+        return pat.search(text) if word is None or word in low else None
+    pos, tries = low.find(word), 0
+    while pos >= 0 and tries < _TRIES:
+        a = text.rfind("\n", 0, max(0, pos - _WINDOW)) + 1
+        m = pat.search(text, a, min(len(text), pos + _WINDOW))
+        if m:
+            return m
+        pos, tries = low.find(word, pos + _WINDOW), tries + 1
+    return None
+
+
 def scan_signatures(text: str) -> list[SignatureSeen]:
-    """Every signature with a pattern matching `text` (already cleaned for scanning), in KB order."""
+    """Every signature with a pattern matching `text` (already cleaned for scanning), in KB order.
+    Each pattern runs only near its needle (a word every match holds): bounded time on big pastes."""
     kb = signatures()
+    low = text.lower()
     out = []
     for s in kb.signatures:
-        for pat in kb.compiled.get(s.id, []):
-            m = pat.search(text)
+        for pat, word in zip(kb.compiled.get(s.id, []), kb.needles.get(s.id, [])):
+            m = _search(pat, word, text, low)
             if m:
                 out.append(SignatureSeen(id=s.id, line=_line_at(text, m.start(), m.end())))
                 break
