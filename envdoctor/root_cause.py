@@ -371,12 +371,10 @@ def _throttled(f: HostFacts) -> Verdict:
     known = [g for g in gs if g.throttle_reasons_active is not None or g.pcie_width_current is not None]
     if not known:
         return None, None
-    hw = [g for g in known if any(r for r in g.throttle_reasons_active or [] if re.search(r"HW|Thermal|Power Brake", r))]
-    narrow = [g for g in known if g.pcie_width_current and g.pcie_width_max and g.pcie_width_current < g.pcie_width_max
-              and (g.performance_state or "P0") in ("P0", "P1", "P2")]
-    bad = hw + narrow
-    return bool(bad), (f"{bad[0].label}: {', '.join(bad[0].throttle_reasons_active or []) or 'PCIe link below its width'}"
-                       if bad else "no throttling, full PCIe width")
+    # hardware/thermal slowdowns only: a narrower link than the slot's maximum is normal on some clouds
+    # (the pcie_link check weighs the link)
+    bad = [g for g in known if any(r for r in g.throttle_reasons_active or [] if re.search(r"HW|Thermal|Power Brake", r))]
+    return bool(bad), (f"{bad[0].label}: {', '.join(bad[0].throttle_reasons_active or [])}" if bad else "no HW/thermal slowdown")
 
 
 def _rm_init(f: HostFacts) -> Verdict:
@@ -396,6 +394,32 @@ def _text(name: str, pattern: str) -> Callable[[HostFacts], Verdict]:
             hit = next((l.line for l in f.diagnosis.launches if rx.search(l.line)), None)
         return (True, hit) if hit else (None, None)
     return v
+
+
+def _libs_from_system(f: HostFacts) -> Verdict:
+    libs = f.diagnosis.torch_loaded_libs
+    if not libs:
+        return None, None
+    sysl = [l for l in libs if re.search(r"(?:=> )?/usr/local/cuda|/opt/cuda|/usr/lib/x86_64-linux-gnu/libcud", l)
+            and "site-packages" not in l]
+    return bool(sysl), (sysl[0] if sysl else libs[0])
+
+
+_OOM = re.compile(r"([\d.]+) ([GMK]i?B) total capacity;.*?([\d.]+) ([GMK]i?B) free;.*?([\d.]+) ([GMK]i?B) reserved in total by PyTorch")
+_UNIT = {"G": 2**30, "M": 2**20, "K": 2**10}
+
+
+def _oom_split(f: HostFacts, others: bool) -> Verdict:
+    """From torch's OOM message: who holds the memory - other processes, or this one."""
+    s = _sig(f, "cuda_oom")
+    m = _OOM.search(s.line) if s else None
+    if not m:
+        return None, None
+    total, free, reserved = (float(m.group(i)) * _UNIT[m.group(i + 1)[0]] for i in (1, 3, 5))
+    held_elsewhere = total - free - reserved
+    if others:
+        return held_elsewhere > 0.5 * total, f"{held_elsewhere / 2**30:.1f} GiB of {total / 2**30:.1f} GiB held outside this process"
+    return reserved > 0.6 * total, f"this process reserved {reserved / 2**30:.1f} GiB of {total / 2**30:.1f} GiB"
 
 
 def _extension(f: HostFacts) -> Verdict:
@@ -469,6 +493,9 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "ecc_pending": _ecc_pending,
     "gpu_throttled_or_link_degraded": _throttled,
     "rm_init_in_log": _rm_init,
+    "cuda_libs_from_system_toolkit": lambda f: _libs_from_system(f),
+    "oom_others_hold": lambda f: _oom_split(f, True),
+    "oom_self_holds": lambda f: _oom_split(f, False),
     "snap_docker": _text("snap_docker", r"snap[./]docker|/snap/"),
     "rootless_engine": _text("rootless", r"rootless|no-cgroups"),
 }
