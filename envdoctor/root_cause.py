@@ -293,10 +293,10 @@ def _torch_cpu(f: HostFacts, cpu: bool) -> Verdict:
     if t.cpu_only_build is not None:
         return t.cpu_only_build == cpu, f"torch {t.version or ''} CPU-only build".strip() if t.cpu_only_build else "CUDA build"
     pk = " ".join(f.diagnosis.torch_packages or [])
+    if re.search(r"\btorch \S+\+cpu|pytorch \S+ \S*cpu", pk):  # a CPU build listed anywhere is the anomaly
+        return cpu, pk[:120]
     if re.search(r"\btorch \S+\+cu\d+|pytorch \S+ \S*cuda", pk):
         return (not cpu), pk[:120]
-    if re.search(r"\btorch \S+\+cpu|pytorch \S+ \S*cpu", pk):
-        return cpu, pk[:120]
     return None, None
 
 

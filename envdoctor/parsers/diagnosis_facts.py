@@ -190,8 +190,10 @@ def build_diagnosis_facts(bundle: Bundle, facts: HostFacts) -> DiagnosisFacts:
     scanned = _signatures(bundle, d)
     _probe_evidence(bundle, d)
     seen: list[str] = []
-    for text in scanned:
+    for raw, text in zip(bundle.pastes, scanned):
         _paste_evidence(text, d, seen)
+        if pb.in_container_text(raw):  # before prompts/log prefixes were dropped (compose's "web_1  | ")
+            d.in_container_text = True
     if bundle.pastes:
         blocks = _blocks_from_facts(facts) + seen
         d.recognised = list(dict.fromkeys(blocks))
