@@ -50,7 +50,7 @@ def root_cause(facts):
     commands = list(spec.fix.commands)
     if tell:
         commands += [f"to tell the causes apart: {t}" for t in tell[:5]]
-    fix = Fix(summary=spec.fix.summary, commands=commands, manual=True)
+    fix = Fix(summary=spec.fix.summary, commands=commands, playbook=spec.fix.playbook, manual=spec.fix.playbook is None)
     summary = f"{p.cause}: {spec.title}"
     make = fail if p.score >= STRONG else warn
     out: Outcome = make(summary, evidence=ev, cause=spec.title, fix=fix)

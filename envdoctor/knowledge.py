@@ -48,6 +48,7 @@ class Signature(BaseModel):
 class FixSpec(BaseModel):
     summary: str
     commands: list[str] = Field(default_factory=list)
+    playbook: str | None = None  # the playbook of playbooks/ that `envdoctor fix` applies for this cause
 
 
 class CauseSpec(BaseModel):

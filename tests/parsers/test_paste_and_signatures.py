@@ -24,8 +24,12 @@ def ids(text):
 def test_knowledge_base_loads_and_every_cause_has_a_fix():
     kb = signatures()
     assert len(kb.signatures) >= 40
+    from envdoctor.catalog import builtin_checks_dir
+
+    playbooks = builtin_checks_dir().parent / "playbooks"
     for cid, spec in kb.causes.items():
         assert spec.fix.summary, cid
+        assert spec.fix.playbook is None or (playbooks / spec.fix.playbook).is_file(), (cid, spec.fix.playbook)
     causes = {c.cause for s in kb.signatures for c in s.causes}
     # every root-cause class is proposed by some signature (or the Xid table)
     assert set(kb.causes) - causes - {"healthy"} <= {"gpu_hardware_xid", "throttling_or_pcie"}
