@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from envdoctor.facts.container import ContainerFacts
 from envdoctor.facts.diagnosis import DiagnosisFacts
 from envdoctor.facts.gpu import GpuFacts
+from envdoctor.facts.security import SecurityFacts
 from envdoctor.facts.system import SystemFacts
 from envdoctor.facts.torch import CudaEnvFacts, TorchFacts
 
@@ -24,8 +25,10 @@ class HostFacts(BaseModel):
     system: SystemFacts = Field(default_factory=SystemFacts)
     container: ContainerFacts = Field(default_factory=ContainerFacts)
     diagnosis: DiagnosisFacts = Field(default_factory=DiagnosisFacts)
+    security: SecurityFacts = Field(default_factory=SecurityFacts)
     # Which evidence the facts came from ("probe" sections or a "paste"): lets a report say where.
     sources: list[str] = Field(default_factory=list)
 
 
-__all__ = ["HostFacts", "GpuFacts", "TorchFacts", "CudaEnvFacts", "SystemFacts", "ContainerFacts", "DiagnosisFacts"]
+__all__ = ["HostFacts", "GpuFacts", "TorchFacts", "CudaEnvFacts", "SystemFacts", "ContainerFacts", "DiagnosisFacts",
+           "SecurityFacts"]
