@@ -122,11 +122,14 @@ def _unwrap(lines: list[str]) -> str:
     if not width or lengths[width] < 3 or lengths[width] * 20 < len(lines):
         return "\n".join(lines)
     out: list[str] = []
-    joining = False
+    joining, run, head = False, 0, ""
     for l in lines:
-        if joining:
+        # a wrapped message continues; a new record (same start as the last one) or a long run does not
+        if joining and run < 8 and not (head and l.startswith(head)):
             out[-1] += l
+            run += 1
         else:
             out.append(l)
+            run, head = 0, l[:12]
         joining = len(l) == width
     return "\n".join(out)

@@ -18,8 +18,8 @@ def _line_at(text: str, start: int, end: int) -> str:
     return text[start:start + _MAX_LINE].replace("\n", " ").strip()
 
 
-_WINDOW = 4000  # characters around a needle where its pattern may match (patterns span a few lines)
-_TRIES = 20  # needle hits tried per pattern: a word repeated all over a huge log must not cost more
+_WINDOW = 1500  # characters around a needle where its pattern may match (patterns span a few lines)
+_TRIES = 4  # needle hits tried per pattern: a word repeated all over a huge log must not cost more
 
 
 def _search(pat, word: str | None, text: str, low: str):
