@@ -545,7 +545,10 @@ def _fact_signatures(f: HostFacts, kb: KnowledgeBase) -> list[tuple[str, str, li
                 out.append((s.id, "; ".join(l for _, l in vals if l), s.causes))
         if s.xid_table and f.gpu.xid_events:
             table = load("xid")
-            for e in f.gpu.xid_events:
+            first = {}
+            for e in f.gpu.xid_events:  # one per code: a code repeated 10,000 times is one piece of evidence
+                first.setdefault((e.sxid, e.xid), e)
+            for e in first.values():
                 entry = (table["sxid"] if e.sxid else table["xid"]).get(e.xid, {})
                 cls = entry.get("class", table["default_class"])
                 w = 10.0 if entry.get("level") == "fail" else 4.0
@@ -569,6 +572,7 @@ def diagnose(f: HostFacts) -> Diagnosis:
     fired += _fact_signatures(f, kb)
     cands: dict[str, Candidate] = {}
     dropped: dict[str, Candidate] = {}
+    proposers: dict[str, set[str]] = {}  # cause -> signature ids: agreement counts once per signature
     for sid, line, refs in fired:
         for ref in refs:
             c = Candidate(ref.cause, ref.w, [line])
@@ -589,9 +593,11 @@ def diagnose(f: HostFacts) -> Diagnosis:
             old = cands.get(ref.cause)
             if old is None:
                 cands[ref.cause] = c
+                proposers[ref.cause] = {sid}
             else:  # the same cause from another signature: the best score, plus a little for agreement
-                old.score = max(old.score, c.score) + 1.0
-                old.signatures += [l for l in c.signatures if l not in old.signatures]
+                old.score = max(old.score, c.score) + (1.0 if sid not in proposers[ref.cause] else 0.0)
+                proposers[ref.cause].add(sid)
+                old.signatures += [l for l in c.signatures if l not in old.signatures][:5 - len(old.signatures)]
                 old.confirmed += [x for x in c.confirmed if x not in old.confirmed]
                 old.open += [x for x in c.open if x not in old.open]
     for cause in list(dropped):
