@@ -111,3 +111,6 @@ def test_patterns_are_message_families_not_single_cases():
     kb = signatures()
     assert all(len(s.patterns) <= 25 for s in kb.signatures)
     assert all(re.compile(p) for s in kb.signatures for p in s.patterns)
+    for sid, pats in kb.compiled.items():  # compiled lazily in use: every one must compile
+        for p in pats:
+            assert p.rx.pattern, (sid, p.source)
