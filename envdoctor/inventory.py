@@ -83,6 +83,7 @@ class Group:
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     vars: dict = field(default_factory=dict)
+    member_set: set = field(default_factory=set, repr=False)  # `hosts` as a set: big groups are not O(n^2)
 
 
 @dataclass
@@ -98,8 +99,10 @@ class Inventory:
 
     def add_host(self, name: str, group: str | None, hvars: dict) -> None:
         self.host_vars.setdefault(name, {}).update(hvars)
-        if group and name not in self.group(group).hosts:
-            self.group(group).hosts.append(name)
+        g = self.group(group) if group else None
+        if g is not None and name not in g.member_set:
+            g.member_set.add(name)
+            g.hosts.append(name)
 
     def members(self, group: str, _seen: tuple = ()) -> list[str]:
         """Hosts of a group and of its children, recursively (`all`: every host)."""

@@ -36,6 +36,9 @@ def _read(path: str, interactive: bool) -> Identity:
         return Identity(path, paramiko.PKey.from_path(path))
     except paramiko.PasswordRequiredException:
         pass
+    except TypeError as e:  # paramiko 5 lets cryptography's "password-protected, but password was not provided" out
+        if "password" not in str(e):
+            return Identity(path, problem=f"cannot read key {path}: {e}")
     except (OSError, paramiko.SSHException, ValueError) as e:
         return Identity(path, problem=f"cannot read key {path}: {e}")
     passphrase = os.environ.get(PASSPHRASE_ENV)
@@ -47,8 +50,8 @@ def _read(path: str, interactive: bool) -> Identity:
         return Identity(path, problem=(f"key {path} is passphrase-protected: give its passphrase in "
                                        f"${PASSPHRASE_ENV}, or run envdoctor on a terminal to be asked"))
     try:
-        return Identity(path, paramiko.PKey.from_path(path, passphrase))  # `passphrase`/`password` by version
-    except (paramiko.SSHException, ValueError):
+        return Identity(path, paramiko.PKey.from_path(path, passphrase.encode()))  # positional: renamed in paramiko 5
+    except (paramiko.SSHException, ValueError, TypeError):
         source = "typed" if asked else f"in ${PASSPHRASE_ENV}"
         return Identity(path, problem=f"the passphrase {source} does not unlock key {path}")
     finally:
