@@ -88,6 +88,13 @@ class StrictPolicy(paramiko.MissingHostKeyPolicy):
                 f"the {key.get_name()} host key of {hostname} ({key.fingerprint}) is marked @revoked in "
                 f"{where}; refusing to connect"))
         recorded = self.known.keys.lookup(hostname)
+        if recorded and recorded.get(key.get_name()) == key:  # recorded meanwhile by another fork of this run
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            return
+        if recorded and key.get_name() in recorded:  # another fork recorded a different key meanwhile
+            raise TransportError(HostStatus.HOST_KEY_CHANGED, (
+                f"the {key.get_name()} host key of {hostname} has CHANGED (fingerprint now {key.fingerprint}); "
+                f"refusing to connect"))
         if recorded:  # a known host presenting a type we did not record: treat as changed, never as new
             raise TransportError(HostStatus.HOST_KEY_CHANGED, (
                 f"{hostname} presented a {key.get_name()} host key but {where} holds only "

@@ -263,6 +263,7 @@ class SSHTransport(Transport):
         for c in reversed(self._conns):
             try:
                 c.close()
+                c.client.close()  # also after a failed open (Fabric closes only connected ones): threads, proxies
             except Exception:
                 pass
         self._conns.clear()
