@@ -28,7 +28,11 @@ class LocalTransport(Transport):
         if stdin is not None:
             threading.Thread(target=_feed, args=(p, stdin), daemon=True).start()
         with running(lambda: _kill(p)):
-            out, err, outcome = _collect(p, t0 + timeout, on_line)
+            try:
+                out, err, outcome = _collect(p, t0 + timeout, on_line)
+            except BaseException:  # Ctrl-C in the main thread: the command must not outlive us
+                _kill(p)
+                raise
         if outcome == "too-much":
             _kill(p)
             p.wait()
