@@ -65,11 +65,13 @@ def diagnose_target(target: Target, checks: list[Check], python: str | None = No
     interp = target.interpreter(python)
     try:
         with transport_for(target, **ssh_options) as tr:
-            bundle = gather(tr, python=interp, host=target.name, **({"timeout": timeout} if timeout else {}))
+            bundle = gather(tr, python=interp, host=target.name, argv=target.interpreter_argv(python),
+                            **({"timeout": timeout} if timeout else {}))
     except TransportError as e:
-        return HostReport(host=target.name, status=e.status, error=e.message,
+        return HostReport(host=target.name, local=target.local, status=e.status, error=e.message,
                           gather_secs=round(time.monotonic() - t0, 3)), None, None
     report, facts = report_from_bundle(bundle, checks, debug)
+    report.local = target.local
     report.gather_secs = round(time.monotonic() - t0, 3)
     return report, facts, bundle
 

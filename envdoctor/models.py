@@ -59,6 +59,7 @@ class CheckResult(BaseModel):
 
 class HostReport(BaseModel):
     host: str
+    local: bool = False  # this machine, without SSH (`host` is then its hostname)
     status: HostStatus
     error: str | None = None  # why the host could not be evaluated (unreachable, timeout, ...)
     headline: dict[str, Any] = Field(default_factory=dict)  # GPU model/count, driver, CUDA, torch...

@@ -52,7 +52,7 @@ def summary_line(h: HostReport) -> str:
 
 
 def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
-    title = f"{h.host}: {h.status.value}"
+    title = f"{h.host}{' (this machine, local)' if h.local else ''}: {h.status.value}"
     lines = [click.style(title, bold=True) if color else title]
     if h.error:
         lines.append(f"  {h.error}")
