@@ -46,6 +46,7 @@ class Bundle(BaseModel):
     probe_version: int | None = None
     sections: dict[str, Section] = Field(default_factory=dict)
     pastes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # how a paste was read (e.g. only part of a huge one)
 
     def get(self, name: str) -> Section | None:
         return self.sections.get(name)
@@ -114,10 +115,12 @@ class Bundle(BaseModel):
                 return cls._from_files(files, str(path))
             if str(path).endswith((".tar.gz", ".tgz")):  # a damaged bundle, not a paste to scan
                 raise UserError("not a readable bundle tarball", where=str(path))
-            text = path.read_bytes().decode("utf-8", errors="replace")
+            from envdoctor.parsers.paste import read_paste  # UTF-16/32 BOMs, size cap, empty/binary refused
+
+            text, notes = read_paste(path)
         except (OSError, tarfile.TarError, EOFError) as e:
             raise UserError(f"cannot read: {e}", where=str(path)) from None
-        return cls(host=path.name, pastes=[text])
+        return cls(host=path.name, pastes=[text], notes=notes)
 
     @classmethod
     def _from_files(cls, files: dict[str, bytes], where: str) -> "Bundle":
