@@ -27,10 +27,11 @@ def test_json_is_one_document_and_allow_cpu_exits_0():
 def test_text_report_without_allow_cpu_fails():
     r = CliRunner().invoke(main, ["proof", "--device", "cpu", "--time-budget", "300"])
     assert r.exit_code == 1, r.output
-    assert "localhost: proof-run fail" in r.output
+    me = socket.gethostname()
+    assert f"{me}: proof-run fail" in r.output
     assert "no GPU was used" in r.output and "(proof_device)" in r.output
     # Not a terminal: one plain line per phase on stderr, from the first phases on, each once.
-    phases = [ln.split(": ", 1)[1].split(" (")[0] for ln in r.stderr.splitlines() if ln.startswith("localhost: ")]
+    phases = [ln.split(": ", 1)[1].split(" (")[0] for ln in r.stderr.splitlines() if ln.startswith(f"{me}: ")]
     assert phases[:3] == ["starting workers", "importing torch", "setup"], r.stderr
     assert "timed" in phases and len(phases) == len(set(phases)), r.stderr
     assert "\x1b[" not in r.stderr  # no cursor movement
