@@ -33,7 +33,8 @@ def headline(facts: HostFacts) -> dict:
 def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False) -> tuple[HostReport, HostFacts]:
     facts = facts_from_bundle(bundle)
     results = run_checks(facts, checks, debug)
-    return HostReport(host=bundle.host, status=host_status(results), headline=headline(facts), checks=results), facts
+    return HostReport(host=bundle.host, status=host_status(results), headline=headline(facts), checks=results,
+                      redacted=bundle.redacted), facts
 
 
 def transport_for(target: Target, **ssh_options) -> Transport:

@@ -64,6 +64,7 @@ class HostReport(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     proof: dict[str, Any] | None = None  # filled by the proof-run stage
     gather_secs: float | None = None
+    redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
 
 
 class Report(BaseModel):

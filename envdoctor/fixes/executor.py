@@ -22,6 +22,7 @@ from envdoctor.fixes.modules import MODULES, FileDiff
 from envdoctor.fixes.playbook import Play, Playbook, Task, validate_args
 from envdoctor.fixes.remote import HelperError, Remote
 from envdoctor.models import CheckResult
+from envdoctor.redact import redact_obj
 from envdoctor.transport.base import TransportError
 
 
@@ -41,7 +42,7 @@ class TaskRecord:
     def to_json(self) -> dict:
         d = asdict(self)
         d["diffs"] = [{"path": x.path, "diff": x.unified()} for x in self.diffs]
-        return d
+        return redact_obj(d)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class HostRecap:
     def to_json(self) -> dict:
         return {"host": self.host, "ok": self.ok, "changed": self.changed, "failed": self.failed,
                 "skipped": self.skipped, "unreachable": self.unreachable, "ignored": self.ignored,
-                "error": self.error, "tasks": [t.to_json() for t in self.tasks]}
+                "error": redact_obj(self.error), "tasks": [t.to_json() for t in self.tasks]}
 
 
 @dataclass
