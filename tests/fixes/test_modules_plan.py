@@ -106,6 +106,8 @@ def test_mount_options_compare_sizes_in_bytes():
     assert options_differ("rw,nosuid,nodev,size=50%", "rw,nosuid,nodev,size=33554432k", mem) == []
     assert options_differ("rw,size=8g", "rw,size=65536k", mem) == ["size=8g"]
     assert options_differ("defaults,size=64m", "rw,relatime,size=65536k", mem) == []
+    # regression: a tmpfs at its default size (half of RAM) shows no size= at all; it was remounted on every run
+    assert options_differ("rw,nosuid,nodev,size=50%", "rw,nosuid,nodev,relatime", mem) == []
 
 
 def test_cuda_toolkit_for_driver():
