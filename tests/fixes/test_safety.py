@@ -208,8 +208,10 @@ def test_one_host_failing_does_not_stop_the_others(host, tmp_path):
         hosts = {h["host"]: h for h in json.loads(r.stdout)["hosts"]}
         assert r.returncode == 1
         assert hosts["fixhost"]["failed"] == 1 and "not valid JSON" in hosts["fixhost"]["error"]
-        assert hosts["other"]["changed"] == 1  # its daemon.json; only the docker restart failed (no systemd)
-        assert [t["task"] for t in hosts["other"]["tasks"] if t["status"] == "failed"] == ["restart docker"]
+        assert hosts["other"]["changed"] == 1 and hosts["other"]["failed"] == 0  # its daemon.json
+        # No systemd there: the docker restart is skipped with the manual step, not a failure.
+        restart = [t for t in hosts["other"]["tasks"] if t["task"] == "restart docker"][0]
+        assert restart["status"] == "skipped" and "manual step: `service docker restart`" in restart["msg"]
         assert hosts[dead]["unreachable"] == 1
         assert "default-shm-size" in (other.root("etc/docker/daemon.json").read_text())
     finally:
