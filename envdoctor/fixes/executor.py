@@ -406,7 +406,8 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
         pre = [{"op": "pending", "add": pending_add}] if pending_add else []
         # A handler that runs is no longer pending: forgotten in the same round trip, after its ops.
         post = [{"op": "pending", "remove": [task.name]}] if is_handler and task.name in (session.pending or {}) else []
-        results = remote.call(pre + plan.ops + post)
+        ops = [dict(op, stop_on_failure=True) if post and op.get("op") == "exec" else op for op in plan.ops]
+        results = remote.call(pre + ops + post)
         if post:
             results = results[:-1]
             if not any(r.get("error") for r in results):

@@ -11,8 +11,9 @@
 # State of its own on the target, in STATE_DIR (root: /var/lib/envdoctor; else ~/.local/state/envdoctor):
 # - play.lock: one play at a time per host. A request {"lock": TOKEN} runs only while that token holds
 #   the lock, and under an flock of play.lock.guard for its whole duration, so "unchanged since read"
-#   and the rename that follows cannot interleave with another run's. A lock not refreshed for LEASE
-#   seconds and not in use (a killed run) is taken over.
+#   and the rename that follows cannot interleave with another run's. The lock names the process that
+#   stands for the run's connection (its sshd, or the local controller): once that process is gone (a
+#   killed run), the lock is free; without /proc, a lock not refreshed for LEASE seconds is.
 # - pending-handlers.json: handlers notified by a change and not yet run (recorded before the change
 #   is written, removed once the handler has run), so an interrupted or failed run is finished later.
 import base64
@@ -31,7 +32,41 @@ import tempfile
 import time
 
 PAUSE_BEFORE_RENAME = 0.0  # fault injection for tests: --test-pause-before-rename SECS
-LEASE = 60.0
+LEASE = 900.0
+
+
+def _proc_stat(pid):
+    """(command name, parent pid, start time) of a process, or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except (OSError, ValueError):
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    return data[data.index("(") + 1:data.rindex(")")], int(rest[1]), rest[19]
+
+
+def _connection_process():
+    """The process that lives as long as this run's connection: the nearest sshd ancestor (one per
+    SSH connection; each call of the run is a new session below it), else our parent."""
+    pid, hops = os.getppid(), 0
+    while pid > 1 and hops < 16:
+        st = _proc_stat(pid)
+        if st is None:
+            break
+        if st[0].startswith("sshd"):
+            return pid, st[2]
+        pid, hops = st[1], hops + 1
+    st = _proc_stat(os.getppid())
+    return os.getppid(), (st[2] if st else None)
+
+
+def _holder_gone(cur):
+    pid, start = cur.get("pid"), cur.get("start")
+    if not pid or not start:
+        return False
+    st = _proc_stat(int(pid))
+    return st is None or st[2] != start
 
 
 def state_dir(create=True):
@@ -89,8 +124,10 @@ def op_lock(req):
                 age = time.time() - os.stat(path).st_mtime
             except OSError:
                 age = None
-            if cur is None or cur.get("token") == req["token"] or age is None or age > LEASE:
-                _write_json(path, {"token": req["token"], "holder": req.get("holder", "?"), "since": time.time()})
+            if cur is None or cur.get("token") == req["token"] or age is None or age > LEASE or _holder_gone(cur):
+                pid, start = _connection_process()
+                _write_json(path, {"token": req["token"], "holder": req.get("holder", "?"), "since": time.time(),
+                                   "pid": pid, "start": start})
                 os.close(fd)
                 return {"locked": True, "took_over": bool(cur and cur.get("token") != req["token"])}
             os.close(fd)
@@ -396,7 +433,7 @@ def main(argv):
         except OSError as e:
             held, why = None, "%s: %s" % (getattr(e, "filename", None) or "state", e.strerror or e)
         else:
-            why = "this run's lock on the host was taken over (it was idle past %ds): nothing done" % LEASE
+            why = "this run's lock on the host was taken over (its connection seemed gone): nothing done"
         if held is None:
             results = [{"error": why} for _ in req.get("ops", [])]
             sys.stdout.write(json.dumps({"results": results, "uid": os.getuid()}))
@@ -410,12 +447,14 @@ def main(argv):
             res = fn(op) if fn else {"error": "unknown op %r" % op.get("op")}
         except OSError as e:
             # Name the path: "Permission denied" alone does not say which file.
-            where = e.filename or op.get("path") or op.get("op")
+            where = op.get("path") or e.filename or op.get("op")
             res = {"error": "%s: %s" % (where, e.strerror or e)}
         except (KeyError, ValueError) as e:
             res = {"error": "%s: %s" % (type(e).__name__, e)}
         if "error" in res and op.get("op") not in ("stat",):
             failed = True
+        if op.get("stop_on_failure") and res.get("rc") != 0:
+            failed = True  # a command that failed: what follows it (forgetting a pending handler) must not run
         results.append(res)
     sys.stdout.write(json.dumps({"results": results, "uid": os.getuid()}))
 

@@ -32,6 +32,8 @@ case "$1" in
   is-active) if [ -e $d/$2.active ]; then echo active; exit 0; else echo inactive; exit 3; fi ;;
   is-enabled) if [ -e $d/$2.enabled ]; then echo enabled; exit 0; else echo disabled; exit 1; fi ;;
 esac
+# a test makes an action fail (as a wedged PID 1 or a unit that will not start would) with a file
+if [ -e /etc/fake-systemd-fail/$1 ]; then echo "Failed to $1: constructed failure" >&2; exit 1; fi
 echo "$*" >> /etc/fake-systemd.log
 mkdir -p $d
 case "$1" in

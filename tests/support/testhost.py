@@ -237,7 +237,10 @@ class TestHost:
         with the client key and may sudo with `password` (one try, so a wrong password fails fast)."""
         assert self.isolated and self.proc is not None, "users can only be added to a started isolated host"
         pub = Path(str(self.client_key) + ".pub").read_text()
-        script = (f"useradd -M -d /tmp -s /bin/sh {name} && chpasswd && mkdir -p {USER_KEYS_DIR} && "
+        # Its home is in the host's private /var/lib, so what it writes there never reaches this machine.
+        home = f"/var/lib/envdoctor-test-home/{name}"
+        script = (f"mkdir -p {home} && useradd -M -d {home} -s /bin/sh {name} && chown {name} {home} && chpasswd && "
+                  f"mkdir -p {USER_KEYS_DIR} && "
                   f"printf '%s' \"$PUB\" > {USER_KEYS_DIR}/{name} && chmod 644 {USER_KEYS_DIR}/{name}")
         if sudo:
             script += (f" && printf '%s\\n' '{name} ALL=(ALL) ALL' 'Defaults:{name} passwd_tries=1' "
