@@ -5,7 +5,7 @@ host also gets a private /var/lib (overlay: envdoctor's state on the target) and
 /dev/shm of the machine's size, mounted first: a remount there (the shm playbook) resizes that tmpfs,
 never the machine's (a remount of a tmpfs shared with the parent namespace changes its superblock).
 With `pam=True` sshd runs with PAM, so each login gets the limits in the host's /etc/security, and
-`memlock_kib` sets the locked-memory limit sshd (and so a login before limits.d says more) starts with.
+`memlock_kib` sets the soft locked-memory limit sshd (and so a login before limits.d says more) starts with.
 
     with TestHost(tmp_path / "h1", isolated=True) as h:
         h.ssh_config   # an ssh_config file with an alias h.alias -> 127.0.0.1:h.port, user root, key
@@ -319,7 +319,7 @@ class TestHost:
             argv = sshd
         if self.memlock_kib is not None:
             n = self.memlock_kib * 1024
-            argv = ["prlimit", f"--memlock={n}:{n}", "--"] + argv
+            argv = ["prlimit", f"--memlock={n}:", "--"] + argv  # the soft limit: raising a hard one back needs CAP_SYS_RESOURCE
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns] + argv
         self.log = open(self.dir / "sshd.log", "wb")
