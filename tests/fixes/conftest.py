@@ -71,8 +71,12 @@ class Host:
         return subprocess.run([sys.executable, "-m", "envdoctor", *argv], cwd=ROOT, capture_output=True, text=True,
                               input=input if input is not None else "", timeout=timeout)
 
+    # The test hosts live in this machine's container, so they read as containers; unless a test says
+    # otherwise they play a machine with a docker daemon of its own (the docker tasks run).
+    AS_DOCKER_HOST = ("-e", "manage_docker=true")
+
     def play(self, playbook: str, *extra: str) -> tuple[int, dict, subprocess.CompletedProcess]:
-        r = self.envdoctor("play", playbook, *self.args(), "--json", *extra)
+        r = self.envdoctor("play", playbook, *self.args(), "--json", *self.AS_DOCKER_HOST, *extra)
         try:
             doc = json.loads(r.stdout)
         except ValueError:

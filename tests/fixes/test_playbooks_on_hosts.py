@@ -229,3 +229,18 @@ def test_cuda_switch_through_update_alternatives(host):
     assert host.read("/etc/fake-alternatives.log").splitlines() == ["--set cuda /usr/local/cuda-12.4"]
     assert host.sh("readlink -f /usr/local/cuda").strip() == "/usr/local/cuda-12.4"
     assert [t["status"] for t in second["tasks"] if t["module"] == "command"] == ["skipped"]  # the unless guard
+
+
+def test_inside_a_container_the_plan_is_what_a_container_can_do(host):
+    # The test host reads as a container (it lives in this machine's); no docker daemon of its own.
+    expected = {"shm.yml": "docker run --shm-size=8G", "memlock.yml": "docker run --ulimit memlock=-1:-1",
+                "container-toolkit.yml": "docker run --gpus all"}
+    for playbook, flag in expected.items():
+        r = host.envdoctor("play", playbook, *host.args(), "--json")
+        recap = json.loads(r.stdout)["hosts"][0]
+        assert r.returncode == 0 and recap["failed"] == 0, r.stdout
+        manual = [t for t in recap["tasks"] if t["module"] == "manual"]
+        assert manual and manual[0]["status"] == "skipped" and flag in manual[0]["msg"], recap["tasks"]
+        assert "manual step:" in manual[0]["msg"]
+        assert not [t for t in recap["tasks"] if t["module"] == "json_merge" and t["status"] != "skipped"]
+    assert host.read("/etc/docker/daemon.json") is None  # no daemon.json for a daemon that is not there
