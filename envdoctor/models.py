@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Status(str, Enum):
@@ -67,11 +67,24 @@ class HostReport(BaseModel):
     redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
 
 
+REPORT_SCHEMA_ID = "urn:envdoctor:report:1"  # the `$schema` of a report; `envdoctor schema` prints that schema
+
+
 class Report(BaseModel):
-    version: int = 1
+    model_config = ConfigDict(populate_by_name=True)
+
+    schema_id: str = Field(default=REPORT_SCHEMA_ID, alias="$schema")
+    version: int = 1  # raised only on an incompatible change (docs/report-json.md)
     envdoctor: str
     hosts: list[HostReport] = Field(default_factory=list)
     fleet: dict[str, Any] | None = None  # fleet summary and drift, for several hosts
+
+    # The document's keys are the aliases (`$schema`), always.
+    def model_dump(self, **kw):
+        return super().model_dump(**{"by_alias": True, **kw})
+
+    def model_dump_json(self, **kw):
+        return super().model_dump_json(**{"by_alias": True, **kw})
 
 
 _ORDER = [Status.PASS, Status.SKIP, Status.UNKNOWN, Status.WARN, Status.ERROR, Status.FAIL]

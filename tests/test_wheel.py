@@ -22,6 +22,9 @@ def test_wheel_installs_and_checks(tmp_path):
     repo_playbooks = {f"envdoctor/playbooks/{p.name}" for p in (ROOT / "playbooks").glob("*.yml")}
     assert repo_playbooks <= set(names)
     assert "envdoctor/probe/probe_script.py" in names
+    assert "envdoctor/playbooks/README.md" in names  # the when: language, next to the playbooks
+    assert {"envdoctor/report/html_page.html", "envdoctor/report/html_page.js", "envdoctor/slurm_task.py"} <= set(names)
+    assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names), names
 
     # A fresh venv; dependencies come from this interpreter's site-packages (no index needed).
     venv = tmp_path / "venv"
@@ -38,8 +41,9 @@ def test_wheel_installs_and_checks(tmp_path):
     ids = {c["id"] for c in json.loads(listed.stdout)}
     assert ids, "the installed wheel found no checks"
 
-    res = subprocess.run([str(venv / "bin" / "envdoctor"), "check", "--json"], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=300)
+    res = subprocess.run([str(venv / "bin" / "envdoctor"), "check", "--json", "--html", "r.html"], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=300)
+    assert "heatmap" in (tmp_path / "r.html").read_text()  # the page's assets came with the wheel
     assert res.returncode in (0, 1), res.stderr
     doc = json.loads(res.stdout)
     assert doc["version"] == 1 and doc["hosts"][0]["host"] == "localhost"

@@ -12,6 +12,8 @@ from envdoctor.bundle import Bundle
 from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, debug_option, emit_report, exit_code, json_option
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
+from envdoctor.cli.output_options import output_options, write_outputs
+from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
 from envdoctor.diagnose import diagnose_target, report_from_bundle
 from envdoctor.models import HostReport, HostStatus, Report
 from envdoctor.targets import LOCAL, Target
@@ -30,14 +32,19 @@ from envdoctor.targets import LOCAL, Target
 @click.option("--no-proof", is_flag=True, help="Skip the ResNet proof-run that ends the check on hosts with a usable GPU.")
 @click.option("--proof-time-budget", type=click.FloatRange(min=5), default=60.0, show_default=True,
               help="Seconds the proof-run may take per host.")
+@slurm_options
 @json_option
+@output_options
 @checks_dir_option
 @debug_option
 def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, forks, timeout, connect_timeout,
-            known_hosts, accept_new_host_keys, become, golden, no_proof, proof_time_budget, as_json, checks_dirs, debug):
+            known_hosts, accept_new_host_keys, become, golden, no_proof, proof_time_budget, use_slurm, partition,
+            nodelist, as_json, junit_path, prometheus_path, html_path, checks_dirs, debug):
     """Diagnose the GPU deep-learning environment of this machine (no TARGET), or of remote hosts over
     SSH: TARGET is host, user@host[:port], an ssh_config alias, a range such as gpu[01-16], or @group
-    of the inventory (-i). `localhost` given explicitly goes over SSH; `local` is this machine."""
+    of the inventory (-i). `localhost` given explicitly goes over SSH; `local` is this machine.
+    With --slurm, the nodes of a Slurm cluster instead, as one srun step (-p, -w in Slurm's syntax)."""
+    refuse_mixed(use_slurm, targets, inventory, partition, nodelist)
     checks = load_catalog(checks_dirs)
     proof = None if no_proof else {"time_budget": proof_time_budget}
     hosts = []
@@ -46,6 +53,15 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
     if from_paths:
         for p in from_paths:
             hosts.append(report_from_bundle(Bundle.load(p), checks, debug)[0])
+    elif use_slurm:
+        from envdoctor.fleet import fleet_summary
+
+        hosts = check_through_slurm(checks, partition=partition, nodelist=nodelist, python=python, timeout=timeout,
+                                    proof=proof, debug=debug, as_json=as_json)
+        if golden and golden not in {h.host for h in hosts}:
+            raise click.UsageError(f"--golden {golden!r} is not one of the nodes")
+        if len(hosts) > 1 or golden:
+            fleet = fleet_summary(hosts, golden)
     elif not targets and not inventory:
         hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout, proof=proof,
                                 show_progress=not as_json))
@@ -71,6 +87,7 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
             fleet = fleet_summary(hosts, golden)
     report = Report(envdoctor=__version__, hosts=hosts, fleet=fleet)
     emit_report(report, as_json, verbose)
+    write_outputs(report, junit_path, prometheus_path, html_path, quiet=as_json)
     if interrupted:
         click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
         raise SystemExit(130)

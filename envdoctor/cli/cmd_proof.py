@@ -10,6 +10,8 @@ import click
 from envdoctor import __version__
 from envdoctor.cli.common import exit_code, json_option, use_color
 from envdoctor.cli.fleet_options import ssh_options, target_options
+from envdoctor.cli.output_options import output_options, write_outputs
+from envdoctor.cli.slurm_options import refuse_mixed, slurm_options
 from envdoctor.models import HostReport, HostStatus, Report
 from envdoctor.runner import DEFAULT_FORKS
 from envdoctor.targets import LOCAL, Target
@@ -57,9 +59,12 @@ def host_report(target: Target, proof: dict) -> HostReport:
               help="Seconds to connect and authenticate over SSH.")
 @click.option("--known-hosts", type=click.Path(path_type=Path), help="known_hosts file (default ~/.ssh/known_hosts).")
 @click.option("--accept-new-host-keys", is_flag=True, help="Trust hosts not yet in known_hosts.")
+@slurm_options
 @json_option
+@output_options
 def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, dataloader, allow_cpu, multi_node,
-            master_addr, master_port, iface, gpus_per_node, python, verbose, inventory, limit, ssh_config, forks, connect_timeout, known_hosts, accept_new_host_keys, as_json):
+            master_addr, master_port, iface, gpus_per_node, python, verbose, inventory, limit, ssh_config, forks, connect_timeout, known_hosts, accept_new_host_keys,
+            use_slurm, partition, nodelist, as_json, junit_path, prometheus_path, html_path):
     """Prove that the GPUs train: a ResNet-50 on synthetic data with mixed precision on every GPU of each
     TARGET (this machine when none; same TARGET forms as `check`), judged for GPU use, correctness, speed
     against published figures, and health under load."""
@@ -68,6 +73,27 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, da
     from envdoctor.proof.stage import run_proof
     from envdoctor.runner import run_hosts
 
+    refuse_mixed(use_slurm, targets, inventory, partition, nodelist)
+    outputs = (junit_path, prometheus_path, html_path)
+    if use_slurm:
+        from envdoctor.cli.slurm_options import proof_through_slurm
+
+        hosts, job = proof_through_slurm(
+            partition=partition, nodelist=nodelist, multi_node=multi_node, as_json=as_json, python=python,
+            device=device, per_node=gpus_per_node, master_port=master_port, iface=iface, time_budget=time_budget,
+            arch=arch, batch_size=batch_size, compile=use_compile, dataloader=dataloader, allow_cpu=allow_cpu,
+            **({} if multi_node else {"ddp": ddp}))
+        report = Report(envdoctor=__version__, hosts=hosts, fleet={"multi_node": job} if job else None)
+        if as_json:
+            click.echo(report.model_dump_json(indent=2))
+        else:
+            for h in hosts:
+                click.echo(render_proof(h.host, h.proof or {"status": "error", "summary": h.error or h.status.value},
+                                        use_color(), verbose))
+            if job:
+                click.echo(f"multi-node job: {job['status']}: {job['summary']}")
+        write_outputs(report, *outputs, quiet=as_json)
+        raise SystemExit(1 if job and job["status"] == "fail" else exit_code(hosts))
     if targets or inventory:
         from envdoctor.inventory import resolve
 
@@ -79,7 +105,7 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, da
     if not as_json and sys.stderr.isatty():
         board = ProgressBoard([t.name for t in resolved], sys.stderr, dataloader=dataloader)
     if multi_node:
-        return _multi_node(resolved, board, as_json, verbose, ssh, device=device, per_node=gpus_per_node,
+        return _multi_node(resolved, board, as_json, verbose, ssh, outputs, device=device, per_node=gpus_per_node,
                            master_addr=master_addr, master_port=master_port, iface=iface, time_budget=time_budget,
                            arch=arch, batch_size=batch_size, compile=use_compile, dataloader=dataloader,
                            allow_cpu=allow_cpu)
@@ -106,13 +132,14 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, ddp, da
         for h in hosts:
             proof = h.proof or {"status": "error", "summary": h.error or h.status.value}
             click.echo(render_proof(h.host, proof, color, verbose))
+    write_outputs(report, *outputs, quiet=as_json)
     if result.interrupted:
         click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
         raise SystemExit(130)
     raise SystemExit(exit_code(hosts))
 
 
-def _multi_node(resolved, board, as_json, verbose, ssh, **kw):
+def _multi_node(resolved, board, as_json, verbose, ssh, outputs=(None, None, None), **kw):
     from envdoctor.errors import UserError
     from envdoctor.proof.render import render_proof
     from envdoctor.proof.stage import run_multinode
@@ -136,5 +163,6 @@ def _multi_node(resolved, board, as_json, verbose, ssh, **kw):
         for h in hosts:
             click.echo(render_proof(h.host, h.proof or {}, color, verbose))
         click.echo(f"multi-node job: {job['status']}: {job['summary']}")
+    write_outputs(report, *outputs, quiet=as_json)
     code = exit_code(hosts)
     raise SystemExit(1 if job["status"] == "fail" else code)

@@ -6,10 +6,10 @@ import json
 
 import click
 
-from envdoctor.models import Report
+from envdoctor.report.schema import report_schema
 
 
 @click.command("schema")
 def command():
-    """Print the JSON Schema of the report that --json prints."""
-    click.echo(json.dumps(Report.model_json_schema(), indent=2))
+    """Print the JSON Schema of the report that --json prints (its $id is the report's $schema)."""
+    click.echo(json.dumps(report_schema(), indent=2))

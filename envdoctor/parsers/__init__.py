@@ -12,6 +12,7 @@ from envdoctor.facts import HostFacts
 def facts_from_bundle(bundle: Bundle) -> HostFacts:
     from envdoctor.parsers.container_facts import build_container_facts
     from envdoctor.parsers.gpu_facts import build_gpu_facts
+    from envdoctor.parsers.security import build_security_facts
     from envdoctor.parsers.system_facts import build_system_facts
     from envdoctor.parsers.torch_facts import build_cuda_env_facts, build_torch_facts
 
@@ -23,5 +24,6 @@ def facts_from_bundle(bundle: Bundle) -> HostFacts:
         cuda_env=build_cuda_env_facts(bundle),
         system=build_system_facts(bundle),
         container=build_container_facts(bundle),
+        security=build_security_facts(bundle),
         sources=sources,
     )

@@ -333,6 +333,384 @@ def which(names):
     return text("command -v " + " ".join(names), "\n".join("%s\t%s" % (n, shutil.which(n) or "") for n in names) + "\n")
 
 
+# ==== security posture (issue 13): Jupyter servers, sshd, docker exposure. Kept together in one block. ====
+# Secrets never leave the host: tokens and passwords in command lines, `jupyter server list` and
+# environments are replaced by "<redacted>" here, before anything is printed.
+import re as _sec_re
+
+_SEC_SECRET_ARG = _sec_re.compile(r"^(--?[\w.-]*(?:token|password|secret)[\w.-]*)=(.*)$", _sec_re.I)
+_SEC_TOKEN_IN_URL = _sec_re.compile(r"(token=)[^&\s\"']+")
+_SEC_JUPYTER = _sec_re.compile(r"(^|/)(jupyter-(lab|notebook|server)|jupyter_server|jupyterlab|notebook)(\.py)?$")
+_sec_lock = threading.Lock()
+_sec_memo = {}
+
+
+def _sec_once(key, fn):
+    """Run fn once for the sections that share it (sshd -T, the /proc scan)."""
+    with _sec_lock:
+        if key not in _sec_memo:
+            _sec_memo[key] = fn()
+        return _sec_memo[key]
+
+
+def _sec_redact_argv(argv):
+    out, hide_next = [], False
+    for a in argv:
+        if hide_next:
+            out.append("<redacted>" if a else a)
+            hide_next = False
+            continue
+        m = _SEC_SECRET_ARG.match(a)
+        if m:
+            v = m.group(2)
+            out.append(m.group(1) + "=" + (v if v in ("", "''", '""') else "<redacted>"))
+        elif _sec_re.match(r"^--?[\w.-]*(token|password|secret)[\w.-]*$", a, _sec_re.I):
+            out.append(a)
+            hide_next = True
+        else:
+            out.append(_SEC_TOKEN_IN_URL.sub(r"\1<redacted>", a))
+    return out
+
+
+def _sec_is_jupyter(argv):
+    """A Jupyter *server* (lab, notebook, server), not a kernel or a `jupyter ... list`."""
+    if not argv or "list" in argv[1:5] or any("ipykernel" in a for a in argv[:3]):
+        return False
+    # argv[0] is the program (jupyter-lab) or the interpreter running it (python .../jupyter-lab, python -m ...);
+    # `jupyter lab` execs jupyter-lab, so wrappers (timeout, sh -c) are not servers themselves.
+    for i, a in enumerate(argv[:2]):
+        if _SEC_JUPYTER.search(a):
+            return True
+        if a == "-m" and i + 1 < len(argv) and argv[i + 1] in ("jupyter", "jupyterlab", "notebook", "jupyter_server"):
+            return True
+        if (a.endswith("/jupyter") or a == "jupyter") and i + 1 < len(argv) and argv[i + 1] in ("lab", "notebook",
+                                                                                                 "server"):
+            return True
+    return False
+
+
+def _sec_socket_inodes(pid):
+    inodes = []
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if t.startswith("socket:["):
+                inodes.append(t[8:-1])
+    except OSError:
+        return None  # another user's process: only root can see its sockets
+    return inodes
+
+
+def _sec_environ(pid):
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as fh:
+            raw = fh.read(200000).split(b"\0")
+    except OSError:
+        return None
+    env = {}
+    for kv in raw:
+        k, _, v = kv.partition(b"=")
+        env[k.decode("utf-8", "replace")] = v.decode("utf-8", "replace")
+    return env
+
+
+def _sec_env_flags(pid):
+    """JUPYTER_TOKEN / JUPYTER_PASSWORD in a server's environment: whether set, never the value."""
+    env = _sec_environ(pid)
+    if env is None:
+        return None
+    return {k: "<set>" if env[k] else "" for k in ("JUPYTER_TOKEN", "JUPYTER_PASSWORD") if k in env}
+
+
+def _sec_processes():
+    """Jupyter servers, dockerd and sshd from /proc: pid, uid, redacted argv, and their sockets' inodes."""
+    procs = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        pid = int(d)
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as fh:
+                argv = [a.decode("utf-8", "replace") for a in fh.read(65536).split(b"\0") if a]
+        except OSError:
+            continue
+        if not argv:
+            continue
+        base = os.path.basename(argv[0])
+        # sshd's listener renames itself "sshd: /usr/sbin/sshd -D [listener] ..."; its per-connection children are skipped
+        kind = ("jupyter" if _sec_is_jupyter(argv) else "dockerd" if base == "dockerd"
+                else "sshd" if base == "sshd" or "[listener]" in argv[0] else None)
+        if kind is None:
+            continue
+        uid = None
+        try:
+            with open("/proc/%d/status" % pid) as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        uid = int(line.split()[1])
+        except OSError:
+            pass
+        p = {"pid": pid, "uid": uid, "kind": kind, "argv": _sec_redact_argv(argv)[:60],
+             "socket_inodes": _sec_socket_inodes(pid)}
+        if kind == "jupyter":
+            p["env"] = _sec_env_flags(pid)
+        procs.append(p)
+    return procs
+
+
+def _sec_listening():
+    """LISTEN sockets (state 0A) of /proc/net/tcp and tcp6, with the header line."""
+    out, err = [], []
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as fh:
+                lines = fh.read().splitlines()
+        except OSError as e:
+            err.append("%s: %s" % (path, e))
+            continue
+        out.append("# " + path)
+        out += [l for l in lines[1:] if len(l.split()) > 3 and l.split()[3] == "0A"]
+    return out, err
+
+
+def _sec_http_status(host, port, base_url):
+    """The status an unauthenticated GET of Jupyter's /api/kernels gets (200: no token, no password)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+    h = "[%s]" % host if ":" in host else host
+    path = "/" + (base_url or "/").strip("/") + "/api/kernels"
+    path = path.replace("//", "/")
+    for scheme in ("http", "https"):
+        ctx = ssl._create_unverified_context() if scheme == "https" else None
+        try:
+            with urllib.request.urlopen("%s://%s:%d%s" % (scheme, h, port, path), timeout=3, context=ctx) as r:
+                return "%s %d" % (scheme, r.status)
+        except urllib.error.HTTPError as e:
+            return "%s %d" % (scheme, e.code)
+        except Exception as e:  # not HTTP (an https server), refused, timed out: try the other scheme
+            last = "%s: %s" % (type(e).__name__, e)
+    return "no answer: " + last
+
+
+def _sec_jupyter_row(d, listed_by):
+    if not isinstance(d, dict):
+        return None
+    d["token"] = "<redacted>" if d.get("token") else ""
+    for k, v in list(d.items()):
+        if isinstance(v, str):
+            d[k] = _SEC_TOKEN_IN_URL.sub(r"\1<redacted>", v)
+    d["listed_by"] = listed_by
+    return d
+
+
+def _sec_runtime_file(pid):
+    """The server's own jpserver-PID.json (nbserver-PID.json for classic Notebook): what `jupyter server
+    list` reads, found through the server's environment, so other users' servers are seen too (as root)."""
+    env = _sec_environ(pid) or {}
+    home = env.get("HOME") or ""
+    dirs = [env.get("JUPYTER_RUNTIME_DIR"),
+            os.path.join(env["JUPYTER_DATA_DIR"], "runtime") if env.get("JUPYTER_DATA_DIR") else None,
+            os.path.join(env["XDG_DATA_HOME"], "jupyter", "runtime") if env.get("XDG_DATA_HOME") else None,
+            os.path.join(home, ".local", "share", "jupyter", "runtime") if home else None]
+    for d in [x for x in dirs if x]:
+        for name in ("jpserver-%d.json" % pid, "nbserver-%d.json" % pid):
+            path = os.path.join(d, name)
+            try:
+                with open(path) as fh:
+                    return _sec_jupyter_row(json.load(fh), "runtime file " + name)
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def _sec_jupyter_list(procs):
+    """Each server's runtime file, and `jupyter server list --json` for servers without one found (it
+    costs seconds: importing jupyter_server); tokens redacted."""
+    rows, cmds = [], []
+    for p in procs:
+        row = _sec_runtime_file(p["pid"])
+        if row is not None:
+            rows.append(row)
+    if all(any(r.get("pid") == p["pid"] for r in rows) for p in procs):
+        return rows, cmds
+    exes = [shutil.which("jupyter")] if shutil.which("jupyter") else []
+    for p in procs:
+        try:
+            j = os.path.join(os.path.dirname(os.readlink("/proc/%d/exe" % p["pid"])), "jupyter")
+        except OSError:
+            continue
+        if os.path.exists(j) and j not in exes:
+            exes.append(j)
+    for exe in exes[:2]:
+        sec = run([exe, "server", "list", "--json"], 30)
+        cmds.append("%s server list --json: %s" % (exe, sec["error"] or "rc=%s" % sec["rc"]))
+        for line in sec["stdout"].splitlines():
+            try:
+                row = _sec_jupyter_row(json.loads(line), "jupyter server list")
+            except ValueError:
+                continue
+            if row is not None and not any(r.get("pid") == row.get("pid") for r in rows):
+                rows.append(row)
+    return rows, cmds
+
+
+def _sec_addr(hexaddr):
+    ip, port = hexaddr.split(":")
+    if len(ip) == 8:
+        b = bytes.fromhex(ip)[::-1]
+        return ".".join(str(x) for x in b), int(port, 16)
+    import socket as _s
+    b = b"".join(bytes.fromhex(ip[i:i + 8])[::-1] for i in range(0, 32, 8))
+    return _s.inet_ntop(_s.AF_INET6, b), int(port, 16)
+
+
+def sec_jupyter():
+    """Jupyter servers: processes, their listening sockets, `jupyter server list`, and whether an
+    unauthenticated request is answered. One JSON document."""
+    t0 = time.time()
+    procs = [p for p in _sec_once("procs", _sec_processes) if p["kind"] == "jupyter"]
+    listen, _ = _sec_listening()
+    by_inode = {}
+    for l in listen:
+        f = l.split()
+        if len(f) > 9 and not l.startswith("#"):
+            by_inode[f[9]] = f[1]
+    rows, cmds = _sec_jupyter_list(procs) if procs else ([], [])
+    probes = []
+    targets = set()
+    for p in procs:
+        for ino in p["socket_inodes"] or []:
+            if ino in by_inode:
+                targets.add((by_inode[ino], p["pid"]))
+    for hexaddr, pid in sorted(targets)[:16]:  # each GET may wait 2 x 3 s
+        host, port = _sec_addr(hexaddr)
+        conn = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        base = next((r.get("base_url") for r in rows if r.get("pid") == pid), None)
+        probes.append({"pid": pid, "address": host, "port": port, "unauthenticated_get": _sec_http_status(conn, port, base)})
+    body = {"processes": procs, "servers_listed": rows, "list_commands": cmds, "http": probes}
+    sec = text("jupyter processes, jupyter server list --json, GET /api/kernels without a token",
+               json.dumps(body, indent=1) + "\n")
+    sec["secs"] = round(time.time() - t0, 3)
+    return sec
+
+
+def sec_listening():
+    lines, err = _sec_listening()
+    sec = text("LISTEN lines of /proc/net/tcp /proc/net/tcp6", "\n".join(lines) + "\n")
+    if err and not lines:
+        sec.update(rc=None, error="; ".join(err))
+    return sec
+
+
+def sec_daemons():
+    """dockerd and sshd processes (argv, uid, socket inodes): how the daemons were started."""
+    procs = [p for p in _sec_once("procs", _sec_processes) if p["kind"] in ("dockerd", "sshd")]
+    return text("dockerd/sshd processes from /proc", json.dumps(procs, indent=1) + "\n")
+
+
+def _sec_sshd_T():
+    exe = shutil.which("sshd") or "/usr/sbin/sshd"
+    return _sec_once("sshd -T", lambda: run([exe, "-T"], 10, show="sshd -T"))
+
+
+def sec_login():
+    """Who envdoctor runs as (the user behind sudo too), whether over SSH, and how many authorized keys
+    that user has in the files sshd reads: what a hardened sshd would still let in."""
+    import pwd
+    name = os.environ.get("SUDO_USER") or None
+    try:
+        pw = pwd.getpwnam(name) if name else pwd.getpwuid(os.geteuid())
+    except KeyError:
+        pw = pwd.getpwuid(os.geteuid())
+    files, akc = [".ssh/authorized_keys", ".ssh/authorized_keys2"], None
+    t = _sec_sshd_T()
+    for line in t["stdout"].splitlines():
+        k, _, v = line.partition(" ")
+        if k == "authorizedkeysfile" and v.strip() and v.strip() != "none":
+            files = v.split()
+        if k == "authorizedkeyscommand" and v.strip() != "none":
+            akc = v.strip()
+    found = []
+    for f in files:
+        f = f.replace("%%", "\0").replace("%h", pw.pw_dir).replace("%u", pw.pw_name).replace("\0", "%")
+        path = f if f.startswith("/") else os.path.join(pw.pw_dir, f)
+        try:
+            with open(path) as fh:
+                n = sum(1 for l in fh if l.strip() and not l.lstrip().startswith("#"))
+            found.append({"path": path, "keys": n})
+        except FileNotFoundError:
+            found.append({"path": path, "keys": 0})
+        except OSError as e:
+            found.append({"path": path, "keys": None, "error": type(e).__name__})
+    body = {"user": pw.pw_name, "uid": pw.pw_uid, "via_sudo": bool(name), "ssh_session": "SSH_CONNECTION" in os.environ,
+            "authorized_keys": found, "authorized_keys_command": akc, "sshd_T_read": t["error"] is None and t["rc"] == 0}
+    return text("login user and authorized keys", json.dumps(body, indent=1) + "\n")
+
+
+def sec_accounts():
+    """The docker group line of /etc/group, and for /etc/passwd only name:uid:gid:shell (no GECOS)."""
+    out = []
+    try:
+        with open("/etc/group") as fh:
+            out += ["group " + l.strip() for l in fh if l.startswith("docker:")]
+        docker_gid = out[0].split(":")[2] if out and len(out[0].split(":")) > 2 else None
+        with open("/etc/passwd") as fh:
+            for l in fh:
+                f = l.strip().split(":")
+                # root, people (uid >= 1000, not nobody) and whoever has docker as primary group
+                if len(f) >= 7 and f[2].isdigit() and (f[2] == "0" or 1000 <= int(f[2]) < 65534 or f[3] == docker_gid):
+                    out.append("passwd %s:%s:%s:%s" % (f[0], f[2], f[3], f[6]))
+    except OSError as e:
+        sec = text("docker group, accounts", "")
+        sec.update(rc=None, error=str(e))
+        return sec
+    return text("grep ^docker: /etc/group; cut -d: -f1,3,4,7 /etc/passwd", "\n".join(out) + "\n")
+
+
+def sec_containers():
+    """Running containers' privilege and mounts (`docker inspect`, reduced here: no environment, no labels)."""
+    ps = run(["docker", "ps", "-q", "--no-trunc"], 10)
+    if ps["error"] or ps["rc"] != 0:
+        ps["cmd"] = "docker ps -q; docker inspect"
+        return ps
+    ids = ps["stdout"].split()[:200]
+    if not ids:
+        return text("docker ps -q; docker inspect", "[]\n")
+    sec = run(["docker", "inspect"] + ids, 20)
+    sec["cmd"] = "docker ps -q; docker inspect (privilege, mounts)"
+    try:
+        docs = json.loads(sec["stdout"])
+    except ValueError:
+        return sec
+    keep = []
+    for d in docs:
+        hc = d.get("HostConfig") or {}
+        keep.append({"id": (d.get("Id") or "")[:12], "name": (d.get("Name") or "").lstrip("/"),
+                     "image": (d.get("Config") or {}).get("Image"), "privileged": hc.get("Privileged"),
+                     "pid_mode": hc.get("PidMode"), "network_mode": hc.get("NetworkMode"), "cap_add": hc.get("CapAdd"),
+                     "mounts": [{"source": m.get("Source"), "destination": m.get("Destination"), "type": m.get("Type")}
+                                for m in d.get("Mounts") or []]})
+    sec["stdout"] = json.dumps(keep, indent=1) + "\n"
+    return sec
+
+
+def security_jobs():
+    return {
+        "sec_jupyter": sec_jupyter,
+        "sec_listening": sec_listening,
+        "sec_daemons": sec_daemons,
+        "sec_sshd_config": _sec_sshd_T,
+        "sec_login": sec_login,
+        "sec_accounts": sec_accounts,
+        "sec_containers": sec_containers,
+    }
+# ==== end of the security block ====
+
+
 def main(argv):
     no_torch = "--no-torch" in argv
     jobs = {}
@@ -379,6 +757,7 @@ def main(argv):
                                                             os.uname().machine)),
         "dpkg_nvidia": dpkg_nvidia,
     })
+    jobs.update(security_jobs())  # the security block above
     sections = {}
 
     def work(name, fn):

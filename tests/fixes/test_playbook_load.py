@@ -13,7 +13,7 @@ from envdoctor.fixes.playbook import builtin_playbooks_dir, load_playbook, parse
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "constructed" / "fixes"
 SHIPPED = ["container-toolkit.yml", "shm.yml", "memlock.yml", "cuda-switch.yml", "persistence-mode.yml",
-           "fabricmanager.yml", "blacklist-nouveau.yml", "onboard-node.yml"]
+           "fabricmanager.yml", "blacklist-nouveau.yml", "sshd-hardening.yml", "onboard-node.yml"]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -32,7 +32,7 @@ def test_checks_point_at_shipped_playbooks():
 def test_onboard_node_imports_every_concern():
     pb = load_playbook(builtin_playbooks_dir() / "onboard-node.yml")
     names = {p.name for p in pb.plays}
-    assert len(pb.plays) == 8, names  # seven concerns, then the proof-run
+    assert len(pb.plays) == 9, names  # eight concerns, then the proof-run
     assert [t.module for t in pb.plays[-1].tasks] == ["proof"]
     # Every imported task is guarded by the check that asks for it.
     assert all(any("check." in str(w) for w in t.when) for p in pb.plays for t in p.tasks)

@@ -1,0 +1,98 @@
+"""envdoctor health: the Slurm node health check (slurmd's HealthCheckProgram, or a prolog/epilog).
+
+Fast and silent when healthy. It diagnoses this node (no proof-run), drains it when a check fails, and
+returns it to service once healthy, but only when envdoctor drained it (its reason starts with
+`envdoctor: `): a node an admin drained stays drained."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from envdoctor import __version__
+from envdoctor.catalog import load_catalog
+from envdoctor.cli.common import checks_dir_option, debug_option
+from envdoctor.cli.output_options import output_options, write_outputs
+from envdoctor.models import Report
+
+# slurmd kills its HealthCheckProgram after 60 s (slurm.conf(5)); leave room for sinfo and scontrol.
+DEFAULT_BOUND_S = 45.0
+SLURM_ROOM_S = 10.0
+
+
+def _ids(values: tuple[str, ...]) -> set[str]:
+    return {v.strip() for x in values for v in x.split(",") if v.strip()}
+
+
+@click.command("health")
+@click.option("--node", help="Slurm node name of this machine  [default: $SLURMD_NODENAME, else the short host name]")
+@click.option("--drain-on", type=click.Choice(["fail", "warn"]), default="fail", show_default=True,
+              help="fail: only failed checks drain the node; warn: warnings drain it too.")
+@click.option("--check", "check_mode", is_flag=True,
+              help="Change nothing: print what it would do (drain, resume, nothing) and why.")
+@click.option("--time-bound", type=click.FloatRange(min=10), default=DEFAULT_BOUND_S, show_default=True,
+              help="Seconds the whole run may take (slurmd allows its HealthCheckProgram 60 s).")
+@click.option("--only", multiple=True, help="Judge only these check ids (comma-separated, repeatable).")
+@click.option("--skip", multiple=True, help="Do not judge these check ids (comma-separated, repeatable).")
+@click.option("--no-torch", is_flag=True, help="Do not import torch in the probe (faster; torch checks unknown).")
+@click.option("--python", "python", help="Interpreter whose environment (torch) to diagnose.")
+@click.option("--no-slurm", is_flag=True, help="Only diagnose and exit 1 on a problem; do not ask or change Slurm.")
+@output_options
+@checks_dir_option
+@debug_option
+def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python, no_slurm, junit_path,
+            prometheus_path, html_path, checks_dirs, debug):
+    """Health check for a Slurm node: silent and exit 0 when healthy; on a failed check, drain this node
+    with reason "envdoctor: <check id>: <summary>" and exit 1. No proof-run; bounded by --time-bound.
+
+    slurm.conf:  HealthCheckProgram=/usr/local/bin/envdoctor-health  (a script running `envdoctor health`)"""
+    from envdoctor import slurm
+    from envdoctor.diagnose import report_from_bundle
+    from envdoctor.gather import gather
+    from envdoctor.targets import LOCAL
+    from envdoctor.transport import LocalTransport, TransportError
+
+    t0 = time.monotonic()
+    node = node or slurm.this_node()
+    checks = load_catalog(checks_dirs)
+    known = {c.id for c in checks}
+    only_ids, skip_ids = _ids(only), _ids(skip)
+    bad = sorted((only_ids | skip_ids) - known)
+    if bad:
+        raise click.UsageError(f"unknown check id(s): {', '.join(bad)} (envdoctor list shows them)")
+    if only_ids:
+        checks = [c for c in checks if c.id in only_ids]
+    checks = [c for c in checks if c.id not in skip_ids]
+    slurm_limit = SLURM_ROOM_S / 2  # each of the two Slurm calls (read the state, drain/resume)
+    # Read the state first: without Slurm this fails at once, before the probe.
+    state = None if no_slurm else slurm.node_state(node, timeout=slurm_limit)
+    probe_limit = max(5.0, time_bound - SLURM_ROOM_S - (time.monotonic() - t0))
+    try:
+        bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), timeout=probe_limit, host=node,
+                        no_torch=no_torch)
+    except TransportError as e:
+        # Evidence that could not be collected is not a failure: report it, do not drain.
+        click.echo(f"envdoctor health: {node}: could not diagnose ({e.message}); node left as it is", err=True)
+        raise SystemExit(3)
+    report, _facts = report_from_bundle(bundle, checks, debug)
+    report.gather_secs = round(time.monotonic() - t0, 3)
+    write_outputs(Report(envdoctor=__version__, hosts=[report]), junit_path, prometheus_path, html_path, quiet=True)
+    problems = [r for r in report.checks if r.status in slurm.drain_statuses(drain_on)]
+    if no_slurm:
+        for r in problems:
+            click.echo(f"envdoctor health: {node}: {r.id}: {r.summary}", err=True)
+        raise SystemExit(1 if problems else 0)
+    action = slurm.plan_health(state, problems)
+    if check_mode:
+        click.echo(action.describe())
+        for r in problems:
+            click.echo(f"  {r.status.value}: {r.id}: {r.summary}")
+        raise SystemExit(1 if problems else 0)
+    if action.kind != "none":
+        slurm.apply(action, timeout=slurm_limit)
+        click.echo(f"envdoctor health: {action.kind} {node}: {action.reason or action.why}", err=True)
+    elif problems:
+        click.echo(f"envdoctor health: {node}: {action.why}", err=True)
+    raise SystemExit(1 if problems else 0)
+

@@ -1,0 +1,135 @@
+"""The fleet report as one self-contained HTML file (no network needed to view it: its content security
+policy forbids any fetch). A heat map of hosts x checks (summary on hover, evidence and fix on click),
+the proof-run's img/s per GPU as bars against the published baseline, each GPU's utilisation over time,
+and the drift table. At a thousand hosts it stays usable: hosts whose every result is identical share
+one row, and rows filter by status and name.
+
+`page_model` (pure) turns a Report into the compact document the page's script draws; `render_html`
+puts it in the page. All text reaches the page as data (textContent), never as markup."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from importlib.resources import files
+
+from envdoctor.models import HostReport, Report
+
+UTIL_POINTS = 120  # utilisation samples kept per GPU (evenly spaced), enough for a sparkline
+
+
+class _Strings:
+    """Each distinct string (or detail object) once; cells refer to them by index."""
+
+    def __init__(self):
+        self.items: list = []
+        self.index: dict[str, int] = {}
+
+    def add(self, value) -> int:
+        key = json.dumps(value, sort_keys=True)
+        if key not in self.index:
+            self.index[key] = len(self.items)
+            self.items.append(value)
+        return self.index[key]
+
+
+def _detail(r: dict) -> dict | None:
+    fix = r.get("fix") or {}
+    d = {"evidence": r.get("evidence") or [], "cause": r.get("cause"), "fix": fix.get("summary"),
+         "commands": fix.get("commands") or [], "playbook": fix.get("playbook"), "manual": fix.get("manual")}
+    return d if any(d[k] for k in ("evidence", "cause", "fix", "commands")) else None
+
+
+def _proof_cell(h: HostReport) -> dict | None:
+    p = h.proof
+    if not p:
+        return None
+    ev = []
+    for g in (p.get("verdict") or {}).get("gpus") or []:
+        for c in g.get("checks") or []:
+            if c.get("status") in ("fail", "warn", "unknown"):
+                ev.append(f"GPU {g.get('device_index')}: {c.get('summary')}")
+    for c in (p.get("verdict") or {}).get("host_checks") or []:
+        if c.get("status") in ("fail", "warn", "unknown"):
+            ev.append(c.get("summary"))
+    return {"id": "proof", "title": "Proof-run (ResNet training)", "status": p.get("status") or "error",
+            "summary": p.get("summary") or "", "evidence": ev, "fix": None}
+
+
+def _utilisation(result: dict | None, rank) -> list[list[float]]:
+    for g in (result or {}).get("gpus") or []:
+        if g.get("rank") != rank:
+            continue
+        pts = [(s["t"], s["util"]) for s in g.get("samples") or [] if s.get("util") is not None and s.get("t") is not None]
+        if not pts:
+            return []
+        t0 = pts[0][0]
+        step = max(1, len(pts) // UTIL_POINTS)
+        return [[round(t - t0, 2), u] for t, u in pts[::step]]
+    return []
+
+
+def _proof_entry(h: HostReport) -> dict | None:
+    p = h.proof or {}
+    gpus = (p.get("verdict") or {}).get("gpus") or []
+    if not gpus:
+        return None
+    out = []
+    for g in gpus:
+        base = g.get("baseline") or {}
+        out.append({"index": g.get("device_index"), "name": g.get("name"), "img_s": g.get("img_s"),
+                    "baseline": base.get("img_s"), "baseline_gpu": base.get("gpu"), "ratio": g.get("ratio"),
+                    "status": g.get("status"), "util": _utilisation(p.get("result"), g.get("rank"))})
+    return {"host": h.host, "status": p.get("status"), "summary": p.get("summary"), "gpus": out,
+            "constructed": bool(p.get("constructed"))}
+
+
+def page_model(report: Report) -> dict:
+    strings = _Strings()
+    columns: list[dict] = []
+    seen: dict[str, int] = {}
+    per_host = []
+    for h in report.hosts:
+        results = [c.model_dump(mode="json") for c in h.checks]
+        pc = _proof_cell(h)
+        if pc:
+            results.append(pc)
+        for r in results:
+            if r["id"] not in seen:
+                seen[r["id"]] = len(columns)
+                columns.append({"id": r["id"], "title": r["title"]})
+        per_host.append((h, results))
+    groups: dict[str, dict] = {}
+    for h, results in per_host:
+        cells: list = [None] * len(columns)
+        for r in results:
+            det = _detail(r)
+            cells[seen[r["id"]]] = [r["status"], strings.add(r["summary"]), strings.add(det) if det else -1]
+        key = json.dumps([h.status.value, h.error, cells])
+        g = groups.setdefault(key, {"status": h.status.value, "error": h.error, "cells": cells, "hosts": []})
+        g["hosts"].append(h.host)
+    counts: dict[str, int] = {}
+    for h in report.hosts:
+        counts[h.status.value] = counts.get(h.status.value, 0) + 1
+    fleet = report.fleet or {}
+    return {"envdoctor": report.envdoctor, "columns": columns, "strings": strings.items,
+            "groups": list(groups.values()), "counts": counts, "hosts": len(report.hosts),
+            "proof": [e for e in (_proof_entry(h) for h in report.hosts) if e],
+            "drift": fleet.get("drift") or [], "baseline": fleet.get("baseline"),
+            "multi_node": fleet.get("multi_node")}
+
+
+def _json_for_script(doc: dict) -> str:
+    # Inside <script>, "</" and "<!--" must not appear; \u003c keeps the JSON identical once parsed.
+    return json.dumps(doc, separators=(",", ":")).replace("<", "\\u003c").replace("\u2028", "\\u2028") \
+        .replace("\u2029", "\\u2029")
+
+
+def render_html(report: Report, generated: datetime | None = None) -> str:
+    when = (generated or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    assets = files("envdoctor.report")
+    page = assets.joinpath("html_page.html").read_text()
+    return (page.replace("/*STYLE*/", assets.joinpath("html_page.css").read_text())
+                .replace("/*SCRIPT*/", assets.joinpath("html_page.js").read_text())
+                .replace("{{GENERATED}}", when)
+                .replace("{{DATA}}", _json_for_script({**page_model(report), "generated": when})))

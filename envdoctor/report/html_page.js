@@ -1,0 +1,186 @@
+"use strict";
+(function () {
+  const D = JSON.parse(document.getElementById("report-data").textContent);
+  const ORDER = ["fail", "error", "warn", "unknown", "unreachable", "auth-failed", "host-key-unknown",
+                 "host-key-changed", "timeout", "pass", "skip"];
+  const MAX_PROOF_HOSTS = 200;
+  const el = (tag, attrs, ...kids) => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+    }
+    for (const k of kids) if (k !== null && k !== undefined) e.append(k);
+    return e;
+  };
+  const fmt = (n) => (n === null || n === undefined) ? "?" : Math.round(n).toLocaleString("en-US");
+  const rank = (s) => { const i = ORDER.indexOf(s); return i < 0 ? ORDER.length : i; };
+
+  // ---------------------------------------------------------------- header counts
+  const counts = document.getElementById("counts");
+  counts.append(el("span", {text: `${D.hosts} host(s), envdoctor ${D.envdoctor}: `}));
+  for (const s of Object.keys(D.counts).sort((a, b) => rank(a) - rank(b))) {
+    counts.append(el("span", {class: `badge ${s}`, text: `${D.counts[s]} ${s}`}));
+  }
+
+  const legend = el("div", {class: "legend"}, el("span", {text: "cells: "}));
+  for (const s of ["pass", "warn", "fail", "unknown", "error", "skip"]) legend.append(el("span", {class: `badge ${s}`, text: s}));
+  counts.append(legend);
+
+  // ---------------------------------------------------------------- heat map
+  const state = {status: "all", name: ""};
+  const filters = document.getElementById("status-filters");
+  const statuses = ["all"].concat(Object.keys(D.counts).sort((a, b) => rank(a) - rank(b)));
+  for (const s of statuses) {
+    const b = el("button", {type: "button", "data-status": s, text: s === "all" ? "all" : `${s} (${D.counts[s]})`});
+    if (s === "all") b.classList.add("on");
+    b.addEventListener("click", () => {
+      state.status = s;
+      for (const x of filters.children) x.classList.toggle("on", x === b);
+      drawRows();
+    });
+    filters.append(b);
+  }
+  document.getElementById("name-filter").addEventListener("input", (ev) => {
+    state.name = ev.target.value.trim().toLowerCase();
+    drawRows();
+  });
+
+  const table = document.getElementById("heatmap");
+  const head = el("tr", {}, el("th", {text: "hosts"}));
+  for (const c of D.columns) head.append(el("th", {class: "col", title: c.title}, el("div", {text: c.id})));
+  head.append(el("th", {}));
+  table.append(el("thead", {}, head));
+  const body = el("tbody");
+  table.append(body);
+
+  const groups = D.groups.slice().sort((a, b) => rank(a.status) - rank(b.status) || b.hosts.length - a.hosts.length
+                                                 || a.hosts[0].localeCompare(b.hosts[0]));
+  function hostLabel(g) {
+    const shown = g.hosts.slice(0, 3).join(", ");
+    return g.hosts.length > 3 ? `${shown}, …` : shown;
+  }
+  function matches(g) {
+    if (state.status !== "all" && g.status !== state.status) return false;
+    return !state.name || g.hosts.some((h) => h.toLowerCase().includes(state.name));
+  }
+  let selected = null;
+  function drawRows() {
+    body.replaceChildren();
+    let nGroups = 0, nHosts = 0;
+    for (const g of groups) {
+      if (!matches(g)) continue;
+      nGroups += 1; nHosts += g.hosts.length;
+      const hostCell = el("td", {class: "host", title: g.hosts.join("\n")},
+                          el("span", {class: `badge ${g.status}`, text: g.status}), hostLabel(g),
+                          g.hosts.length > 1 ? el("span", {class: "n", text: `×${g.hosts.length}`}) : null);
+      const tr = el("tr", {"data-status": g.status}, hostCell);
+      D.columns.forEach((c, i) => {
+        const cell = g.cells[i];
+        if (!cell) { tr.append(el("td", {class: "cell none", title: `${c.id}: not run on these hosts`})); return; }
+        const [st, si, di] = cell;
+        const td = el("td", {class: `cell ${st}`, title: `${c.id} (${st}): ${D.strings[si]}`,
+                             "data-check": c.id, "data-status": st});
+        td.addEventListener("click", () => showDetail(td, g, c, st, D.strings[si], di >= 0 ? D.strings[di] : null));
+        tr.append(td);
+      });
+      tr.append(el("td", {class: "why", text: g.error || ""}));
+      body.append(tr);
+    }
+    document.getElementById("shown").textContent = `${nHosts} host(s) in ${nGroups} row(s)`;
+  }
+  function showDetail(td, g, c, st, summary, det) {
+    if (selected) selected.classList.remove("sel");
+    selected = td; td.classList.add("sel");
+    const box = document.getElementById("detail");
+    box.hidden = false;
+    box.style.borderLeftColor = getComputedStyle(td).backgroundColor;
+    box.replaceChildren(el("h3", {text: `${c.title} (${c.id}): ${st}`}), el("p", {text: summary}),
+                        el("p", {class: "muted", text: `${g.hosts.length} host(s): ${g.hosts.join(", ")}`}));
+    if (!det) { box.append(el("p", {class: "muted", text: "no further evidence recorded"})); return; }
+    if (det.evidence && det.evidence.length) {
+      box.append(el("strong", {text: "Evidence"}), el("ul", {}, ...det.evidence.map((e) => el("li", {}, el("code", {text: e})))));
+    }
+    if (det.cause) box.append(el("p", {}, el("strong", {text: "Cause: "}), det.cause));
+    if (det.fix) box.append(el("p", {}, el("strong", {text: "Fix: "}), det.fix));
+    for (const cmd of det.commands || []) box.append(el("pre", {text: `$ ${cmd}`}));
+    if (det.playbook) box.append(el("p", {text: `playbook: ${det.playbook} (envdoctor fix applies it)`}));
+    else if (det.manual) box.append(el("p", {class: "muted", text: "manual: envdoctor will not apply this for you"}));
+  }
+  drawRows();
+
+  // ---------------------------------------------------------------- proof
+  const proof = document.getElementById("proof");
+  if (!D.proof.length) {
+    proof.append(el("p", {class: "muted", text: "no proof-run in this report"}));
+  }
+  const colour = (st) => getComputedStyle(document.documentElement).getPropertyValue(`--${st || "unknown"}`).trim() || "#78909c";
+  const scale = Math.max(1, ...D.proof.flatMap((p) => p.gpus.map((g) => Math.max(g.img_s || 0, g.baseline || 0))));
+  for (const p of D.proof.slice(0, MAX_PROOF_HOSTS)) {
+    const rows = el("div");
+    for (const g of p.gpus) {
+      const bar = el("div", {class: "bar", title: `GPU ${g.index} ${g.name || ""}: ${fmt(g.img_s)} img/s` +
+                             (g.baseline ? `; published ${fmt(g.baseline)} img/s (${g.baseline_gpu})` : "; no published figure")});
+      bar.append(el("div", {class: "fill", style: `width:${100 * (g.img_s || 0) / scale}%;background:${colour(g.status)}`}));
+      if (g.baseline) bar.append(el("div", {class: "base", style: `left:${100 * g.baseline / scale}%`}));
+      bar.append(el("span", {class: "label", text: `GPU ${g.index} ${g.name || ""}: ${fmt(g.img_s)} img/s` +
+                             (g.ratio ? ` = ${g.ratio.toFixed(2)}× published ${fmt(g.baseline)}` : "")}));
+      rows.append(el("div", {class: "gpu-row"}, bar, sparkline(g.util, g.index)));
+    }
+    const label = el("div", {class: "name"}, el("span", {class: `badge ${p.status}`, text: p.status}), p.host,
+                     p.constructed ? el("div", {class: "muted", text: "constructed example"}) : null);
+    proof.append(el("div", {class: "proof-host", title: p.summary || ""}, label, rows));
+  }
+  if (D.proof.length > MAX_PROOF_HOSTS) {
+    proof.append(el("p", {class: "muted", text: `${D.proof.length - MAX_PROOF_HOSTS} more host(s) with a proof-run not drawn`}));
+  }
+  if (D.proof.length) {
+    proof.append(el("p", {class: "muted", text: "Bar: measured img/s; black line: the published figure for that GPU; right: GPU utilisation (%) over the run."}));
+  }
+  function sparkline(pts, index) {
+    const NS = "http://www.w3.org/2000/svg", W = 260, H = 36;
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("class", "util"); svg.setAttribute("width", W); svg.setAttribute("height", H);
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    const title = document.createElementNS(NS, "title");
+    if (!pts || pts.length < 2) {
+      title.textContent = `GPU ${index}: utilisation not sampled`;
+      svg.append(title);
+      return svg;
+    }
+    const t1 = pts[pts.length - 1][0] || 1;
+    const line = document.createElementNS(NS, "polyline");
+    line.setAttribute("points", pts.map(([t, u]) => `${(W * t / t1).toFixed(1)},${(H - 2 - (H - 4) * u / 100).toFixed(1)}`).join(" "));
+    line.setAttribute("fill", "none"); line.setAttribute("stroke", "#1565c0"); line.setAttribute("stroke-width", "1.5");
+    const us = pts.map((p) => p[1]);
+    title.textContent = `GPU ${index}: utilisation ${Math.min(...us)}–${Math.max(...us)}% over ${t1.toFixed(0)} s`;
+    svg.append(title, line);
+    return svg;
+  }
+
+  // ---------------------------------------------------------------- drift
+  const drift = document.getElementById("drift");
+  if (D.multi_node) {
+    drift.append(el("p", {}, el("span", {class: `badge ${D.multi_node.status}`, text: D.multi_node.status}),
+                    `multi-node job: ${D.multi_node.summary}`));
+  }
+  if (!D.baseline) {
+    drift.append(el("p", {class: "muted", text: "one host: no drift to measure"}));
+  } else if (!D.drift.length) {
+    drift.append(el("p", {text: "none: every evaluated host agrees"}));
+  } else {
+    const against = D.baseline.kind === "golden" ? `golden host ${D.baseline.host}` : "the majority";
+    drift.append(el("p", {class: "muted", text: `facts on which hosts differ from ${against}`}));
+    const t = el("table", {class: "drift"}, el("tr", {}, el("th", {text: "fact"}), el("th", {text: "expected"}),
+                                                  el("th", {text: "hosts that differ"})));
+    for (const d of D.drift) {
+      const byValue = {};
+      for (const [h, v] of Object.entries(d.hosts)) (byValue[v === null ? "unknown" : v] ||= []).push(h);
+      const cell = el("td");
+      for (const [v, hs] of Object.entries(byValue)) {
+        cell.append(el("div", {}, el("code", {text: v}), `: ${hs.length > 8 ? hs.slice(0, 8).join(", ") + ` … (${hs.length})` : hs.join(", ")}`));
+      }
+      t.append(el("tr", {}, el("td", {text: d.fact}), el("td", {text: d.expected === null ? "unknown" : d.expected}), cell));
+    }
+    drift.append(t);
+  }
+})();
