@@ -1,7 +1,8 @@
 """Secrets out of everything envdoctor shows or saves: one place that knows what a secret looks like.
 
 By *name*: a variable or key whose name holds TOKEN, SECRET, PASSWORD, PASSWD, API_KEY, APIKEY,
-CREDENTIAL, PRIVATE, AUTH, COOKIE or SESSION (any prefix or suffix, any case) has its value replaced, in
+CREDENTIAL, PRIVATE, AUTH, COOKIE or SESSION (any prefix, any case; as a word of its own: AUTH_TOKEN and
+Authorization are secrets, unauthenticated_get is not) has its value replaced, in
 `NAME=value`, `NAME: value` (at the start of a line) and JSON `"name": "value"`.
 By *shape*: the password of URL userinfo (`scheme://user:pass@host`), `Bearer`/`Basic` credentials,
 PEM private keys and the token formats that announce themselves (GitHub, GitLab, Hugging Face,
@@ -54,9 +55,22 @@ def _token_at_word_start(m: re.Match) -> str:
     return m.group(0) if (before.isalnum() or before == "_") else MARK
 
 
+# What may follow a secret word inside a name and still be that word (PASSWORD, AUTHORIZATION, TOKENS,
+# SESSIONID, SECRETKEY): anything else makes it another word (UNAUTHENTICATED, AUTHOR, PRIVATEER).
+_WORD_ENDINGS = ("", "S", "ORD", "ORDS", "D", "ORIZATION", "ID", "KEY", "KEYS", "TOKEN")
+
+
 def _secret_name(name: str) -> bool:
     upper = name.upper()
-    return any(w in upper for w in _WORDS_UPPER)
+    for w in _WORDS_UPPER:
+        i = upper.find(w)
+        while i != -1:
+            rest = upper[i + len(w):]
+            tail = len(rest) - len(rest.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+            if rest[:tail] in _WORD_ENDINGS:
+                return True
+            i = upper.find(w, i + 1)
+    return False
 
 
 def _quoted(value: str) -> str:
