@@ -29,6 +29,10 @@ MAX_DEPTH = 100
 MAX_EXPANDED_NODES = 100_000
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """A document past our bounds (not a syntax error): said as such, at its line."""
+
+
 class _Loader(yaml.SafeLoader):
     def __init__(self, stream):
         super().__init__(stream)
@@ -41,8 +45,7 @@ class _Loader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                  self.peek_event().start_mark)
+                raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -62,19 +65,17 @@ def _expanded_size(node, memo: dict, active: set, depth: int) -> int:
     if isinstance(node, yaml.ScalarNode):
         return 1
     if key in active:
-        raise yaml.constructor.ConstructorError(None, None, "an alias refers to a node that contains it",
-                                                node.start_mark)
+        raise _Refused(None, None, "an alias refers to a node that contains it", node.start_mark)
     if depth > 2 * MAX_DEPTH:
-        raise yaml.constructor.ConstructorError(None, None, f"nested deeper than {2 * MAX_DEPTH} levels through "
-                                                "aliases", node.start_mark)
+        raise _Refused(None, None, f"nested deeper than {2 * MAX_DEPTH} levels through aliases", node.start_mark)
     active.add(key)
     children = node.value if isinstance(node, yaml.SequenceNode) else [x for kv in node.value for x in kv]
     total = 1
     for child in children:
         total += _expanded_size(child, memo, active, depth + 1)
         if total > MAX_EXPANDED_NODES:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"aliases expand this to more than {MAX_EXPANDED_NODES} values; refused", node.start_mark)
+            raise _Refused(None, None, f"aliases expand this to more than {MAX_EXPANDED_NODES} values; refused",
+                           node.start_mark)
     active.discard(key)
     memo[key] = total
     return total
@@ -136,7 +137,8 @@ def load_yaml_text(text: str, path: str):
         mark = e.problem_mark or e.context_mark
         line = f"{path}:{mark.line + 1}" if mark else str(path)
         what = " ".join(x for x in (e.context, e.problem) if x)
-        raise UserError(f"YAML syntax error: {what}", where=line) from None
+        raise UserError(f"{'YAML refused' if isinstance(e, _Refused) else 'YAML syntax error'}: {what}",
+                        where=line) from None
     except yaml.YAMLError as e:
         raise UserError(f"YAML error: {e}", where=str(path)) from None
     except RecursionError:  # a backstop: the depth bound above comes first
