@@ -5,20 +5,23 @@ from envdoctor.cuda_compat import minor_compat_floor, vtuple
 from envdoctor.models import Fix
 from envdoctor.torch_evidence import driver_view, gpus_seen, no_driver_evidence, no_gpu_evidence
 
-_CODE_CAUSES = {
-    802: ("the GPUs' fabric is not initialised (NVSwitch system without nvidia-fabricmanager running)",
-          Fix(summary="Start NVIDIA Fabric Manager (same version as the driver)",
-              commands=["sudo systemctl enable --now nvidia-fabricmanager"], manual=True)),
-    804: ("forward compatibility (cuda-compat libraries) was attempted on a GPU that does not support it",
-          Fix(summary="Remove the cuda-compat directory from LD_LIBRARY_PATH / ld.so.conf and upgrade the driver "
-                      "instead", playbook="cuda-switch.yml", manual=True)),
-    2: ("CUDA ran out of memory while initialising (on WSL2, often too little memory for many GPUs)",
-        Fix(summary="Free GPU/host memory or expose fewer GPUs (CUDA_VISIBLE_DEVICES); on WSL2 raise the VM's "
-                    "memory in .wslconfig", manual=True)),
-    999: ("CUDA returned an unknown error while initialising (often the driver or nvidia-uvm in a bad state)",
-          Fix(summary="Reload nvidia-uvm or reboot", commands=["sudo modprobe -r nvidia_uvm && sudo modprobe nvidia_uvm"],
-              manual=True)),
-}
+# CUDA error codes whose cause comes from the failure-signature knowledge base (root_cause); error 2 at
+# init has no signature of its own (it is an out-of-memory inside cudaGetDeviceCount, seen on WSL2).
+_INIT_OOM = ("CUDA ran out of memory while initialising (on WSL2, often too little memory for many GPUs)",
+             Fix(summary="Free GPU/host memory or expose fewer GPUs (CUDA_VISIBLE_DEVICES); on WSL2 raise the VM's "
+                         "memory in .wslconfig", manual=True))
+
+
+def _from_knowledge(facts, e) -> tuple[str, Fix] | None:
+    """The knowledge base's most likely cause for a CUDA init error, with its fix."""
+    from envdoctor.knowledge import signatures
+    from envdoctor.root_cause import diagnose
+
+    p = diagnose(facts).primary
+    if p is None:
+        return None
+    spec = signatures().causes[p.cause]
+    return spec.title, Fix(summary=spec.fix.summary, commands=spec.fix.commands, playbook=spec.fix.playbook, manual=True)
 
 
 def _why(facts) -> tuple[str, list[str], Fix | None]:
@@ -53,10 +56,13 @@ def _why(facts) -> tuple[str, list[str], Fix | None]:
         return "no NVIDIA driver is loaded", nd, Fix(summary="Install/load the NVIDIA driver (see the driver checks)",
                                                      manual=True)
     for e in t.errors:
-        if e.kind in ("device_count_error", "system_not_initialized", "forward_compat_unsupported", "cuda_unknown_error") \
-                and e.code in _CODE_CAUSES:
-            cause, fix = _CODE_CAUSES[e.code]
-            return cause, [e.line], fix
+        if e.kind in ("device_count_error", "system_not_initialized", "forward_compat_unsupported", "cuda_unknown_error"):
+            if e.code == 2:
+                cause, fix = _INIT_OOM
+                return cause, [e.line], fix
+            known = _from_knowledge(facts, e) if e.code in (802, 804, 999) else None
+            if known:
+                return known[0], [e.line], known[1]
     for e in t.errors:
         if e.kind == "device_count_error":
             return f"CUDA initialisation failed (error {e.code})", [e.line], \

@@ -61,6 +61,7 @@ class Bundle(BaseModel):
     probe_version: int | None = None
     sections: dict[str, Section] = Field(default_factory=dict)
     pastes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # how a paste was read (e.g. only part of a huge one)
     # Sections a loaded bundle lists but could not give (file missing, a symlink...): name -> why.
     unread: dict[str, str] = Field(default_factory=dict)
 
@@ -161,10 +162,12 @@ class Bundle(BaseModel):
                 return cls._from_files(_read_tar(path), str(path))
             if str(path).endswith((".tar.gz", ".tgz")):  # a damaged bundle, not a paste to scan
                 raise UserError("not a readable bundle tarball", where=str(path))
-            text = path.read_bytes().decode("utf-8", errors="replace")
+            from envdoctor.parsers.paste import read_paste  # UTF-16/32 BOMs, size cap, empty/binary refused
+
+            text, notes = read_paste(path)
         except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
             raise UserError(f"cannot read: {getattr(e, 'strerror', None) or e}", where=str(path)) from None
-        return cls(host=path.name, pastes=[text])
+        return cls(host=path.name, pastes=[text], notes=notes)
 
     @classmethod
     def _from_files(cls, files, where: str) -> "Bundle":

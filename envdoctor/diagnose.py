@@ -30,11 +30,24 @@ def headline(facts: HostFacts) -> dict:
     }
 
 
+READS = ("nvidia-smi (table, -q, -q -x, --query-gpu CSV, -L), collect_env, kernel log lines (NVRM/Xid), torch/CUDA/NCCL/"
+         "docker/nvidia-container-cli error messages, /proc/driver/nvidia/version, lspci, lsmod, modinfo, mokutil, "
+         "dkms status, ulimit, df /dev/shm, docker info, daemon.json, nvcc --version, ldd, pip/conda lists, "
+         "LD_LIBRARY_PATH, docker run lines, compose files, pod specs")
+
+
 def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False) -> tuple[HostReport, HostFacts]:
     facts = facts_from_bundle(bundle)
     results = run_checks(facts, checks, debug)
-    return HostReport(host=bundle.host, status=host_status(results), headline=headline(facts), checks=results,
-                      redacted=bundle.redacted), facts
+    report = HostReport(host=bundle.host, status=host_status(results), headline=headline(facts), checks=results,
+                        notes=list(bundle.notes), redacted=bundle.redacted)
+    if bundle.pastes and not bundle.sections:
+        report.recognised = facts.diagnosis.recognised + [f"message: {s.id}" for s in facts.diagnosis.signatures]
+        if not report.recognised:
+            # evaluated: nothing. Say what envdoctor reads instead of a page of "unknown".
+            report.status = HostStatus.ERROR
+            report.error = f"nothing envdoctor reads was recognised in this text; it reads: {READS}"
+    return report, facts
 
 
 def transport_for(target: Target, **ssh_options) -> Transport:
@@ -52,11 +65,13 @@ def diagnose_target(target: Target, checks: list[Check], python: str | None = No
     interp = target.interpreter(python)
     try:
         with transport_for(target, **ssh_options) as tr:
-            bundle = gather(tr, python=interp, host=target.name, **({"timeout": timeout} if timeout else {}))
+            bundle = gather(tr, python=interp, host=target.name, argv=target.interpreter_argv(python),
+                            **({"timeout": timeout} if timeout else {}))
     except TransportError as e:
-        return HostReport(host=target.name, status=e.status, error=e.message,
+        return HostReport(host=target.name, local=target.local, status=e.status, error=e.message,
                           gather_secs=round(time.monotonic() - t0, 3)), None, None
     report, facts = report_from_bundle(bundle, checks, debug)
+    report.local = target.local
     report.gather_secs = round(time.monotonic() - t0, 3)
     return report, facts, bundle
 

@@ -20,7 +20,7 @@ def _value(v) -> str | None:
 
 def fleet_summary(hosts: list[HostReport], golden: str | None = None) -> dict:
     """{"columns", "rows": [{host, status, <facts>}], "baseline": {"kind", "host"?, "values"},
-    "drift": [{"fact", "expected", "hosts": {host: value}}], "counts": {status: n}}.
+    "drift": [{"fact", "expected", "hosts": {host: value}}], "counts": {status: n}, "compared": n evaluated}.
     Only evaluated hosts take part in the baseline and the drift; None ("unknown") differs from a value."""
     rows = [{"host": h.host, "status": h.status.value, **{c: h.headline.get(c) for c in COLUMNS}} for h in hosts]
     evaluated = [h for h in hosts if h.status.evaluated]
@@ -46,7 +46,8 @@ def fleet_summary(hosts: list[HostReport], golden: str | None = None) -> dict:
             if odd:
                 drift.append({"fact": c, "expected": expected, "hosts": odd})
     counts = Counter(h.status.value for h in hosts)
-    return {"columns": COLUMNS, "rows": rows, "baseline": baseline, "drift": drift, "counts": dict(counts)}
+    return {"columns": COLUMNS, "rows": rows, "baseline": baseline, "drift": drift, "counts": dict(counts),
+            "compared": len(evaluated)}
 
 
 def render_fleet(fleet: dict) -> str:
@@ -65,7 +66,11 @@ def render_fleet(fleet: dict) -> str:
             lines.append("  " + "  ".join("-" * w for w in widths))
     base = fleet["baseline"]
     against = f"golden host {base['host']}" if base["kind"] == "golden" else "the majority"
-    if not fleet["drift"]:
+    compared = fleet.get("compared", 2)
+    if compared < 2:
+        lines.append(f"Drift: nothing could be compared ({compared} host evaluated; drift needs two or more)."
+                     if compared == 1 else "Drift: nothing could be compared (no host was evaluated).")
+    elif not fleet["drift"]:
         lines.append(f"Drift: none (every evaluated host agrees with {against}).")
     else:
         lines.append(f"Drift (against {against}):")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 MAX_HOSTS = 100_000  # a typo such as gpu[1-999999999] must be an error, not an out-of-memory
+MAX_BOUND_DIGITS = 12  # a bound is a host number: longer is a typo (and int() of 5000 digits raises)
 
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 
@@ -46,18 +47,36 @@ def _expand_spec(spec: str, whole: str) -> list[str]:
             raise HostRangeError(f"empty item in [{spec}] of {whole!r}")
         lo, sep, hi = item.partition("-")
         if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise HostRangeError(f"bad range {item!r} in {whole!r} (expected N or N-M with digits)")
+            raise HostRangeError(f"bad range {short(item)!r} in {short(whole)!r} (expected N or N-M with digits)")
+        check_bounds(lo, hi or lo, whole)
         if not sep:
             out.append(lo)
             continue
         a, b = int(lo), int(hi)
         if b < a:
-            raise HostRangeError(f"range {item!r} in {whole!r} runs backwards")
+            raise HostRangeError(f"range {short(item)!r} in {short(whole)!r} runs backwards")
         if b - a + 1 > MAX_HOSTS:
-            raise HostRangeError(f"range {item!r} in {whole!r} names more than {MAX_HOSTS} hosts")
+            raise HostRangeError(f"range {short(item)!r} in {short(whole)!r} names more than {MAX_HOSTS} hosts")
         width = len(lo) if lo.startswith("0") else 0
         out.extend(str(n).zfill(width) for n in range(a, b + 1))
     return out
+
+
+def short(text: str, n: int = 60) -> str:
+    """A user's text, cut for an error line (a 5000-digit bound must not fill the screen)."""
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def check_bounds(lo: str, hi: str, whole: str) -> None:
+    for bound in (lo, hi):
+        if len(bound) > MAX_BOUND_DIGITS:
+            raise HostRangeError(f"range bound of {len(bound)} digits in {short(whole)!r} "
+                                 f"(at most {MAX_BOUND_DIGITS})")
+
+
+def check_count(count: int, whole: str) -> None:
+    if count > MAX_HOSTS:
+        raise HostRangeError(f"{short(whole)!r} names more than {MAX_HOSTS} hosts")
 
 
 def expand_one(pattern: str) -> list[str]:
@@ -73,8 +92,7 @@ def expand_one(pattern: str) -> list[str]:
     out: list[str] = []
     for v in _expand_spec(m.group(1), pattern):
         out.extend(head + v + rest for rest in expand_one(tail))
-        if len(out) > MAX_HOSTS:
-            raise HostRangeError(f"{pattern!r} names more than {MAX_HOSTS} hosts")
+        check_count(len(out), pattern)
     return out
 
 

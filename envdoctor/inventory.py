@@ -16,7 +16,7 @@ from pathlib import Path
 
 from envdoctor import hostrange
 from envdoctor.errors import UserError
-from envdoctor.targets import Target
+from envdoctor.targets import Target, this_machine_name
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
 LOCAL_NAMES = {"local", "@local"}  # the explicit way to name this machine without SSH
@@ -28,26 +28,52 @@ _ANSIBLE_RANGE = re.compile(r"\[([^\[\]]*)\]")
 
 # --- Ansible host patterns: www[01:50].example.com, db-[a:f] -----------------------------------
 def expand_ansible(pattern: str) -> list[str]:
-    m = _ANSIBLE_RANGE.search(pattern)
-    if not m:
-        return [pattern]
-    head, tail, spec = pattern[: m.start()], pattern[m.end():], m.group(1)
+    """Capped like command-line ranges (hostrange.MAX_HOSTS, bounds of at most MAX_BOUND_DIGITS digits):
+    the count is known before a single name is made."""
+    parts = _ansible_parts(pattern)
+    count = 1
+    for p in parts:
+        count *= len(p) if isinstance(p, list) else 1
+        hostrange.check_count(count, pattern)
+    out = [""]
+    for p in parts:
+        out = [o + v for o in out for v in (p if isinstance(p, list) else [p])]
+    return out
+
+
+def _ansible_parts(pattern: str) -> list:
+    """Literal text and value ranges, in order: 'gpu[01:03]x' -> ['gpu', range of '01'..'03', 'x']."""
+    parts: list = []
+    rest = pattern
+    while m := _ANSIBLE_RANGE.search(rest):
+        parts.append(rest[: m.start()])
+        parts.append(_ansible_values(m.group(1), pattern))
+        rest = rest[m.end():]
+    parts.append(rest)
+    return parts
+
+
+def _ansible_values(spec: str, pattern: str):
+    shown = hostrange.short(spec)
     bits = spec.split(":")
     if len(bits) not in (2, 3) or not bits[0] or not bits[1]:
-        raise ValueError(f"bad host range [{spec}] (expected [start:end] or [start:end:step])")
-    lo, hi, step = bits[0], bits[1], int(bits[2]) if len(bits) == 3 and bits[2].isdigit() else 1
-    if len(bits) == 3 and not bits[2].isdigit():
-        raise ValueError(f"bad step in host range [{spec}]")
+        raise ValueError(f"bad host range [{shown}] (expected [start:end] or [start:end:step])")
+    if len(bits) == 3 and not (bits[2].isdigit() and len(bits[2]) <= hostrange.MAX_BOUND_DIGITS and int(bits[2])):
+        raise ValueError(f"bad step in host range [{shown}]")
+    lo, hi, step = bits[0], bits[1], int(bits[2]) if len(bits) == 3 else 1
     if lo.isdigit() and hi.isdigit():
+        hostrange.check_bounds(lo, hi, pattern)  # HostRangeError is a ValueError
         width = len(lo) if lo.startswith("0") else 0
-        values = [str(n).zfill(width) for n in range(int(lo), int(hi) + 1, step)]
+        numbers = range(int(lo), int(hi) + 1, step)
+        hostrange.check_count(len(numbers), pattern)
+        values = [str(n).zfill(width) for n in numbers]
     elif len(lo) == 1 and len(hi) == 1 and lo.isalpha() and hi.isalpha():
         values = [chr(c) for c in range(ord(lo), ord(hi) + 1, step)]
     else:
-        raise ValueError(f"bad host range [{spec}]")
+        raise ValueError(f"bad host range [{shown}]")
     if not values:
-        raise ValueError(f"host range [{spec}] is empty")
-    return [head + v + rest for v in values for rest in expand_ansible(tail)]
+        raise ValueError(f"host range [{shown}] is empty")
+    return values
 
 
 # --- the inventory model ------------------------------------------------------------------------
@@ -57,6 +83,7 @@ class Group:
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     vars: dict = field(default_factory=dict)
+    member_set: set = field(default_factory=set, repr=False)  # `hosts` as a set: big groups are not O(n^2)
 
 
 @dataclass
@@ -72,8 +99,10 @@ class Inventory:
 
     def add_host(self, name: str, group: str | None, hvars: dict) -> None:
         self.host_vars.setdefault(name, {}).update(hvars)
-        if group and name not in self.group(group).hosts:
-            self.group(group).hosts.append(name)
+        g = self.group(group) if group else None
+        if g is not None and name not in g.member_set:
+            g.member_set.add(name)
+            g.hosts.append(name)
 
     def members(self, group: str, _seen: tuple = ()) -> list[str]:
         """Hosts of a group and of its children, recursively (`all`: every host)."""
@@ -176,9 +205,10 @@ def parse_ini(text: str, source: str) -> Inventory:
             names = expand_ansible(pattern)
         except ValueError as e:
             raise UserError(str(e), where=where) from None
+        _room_for(inv, names, where)
         for h in names:
             if not _HOST_RE.match(h.split(":")[0]):
-                raise UserError(f"bad host name {h!r}", where=where)
+                raise UserError(f"bad host name {hostrange.short(h)!r}", where=where)
             inv.add_host(h, section if section != "ungrouped" else "ungrouped", hvars)
     for parent, child, where in declared_children:
         if child not in inv.groups:
@@ -189,10 +219,22 @@ def parse_ini(text: str, source: str) -> Inventory:
     return inv
 
 
+def _room_for(inv: Inventory, names: list[str], where: str) -> None:
+    """The whole inventory is capped like one range: many lines of big ranges add up."""
+    if len(inv.host_vars) + len(names) > hostrange.MAX_HOSTS:
+        raise UserError(f"the inventory names more than {hostrange.MAX_HOSTS} hosts", where=where)
+
+
+def valid_port(port) -> bool:
+    text = str(port)
+    return text.isdigit() and len(text) <= 5 and 0 < int(text) < 65536
+
+
 def _check_port(hvars: dict, where: str) -> None:
     port = hvars.get("ansible_port", hvars.get("ansible_ssh_port"))
-    if port is not None and not (str(port).isdigit() and 0 < int(port) < 65536):
-        raise UserError(f"ansible_port must be a number from 1 to 65535, got {port!r}", where=where)
+    if port is not None and not valid_port(port):
+        raise UserError(f"ansible_port must be a number from 1 to 65535, got {hostrange.short(str(port))!r}",
+                        where=where)
 
 
 def _no_cycle(inv: Inventory, g: str) -> None:
@@ -260,6 +302,7 @@ def _yaml_group(inv: Inventory, name: str, node, source: str) -> None:
                     names = expand_ansible(str(hkey.value))
                 except ValueError as e:
                     raise UserError(str(e), where=_where(hkey, source)) from None
+                _room_for(inv, names, _where(hkey, source))
                 for h in names:
                     inv.add_host(h, name, hvars)
         elif k == "vars":
@@ -281,6 +324,7 @@ def _yaml_group(inv: Inventory, name: str, node, source: str) -> None:
 
 def parse_plain(text: str, source: str) -> Inventory:
     inv = Inventory(source)
+    total = 0
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -288,9 +332,11 @@ def parse_plain(text: str, source: str) -> Inventory:
         if " " in line or "\t" in line:
             raise UserError(f"expected one target per line, got {line!r}", where=f"{source}:{n}")
         try:
-            hostrange.expand(line)
+            total += len(hostrange.expand(line))
         except hostrange.HostRangeError as e:
             raise UserError(str(e), where=f"{source}:{n}") from None
+        if total > hostrange.MAX_HOSTS:
+            raise UserError(f"the inventory names more than {hostrange.MAX_HOSTS} hosts", where=f"{source}:{n}")
         inv.plain.append(line)
     return inv
 
@@ -326,8 +372,8 @@ def parse_target(text: str, where: str | None = None) -> Target:
     if m.group("host") and not _HOST_RE.match(host):  # e.g. "h;ls", "$(cmd)": never a host name
         raise UserError(f"bad host name in target {text!r}", where=where)
     port = m.group("port")
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        raise UserError(f"bad port in target {text!r}", where=where)
+    if port is not None and not valid_port(port):
+        raise UserError(f"bad port in target {hostrange.short(text)!r}", where=where)
     return Target(name=text, hostname=host, user=m.group("user"), port=int(port) if port else None)
 
 
@@ -346,7 +392,8 @@ def load_ssh_config(path: str | os.PathLike | None):
 
 
 def apply_ssh_config(t: Target, cfg, _depth: int = 0) -> Target:
-    """What OpenSSH would do with this name: HostName, Port, User, IdentityFile, ProxyJump."""
+    """What OpenSSH would do with this name: HostName, Port, User, IdentityFile, ProxyJump, ProxyCommand
+    (as in OpenSSH, the first of ProxyJump and ProxyCommand wins; we take ProxyJump when both match)."""
     if cfg is None or t.local:
         return t
     try:
@@ -355,6 +402,8 @@ def apply_ssh_config(t: Target, cfg, _depth: int = 0) -> Target:
         raise UserError(f"ssh config lookup for {t.hostname!r} failed: {e}") from None
     t.hostname = opts.get("hostname", t.hostname)
     if t.port is None and opts.get("port"):
+        if not valid_port(opts["port"]):
+            raise UserError(f"ssh config: bad Port {hostrange.short(opts['port'])!r} for {t.hostname!r}")
         t.port = int(opts["port"])
     if t.user is None and opts.get("user"):
         t.user = opts["user"]
@@ -370,6 +419,9 @@ def apply_ssh_config(t: Target, cfg, _depth: int = 0) -> Target:
         for hop in jump.split(","):
             hops.append(apply_ssh_config(parse_target(hop.strip().removeprefix("ssh://")), cfg, _depth + 1))
         t.proxy_jump = hops
+    command = opts.get("proxycommand")
+    if command and command.lower() != "none" and not t.proxy_jump and t.proxy_command is None:
+        t.proxy_command = command  # its %h, %p, %r are already expanded by the lookup
     return t
 
 
@@ -400,7 +452,7 @@ def _expand_words(words, inv: Inventory | None) -> list[Target]:
             raise UserError(str(e)) from None
         for item in items:
             if item in LOCAL_NAMES:
-                out.append(Target(name="local"))
+                out.append(Target(name=this_machine_name()))
             elif item.startswith("@"):
                 if inv is None:
                     raise UserError(f"{item} names an inventory group, but no inventory was given (-i FILE)")
@@ -424,6 +476,8 @@ def _expand_words(words, inv: Inventory | None) -> list[Target]:
                         out.append(_from_inventory(inv, name))
                     else:
                         out.append(parse_target(name))
+        if len(out) > hostrange.MAX_HOSTS:
+            raise UserError(f"the targets name more than {hostrange.MAX_HOSTS} hosts")
     return out
 
 
@@ -469,14 +523,14 @@ def resolve(words: list[str], inventory: str | os.PathLike | None = None, limit:
     if limit:
         targets = apply_limit(targets, limit, inv)
     cfg = load_ssh_config(ssh_config) if any(not t.local for t in targets) else None
-    seen: dict[str, Target] = {}
+    seen: dict[tuple, Target] = {}
     for t in targets:
-        if t.name in seen:
+        if (t.name, t.local) in seen:  # this machine is named by its hostname, and may also be an SSH target
             continue
         apply_ssh_config(t, cfg)
         if python:
             t.python = python
-        seen[t.name] = t
+        seen[(t.name, t.local)] = t
     return list(seen.values())
 
 
@@ -488,6 +542,8 @@ def describe(t: Target) -> dict:
          "user": t.user, "python": t.python or "python3"}
     if t.identity_files:
         d["identity_files"] = t.identity_files
+    if t.proxy_command:
+        d["proxy_command"] = t.proxy_command
     if t.proxy_jump:
         d["proxy_jump"] = [f"{h.user + '@' if h.user else ''}{h.hostname}:{h.port or 22}" for h in t.proxy_jump]
     if t.groups:

@@ -9,8 +9,200 @@ from typing import Any
 
 import yaml
 
+# libyaml's loader where PyYAML has it: the knowledge base is read on every check, 10x faster this way
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (C or Python)
+
 
 @lru_cache(maxsize=None)
 def load(name: str) -> Any:
     """load("cuda_driver_table") -> the parsed envdoctor/data/cuda_driver_table.yaml."""
-    return yaml.safe_load(files("envdoctor").joinpath("data", f"{name}.yaml").read_text())
+    return _yaml(files("envdoctor").joinpath("data", f"{name}.yaml").read_text())
+
+
+# --- the failure-signature knowledge base (data/signatures/*.yaml) -----------------------------------
+
+import re  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+from pydantic import BaseModel, Field, ValidationError  # noqa: E402
+
+
+class CauseRef(BaseModel):
+    """A candidate cause of a signature: its weight, and the evidence that confirms or rules it out."""
+
+    cause: str
+    w: float
+    confirm: list[str] = Field(default_factory=list)
+    rule_out: list[str] = Field(default_factory=list)
+
+
+class Signature(BaseModel):
+    id: str
+    component: str
+    patterns: list[str] = Field(default_factory=list)  # regexes; a space matches any run of blanks/newlines
+    when: list[str] = Field(default_factory=list)  # evidence names: fires when all hold (no message needed)
+    meaning: str
+    causes: list[CauseRef] = Field(default_factory=list)
+    info: bool = False  # context, not a failure (e.g. "SecureBoot enabled", a container prompt)
+    xid_table: bool = False  # the causes come from xid.yaml per Xid code
+    sources: list[str] = Field(default_factory=list)
+
+
+class FixSpec(BaseModel):
+    summary: str
+    commands: list[str] = Field(default_factory=list)
+    playbook: str | None = None  # the playbook of playbooks/ that `envdoctor fix` applies for this cause
+
+
+class CauseSpec(BaseModel):
+    title: str
+    tell: list[str] = Field(default_factory=list)
+    fix: FixSpec
+
+
+class EvidenceSpec(BaseModel):
+    means: str
+    ask: str
+
+
+@dataclass
+class KnowledgeBase:
+    signatures: list[Signature]
+    causes: dict[str, CauseSpec]
+    evidence: dict[str, EvidenceSpec]
+    compiled: dict[str, list["LazyPattern"]] = field(default_factory=dict)
+    needles: dict[str, list[str | None]] = field(default_factory=dict)  # per compiled pattern
+    files: dict[str, str] = field(default_factory=dict)  # signature id -> file it is defined in
+
+    def signature(self, sid: str) -> Signature:
+        return next(s for s in self.signatures if s.id == sid)
+
+
+def split_alternatives(p: str) -> list[str]:
+    """'a|b(c|d)' -> ['a', 'b(c|d)']: top-level alternatives, so each gets its own needle."""
+    parts, depth, cls, esc, cur = [], 0, False, False, ""
+    for ch in p:
+        if esc:
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif cls:
+            cls = ch != "]"
+        elif ch == "[":
+            cls = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    return parts + [cur]
+
+
+def needle(p: str) -> str | None:
+    """A lower-case word every match of `p` contains, for a fast substring test before the regex runs."""
+    q = p
+    while True:  # groups may be optional or alternatives: their words are not required
+        r = re.sub(r"\([^()]*\)[?*]?(?:\{[^}]*\})?", " ", q)
+        if r == q:
+            break
+        q = r
+    q = re.sub(r"\[[^\]]*\]", " ", q)
+    q = re.sub(r"\\[sSdDwWbBAZnt]", " ", q)
+    q = re.sub(r"\\(.)", r" ", q)
+    words = []
+    for m in re.finditer(r"[A-Za-z0-9_/.:-]+", q):
+        w = m.group(0)
+        nxt = q[m.end():m.end() + 1]
+        if nxt in ("?", "*", "{"):
+            w = w[:-1]
+        w = re.split(r"[.]", w)  # "." is any character in a regex
+        words += [x for x in w if len(x) >= 3]
+    return max(words, key=len).lower() if words else None
+
+
+class LazyPattern:
+    """A signature pattern compiled on first use: most never run (their needle is not in the text), and
+    compiling all ~400 would cost the local check half a second. The tests compile every one."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self._rx: re.Pattern | None = None
+
+    @property
+    def rx(self) -> re.Pattern:
+        if self._rx is None:
+            self._rx = compile_pattern(self.source)
+        return self._rx
+
+    @property
+    def pattern(self) -> str:
+        return self.rx.pattern
+
+    def search(self, *args):
+        return self.rx.search(*args)
+
+
+def compile_pattern(p: str) -> re.Pattern:
+    """Tolerant of wrapping and case: a literal space matches blanks and line breaks."""
+    p = re.sub(r" (?=[*+?{])", r"\\s", p)  # "a *b": the quantifier applies to one blank
+    return re.compile(p.replace(" ", r"\s+"), re.I | re.M)
+
+
+class KnowledgeError(RuntimeError):
+    """The shipped knowledge base is inconsistent (a bug of ours: tests load it)."""
+
+
+@lru_cache(maxsize=None)
+def signatures() -> KnowledgeBase:
+    folder = files("envdoctor").joinpath("data", "signatures")
+    try:
+        causes = {k: CauseSpec(**v) for k, v in _yaml(folder.joinpath("_causes.yaml").read_text())["causes"].items()}
+        evidence = {k: EvidenceSpec(**v) for k, v in
+                    _yaml(folder.joinpath("_evidence.yaml").read_text())["evidence"].items()}
+    except (ValidationError, KeyError, TypeError) as e:
+        raise KnowledgeError(f"signatures/_causes.yaml or _evidence.yaml: {e}") from None
+    sigs, where = [], {}
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".yaml") or entry.name.startswith("_"):
+            continue
+        try:
+            doc = _yaml(entry.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise KnowledgeError(f"signatures/{entry.name}:{mark.line + 1 if mark else '?'}: {e}") from None
+        for i, raw in enumerate(doc.get("signatures", [])):
+            try:
+                s = Signature(**raw)
+            except (ValidationError, TypeError) as e:
+                raise KnowledgeError(f"signatures/{entry.name}: entry {i}: {e}") from None
+            if s.id in where:
+                raise KnowledgeError(f"signatures/{entry.name}: {s.id} is also defined in {where[s.id]}")
+            where[s.id] = entry.name
+            sigs.append(s)
+    kb = KnowledgeBase(sigs, causes, evidence, files=where)
+    xid_classes = {v.get("class") for v in load("xid")["xid"].values()} | {load("xid")["default_class"]}
+    for s in sigs:
+        alts = [a for p in s.patterns for a in split_alternatives(p)]
+        kb.compiled[s.id] = [LazyPattern(a) for a in alts]
+        kb.needles[s.id] = [needle(a) for a in alts]
+        for name in s.when + [n for c in s.causes for n in c.confirm + c.rule_out]:
+            if name.startswith("sig:"):
+                if name[4:] not in where:
+                    raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: unknown signature {name}")
+            elif name not in evidence:
+                raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: unknown evidence {name!r} (see _evidence.yaml)")
+        for c in s.causes:
+            if c.cause not in causes:
+                raise KnowledgeError(f"signatures/{where[s.id]}: {s.id}: unknown cause {c.cause!r} (see _causes.yaml)")
+    for c in xid_classes - {None}:
+        if c not in causes:
+            raise KnowledgeError(f"xid.yaml: unknown class {c!r}")
+    return kb

@@ -53,11 +53,13 @@ class CheckResult(BaseModel):
     summary: str
     evidence: list[str] = Field(default_factory=list)
     cause: str | None = None
+    cause_id: str | None = None  # the root-cause class (envdoctor/data/signatures/_causes.yaml) when one is named
     fix: Fix | None = None
 
 
 class HostReport(BaseModel):
     host: str
+    local: bool = False  # this machine, without SSH (`host` is then its hostname)
     status: HostStatus
     error: str | None = None  # why the host could not be evaluated (unreachable, timeout, ...)
     headline: dict[str, Any] = Field(default_factory=dict)  # GPU model/count, driver, CUDA, torch...
@@ -65,6 +67,8 @@ class HostReport(BaseModel):
     proof: dict[str, Any] | None = None  # filled by the proof-run stage
     gather_secs: float | None = None
     redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
+    recognised: list[str] | None = None  # for a paste: the blocks and messages envdoctor read in it
+    notes: list[str] = Field(default_factory=list)  # e.g. that only part of a huge paste was scanned
 
 
 REPORT_SCHEMA_ID = "urn:envdoctor:report:1"  # the `$schema` of a report; `envdoctor schema` prints that schema

@@ -2,12 +2,16 @@
 clean stop on Ctrl-C. A host's failure is a HostReport with its status, never an exception.
 
 Workers are daemon threads (not a ThreadPoolExecutor, whose threads are joined at exit): after Ctrl-C or
-a host past its deadline, envdoctor reports and exits without waiting for a hung connection.
+a host past its deadline, envdoctor reports and exits without waiting for a hung connection. SIGTERM is
+handled like Ctrl-C; either way the commands still running on the hosts are ended there, not left to run
+out their timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import sys
 import threading
 import time
@@ -16,6 +20,7 @@ from typing import Callable, TextIO
 
 from envdoctor.models import HostReport, HostStatus
 from envdoctor.targets import Target
+from envdoctor.transport.base import end_running
 
 DEFAULT_FORKS = 32
 
@@ -93,38 +98,65 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
         t.start()
     bar = Progress(len(targets), stream) if progress else None
     interrupted = False
+    frozen = None
     if bar:
         bar.show(0, {})
     try:
-        while not finished.wait(0.2):
-            now = time.monotonic()
-            with lock:
-                if deadline_s is not None:
-                    for i, started in list(running.items()):
-                        if now - started > deadline_s:  # abandon it: its thread is a daemon
-                            running.pop(i)
-                            results.setdefault(i, HostReport(
-                                host=targets[i].name, status=HostStatus.TIMEOUT,
-                                error=f"no result within {deadline_s:.0f} s", gather_secs=round(now - started, 3)))
-                    if len(results) == len(targets):
-                        break
-                if bar:
-                    bar.show(len(results), {targets[i].name: s for i, s in running.items()})
+        with _sigterm_as_interrupt():
+            _wait(finished, lock, running, results, targets, deadline_s, bar)
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
+        with lock:  # what finished before the interrupt; a host ended by it below is reported interrupted
+            frozen = (dict(results), dict(running))
+        end_running()
     finally:
         if bar:
             with lock:
                 bar.show(len(results), {})
             bar.clear()
     with lock:
+        done, busy = frozen or (results, running)
         reports = []
         for i, t in enumerate(targets):
-            rep = results.get(i)
+            rep = done.get(i)
             if rep is None:
-                was_running = i in running
+                was_running = i in busy
                 rep = HostReport(host=t.name, status=HostStatus.ERROR,
-                                 error="interrupted (Ctrl-C) while " + ("running" if was_running else "waiting"))
+                                 error="interrupted (Ctrl-C or SIGTERM) while " + ("running" if was_running else "waiting"))
             reports.append(rep)
     return RunResult(reports, interrupted)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler, `kill`, systemd stopping a job) ends a run the way Ctrl-C does."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _wait(finished, lock, running, results, targets, deadline_s, bar) -> None:
+    """Until every host has a result: enforce the per-host deadline and keep the progress line fresh."""
+    while not finished.wait(0.2):
+        now = time.monotonic()
+        with lock:
+            if deadline_s is not None:
+                for i, started in list(running.items()):
+                    if now - started > deadline_s:  # abandon it: its thread is a daemon
+                        running.pop(i)
+                        results.setdefault(i, HostReport(
+                            host=targets[i].name, status=HostStatus.TIMEOUT,
+                            error=f"no result within {deadline_s:.0f} s", gather_secs=round(now - started, 3)))
+                if len(results) == len(targets):
+                    return
+            if bar:
+                bar.show(len(results), {targets[i].name: s for i, s in running.items()})

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
-_HEADER = re.compile(r"^# (source|command|cause|note): ")
+_HEADER = re.compile(r"^# (source|command|cause|class|note): ")
 
 
 def corpus_path(rel: str) -> Path:
@@ -37,3 +37,80 @@ def constructed_body(rel: str) -> str:
     text = (DATA / "constructed" / rel).read_text()
     assert text.startswith("# constructed:"), f"{rel} must say it is constructed"
     return text.split("\n", 1)[1]
+
+
+CASES = DATA / "corpus" / "cases"
+
+
+def case_files() -> list[str]:
+    """Collected real cases (cases/<collector>/*.txt), relative to the corpus folder."""
+    return sorted(str(p.relative_to(DATA / "corpus")) for p in CASES.glob("*/*.txt"))
+
+
+# Cause classes (see the root-cause vocabulary in envdoctor/data/signatures/_causes.yaml) of the older
+# corpus files, from each file's `# cause:` line; files whose thread reached no clear cause are left out.
+LABELLED = {
+    "errors/cuda-driver-insufficient-deviceQuery-result-fail.txt": "driver_too_old",
+    "errors/cuda-driver-insufficient-torch-thcgeneral.txt": "driver_too_old",
+    "errors/dataloader-bus-error-missing-ipc-host.txt": "shm_too_small",
+    "errors/dataloader-bus-error-shm-jupyterhub.txt": "shm_too_small",
+    "errors/dataloader-bus-error-shm-mmsegmentation.txt": "shm_too_small",
+    "errors/docker-could-not-select-device-driver-no-quotes-variant.txt": "toolkit_missing",
+    "errors/docker-could-not-select-device-driver-toolkit-missing.txt": "toolkit_missing",
+    "errors/nccl-ibv-create-qp-failed-unhandled-system-error.txt": "memlock_too_low",
+    "errors/no-kernel-image-extension-vs-torch-version.txt": "extension_build_mismatch",
+    "errors/nvidia-container-cli-load-library-libnvidia-ml.txt": "container_cli_init",
+    "errors/nvidia-container-cli-nvml-driver-not-loaded-with-debug-log.txt": "container_cli_init",
+    "errors/nvidia-container-cli-driver-rpc-error-legacy-mode.txt": "container_cli_init",
+    "errors/nvidia-container-cli-driver-error-failed-to-process-request-cuda-na.txt": "container_cli_init",
+    "errors/nvidia-smi-couldnt-communicate-after-unattended-upgrade.txt": "driver_library_mismatch",
+    "errors/nvidia-smi-unable-to-determine-device-handle.txt": "gpu_hardware_xid",
+    "errors/nvml-driver-library-version-mismatch-proc-version-dpkg.txt": "driver_library_mismatch",
+    "errors/nvml-driver-library-version-mismatch-unattended-upgrade.txt": "driver_library_mismatch",
+    "errors/torch-driver-too-old-11000-ngc-container.txt": "driver_too_old",
+    "errors/torch-driver-too-old-11040-with-proc-version.txt": "driver_too_old",
+    "errors/torch-driver-too-old-9000-assertionerror.txt": "driver_too_old",
+    "errors/torch-old-gpu-sm35-too-old.txt": "arch_not_in_wheel",
+    "errors/torch-sm120-not-compatible-leggedlab.txt": "arch_not_in_wheel",
+    "dmesg-xid/fallen-off-bus-old-driver-optimus.txt": "gpu_hardware_xid",
+    "dmesg-xid/fallen-off-bus-without-xid-open-kernel-570.txt": "gpu_hardware_xid",
+    "dmesg-xid/xid-119-gsp-rpc-timeout.txt": "gsp_firmware",
+    "dmesg-xid/xid-13-43-sm-exception-iso.txt": "gpu_hardware_xid",
+    "dmesg-xid/xid-79-sxid-20034-nvswitch.txt": "gpu_hardware_xid",
+    "collect-env/cpu-wheel-2.3.1-aws-no-gpu.txt": "torch_cpu_only_build",
+    "collect-env/cu102-build-driver-too-old-9010.txt": "driver_too_old",
+    "collect-env/rtx4090-2.5.1-cu121-driver-535.txt": "healthy",
+    "collect-env/a100-80gb-pcie-x8-cu124-driver-525.txt": "healthy",
+}
+# Healthy outputs of working machines: every file of these folders, but for the ones that show a fault.
+HEALTHY_DIRS = ("nvidia-smi-table", "nvidia-smi-q", "nvidia-smi-q-xml", "nvidia-smi-query-csv", "nvidia-smi-misc")
+NOT_HEALTHY = {"nvidia-smi-table/gtx-titan-325.15-lost-gpu-MB-units.txt", "nvidia-smi-table/rtx5070-575.64.03-cuda-na.txt"}
+
+
+def labelled_cases() -> dict[str, str]:
+    """Every corpus file with a cause class: collected cases (`# class:`) and the older labelled files."""
+    out = dict(LABELLED)
+    for d in HEALTHY_DIRS:
+        for p in sorted((DATA / "corpus" / d).glob("*.txt")):
+            rel = f"{d}/{p.name}"
+            if rel not in NOT_HEALTHY:
+                out[rel] = "healthy"
+    for rel in case_files():
+        cls = corpus_headers(rel).get("class", "").strip()
+        if cls:
+            out[rel] = cls
+    return out
+
+
+def diagnose_paste(text: str, checks):
+    """What `check --from` gives for this pasted text: (named cause class, failing check ids, report).
+    The named class is the root_cause check's, or "healthy" when it names none."""
+    from envdoctor.bundle import Bundle
+    from envdoctor.diagnose import report_from_bundle
+    from envdoctor.parsers.paste import clean
+
+    report, _ = report_from_bundle(Bundle(host="paste", pastes=[clean(text)]), checks)
+    rc = next(c for c in report.checks if c.id == "root_cause")
+    named = rc.cause_id if rc.status.value in ("fail", "warn") and rc.cause_id else "healthy"
+    failing = [c.id for c in report.checks if c.status.value == "fail"]
+    return named, failing, report

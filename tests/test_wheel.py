@@ -2,6 +2,7 @@
 venv and run `envdoctor check` there."""
 
 import json
+import socket
 import subprocess
 import sys
 import zipfile
@@ -46,5 +47,5 @@ def test_wheel_installs_and_checks(tmp_path):
     assert "heatmap" in (tmp_path / "r.html").read_text()  # the page's assets came with the wheel
     assert res.returncode in (0, 1), res.stderr
     doc = json.loads(res.stdout)
-    assert doc["version"] == 1 and doc["hosts"][0]["host"] == "localhost"
+    assert doc["version"] == 1 and doc["hosts"][0]["host"] == socket.gethostname()
     assert {c["id"] for c in doc["hosts"][0]["checks"]} == ids

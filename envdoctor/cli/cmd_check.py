@@ -73,7 +73,7 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
         resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
         if golden and golden not in {t.name for t in resolved}:
             raise click.UsageError(f"--golden {golden!r} is not one of the targets")
-        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become)
+        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become, targets=resolved)
         from envdoctor.gather import DEFAULT_TIMEOUT
 
         probe_limit = timeout or DEFAULT_TIMEOUT

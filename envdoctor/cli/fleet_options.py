@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from envdoctor.errors import UserError
 from envdoctor.runner import DEFAULT_FORKS
 
 BECOME_PASSWORD_ENV = "ENVDOCTOR_BECOME_PASSWORD"
@@ -56,10 +57,26 @@ def become_password(become: bool) -> str | None:
     if pw is None and sys.stdin.isatty():
         pw = click.prompt("BECOME (sudo) password, empty for none", hide_input=True, default="",
                           show_default=False, err=True)
+    if pw and ("\n" in pw or "\r" in pw):  # sudo reads one line: the rest would reach the probe's stdin
+        raise UserError(f"the become password (${BECOME_PASSWORD_ENV}) contains a line break; "
+                        "sudo reads only one line, so it is refused")
     return pw or None
 
 
-def ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become) -> dict:
+def unlock_keys(targets) -> None:
+    """Read the SSH keys the targets (and their jump hosts) log in with, before the fan-out: a
+    passphrase-protected key is asked for once, here, not in the middle of the progress display."""
+    from envdoctor.transport.identities import identities
+
+    for t in targets:
+        for hop in [*t.proxy_jump, t]:
+            if not hop.local:
+                identities(hop.identity_files)
+
+
+def ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become, targets=None) -> dict:
+    if targets:
+        unlock_keys(targets)
     return {"connect_timeout": connect_timeout, "known_hosts": known_hosts,
             "accept_new_host_keys": accept_new_host_keys, "become": become,
             "become_password": become_password(become)}

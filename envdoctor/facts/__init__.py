@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from envdoctor.facts.container import ContainerFacts
+from envdoctor.facts.diagnosis import DiagnosisFacts
 from envdoctor.facts.gpu import GpuFacts
 from envdoctor.facts.security import SecurityFacts
 from envdoctor.facts.system import SystemFacts
@@ -23,9 +24,11 @@ class HostFacts(BaseModel):
     cuda_env: CudaEnvFacts = Field(default_factory=CudaEnvFacts)
     system: SystemFacts = Field(default_factory=SystemFacts)
     container: ContainerFacts = Field(default_factory=ContainerFacts)
+    diagnosis: DiagnosisFacts = Field(default_factory=DiagnosisFacts)
     security: SecurityFacts = Field(default_factory=SecurityFacts)
     # Which evidence the facts came from ("probe" sections or a "paste"): lets a report say where.
     sources: list[str] = Field(default_factory=list)
 
 
-__all__ = ["HostFacts", "GpuFacts", "TorchFacts", "CudaEnvFacts", "SystemFacts", "ContainerFacts", "SecurityFacts"]
+__all__ = ["HostFacts", "GpuFacts", "TorchFacts", "CudaEnvFacts", "SystemFacts", "ContainerFacts", "DiagnosisFacts",
+           "SecurityFacts"]

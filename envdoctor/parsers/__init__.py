@@ -11,13 +11,14 @@ from envdoctor.facts import HostFacts
 
 def facts_from_bundle(bundle: Bundle) -> HostFacts:
     from envdoctor.parsers.container_facts import build_container_facts
+    from envdoctor.parsers.diagnosis_facts import build_diagnosis_facts
     from envdoctor.parsers.gpu_facts import build_gpu_facts
     from envdoctor.parsers.security import build_security_facts
     from envdoctor.parsers.system_facts import build_system_facts
     from envdoctor.parsers.torch_facts import build_cuda_env_facts, build_torch_facts
 
     sources = sorted(n for n, s in bundle.sections.items() if s.error is None) + (["paste"] if bundle.pastes else [])
-    return HostFacts(
+    facts = HostFacts(
         host=bundle.host,
         gpu=build_gpu_facts(bundle),
         torch=build_torch_facts(bundle),
@@ -27,3 +28,5 @@ def facts_from_bundle(bundle: Bundle) -> HostFacts:
         security=build_security_facts(bundle),
         sources=sources,
     )
+    facts.diagnosis = build_diagnosis_facts(bundle, facts)
+    return facts

@@ -99,6 +99,13 @@ try:
 except Exception as e:
     out["torchvision_error"] = "%s: %s" % (type(e).__name__, e)
 out["warnings"] = caught
+# which libcudart/libcudnn/libnvJitLink/libcublas this torch really mapped (pip wheels or a system CUDA)
+try:
+    with open("/proc/self/maps") as fh:
+        libs = sorted({l.split()[-1] for l in fh if "/lib" in l and any(k in l for k in ("libcudart", "libcudnn", "libnvJitLink", "libcublas", "libnccl", "libcuda.so"))})
+    out["loaded_libs"] = libs[:30]
+except Exception:
+    pass
 print(json.dumps(out))
 '''
 
@@ -126,6 +133,25 @@ if rc == 0:
     n = ctypes.c_int(0)
     rc = cuda.cuDeviceGetCount(ctypes.byref(n))
     print("cuDeviceGetCount: %d" % n.value if rc == 0 else "cuDeviceGetCount: error " + name(rc))
+'''
+
+
+# NVML's own verdict (nvmlInit_v2 via ctypes): it names "driver not loaded" (9), "library version
+# mismatch" (18) and "no permission" (4) exactly, in its own interpreter (a broken driver can hang it).
+NVML_SCRIPT = r'''
+import ctypes
+try:
+    nvml = ctypes.CDLL("libnvidia-ml.so.1")
+except OSError as e:
+    print("libnvidia-ml: OSError: %s" % e); raise SystemExit(0)
+rc = nvml.nvmlInit_v2()
+nvml.nvmlErrorString.restype = ctypes.c_char_p
+names = {0: "NVML_SUCCESS", 1: "NVML_ERROR_UNINITIALIZED", 2: "NVML_ERROR_INVALID_ARGUMENT", 3: "NVML_ERROR_NOT_SUPPORTED",
+         4: "NVML_ERROR_NO_PERMISSION", 9: "NVML_ERROR_DRIVER_NOT_LOADED", 12: "NVML_ERROR_LIBRARY_NOT_FOUND",
+         17: "NVML_ERROR_OPERATING_SYSTEM", 18: "NVML_ERROR_LIB_RM_VERSION_MISMATCH", 999: "NVML_ERROR_UNKNOWN"}
+print("nvmlInit_v2: %d %s (%s)" % (rc, names.get(rc, "?"), (nvml.nvmlErrorString(rc) or b"").decode()))
+if rc == 0:
+    nvml.nvmlShutdown()
 '''
 
 
@@ -219,11 +245,12 @@ def kernel_log():
     sec = run(["dmesg", "--ctime"], 15)
     if sec["error"] is None and sec["rc"] == 0:
         keep = [l for l in sec["stdout"].splitlines() if ("NVRM" in l or "nvidia" in l.lower() or "nouveau" in l
-                                                         or "Xid" in l or "SXid" in l)]
+                                                         or "Xid" in l or "SXid" in l or "Lockdown" in l
+                                                         or "key was rejected" in l.lower() or "required key" in l.lower())]
         sec["stdout"] = "\n".join(keep[-2000:]) + ("\n" if keep else "")
         sec["cmd"] = "dmesg --ctime | grep -E 'NVRM|Xid|nvidia|nouveau'"
         return sec
-    j = run(["journalctl", "-k", "-b", "--no-pager", "-o", "short-iso", "-g", "NVRM|Xid|nvidia|nouveau",
+    j = run(["journalctl", "-k", "-b", "--no-pager", "-o", "short-iso", "-g", "NVRM|Xid|nvidia|nouveau|Lockdown|[Kk]ey was rejected|[Rr]equired key",
              "-n", "2000"], 20)
     if j["error"] is None and j["rc"] in (0, 1):
         return j
@@ -327,6 +354,82 @@ def cdi_specs():
     for d in ("/etc/cdi", "/var/run/cdi"):
         found += sorted(glob.glob(os.path.join(d, "*")))
     return text("ls /etc/cdi /var/run/cdi", "\n".join(found) + ("\n" if found else ""))
+
+
+# --- evidence that tells failure causes apart (diagnosis) -------------------------------------------
+
+def nvml_init():
+    if not (glob.glob("/dev/nvidia*") or os.path.exists("/proc/driver/nvidia")
+            or glob.glob("/usr/lib*/**/libnvidia-ml.so.1", recursive=False) or glob.glob("/usr/lib/wsl/lib/libnvidia-ml*")):
+        sec = text("python -c <nvmlInit_v2 via ctypes>", "")
+        sec.update(rc=None, error="not-found")
+        return sec
+    return run([sys.executable, "-c", NVML_SCRIPT], 20, show="python -c <nvmlInit_v2 via ctypes>")
+
+
+def secure_boot():
+    """mokutil --sb-state, or the SecureBoot EFI variable (its last byte is 1 when enabled)."""
+    sec = run(["mokutil", "--sb-state"], 10)
+    if sec["error"] is None and "SecureBoot" in sec["stdout"] + sec["stderr"]:
+        return sec
+    for p in glob.glob("/sys/firmware/efi/efivars/SecureBoot-*"):
+        try:
+            with open(p, "rb") as fh:
+                data = fh.read()
+            return text("cat " + p, "SecureBoot %s\n" % ("enabled" if data[-1:] == b"\x01" else "disabled"))
+        except OSError:
+            pass
+    if not os.path.isdir("/sys/firmware/efi"):
+        return text("ls /sys/firmware/efi", "SecureBoot disabled (legacy BIOS boot: no EFI)\n")
+    return sec
+
+
+def nvidia_module_files():
+    """nvidia*.ko* under /lib/modules/$(uname -r): is there a module for the running kernel at all?"""
+    root = "/lib/modules/" + os.uname().release
+    if not os.path.isdir(root):
+        sec = text("find %s -name 'nvidia*.ko*'" % root, "")
+        sec.update(rc=None, error="not-found")
+        return sec
+    found = []
+    for d, _dirs, names in os.walk(root):
+        found += [os.path.join(d, n) for n in names if n.startswith("nvidia") and ".ko" in n]
+        if len(found) > 50:
+            break
+    return text("find %s -name 'nvidia*.ko*'" % root, "\n".join(sorted(found)) + ("\n" if found else ""))
+
+
+def wsl_markers():
+    lines = []
+    for p in ("/usr/lib/wsl/lib", "/dev/dxg"):
+        if os.path.exists(p):
+            lines.append("exists " + p)
+    if os.path.isdir("/usr/lib/wsl/lib"):
+        lines += ["wsl lib " + n for n in sorted(os.listdir("/usr/lib/wsl/lib")) if n.startswith(("libcuda", "libnvidia-ml"))]
+    try:
+        with open("/proc/version") as fh:
+            lines.append("proc_version " + fh.read().strip())
+    except OSError:
+        pass
+    return text("ls /usr/lib/wsl/lib /dev/dxg; cat /proc/version", "\n".join(lines) + "\n")
+
+
+def cgroup_devices():
+    """The container's device access rules: cgroup v1 devices.list; v2 enforces them in eBPF (no list)."""
+    for p in ("/sys/fs/cgroup/devices/devices.list", "/sys/fs/cgroup/devices.list"):
+        if os.path.exists(p):
+            return read(p, 65536)
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return text("ls /sys/fs/cgroup", "cgroup2 (device rules are eBPF programs: no list to read)\n")
+    sec = text("cat /sys/fs/cgroup/devices/devices.list", "")
+    sec.update(rc=None, error="not-found")
+    return sec
+
+
+def infiniband():
+    d = "/sys/class/infiniband"
+    names = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    return text("ls /sys/class/infiniband", "\n".join(names) + ("\n" if names else ""))
 
 
 def which(names):
@@ -756,6 +859,15 @@ def main(argv):
         "uname": lambda: text("uname -srm", "%s %s %s\n" % (os.uname().sysname, os.uname().release,
                                                             os.uname().machine)),
         "dpkg_nvidia": dpkg_nvidia,
+        # diagnosis: the evidence that tells failure causes apart
+        "nvml_init": nvml_init,
+        "secure_boot": secure_boot,
+        "nvidia_modinfo": lambda: run(["modinfo", "nvidia"], 10),
+        "nvidia_module_files": nvidia_module_files,
+        "dkms_status": lambda: run(["dkms", "status"], 15),
+        "wsl_markers": wsl_markers,
+        "cgroup_devices": cgroup_devices,
+        "infiniband": infiniband,
     })
     jobs.update(security_jobs())  # the security block above
     sections = {}

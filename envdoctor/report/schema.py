@@ -126,6 +126,7 @@ class Fleet(_Open):
     baseline: FleetBaseline | None = None
     drift: list[Drift] | None = None
     counts: dict[str, int] | None = None
+    compared: int | None = Field(None, description="how many hosts were evaluated and so compared for drift")
     multi_node: MultiNode | None = None
 
 

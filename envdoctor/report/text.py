@@ -52,13 +52,26 @@ def summary_line(h: HostReport) -> str:
 
 
 def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
-    title = f"{h.host}: {h.status.value}"
+    title = f"{h.host}{' (this machine, local)' if h.local else ''}: {h.status.value}"
     lines = [click.style(title, bold=True) if color else title]
     if h.error:
         lines.append(f"  {h.error}")
         return "\n".join(lines)
-    for c in h.checks:
+    folded: list[str] = []
+    if h.recognised is not None:
+        # A paste: what was read first, then the findings; the checks it held no evidence for, in one line.
+        lines.append(f"  Read: {', '.join(h.recognised)}")
+        lines += [f"  Note: {n}" for n in h.notes]
+        order = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIP: 4, Status.UNKNOWN: 5}
+        shown = sorted(h.checks, key=lambda c: order[c.status])
+        folded = [c.id for c in shown if c.status == Status.UNKNOWN and not verbose]
+        shown = [c for c in shown if c.id not in folded]
+    else:
+        shown = h.checks
+    for c in shown:
         lines += ["  " + line for line in render_check(c, color, verbose)]
+    if folded:
+        lines.append(f"  [{_mark(Status.UNKNOWN, color)}] no evidence in the paste for {len(folded)} checks: {', '.join(folded)}")
     if h.proof is not None:
         from envdoctor.proof.render import render_proof
 

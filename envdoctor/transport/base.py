@@ -1,11 +1,20 @@
-"""The transport interface shared by the local and SSH transports."""
+"""The transport interface shared by the local and SSH transports, the output cap, and the register of
+commands running now (so that Ctrl-C and SIGTERM can end them on their hosts)."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 from envdoctor.models import HostStatus
+
+# A command's stdout and stderr together. The probe's report is a few MB at most; a target whose "python"
+# is `yes` must not take the controller's memory (32 forks x this cap is the worst case).
+MAX_OUTPUT_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -25,6 +34,20 @@ class TransportError(Exception):
         self.status = status
         self.message = message
         super().__init__(f"{status.value}: {message}")
+
+
+class OutputTooLarge(TransportError):
+    """The command wrote more than MAX_OUTPUT_BYTES; it was stopped and its output dropped."""
+
+    def __init__(self, message: str):
+        super().__init__(HostStatus.ERROR, message)
+
+
+class ConnectionClosed(TransportError):
+    """The host closed the connection while the command ran (no exit status came)."""
+
+    def __init__(self, message: str):
+        super().__init__(HostStatus.UNREACHABLE, message)
 
 
 class Transport:
@@ -47,3 +70,42 @@ class Transport:
 
     def __exit__(self, *exc):
         self.close()
+
+
+_running: dict[int, Callable[[], None]] = {}
+_running_lock = threading.Lock()
+_ids = itertools.count()
+
+
+@contextlib.contextmanager
+def running(end: Callable[[], None]):
+    """Register, for the time of a command, how to end it on its host."""
+    n = next(_ids)
+    with _running_lock:
+        _running[n] = end
+    try:
+        yield
+    finally:
+        with _running_lock:
+            _running.pop(n, None)
+
+
+def end_running(wait_s: float = 5.0) -> int:
+    """End every command still running (in parallel, each best effort); returns how many there were."""
+    with _running_lock:
+        ends = list(_running.values())
+        _running.clear()
+    threads = [threading.Thread(target=_quietly, args=(f,), daemon=True) for f in ends]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + wait_s
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return len(ends)
+
+
+def _quietly(f: Callable[[], None]) -> None:
+    try:
+        f()
+    except Exception:
+        pass

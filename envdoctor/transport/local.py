@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import threading
@@ -10,7 +11,7 @@ import time
 from typing import Callable
 
 from envdoctor.models import HostStatus
-from envdoctor.transport.base import CommandResult, Transport, TransportError
+from envdoctor.transport.base import MAX_OUTPUT_BYTES, CommandResult, OutputTooLarge, Transport, TransportError, running
 
 
 class LocalTransport(Transport):
@@ -24,49 +25,70 @@ class LocalTransport(Transport):
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         except OSError as e:
             raise TransportError(HostStatus.ERROR, f"cannot run {argv[0]}: {e.strerror or e}") from None
-        if on_line is None:
+        if stdin is not None:
+            threading.Thread(target=_feed, args=(p, stdin), daemon=True).start()
+        with running(lambda: _kill(p)):
             try:
-                out, err = p.communicate(stdin, timeout=timeout)
-                return CommandResult(p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                                     time.monotonic() - t0)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)  # the whole group: the probe's own children too
-                out, err = p.communicate()
-                return CommandResult(None, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
-                                     time.monotonic() - t0, timed_out=True)
-        return self._stream(p, stdin, timeout, on_line, t0)
-
-    @staticmethod
-    def _stream(p: subprocess.Popen, stdin, timeout, on_line, t0) -> CommandResult:
-        out_lines: list[str] = []
-        err_chunks: list[bytes] = []
-
-        def feed():
-            if stdin is not None:
-                try:
-                    p.stdin.write(stdin)
-                    p.stdin.close()
-                except OSError:
-                    pass
-
-        def read_err():
-            err_chunks.append(p.stderr.read())
-
-        threads = [threading.Thread(target=feed, daemon=True), threading.Thread(target=read_err, daemon=True)]
-        for t in threads:
-            t.start()
-        timer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
-        timer.start()
-        try:
-            for raw in p.stdout:
-                line = raw.decode("utf-8", "replace")
-                out_lines.append(line)
-                on_line(line.rstrip("\n"))
+                out, err, outcome = _collect(p, t0 + timeout, on_line)
+            except BaseException:  # Ctrl-C in the main thread: the command must not outlive us
+                _kill(p)
+                raise
+        if outcome == "too-much":
+            _kill(p)
             p.wait()
-        finally:
-            timed_out = not timer.is_alive() and p.returncode is not None and p.returncode < 0
-            timer.cancel()
-        for t in threads:
-            t.join(5)
-        return CommandResult(None if timed_out else p.returncode, "".join(out_lines),
-                             b"".join(err_chunks).decode("utf-8", "replace"), time.monotonic() - t0, timed_out=timed_out)
+            raise OutputTooLarge(f"{argv[0]} wrote more than {MAX_OUTPUT_BYTES >> 20} MiB; it was stopped")
+        if outcome == "timeout":
+            _kill(p)  # the whole group: the probe's own children too
+        p.wait()
+        text = (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+        if outcome == "timeout":
+            return CommandResult(None, *text, time.monotonic() - t0, timed_out=True)
+        return CommandResult(p.returncode, *text, time.monotonic() - t0)
+
+
+def _kill(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _feed(p: subprocess.Popen, data: bytes) -> None:
+    try:
+        p.stdin.write(data)
+        p.stdin.close()
+    except OSError:
+        pass
+
+
+def _collect(p: subprocess.Popen, deadline: float, on_line) -> tuple[bytearray, bytearray, str]:
+    """stdout and stderr until both close: 'done', 'timeout', or 'too-much' (over MAX_OUTPUT_BYTES)."""
+    out, err, pending = bytearray(), bytearray(), b""
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ, out)
+    sel.register(p.stderr, selectors.EVENT_READ, err)
+    try:
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return out, err, "timeout"
+            for key, _ in sel.select(min(left, 1.0)):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                key.data.extend(chunk)
+                if key.data is out and on_line is not None:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        on_line(line.decode("utf-8", "replace"))
+            if len(out) + len(err) > MAX_OUTPUT_BYTES:
+                return out, err, "too-much"
+    finally:
+        sel.close()
+        p.stdout.close()
+        p.stderr.close()
+    if on_line is not None and pending:
+        on_line(pending.decode("utf-8", "replace"))
+    return out, err, "done"

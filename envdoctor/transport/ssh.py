@@ -1,14 +1,29 @@
-"""A remote host over SSH: one TCP connection, one session channel, one command per probe.
+"""A remote host over SSH, through Fabric: one `fabric.Connection` per host (ProxyJump hops and
+ProxyCommand gateways included), one session channel per command, every failure a TransportError
+whose status says what went wrong.
 
-Built on paramiko's Transport rather than Fabric's Connection/Invoke runner: those add threads, a
-second pass over ssh_config and, by default, trust any host key (Fabric 3 sets AutoAddPolicy and does
-not load known_hosts). Here host keys are checked against known_hosts before authenticating, a new
-key is only accepted when asked (and then recorded), a changed key is always refused, and every
-failure becomes a TransportError whose status says what went wrong.
+Where Fabric's defaults are unsafe or slow, and what we do instead:
+  * unsafe: `Connection` puts paramiko's AutoAddPolicy on `conn.client` and loads no known_hosts, so it
+    trusts any host key; the gateways it builds itself from a ProxyJump are new Connections with the same
+    policy. We load known_hosts into `conn.client` (our loader, which survives @revoked and
+    @cert-authority lines) with a policy that refuses unknown keys unless --accept-new-host-keys
+    (and records them), and we build each ProxyJump hop ourselves with the same checks.
+  * slow: every Connection reads ~/.ssh/config and /etc/ssh/ssh_config again (our resolver already
+    applied them: we hand Fabric an empty config); paramiko's default login loads every ~/.ssh/id_* file
+    and asks the agent anew per connection (we use keys loaded once per run, see identities.py);
+    banner, auth and channel waits default to 15, 30 and 3600 s whatever the connect timeout (we use
+    --connect-timeout for all of them).
+  * unsafe and slow: Invoke's runner behind `conn.run`/`conn.sudo` reads a non-terminal stdin one byte
+    at a time (our probe is sent on stdin), keeps all output in memory with no limit, starts three
+    threads per command and answers sudo's prompt by watching the output. We run each command on a
+    session from `conn.transport` with a reader capped at MAX_OUTPUT_BYTES, and sudo reads the password
+    from the first stdin line (BECOME_SCRIPT).
 """
 
 from __future__ import annotations
 
+import functools
+import getpass
 import logging
 import os
 import select
@@ -19,17 +34,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import fabric
 import paramiko
-from paramiko.message import Message
 
 from envdoctor.models import HostStatus
 from envdoctor.targets import Target
-from envdoctor.transport.base import CommandResult, Transport, TransportError
+from envdoctor.transport import host_keys
+from envdoctor.transport.base import (MAX_OUTPUT_BYTES, CommandResult, ConnectionClosed, OutputTooLarge, Transport,
+                                      TransportError, running)
+from envdoctor.transport.identities import KeysThenAgent, identities
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
-RSA_ALGOS = ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
 
 # Runs argv under sudo. With a password, the first stdin line carries it: read it with the shell's
 # `read` (builtin: the password never appears in a process list), use it only if sudo asks for one,
@@ -42,31 +58,36 @@ BECOME_SCRIPT = (
     '{ printf "%s\\n" "$p"; unset p; exec cat; } | sudo -S -p "" -- "$@"'
 )
 
+# Every remote command: first says its process id on stderr (the group to end when we stop it: sshd
+# ignores "signal" requests for root logins), then runs under the target's `timeout` (coreutils,
+# BusyBox; it leads its own process group) so that it cannot outlive our limit even if we vanish.
+PID_MARK = "envdoctor-pid "
+KILL_AFTER_SCRIPT = ('echo "envdoctor-pid $$" >&2; limit=$1; shift; '
+                     'if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$limit" "$@"; fi; '
+                     'exec "$@"')
+# TERM first (sudo relays it to a root command; a user may not KILL it), then KILL what is left.
+END_SCRIPT = ('p=$1; kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; sleep 0.3; '
+              'kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; exit 0')
+
 # paramiko logs every failed handshake with a traceback; with no handler configured Python would print it
 # to stderr. Our errors are reported as host statuses instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-KILL_AFTER_SCRIPT = ('limit=$1; shift; if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL "$limit" "$@"; '
-                     'fi; exec "$@"')
-
+_known_hosts_cache: dict[tuple, host_keys.KnownHosts] = {}
 _known_hosts_lock = threading.Lock()
-_key_cache: dict[str, paramiko.PKey | None] = {}
-_key_lock = threading.Lock()
 
 
-def _load_key(path: str) -> paramiko.PKey | None:
-    """A private key from a file, parsed once per run; None when absent or passphrase-protected."""
-    with _key_lock:
-        if path not in _key_cache:
-            try:
-                _key_cache[path] = paramiko.PKey.from_path(path)
-            except (OSError, paramiko.SSHException, ValueError):
-                _key_cache[path] = None
-        return _key_cache[path]
-
-
-def known_hosts_name(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
+def _known_hosts(path: Path) -> host_keys.KnownHosts:
+    """Read once per run and shared by the forks (re-read when the file changed on disk)."""
+    try:
+        st = path.stat()
+        stamp = (str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (str(path), None, None)
+    with _known_hosts_lock:
+        if stamp not in _known_hosts_cache:
+            _known_hosts_cache[stamp] = host_keys.KnownHosts(path)
+        return _known_hosts_cache[stamp]
 
 
 class SSHTransport(Transport):
@@ -79,161 +100,101 @@ class SSHTransport(Transport):
         self.known_hosts = Path(os.path.expanduser(str(known_hosts or DEFAULT_KNOWN_HOSTS)))
         self.accept_new = accept_new_host_keys
         self.become = become
+        if become_password is not None and ("\n" in become_password or "\r" in become_password):
+            raise TransportError(HostStatus.AUTH_FAILED, "the become password contains a line break; sudo reads "
+                                                         "only its first line, so it is refused")
         self._become_password = become_password
-        self._transports: list[paramiko.Transport] = []  # jump hosts first, the target last
-        self._revoked: set[str] = set()  # base64 keys of known_hosts' @revoked lines
+        self._conns: list[fabric.Connection] = []  # jump hosts first, the target last
 
     def __repr__(self) -> str:  # never shows the become password
         return f"SSHTransport({self.target.name!r})"
 
     # --- connecting ------------------------------------------------------------------------
-    def _fail(self, status: HostStatus, what: str) -> TransportError:
-        return TransportError(status, what)
+    def _connection(self, t: Target, gateway) -> fabric.Connection:
+        keys = identities(t.identity_files)
+        use_agent = not (t.identity_files and t.vars.get("identities_only"))
+        config = fabric.Config(ssh_config=paramiko.SSHConfig(), lazy=True, overrides={
+            "load_ssh_configs": False,
+            "authentication": {"strategy_class": functools.partial(KeysThenAgent, keys=keys, use_agent=use_agent)},
+        })
+        wait = self.connect_timeout
+        conn = fabric.Connection(t.hostname, user=t.user or getpass.getuser(), port=t.port or 22, config=config,
+                                 gateway=gateway if gateway is not None else False, connect_timeout=None,
+                                 # start_client() returns quietly at `timeout`: let the banner wait end first,
+                                 # so that a silent listener reads "no SSH banner"
+                                 connect_kwargs={"timeout": wait + 1, "banner_timeout": wait, "auth_timeout": wait,
+                                                 "channel_timeout": wait})
+        _known_hosts(self.known_hosts).install(conn.client, self.accept_new)
+        conn.envdoctor_keys = keys
+        return conn
 
-    def _host_keys(self) -> paramiko.HostKeys:
-        """known_hosts, read line by line: paramiko's own loader stops at the first line it cannot parse
-        (an `@revoked` or `@cert-authority` marker raises InvalidHostKey), which lost every host."""
-        hk = paramiko.HostKeys()
-        self._revoked = set()
-        try:
-            text = self.known_hosts.read_text(errors="replace")
-        except FileNotFoundError:
-            return hk
-        except OSError as e:
-            raise self._fail(HostStatus.ERROR, f"cannot read known hosts file {self.known_hosts}: {e}")
-        for lineno, line in enumerate(text.splitlines(), 1):
-            fields = line.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            if fields[0] == "@revoked" and len(fields) >= 4:
-                # any host: stricter than OpenSSH's per-host match, never looser
-                self._revoked.add(fields[3])
-                continue
-            if fields[0].startswith("@"):  # @cert-authority: host certificates are not supported
-                continue
-            try:
-                entry = paramiko.hostkeys.HostKeyEntry.from_line(" ".join(fields[:3]), lineno)
-            except Exception:  # InvalidHostKey, SSHException, binascii errors: skip the line as OpenSSH does
-                continue
-            if entry is not None:
-                for name in entry.hostnames:
-                    hk.add(name, entry.key.get_name(), entry.key)
-        return hk
-
-    def _open_socket(self, host: str, port: int, via: paramiko.Transport | None):
-        if via is not None:
-            try:
-                return via.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
-                                        timeout=self.connect_timeout)
-            except (paramiko.SSHException, OSError) as e:
-                raise self._fail(HostStatus.UNREACHABLE, f"jump host could not reach {host}:{port}: {e}")
-        try:
-            return socket.create_connection((host, port), timeout=self.connect_timeout)
-        except socket.gaierror as e:
-            raise self._fail(HostStatus.UNREACHABLE, f"cannot resolve {host}: {e.strerror}")
-        except (socket.timeout, TimeoutError):
-            raise self._fail(HostStatus.TIMEOUT, f"connecting to {host}:{port} timed out after "
-                                                 f"{self.connect_timeout:g} s")
-        except ConnectionRefusedError:
-            raise self._fail(HostStatus.UNREACHABLE, f"connection refused by {host}:{port} (no SSH server listening?)")
-        except OSError as e:
-            raise self._fail(HostStatus.UNREACHABLE, f"cannot connect to {host}:{port}: {e.strerror or e}")
-
-    def _verify_host_key(self, t: paramiko.Transport, host: str, port: int, hk: paramiko.HostKeys) -> None:
-        key = t.get_remote_server_key()
-        name = known_hosts_name(host, port)
-        if key.get_base64() in self._revoked:
-            raise self._fail(HostStatus.HOST_KEY_CHANGED, (
-                f"the {key.get_name()} host key of {name} ({key.fingerprint}) is marked @revoked in "
-                f"{self.known_hosts}; refusing to connect"))
-        known = hk.lookup(name)
-        if known is not None:
-            if key.get_name() in known:
-                if known[key.get_name()] == key:
-                    return
-                raise self._fail(HostStatus.HOST_KEY_CHANGED, (
-                    f"the {key.get_name()} host key of {name} has CHANGED (fingerprint now "
-                    f"{key.fingerprint}); refusing to connect. If the host was reinstalled, remove the old "
-                    f"key with: ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(self.known_hosts))}"))
-            # a known host presenting a type we did not ask for: treat as changed, never as new
-            raise self._fail(HostStatus.HOST_KEY_CHANGED, (
-                f"{name} presented a {key.get_name()} host key but known_hosts holds only "
-                f"{', '.join(known.keys())}; refusing to connect"))
-        if not self.accept_new:
-            raise self._fail(HostStatus.HOST_KEY_UNKNOWN, (
-                f"{name} is not in {self.known_hosts} (host key {key.fingerprint}); refusing to connect. "
-                f"To trust it, check the fingerprint and run with --accept-new-host-keys, or add it with: "
-                f"ssh-keyscan -p {port} {shlex.quote(host)} >> {shlex.quote(str(self.known_hosts))}"))
-        with _known_hosts_lock:
-            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.known_hosts, "a") as f:
-                f.write(f"{name} {key.get_name()} {key.get_base64()}\n")
-
-    def _auth(self, t: paramiko.Transport, user: str, host: str, identities: list[str]) -> None:
-        files = [os.path.expanduser(p) for p in identities] or [os.path.expanduser(p) for p in DEFAULT_IDENTITIES]
-        keys = [k for k in (_load_key(p) for p in files if os.path.exists(p)) if k is not None]
-        if not identities or not self.target.vars.get("identities_only"):
-            try:
-                keys += list(paramiko.Agent().get_keys()) if os.environ.get("SSH_AUTH_SOCK") else []
-            except paramiko.SSHException:
-                pass
-        if not keys:
-            raise self._fail(HostStatus.AUTH_FAILED, f"no usable private key for {user}@{host} "
-                                                     f"(tried {', '.join(files)} and the agent)")
-        last = None
-        for k in keys:
-            try:
-                t.auth_publickey(user, k)
-                if t.is_authenticated():
-                    return
-            except paramiko.AuthenticationException as e:
-                last = e
-            except paramiko.SSHException as e:
-                raise self._fail(HostStatus.AUTH_FAILED, f"authentication as {user}@{host} failed: {e}")
-        raise self._fail(HostStatus.AUTH_FAILED, f"{user}@{host} refused our key(s) ({last or 'publickey'})")
-
-    def _connect_one(self, host: str, port: int, user: str, identities: list[str],
-                     via: paramiko.Transport | None) -> paramiko.Transport:
-        hk = self._host_keys()
-        sock = self._open_socket(host, port, via)
-        t = paramiko.Transport(sock)
-        self._transports.append(t)
-        t.banner_timeout = self.connect_timeout
-        t.auth_timeout = self.connect_timeout
-        known = hk.lookup(known_hosts_name(host, port))
-        if known:  # ask the server for a key type we can verify
-            types = []
-            for kt in known.keys():
-                types += RSA_ALGOS if kt in RSA_ALGOS else [kt]
-            try:
-                t.get_security_options().key_types = [x for x in types if x in t.preferred_keys] or types
-            except ValueError:
-                pass
-        done = threading.Event()
-        t.start_client(event=done)
-        if not done.wait(self.connect_timeout + 1):
-            raise self._fail(HostStatus.TIMEOUT, f"{host}:{port} did not complete the SSH handshake in "
-                                                 f"{self.connect_timeout:g} s")
-        if not t.is_active():
-            e = t.get_exception()
-            text = str(e) if e else "negotiation failed"
-            if "banner" in text.lower():
-                raise self._fail(HostStatus.TIMEOUT, f"{host}:{port} accepted the connection but sent no SSH "
-                                                     f"banner within {self.connect_timeout:g} s")
-            raise self._fail(HostStatus.UNREACHABLE, f"SSH handshake with {host}:{port} failed: {text}")
-        self._verify_host_key(t, host, port, hk)
-        self._auth(t, user, host, identities)
-        return t
-
-    def connect(self) -> paramiko.Transport:
-        if self._transports and self._transports[-1].is_authenticated():
-            return self._transports[-1]
+    def connect(self) -> fabric.Connection:
+        if self._conns and self._conns[-1].is_connected:
+            return self._conns[-1]
+        self.close()
         tg = self.target
-        via = None
+        gateway = tg.proxy_command or None
         for hop in tg.proxy_jump or []:
-            via = self._connect_one(hop.hostname or hop.name, hop.port or 22, hop.user or _local_user(),
-                                    hop.identity_files, via)
-        return self._connect_one(tg.hostname, tg.port or 22, tg.user or _local_user(), tg.identity_files, via)
+            gateway = self._connection(hop, gateway)
+            self._conns.append(gateway)
+        conn = self._connection(tg, gateway)
+        self._conns.append(conn)
+        try:
+            conn.open()
+        except TransportError as e:
+            raise self._which_hop(e.status, e.message) from None
+        except Exception as e:  # paramiko, socket and ProxyCommand errors: each gets its status
+            status, message = self._explain(e)
+            raise self._which_hop(status, message) from None
+        return conn
+
+    def _which_hop(self, status: HostStatus, message: str) -> TransportError:
+        """Name the jump host when the failure was there (the first hop that is not connected)."""
+        for c in self._conns[:-1]:
+            if not c.is_connected:
+                return TransportError(status, f"jump host {c.user}@{c.host}:{c.port}: {message}")
+        return TransportError(status, message)
+
+    def _failing(self) -> fabric.Connection:
+        return next((c for c in self._conns[:-1] if not c.is_connected), self._conns[-1])
+
+    def _explain(self, e: Exception) -> tuple[HostStatus, str]:
+        c = self._failing()
+        host, port, user = c.host, c.port, c.user
+        proxy = self.target.proxy_command if c is self._conns[-1] and not self.target.proxy_jump else None
+        if isinstance(e, paramiko.BadHostKeyException):
+            return HostStatus.HOST_KEY_CHANGED, host_keys.changed_key_message(host, port, e, self.known_hosts)
+        if isinstance(e, paramiko.AuthenticationException):
+            problems = [i.problem for i in c.envdoctor_keys if i.problem]
+            tried = [i.path for i in c.envdoctor_keys]
+            if not any(i.key is not None for i in c.envdoctor_keys) and problems:
+                return HostStatus.AUTH_FAILED, f"cannot log in to {user}@{host}: " + "; ".join(problems)
+            detail = f" (tried {', '.join(tried) or 'no key files'} and the agent)"
+            return HostStatus.AUTH_FAILED, (f"{user}@{host} refused our key(s){detail}"
+                                            + (f"; {'; '.join(problems)}" if problems else ""))
+        if isinstance(e, paramiko.ProxyCommandFailure) or (proxy and isinstance(e, (paramiko.SSHException,
+                                                                                      EOFError, OSError))):
+            return HostStatus.UNREACHABLE, f"ProxyCommand {proxy!r} failed: {_first_line(e) or 'it ended'}"
+        if isinstance(e, paramiko.SSHException):
+            text = str(e)
+            if "banner" in text.lower():
+                return HostStatus.TIMEOUT, (f"{host}:{port} accepted the connection but sent no SSH banner within "
+                                            f"{self.connect_timeout:g} s")
+            if "timed out" in text.lower() or "timeout" in text.lower() or "no existing session" in text.lower():
+                return HostStatus.TIMEOUT, f"{host}:{port} did not complete the SSH handshake in " \
+                                           f"{self.connect_timeout:g} s"
+            return HostStatus.UNREACHABLE, f"SSH handshake with {host}:{port} failed: {_first_line(e)}"
+        if isinstance(e, socket.gaierror):
+            return HostStatus.UNREACHABLE, f"cannot resolve {host}: {e.strerror}"
+        if isinstance(e, (socket.timeout, TimeoutError)):
+            return HostStatus.TIMEOUT, f"connecting to {host}:{port} timed out after {self.connect_timeout:g} s"
+        if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError) or isinstance(e, ConnectionRefusedError):
+            return HostStatus.UNREACHABLE, f"connection refused by {host}:{port} (no SSH server listening?)"
+        if isinstance(e, OSError):
+            return HostStatus.UNREACHABLE, f"cannot connect to {host}:{port}: {e.strerror or e}"
+        if isinstance(e, EOFError):
+            return HostStatus.UNREACHABLE, f"{host}:{port} closed the connection during the SSH handshake"
+        return HostStatus.ERROR, f"cannot connect to {host}:{port}: {type(e).__name__}: {_first_line(e)}"
 
     # --- running -----------------------------------------------------------------------------
     def _command(self, argv: list[str], timeout: float) -> tuple[str, bytes]:
@@ -243,57 +204,74 @@ class SSHTransport(Transport):
             argv = ["env", f"ENVDOCTOR_PW={1 if pw is not None else 0}", "sh", "-c", BECOME_SCRIPT,
                     "envdoctor-become"] + argv
             prefix = pw.encode() + b"\n" if pw is not None else b""
-        # The remote command must not outlive our timeout: sshd ignores "signal" requests for root logins,
-        # so the target's own `timeout` (coreutils, BusyBox) kills it a little after we give up.
         limit = str(int(timeout) + 3)
         return shlex.join(["sh", "-c", KILL_AFTER_SCRIPT, "envdoctor", limit] + argv), prefix
 
     def run(self, argv: list[str], stdin: bytes | None = None, timeout: float = 60.0,
             on_line: Callable[[str], None] | None = None) -> CommandResult:
         t0 = time.monotonic()
+        conn = self.connect()
         try:
-            t = self.connect()
-            chan = t.open_session(timeout=self.connect_timeout)
+            chan = conn.transport.open_session(timeout=self.connect_timeout)
             command, prefix = self._command(argv, timeout)
             chan.exec_command(command)
-        except TransportError:
-            raise
         except paramiko.SSHException as e:
-            raise self._fail(HostStatus.ERROR, f"could not start the command: {e}")
+            raise TransportError(HostStatus.ERROR, f"could not start the command: {_first_line(e)}") from None
         except (OSError, EOFError) as e:
-            raise self._fail(HostStatus.UNREACHABLE, f"connection lost: {e}")
-        deadline = t0 + timeout
-        data = prefix + (stdin or b"")
-        feeder = threading.Thread(target=_feed, args=(chan, data), daemon=True)
+            raise TransportError(HostStatus.UNREACHABLE, f"connection lost: {e}") from None
+        feeder = threading.Thread(target=_feed, args=(chan, prefix + (stdin or b"")), daemon=True)
         feeder.start()
-        out, err, timed_out = _collect(chan, deadline, on_line)
-        if timed_out:
-            _signal(chan, "KILL")  # sshd kills the remote command's process group
-            chan.close()
-            return CommandResult(None, out, err, time.monotonic() - t0, timed_out=True)
+        reader = _Reader(chan, on_line)
+        with running(lambda: self._end(conn, chan, reader.pid)):
+            outcome = reader.collect(t0 + timeout)
+        if outcome != "done":
+            self._end(conn, chan, reader.pid)
+            if outcome == "timeout":
+                return CommandResult(None, reader.text(reader.out), reader.text(reader.err), time.monotonic() - t0,
+                                     timed_out=True)
+            if outcome == "too-much":
+                raise OutputTooLarge(f"{argv[0]} wrote more than {MAX_OUTPUT_BYTES >> 20} MiB; it was stopped")
+            raise ConnectionClosed("connection closed by the host while the command ran")
         rc = chan.recv_exit_status()
         chan.close()
+        out, err = reader.text(reader.out), reader.text(reader.err)
         if self.become:
             if rc == 98:
-                raise self._fail(HostStatus.AUTH_FAILED, "sudo needs a password: give it with --become "
-                                                         "(prompt) or ENVDOCTOR_BECOME_PASSWORD")
+                raise TransportError(HostStatus.AUTH_FAILED, "sudo needs a password: give it with --become "
+                                                             "(prompt) or ENVDOCTOR_BECOME_PASSWORD")
             if "incorrect password" in err or "Sorry, try again" in err:
-                raise self._fail(HostStatus.AUTH_FAILED, "sudo refused the become password")
-        return CommandResult(rc, out, err, time.monotonic() - t0)
+                raise TransportError(HostStatus.AUTH_FAILED, "sudo refused the become password")
+        return CommandResult(rc, out, err, time.monotonic() - t0)  # -1: ended without an exit status (a signal)
+
+    def _end(self, conn: fabric.Connection, chan: paramiko.Channel, pid: int | None) -> None:
+        """Stop a remote command now (timeout, output cap, Ctrl-C/SIGTERM): kill its process group from a
+        second session on the same connection, then close its channel."""
+        if pid is not None and conn.transport is not None and conn.transport.is_active():
+            try:
+                ender = conn.transport.open_session(timeout=2)
+                ender.exec_command(shlex.join(["sh", "-c", END_SCRIPT, "envdoctor-end", str(pid)]))
+                ender.status_event.wait(3)
+                ender.close()
+            except Exception:  # best effort: the target's `timeout` ends it in the end
+                pass
+        try:
+            chan.close()
+        except Exception:
+            pass
 
     def close(self) -> None:
-        for t in reversed(self._transports):
+        for c in reversed(self._conns):
             try:
-                t.close()
+                c.close()
+                c.client.close()  # also after a failed open (Fabric closes only connected ones): threads, proxies
             except Exception:
                 pass
-        self._transports.clear()
+        self._conns.clear()
 
 
-def _local_user() -> str:
-    import getpass
-
-    return getpass.getuser()
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _feed(chan: paramiko.Channel, data: bytes) -> None:
@@ -305,47 +283,68 @@ def _feed(chan: paramiko.Channel, data: bytes) -> None:
         pass
 
 
-def _signal(chan: paramiko.Channel, name: str) -> None:
-    """RFC 4254 "signal" request (OpenSSH >= 7.9 honours it); best effort."""
-    try:
-        m = Message()
-        m.add_byte(bytes([98]))  # SSH_MSG_CHANNEL_REQUEST
-        m.add_int(chan.remote_chanid)
-        m.add_string("signal")
-        m.add_boolean(False)
-        m.add_string(name)
-        chan.transport._send_user_message(m)
-    except Exception:
-        pass
+class _Reader:
+    """stdout and stderr of one channel, bounded (MAX_OUTPUT_BYTES together), with the wrapper's pid line
+    taken off stderr and stdout lines passed to `on_line` as they come."""
 
+    def __init__(self, chan: paramiko.Channel, on_line):
+        self.chan, self.on_line = chan, on_line
+        self.out, self.err = bytearray(), bytearray()
+        self.pid: int | None = None
+        self._pid_seen = False
+        self._pending = b""
 
-def _collect(chan: paramiko.Channel, deadline: float, on_line) -> tuple[str, str, bool]:
-    out, err = bytearray(), bytearray()
-    pending = b""
-    fd = chan.fileno()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), True
-        select.select([fd], [], [], min(left, 1.0))
-        got = False
-        while chan.recv_ready():
-            chunk = chan.recv(65536)
-            got = True
-            out += chunk
-            if on_line is not None:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    on_line(line.decode("utf-8", "replace"))
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(65536)
-            got = True
-        if not got:
-            if chan.closed or (chan.eof_received and chan.exit_status_ready()):
-                break
-            if chan.eof_received:  # the exit status follows the EOF closely: do not spin on the set pipe
-                time.sleep(0.01)
-    if on_line is not None and pending:
-        on_line(pending.decode("utf-8", "replace"))
-    return out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), False
+    @staticmethod
+    def text(b: bytearray) -> str:
+        return b.decode("utf-8", "replace")
+
+    def _take_pid(self) -> None:
+        if self._pid_seen or b"\n" not in self.err:
+            return
+        line, _, rest = bytes(self.err).partition(b"\n")
+        if line.startswith(PID_MARK.encode()):
+            try:
+                self.pid = int(line[len(PID_MARK):])
+            except ValueError:
+                pass
+            self.err = bytearray(rest)
+        self._pid_seen = True
+
+    def collect(self, deadline: float) -> str:
+        """'done', 'timeout', 'too-much' or 'closed' (the connection went away before an exit status)."""
+        chan = self.chan
+        fd = chan.fileno()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            select.select([fd], [], [], min(left, 1.0))
+            got = False
+            while chan.recv_ready():
+                chunk = chan.recv(65536)
+                got = True
+                self.out += chunk
+                if self.on_line is not None:
+                    self._pending += chunk
+                    *lines, self._pending = self._pending.split(b"\n")
+                    for line in lines:
+                        self.on_line(line.decode("utf-8", "replace"))
+            while chan.recv_stderr_ready():
+                self.err += chan.recv_stderr(65536)
+                got = True
+                self._take_pid()
+            if len(self.out) + len(self.err) > MAX_OUTPUT_BYTES:
+                return "too-much"
+            if not got:
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    if chan.exit_status == -1 and not chan.get_transport().is_active():
+                        return "closed"
+                    break
+                if chan.closed or not chan.get_transport().is_active():
+                    return "closed"
+                if chan.eof_received:  # the exit status follows the EOF closely: do not spin on the set pipe
+                    time.sleep(0.01)
+        self._take_pid()
+        if self.on_line is not None and self._pending:
+            self.on_line(self._pending.decode("utf-8", "replace"))
+        return "done"

@@ -57,10 +57,24 @@ def test_mixed_paste_of_several_outputs(tmp_path):
             assert r["evidence"] and r["fix"], r
 
 
-def test_empty_paste_is_all_unknown(tmp_path):
-    rc, res = check_from(tmp_path, "hello, my GPU does not work\n")
-    assert rc == 0
-    assert {r["status"] for r in res.values()} <= {"unknown", "skip"}
+def test_paste_with_nothing_recognised_says_what_envdoctor_reads(tmp_path):
+    p = tmp_path / "paste.txt"
+    p.write_text("hello, my GPU does not work\n")
+    r = CliRunner().invoke(main, ["check", "--from", str(p)])
+    assert r.exit_code == 3, r.output  # evaluated: nothing
+    assert "nothing envdoctor reads was recognised" in r.output and "collect_env" in r.output
+    assert "[?]" not in r.output  # one line, not a page of unknowns
+
+
+def test_paste_report_leads_with_what_was_read_and_folds_unknowns(tmp_path):
+    p = tmp_path / "paste.txt"
+    p.write_text(corpus_body("errors/nvml-driver-library-version-mismatch-unattended-upgrade.txt"))
+    r = CliRunner().invoke(main, ["check", "--from", str(p)])
+    lines = r.output.splitlines()
+    assert r.exit_code == 1
+    assert lines[1].startswith("  Read: ") and "nvml_library_mismatch" in lines[1]
+    assert "driver_library_mismatch" in lines[2] and "root_cause" in lines[2]
+    assert sum(1 for l in lines if l.lstrip().startswith("[?]")) == 1  # the no-evidence checks, folded
 
 
 def test_saved_bundle_gives_the_same_diagnosis(tmp_path):

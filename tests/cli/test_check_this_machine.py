@@ -4,6 +4,7 @@ with what Python and torch themselves say."""
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 
@@ -35,7 +36,7 @@ def test_check_says_this_machine_cannot_train_on_a_gpu(run_check):
     assert run_check.returncode == 1, run_check.stderr  # a failed check
     doc = json.loads(run_check.stdout)  # stdout holds one JSON document and nothing else
     host = doc["hosts"][0]
-    assert host["host"] == "localhost" and host["status"] == "fail"
+    assert host["host"] == socket.gethostname() and host["local"] and host["status"] == "fail"  # not "localhost"
     res = {c["id"]: c for c in host["checks"]}
     assert res["gpu_present"]["status"] == "fail"
     assert res["torch_cuda_available"]["status"] == "fail"

@@ -26,6 +26,15 @@ class Fleet:
     def args(self, *targets: str, known_hosts: Path | None = None) -> list[str]:
         return list(targets) + ["-F", str(self.ssh_config), "--known-hosts", str(known_hosts or self.known_hosts)]
 
+    def inventory(self, path: Path, hosts: dict[str, str]) -> Path:
+        """A YAML inventory of loopback test hosts: the common vars (127.0.0.1, root, the client key, the
+        system python), then `name: {vars}` per host, e.g. {"good": f"ansible_port: {port}"}."""
+        path.write_text("all:\n  vars:\n    ansible_host: 127.0.0.1\n    ansible_user: root\n"
+                        f"    ansible_ssh_private_key_file: {self.client_key}\n"
+                        f"    ansible_python_interpreter: {SYSTEM_PYTHON}\n  hosts:\n"
+                        + "".join(f"    {name}: {{{v}}}\n" for name, v in hosts.items()))
+        return path
+
     def fresh_known_hosts(self, name: str) -> Path:
         p = self.base / "client" / name
         shutil.copy(self.known_hosts, p)

@@ -104,3 +104,29 @@ def test_progress_shows_done_total_and_the_slowest():
     text = out.getvalue()
     assert "2/3 hosts done; 1 running, slowest: h2" in text
     assert text.endswith("\r")  # the line is cleared before the report is printed
+
+
+@pytest.mark.parametrize("hosts, line", [
+    ([HostReport(host="a", status=HostStatus.UNREACHABLE, error="refused"),
+      HostReport(host="b", status=HostStatus.TIMEOUT, error="slow")],
+     "Drift: nothing could be compared (no host was evaluated)."),
+    ([host("a"), HostReport(host="b", status=HostStatus.UNREACHABLE, error="refused")],
+     "Drift: nothing could be compared (1 host evaluated; drift needs two or more)."),
+    ([host("a"), host("b")], "Drift: none (every evaluated host agrees with the majority)."),
+])
+def test_drift_none_only_when_hosts_were_compared(hosts, line):
+    f = fleet_summary(hosts)
+    assert render_fleet(f).splitlines()[-1] == line
+    assert f["compared"] == sum(h.status.evaluated for h in hosts)
+
+
+def test_this_machine_is_headed_by_its_hostname_and_says_it_is_local():
+    import socket
+
+    from envdoctor.report.text import render_host
+    from envdoctor.targets import LOCAL
+
+    assert LOCAL.name == socket.gethostname() and LOCAL.local
+    text = render_host(HostReport(host=LOCAL.name, local=True, status=HostStatus.PASS), color=False)
+    assert text.splitlines()[0] == f"{socket.gethostname()} (this machine, local): pass"
+    assert render_host(HostReport(host="localhost", status=HostStatus.PASS), color=False).startswith("localhost: pass")

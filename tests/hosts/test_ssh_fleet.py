@@ -56,24 +56,16 @@ def test_each_fault_gets_its_status_and_the_others_still_report(fleet, tmp_path)
     slow.write_text("#!/bin/sh\nexec sleep 61.25\n")  # a probe that hangs
     slow.chmod(0o755)
     with SilentListener() as silent:
-        inv = tmp_path / "fleet.yml"
-        inv.write_text(f"""\
-all:
-  vars:
-    ansible_host: 127.0.0.1
-    ansible_user: root
-    ansible_ssh_private_key_file: {fleet.client_key}
-    ansible_python_interpreter: {SYSTEM_PYTHON}
-  hosts:
-    good: {{ansible_port: {h0.port}}}
-    refused: {{ansible_port: {free_port()}}}
-    silent: {{ansible_port: {silent.port}}}
-    changed: {{ansible_port: {h2.port}}}
-    unknown: {{ansible_host: localhost, ansible_port: {h0.port}}}
-    badkey: {{ansible_port: {h1.port}, ansible_ssh_private_key_file: {stranger}}}
-    nopython: {{ansible_port: {h1.port}, ansible_python_interpreter: /nonexistent/python3}}
-    hung: {{ansible_port: {h1.port}, ansible_python_interpreter: {slow}}}
-""")
+        inv = fleet.inventory(tmp_path / "fleet.yml", {
+            "good": f"ansible_port: {h0.port}",
+            "refused": f"ansible_port: {free_port()}",
+            "silent": f"ansible_port: {silent.port}",
+            "changed": f"ansible_port: {h2.port}",
+            "unknown": f"ansible_host: localhost, ansible_port: {h0.port}",
+            "badkey": f"ansible_port: {h1.port}, ansible_ssh_private_key_file: {stranger}",
+            "nopython": f"ansible_port: {h1.port}, ansible_python_interpreter: /nonexistent/python3",
+            "hung": f"ansible_port: {h1.port}, ansible_python_interpreter: {slow}",
+        })
         t0 = time.monotonic()
         code, doc, _ = check("-i", str(inv), "--known-hosts", str(known_hosts), "--connect-timeout", "2",
                              "--timeout", "3")

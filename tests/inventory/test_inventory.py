@@ -135,6 +135,12 @@ def test_ssh_config_alias(tmp_path):
     ("bad-indent.yml", 5, "invalid YAML"),
     ("bad-key.yml", 4, "unknown key 'host_vars'"),
     ("bad-plain.txt", 3, "one target per line"),
+    # capped like command-line ranges, before a single name is made (was 6.9 GB in two minutes)
+    ("huge-range.ini", 3, "names more than 100000 hosts"),
+    ("huge-range.yml", 4, "names more than 100000 hosts"),
+    ("long-bound.ini", 3, "range bound of 5000 digits"),  # was a traceback (int() of 5000 digits)
+    ("many-ranges.ini", 5, "the inventory names more than 100000 hosts"),
+    ("huge-range.txt", 3, "the inventory names more than 100000 hosts"),
 ])
 def test_bad_inventories_name_file_and_line(name, line, message):
     path = DATA / name
@@ -145,6 +151,29 @@ def test_bad_inventories_name_file_and_line(name, line, message):
     assert len(lines) == 1
     assert lines[0].startswith(f"envdoctor: error: {path}:{line}: "), lines[0]
     assert message in lines[0]
+
+
+def test_a_long_bound_on_the_command_line_is_one_line():
+    r = CliRunner().invoke(main, ["hosts", "gpu[1-" + "9" * 5000 + "]", "-F", "/dev/null"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    (line,) = r.output.strip().splitlines()
+    assert line.startswith("envdoctor: error: range bound of 5000 digits in 'gpu[1-999") and len(line) < 150
+
+
+def test_proxycommand_from_ssh_config_and_interpreter_command_lines(tmp_path):
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("# constructed: a host behind a ProxyCommand\n"
+                   "Host inner\n  HostName 10.0.0.7\n  Port 2022\n  ProxyCommand nc -X connect -x proxy:3128 %h %p\n")
+    (t,) = resolve(["inner"], ssh_config=cfg)
+    assert (t.hostname, t.port, t.proxy_command) == ("10.0.0.7", 2022, "nc -X connect -x proxy:3128 10.0.0.7 2022")
+    assert describe(t)["proxy_command"] == t.proxy_command
+    t.python = "/usr/bin/env python3"  # as ansible_python_interpreter may say
+    assert t.interpreter_argv() == ["/usr/bin/env", "python3"]
+    (local,) = resolve(["local"])
+    spaced = tmp_path / "my env" / "python3"
+    spaced.parent.mkdir()
+    spaced.write_text("")
+    assert local.interpreter_argv(str(spaced)) == [str(spaced)]  # an existing local path stays one word
 
 
 def test_group_cycle_is_an_error():

@@ -1,6 +1,7 @@
 """`envdoctor proof` through Click's CliRunner, for real on this machine's CPU (no GPU here)."""
 
 import json
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ def test_json_is_one_document_and_allow_cpu_exits_0():
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)  # the whole stdout is one JSON document: no progress, no extra lines
     (host,) = doc["hosts"]
-    assert host["host"] == "localhost" and host["status"] == "warn"
+    assert host["host"] == socket.gethostname() and host["status"] == "warn"
     proof = host["proof"]
     assert proof["status"] == "warn" and proof["summary"].startswith("no GPU was used")
     assert proof["result"]["workers"][0]["param_device"] == "cpu"

@@ -250,6 +250,12 @@ class TestHost:
         if r.returncode != 0:
             raise RuntimeError(f"add_user failed: {r.stderr}")
 
+    def inetd_proxy_command(self) -> str:
+        """A ProxyCommand that serves each connection with this host's own sshd on stdin/stdout (`sshd -i`):
+        a host with no listening socket at all, reachable only through that ProxyCommand."""
+        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
+        return f"{SSHD} -i -f {self._sshd_config()}"
+
     # --- lifecycle -----------------------------------------------------------------------------
     def _sshd_config(self) -> Path:
         auth = self.dir / "authorized_keys"

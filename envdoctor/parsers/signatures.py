@@ -1,0 +1,61 @@
+"""Find the failure signatures of the knowledge base (envdoctor/data/signatures/) in text. Pure."""
+
+from __future__ import annotations
+
+from envdoctor.facts.diagnosis import SignatureSeen
+from envdoctor.knowledge import signatures
+
+_MAX_LINE = 300
+
+
+def _line_at(text: str, start: int, end: int) -> str:
+    a = text.rfind("\n", 0, start) + 1
+    b = text.find("\n", end)
+    b = len(text) if b < 0 else b
+    if end - start < 400:
+        # a match that spans a wrap: show the lines it covers, joined
+        return " ".join(p.strip() for p in text[a:b].split("\n") if p.strip())[:_MAX_LINE]
+    return text[start:start + _MAX_LINE].replace("\n", " ").strip()
+
+
+_WINDOW = 1500  # characters around a needle where its pattern may match (patterns span a few lines)
+_TRIES = 4  # needle hits tried per pattern: a word repeated all over a huge log must not cost more
+
+
+def _search(pat, word: str | None, text: str, low: str):
+    if word is None or len(text) <= 2 * _WINDOW:
+        return pat.search(text) if word is None or word in low else None
+    pos, tries = low.find(word), 0
+    while pos >= 0 and tries < _TRIES:
+        a = text.rfind("\n", 0, max(0, pos - _WINDOW)) + 1
+        m = pat.search(text, a, min(len(text), pos + _WINDOW))
+        if m:
+            return m
+        pos, tries = low.find(word, pos + _WINDOW), tries + 1
+    return None
+
+
+def scan_signatures(text: str) -> list[SignatureSeen]:
+    """Every signature with a pattern matching `text` (already cleaned for scanning), in KB order.
+    Each pattern runs only near its needle (a word every match holds): bounded time on big pastes."""
+    kb = signatures()
+    low = text.lower()
+    out = []
+    for s in kb.signatures:
+        for pat, word in zip(kb.compiled.get(s.id, []), kb.needles.get(s.id, [])):
+            m = _search(pat, word, text, low)
+            if m:
+                out.append(SignatureSeen(id=s.id, line=_line_at(text, m.start(), m.end())))
+                break
+    return out
+
+
+def merge(seen: list[SignatureSeen], more: list[SignatureSeen]) -> list[SignatureSeen]:
+    ids = {s.id: s for s in seen}
+    for s in more:
+        if s.id in ids:
+            ids[s.id].count += 1
+        else:
+            seen.append(s)
+            ids[s.id] = s
+    return seen

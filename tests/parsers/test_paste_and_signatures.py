@@ -1,0 +1,116 @@
+"""Pastes as users paste them (encodings, quoting, prompts, wrapping, size), the extra blocks they
+paste, and the signature knowledge base. Bodies are real corpus outputs; the wrappings around them
+(UTF-16, Markdown quoting, a terminal's hard wrap) are applied here and say so."""
+
+import codecs
+import re
+
+import pytest
+
+from envdoctor.errors import UserError
+from envdoctor.knowledge import signatures
+from envdoctor.parsers import paste_blocks as pb
+from envdoctor.parsers.paste import MAX_SCAN, clean, decode, for_scanning, read_paste
+from envdoctor.parsers.signatures import scan_signatures
+from tests.corpus import corpus_body
+
+MISMATCH = "errors/nvml-driver-library-version-mismatch-unattended-upgrade.txt"
+
+
+def ids(text):
+    return {s.id for s in scan_signatures(for_scanning(clean(text)))}
+
+
+def test_knowledge_base_loads_and_every_cause_has_a_fix():
+    kb = signatures()
+    assert len(kb.signatures) >= 40
+    from envdoctor.catalog import builtin_checks_dir
+
+    playbooks = builtin_checks_dir().parent / "playbooks"
+    for cid, spec in kb.causes.items():
+        assert spec.fix.summary, cid
+        assert spec.fix.playbook is None or (playbooks / spec.fix.playbook).is_file(), (cid, spec.fix.playbook)
+    causes = {c.cause for s in kb.signatures for c in s.causes}
+    # every root-cause class is proposed by some signature (or the Xid table)
+    assert set(kb.causes) - causes - {"healthy"} <= {"gpu_hardware_xid", "throttling_or_pcie"}
+
+
+@pytest.mark.parametrize("enc,bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE),
+                                     ("utf-32-le", codecs.BOM_UTF32_LE), ("utf-8", codecs.BOM_UTF8)])
+def test_bom_encoded_paste_is_decoded(tmp_path, enc, bom):
+    body = corpus_body(MISMATCH).replace("\n", "\r\n")  # a PowerShell redirect writes CRLF too
+    p = tmp_path / "paste.txt"
+    p.write_bytes(bom + body.encode(enc))
+    text, notes = read_paste(p)
+    assert "nvml_library_mismatch" in ids(text) and not notes
+
+
+def test_bomless_utf16_is_decoded():
+    assert "Driver/library version mismatch" in decode(corpus_body(MISMATCH).encode("utf-16-le"))
+
+
+def test_empty_and_binary_files_are_bad_input(tmp_path):
+    (tmp_path / "e.txt").write_bytes(b"\n\n  \n")
+    with pytest.raises(UserError, match="empty"):
+        read_paste(tmp_path / "e.txt")
+    (tmp_path / "b.bin").write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(UserError, match="binary"):
+        read_paste(tmp_path / "b.bin")
+
+
+def test_huge_paste_is_read_in_bounded_amount(tmp_path):
+    # 6 MiB of a real kernel log line, with the real mismatch message at the very end
+    p = tmp_path / "huge.txt"
+    line = corpus_body("dmesg-xid/xid-13-43-sm-exception-iso.txt").splitlines()[0] + "\n"
+    with p.open("w") as fh:
+        for _ in range(6 * 2**20 // len(line)):
+            fh.write(line)
+        fh.write(corpus_body(MISMATCH))
+    text, notes = read_paste(p)
+    assert len(text) <= MAX_SCAN + 2 and notes and "scanned" in notes[0]
+    assert "nvml_library_mismatch" in ids(text)
+
+
+def test_markdown_quoting_fences_ansi_prompts_and_syslog_prefixes():
+    body = corpus_body(MISMATCH)
+    quoted = "> ```\n" + "".join(f"> $ {l}\n" if i == 0 else f"> {l}\n" for i, l in enumerate(body.splitlines())) + "> ```\n"
+    assert ids(quoted) >= {"nvml_library_mismatch"}
+    assert "nvml_library_mismatch" in ids("\x1b[31m" + body + "\x1b[0m")
+    syslog = "".join(f"Mar  4 10:12:01 gpu01 kernel: {l}\n" for l in
+                     corpus_body("dmesg-xid/fallen-off-bus-without-xid-open-kernel-570.txt").splitlines())
+    assert "gpu_fallen_off_bus" in ids(syslog)
+
+
+def test_message_wrapped_by_a_terminal_or_tracker_still_matches():
+    msg = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running."
+    assert "smi_cannot_communicate" in ids(msg.replace("with the ", "with\nthe "))  # wrapped at a blank
+    hard = "\n".join(msg[i:i + 80] for i in range(0, len(msg), 80))  # hard-wrapped mid-word at 80 columns
+    assert "smi_cannot_communicate" in ids(hard * 3)
+
+
+def test_extra_blocks_from_real_cases():
+    assert pb.secure_boot("SecureBoot enabled\n") == (True, "SecureBoot enabled")
+    assert pb.dkms_status("nvidia/535.54.03, 5.15.0-76-generic, x86_64: installed\n") == [("5.15.0-76-generic", "installed")]
+    assert pb.modinfo("modinfo: ERROR: Module nvidia not found.\n")[0] is False
+    assert pb.lsmod_modules("nvidia_drm 61440 4\nnvidia_modeset 1142784 8 nvidia_drm\nnvidia 35270656 422 nvidia_modeset\n") == \
+        ["nvidia_drm", "nvidia_modeset", "nvidia"]
+    runs = pb.docker_runs("$ sudo docker run  -t -i floydhub/pytorch:latest-gpu-py3 ipython\n")
+    assert runs and runs[0].gpus is False and runs[0].shm is False
+    runs = pb.docker_runs("docker run --gpus all --ipc=host --ulimit memlock=-1 nvcr.io/nvidia/pytorch:24.01-py3\n")
+    assert runs[0].gpus and runs[0].shm and runs[0].ulimit_memlock
+    torch, nvidia = pb.packages("torch                    2.3.1+cu121\nnvidia-cudnn-cu12        8.9.2.26\npytorch                   1.12.1              py3.9_cpu_0    pytorch\n")
+    assert torch[0].startswith("torch 2.3.1+cu121") and nvidia == ["nvidia-cudnn-cu12 8.9.2.26"]
+    assert pb.ld_library_path("export LD_LIBRARY_PATH=/usr/local/cuda-12.1/lib64:$LD_LIBRARY_PATH\n")[0] == "/usr/local/cuda-12.1/lib64"
+    assert pb.usr_local_cuda("lrwxrwxrwx  1 root root   21 Jan 10 10:00 cuda -> /usr/local/cuda-12.1\n"
+                             "drwxr-xr-x 17 root root 4096 Jan 10 10:00 cuda-11.8\n") == ["cuda -> /usr/local/cuda-12.1", "cuda-11.8"]
+    assert pb.in_container_text("root@3f2a9c1b7d4e:/workspace# nvidia-smi\n")
+
+
+def test_patterns_are_message_families_not_single_cases():
+    # a cap on pattern count per signature keeps the knowledge a family description
+    kb = signatures()
+    assert all(len(s.patterns) <= 25 for s in kb.signatures)
+    assert all(re.compile(p) for s in kb.signatures for p in s.patterns)
+    for sid, pats in kb.compiled.items():  # compiled lazily in use: every one must compile
+        for p in pats:
+            assert p.rx.pattern, (sid, p.source)
