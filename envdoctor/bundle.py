@@ -8,15 +8,25 @@ user copied into a bug report; each parser scans pastes for the blocks it knows.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
+import os
+import re
+import secrets
+import stat
 import tarfile
+import tempfile
 import time
+import zlib
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
 from envdoctor.errors import UserError
+from envdoctor.redact import MARK, redact
 
 
 class Section(BaseModel):
@@ -29,6 +39,11 @@ class Section(BaseModel):
     stderr: str = ""
     secs: float = 0.0
     error: str | None = None
+
+    @field_validator("cmd", "stdout", "stderr")
+    @classmethod
+    def _no_secrets(cls, v: str) -> str:
+        return redact(v)  # as early as possible: nothing after this ever sees the secret
 
     @property
     def ok(self) -> bool:
@@ -47,6 +62,20 @@ class Bundle(BaseModel):
     sections: dict[str, Section] = Field(default_factory=dict)
     pastes: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)  # how a paste was read (e.g. only part of a huge one)
+    # Sections a loaded bundle lists but could not give (file missing, a symlink...): name -> why.
+    unread: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("sections")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        for n in v:
+            _name_ok(n)  # a name becomes a file name when the bundle is saved
+        return v
+
+    @field_validator("pastes")
+    @classmethod
+    def _no_secrets(cls, v: list[str]) -> list[str]:
+        return [redact(p) for p in v]
 
     def get(self, name: str) -> Section | None:
         return self.sections.get(name)
@@ -57,29 +86,53 @@ class Bundle(BaseModel):
         out = [self.sections[n].text for n in names if n in self.sections and self.sections[n].error is None]
         return out + list(self.pastes)
 
+    @property
+    def redacted(self) -> list[str]:
+        """The sections (and "paste") in which a secret was replaced by the redaction mark."""
+        out = [n for n, s in self.sections.items() if MARK in s.stdout or MARK in s.stderr or MARK in s.cmd]
+        return out + (["paste"] if any(MARK in p for p in self.pastes) else [])
+
     # --- on disk -------------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Save as a directory, or as a tarball when the name ends in .tar.gz/.tgz."""
+        """Save as a directory, or as a tarball when the name ends in .tar.gz/.tgz. Every file is
+        written to a fresh temporary name and renamed into place: a symlink, hard link or FIFO planted
+        in the output folder (or at the tarball's name) is replaced, never written through."""
         files = self._files()
+        path = Path(path)
         if str(path).endswith((".tar.gz", ".tgz")):
-            tmp = path.with_name(path.name + ".part")
-            with tarfile.open(tmp, "w:gz") as tar:
-                for name, data in files.items():
-                    info = tarfile.TarInfo(f"envdoctor-bundle/{name}")
-                    info.size = len(data)
-                    info.mtime = int(self.collected_at)
-                    tar.addfile(info, io.BytesIO(data))
-            tmp.replace(path)
+            parent = path.parent if str(path.parent) else Path(".")
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.part-", dir=parent)  # O_EXCL|O_NOFOLLOW
+            try:
+                with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                    for name, data in files.items():
+                        info = tarfile.TarInfo(f"envdoctor-bundle/{name}")
+                        info.size = len(data)
+                        info.mtime = int(self.collected_at)
+                        tar.addfile(info, io.BytesIO(data))
+                os.chmod(tmp, 0o644 & ~_umask())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             return
-        for name, data in files.items():
-            target = path / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            top = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            raise UserError(f"cannot write the bundle: {e.strerror}", where=str(path)) from None
+        try:
+            for name, data in files.items():
+                _write_in(top, name, data, str(path))
+        finally:
+            os.close(top)
 
     def _files(self) -> dict[str, bytes]:
+        for n in self.sections:
+            check_section_name(n, "bundle")
         manifest = {
-            "format": "envdoctor-bundle/1",
+            "format": FORMAT,
             "host": self.host,
             "collected_at": self.collected_at,
             "probe_version": self.probe_version,
@@ -99,52 +152,261 @@ class Bundle(BaseModel):
     @classmethod
     def load(cls, path: Path) -> "Bundle":
         """Read a bundle directory, a bundle tarball, or a plain text paste."""
+        path = Path(path)
         if not path.exists():
             raise UserError("no such file or directory", where=str(path))
         try:
             if path.is_dir():
-                files = {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
-                return cls._from_files(files, str(path))
+                return cls._from_files(_DirReader(path), str(path))
             if tarfile.is_tarfile(path):
-                files = {}
-                with tarfile.open(path) as tar:
-                    for m in tar.getmembers():
-                        if m.isfile():
-                            name = m.name.split("/", 1)[1] if "/" in m.name else m.name
-                            files[name] = tar.extractfile(m).read()
-                return cls._from_files(files, str(path))
+                return cls._from_files(_read_tar(path), str(path))
             if str(path).endswith((".tar.gz", ".tgz")):  # a damaged bundle, not a paste to scan
                 raise UserError("not a readable bundle tarball", where=str(path))
             from envdoctor.parsers.paste import read_paste  # UTF-16/32 BOMs, size cap, empty/binary refused
 
             text, notes = read_paste(path)
-        except (OSError, tarfile.TarError, EOFError) as e:
-            raise UserError(f"cannot read: {e}", where=str(path)) from None
+        except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
+            raise UserError(f"cannot read: {getattr(e, 'strerror', None) or e}", where=str(path)) from None
         return cls(host=path.name, pastes=[text], notes=notes)
 
     @classmethod
-    def _from_files(cls, files: dict[str, bytes], where: str) -> "Bundle":
-        if "manifest.json" not in files:
+    def _from_files(cls, files, where: str) -> "Bundle":
+        raw = files.get("manifest.json")
+        if raw is None:
             raise UserError("not an envdoctor bundle (no manifest.json)", where=where)
         try:
-            manifest = json.loads(files["manifest.json"])
+            doc = json.loads(raw)
+        except RecursionError:
+            raise UserError("manifest.json does not parse: nested too deeply", where=where) from None
         except ValueError as e:
             raise UserError(f"manifest.json does not parse: {e}", where=where) from None
-        sections = {}
-        for n, meta in manifest.get("sections", {}).items():
-            sections[n] = Section(
-                cmd=meta.get("cmd", ""),
-                rc=meta.get("rc"),
-                secs=meta.get("secs", 0.0),
-                error=meta.get("error"),
-                stdout=files.get(f"sections/{n}.txt", b"").decode("utf-8", "replace"),
-                stderr=files.get(f"sections/{n}.stderr.txt", b"").decode("utf-8", "replace"),
-            )
-        pastes = [files[k].decode("utf-8", "replace") for k in sorted(files) if k.startswith("pastes/")]
-        return cls(
-            host=manifest.get("host", "unknown"),
-            collected_at=manifest.get("collected_at", 0.0),
-            probe_version=manifest.get("probe_version"),
-            sections=sections,
-            pastes=pastes,
-        )
+        try:
+            manifest = Manifest.model_validate(doc)
+        except ValidationError as e:
+            err = e.errors()[0]
+            field = ".".join(str(x) for x in err.get("loc", ())) or "(the document)"
+            raise UserError(f"manifest.json: {field}: {err.get('msg', 'invalid')}", where=where) from None
+        except RecursionError:
+            raise UserError("manifest.json: nested too deeply", where=where) from None
+        sections, unread = {}, {}
+        for n, meta in manifest.sections.items():
+            out = files.get(f"sections/{n}.txt")
+            err = files.get(f"sections/{n}.stderr.txt")
+            if out is None:
+                # Listed but not there (or not a regular file): the evidence is unknown, as if never
+                # collected, not an empty successful output.
+                why = files.why_missing(f"sections/{n}.txt") if isinstance(files, _DirReader) else None
+                unread[n] = f"sections/{n}.txt " + (why or "is missing")
+                continue
+            sections[n] = Section(cmd=meta.cmd, rc=meta.rc, secs=meta.secs, error=meta.error,
+                                  stdout=out.decode("utf-8", "replace"),
+                                  stderr=(err or b"").decode("utf-8", "replace"))
+        keys = files.paste_names() if isinstance(files, _DirReader) else [k for k in files if k.startswith("pastes/")]
+        pastes = [files[k].decode("utf-8", "replace") for k in sorted(keys)]
+        return cls(host=manifest.host, collected_at=manifest.collected_at, probe_version=manifest.probe_version,
+                   sections=sections, pastes=pastes, unread=unread)
+
+
+# --- names and limits ------------------------------------------------------------------------------
+
+FORMAT = "envdoctor-bundle/1"
+# A section name becomes a file name: letters, digits, `_` and `-` only (no separator, no dot, no NUL).
+_SECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+MAX_MEMBER_BYTES = 64 << 20  # one file of a bundle (the probe keeps at most 2 MB per stream)
+MAX_TOTAL_BYTES = 256 << 20  # all files of a bundle, uncompressed
+MAX_MEMBERS = 4096
+_CHUNK = 1 << 20
+
+
+def check_section_name(name: str, where: str) -> str:
+    if not isinstance(name, str) or not _SECTION_NAME.fullmatch(name):
+        shown = repr(name)[:80]
+        raise UserError(f"section name {shown} is not allowed (letters, digits, _ and -, at most 64)", where=where)
+    return name
+
+
+def _name_ok(v: str) -> str:
+    if not _SECTION_NAME.fullmatch(v):
+        raise ValueError("a section name is letters, digits, _ and - (at most 64), not " + repr(v)[:80])
+    return v
+
+
+SectionName = Annotated[str, AfterValidator(_name_ok)]
+
+
+class ManifestSection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    cmd: StrictStr = ""
+    rc: StrictInt | None = None
+    secs: float = 0.0
+    error: StrictStr | None = None
+
+
+class Manifest(BaseModel):
+    """manifest.json, validated before anything in it is used."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["envdoctor-bundle/1"] = FORMAT
+    host: StrictStr = "unknown"
+    collected_at: float = 0.0
+    probe_version: StrictInt | None = None
+    sections: dict[SectionName, ManifestSection] = Field(default_factory=dict)
+
+
+def _wanted(name: str) -> bool:
+    """The only files of a bundle ever read (anything else in an archive is skipped unread)."""
+    if name == "manifest.json":
+        return True
+    top, _, rest = name.partition("/")
+    if top == "sections" and rest.endswith(".txt"):
+        return bool(_SECTION_NAME.fullmatch(rest[:-4].removesuffix(".stderr")))
+    return top == "pastes" and bool(re.fullmatch(r"\d{1,6}\.txt", rest))
+
+
+class _Budget:
+    def __init__(self, where: str):
+        self.total = 0
+        self.where = where
+
+    def read(self, f, name: str) -> bytes:
+        chunks, size = [], 0
+        while True:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            self.total += len(chunk)
+            if size > MAX_MEMBER_BYTES:
+                raise UserError(f"{name} is larger than {MAX_MEMBER_BYTES >> 20} MiB uncompressed: not a bundle "
+                                "envdoctor wrote; refused", where=self.where)
+            if self.total > MAX_TOTAL_BYTES:
+                raise UserError(f"the bundle is larger than {MAX_TOTAL_BYTES >> 20} MiB uncompressed: refused",
+                                where=self.where)
+            chunks.append(chunk)
+
+
+def _read_tar(path: Path) -> dict[str, bytes]:
+    """The wanted files of a bundle tarball, each read in bounded chunks: a decompression bomb is a
+    one-line refusal, not gigabytes of memory."""
+    files: dict[str, bytes] = {}
+    budget = _Budget(str(path))
+    with tarfile.open(path) as tar:
+        for n, m in enumerate(tar):  # streamed: no member list of a hostile archive kept
+            if n >= MAX_MEMBERS:
+                raise UserError(f"more than {MAX_MEMBERS} members: not a bundle envdoctor wrote", where=str(path))
+            name = m.name.split("/", 1)[1] if "/" in m.name else m.name
+            if not m.isfile() or not _wanted(name):
+                continue
+            if m.size > MAX_MEMBER_BYTES or budget.total + m.size > MAX_TOTAL_BYTES:
+                raise UserError(f"{name} is {m.size} bytes uncompressed (the limit is {MAX_MEMBER_BYTES >> 20} MiB "
+                                f"a file, {MAX_TOTAL_BYTES >> 20} MiB in all): refused", where=str(path))
+            f = tar.extractfile(m)
+            files[name] = budget.read(f, name) if f is not None else b""
+    return files
+
+
+class _DirReader:
+    """A bundle directory read file by file, never through a symlink, a FIFO or a device: only
+    regular files, opened with O_NOFOLLOW and checked again on the open descriptor."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.budget = _Budget(str(root))
+        self.cache: dict[str, bytes | None] = {}
+        self.why: dict[str, str] = {}
+
+    def get(self, name: str, default=None):
+        if name not in self.cache:
+            self.cache[name] = self._read(name)
+        return self.cache[name] if self.cache[name] is not None else default
+
+    def __getitem__(self, name: str) -> bytes:
+        return self.get(name)
+
+    def why_missing(self, name: str) -> str | None:
+        return self.why.get(name)
+
+    def _read(self, name: str) -> bytes | None:
+        if not _wanted(name):
+            return None
+        parts = name.split("/")
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None
+        try:
+            for d in parts[:-1]:
+                try:
+                    nxt = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError as e:
+                    if e.errno != errno.ENOENT:
+                        self.why[name] = f"{d}/ is not a plain directory"
+                    return None
+                os.close(fd)
+                fd = nxt
+            try:
+                st = os.lstat(parts[-1], dir_fd=fd)
+            except FileNotFoundError:
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                self.why[name] = "a symlink, FIFO or device, not a regular file; not read" if not stat.S_ISDIR(
+                    st.st_mode) else "a directory"
+                return None
+            ffd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+            with os.fdopen(ffd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped after the lstat
+                    self.why[name] = "not a regular file; not read"
+                    return None
+                return self.budget.read(f, name)
+        except OSError as e:
+            self.why[name] = e.strerror or str(e)
+            return None
+        finally:
+            os.close(fd)
+
+    def paste_names(self) -> list[str]:
+        d = self.root / "pastes"
+        if d.is_symlink() or not d.is_dir():
+            return []
+        names = [f"pastes/{e.name}" for e in os.scandir(d) if _wanted(f"pastes/{e.name}")]
+        return [n for n in names if self.get(n) is not None]
+
+
+def _umask() -> int:
+    cur = os.umask(0)
+    os.umask(cur)
+    return cur
+
+
+def _write_in(top: int, name: str, data: bytes, where: str) -> None:
+    """Write `name` (a/b.txt) below the directory `top` through fresh names renamed into place, so a
+    planted symlink is replaced (never followed): subdirectories are opened with O_NOFOLLOW."""
+    parts = name.split("/")
+    fd = os.dup(top)
+    try:
+        for d in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(d, 0o755, dir_fd=fd)
+            try:
+                nxt = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                raise UserError(f"{d}/ in the output folder is not a plain directory (a symlink?): not writing "
+                                "through it", where=where) from None
+            os.close(fd)
+            fd = nxt
+        tmp = f".{parts[-1]}.part-{os.getpid()}-{secrets.token_hex(4)}"
+        wfd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+        try:
+            with os.fdopen(wfd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, parts[-1], src_dir_fd=fd, dst_dir_fd=fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=fd)
+            raise
+    except OSError as e:
+        raise UserError(f"cannot write {name}: {e.strerror or e}", where=where) from None
+    finally:
+        os.close(fd)

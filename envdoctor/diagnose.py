@@ -40,7 +40,7 @@ def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False)
     facts = facts_from_bundle(bundle)
     results = run_checks(facts, checks, debug)
     report = HostReport(host=bundle.host, status=host_status(results), headline=headline(facts), checks=results,
-                        notes=list(bundle.notes))
+                        notes=list(bundle.notes), redacted=bundle.redacted)
     if bundle.pastes and not bundle.sections:
         report.recognised = facts.diagnosis.recognised + [f"message: {s.id}" for s in facts.diagnosis.signatures]
         if not report.recognised:

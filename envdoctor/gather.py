@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pydantic import ValidationError
+
 from envdoctor.bundle import Bundle, Section
 from envdoctor.models import HostStatus
 from envdoctor.probe import SOURCE as PROBE_SOURCE
@@ -53,5 +55,8 @@ def gather(transport: Transport, python: str = "python3", timeout: float = DEFAU
         tail = (res.stderr.strip() or res.stdout.strip())[-300:]
         how = f"exit {res.rc}" if res.rc != -1 else "ended without an exit status: killed by a signal?"
         raise TransportError(HostStatus.ERROR, f"the probe failed ({how}): {tail}") from None
-    sections = {n: Section(**s) for n, s in doc.get("sections", {}).items()}
-    return Bundle(host=host or transport.name, probe_version=doc.get("probe_version"), sections=sections)
+    try:  # a hostile or broken target's answer is validated like a bundle's manifest (names, types)
+        sections = {n: Section(**s) for n, s in doc.get("sections", {}).items()}
+        return Bundle(host=host or transport.name, probe_version=doc.get("probe_version"), sections=sections)
+    except (ValidationError, TypeError, AttributeError) as e:
+        raise TransportError(HostStatus.ERROR, f"the probe's answer is malformed: {str(e).splitlines()[0][:200]}") from None

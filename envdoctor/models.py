@@ -66,6 +66,7 @@ class HostReport(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     proof: dict[str, Any] | None = None  # filled by the proof-run stage
     gather_secs: float | None = None
+    redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
     recognised: list[str] | None = None  # for a paste: the blocks and messages envdoctor read in it
     notes: list[str] = Field(default_factory=list)  # e.g. that only part of a huge paste was scanned
 

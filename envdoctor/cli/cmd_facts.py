@@ -34,6 +34,7 @@ def command(raw, bundle_path, from_path, python):
         click.echo(f"evidence bundle saved to {bundle_path}", err=True)
     if raw:
         click.echo(json.dumps({n: s.model_dump() for n, s in bundle.sections.items()} | (
-            {"pastes": bundle.pastes} if bundle.pastes else {}), indent=2))
+            {"pastes": bundle.pastes} if bundle.pastes else {}) | (
+            {"unread": bundle.unread} if bundle.unread else {}), indent=2))
     else:
         click.echo(facts_from_bundle(bundle).model_dump_json(indent=2))

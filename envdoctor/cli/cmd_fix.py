@@ -18,6 +18,7 @@ from envdoctor.fixes.playbook import find_playbook, load_playbook, parse_extra_v
 from envdoctor.fixes.render import host_block, recap_lines
 from envdoctor.fixes.session import OpenHost
 from envdoctor.models import HostReport, HostStatus, Status
+from envdoctor.redact import redact, redact_obj
 from envdoctor.runner import run_hosts
 
 
@@ -148,9 +149,9 @@ def command(targets, inventory, limit, ssh_config, forks, timeout, connect_timeo
                 click.echo("\n".join(host_block(hf.plan, show_diff, color,
                                                 "plan: " + (", ".join(hf.playbooks) or "no playbook needed"))))
                 for m in hf.manual:
-                    say(f"  manual   {m['check']}: {m['fix']}")
+                    say(redact(f"  manual   {m['check']}: {m['fix']}"))
                     for c in m["commands"]:
-                        say(f"             $ {c}")
+                        say(redact(f"             $ {c}"))
         planned_failures = any(h.plan.failed for h in hosts)
         to_apply = [h for h in hosts if h.playbooks and h.pending and h.plan.unreachable == 0]
         applied = False
@@ -169,8 +170,8 @@ def command(targets, inventory, limit, ssh_config, forks, timeout, connect_timeo
                           progress=None if not as_json else False)
         recaps = [h.apply if h.apply else h.plan for h in hosts]
         if as_json:
-            click.echo(json.dumps({"version": 1, "command": "fix", "mode": "check" if check_mode else "apply",
-                                   "applied": applied, "hosts": [h.to_json() for h in hosts]}, indent=2))
+            click.echo(json.dumps(redact_obj({"version": 1, "command": "fix", "mode": "check" if check_mode else "apply",
+                                              "applied": applied, "hosts": [h.to_json() for h in hosts]}), indent=2))
         else:
             for h in hosts:
                 if h.apply:

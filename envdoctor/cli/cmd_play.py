@@ -14,6 +14,7 @@ from envdoctor.fixes.playbook import find_playbook, load_playbook, parse_extra_v
 from envdoctor.fixes.render import host_block, recap_lines
 from envdoctor.fixes.session import OpenHost
 from envdoctor.models import HostReport, HostStatus
+from envdoctor.redact import redact_obj
 from envdoctor.targets import LOCAL
 
 
@@ -96,8 +97,8 @@ def command(playbook, targets, inventory, limit, ssh_config, forks, timeout, con
         ordered.append(r)
     mode = "check" if check_mode else "apply"
     if as_json:
-        click.echo(json.dumps({"version": 1, "command": "play", "playbook": pb.path, "mode": mode,
-                               "hosts": [r.to_json() for r in ordered]}, indent=2))
+        click.echo(json.dumps(redact_obj({"version": 1, "command": "play", "playbook": pb.path, "mode": mode,
+                                          "hosts": [r.to_json() for r in ordered]}), indent=2))
     else:
         color = use_color()
         for r in ordered:

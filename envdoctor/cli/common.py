@@ -37,6 +37,10 @@ def exit_code(hosts: list[HostReport]) -> int:
 
 
 def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:
+    from envdoctor.redact import redact_obj
+
+    # Evidence was redacted as it was collected; this second pass covers what checks and the proof added.
+    report = Report.model_validate(redact_obj(report.model_dump(mode="json")))
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:

@@ -20,8 +20,9 @@ from envdoctor.fixes.derived import derived
 from envdoctor.fixes.expr import ExprError, render, truth
 from envdoctor.fixes.modules import MODULES, FileDiff
 from envdoctor.fixes.playbook import Play, Playbook, Task, validate_args
-from envdoctor.fixes.remote import HelperError, Remote
+from envdoctor.fixes.remote import HelperError, Remote, lock_op
 from envdoctor.models import CheckResult
+from envdoctor.redact import redact_obj
 from envdoctor.transport.base import TransportError
 
 
@@ -41,7 +42,7 @@ class TaskRecord:
     def to_json(self) -> dict:
         d = asdict(self)
         d["diffs"] = [{"path": x.path, "diff": x.unified()} for x in self.diffs]
-        return d
+        return redact_obj(d)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class HostRecap:
     def to_json(self) -> dict:
         return {"host": self.host, "ok": self.ok, "changed": self.changed, "failed": self.failed,
                 "skipped": self.skipped, "unreachable": self.unreachable, "ignored": self.ignored,
-                "error": self.error, "tasks": [t.to_json() for t in self.tasks]}
+                "error": redact_obj(self.error), "tasks": [t.to_json() for t in self.tasks]}
 
 
 @dataclass
@@ -81,6 +82,9 @@ class HostSession:
     groups: list[str] = field(default_factory=list)
     host_vars: dict = field(default_factory=dict)
     error: str | None = None
+    # Handlers recorded on the target as notified and not yet run (name -> record); None: not read yet.
+    pending: dict[str, dict] | None = None
+    pending_before: set[str] = field(default_factory=set)  # of those, the ones an earlier run left
 
 
 def context(session: HostSession) -> dict[str, Any]:
@@ -124,11 +128,18 @@ class ReadCache:
     def _key(op: dict) -> str:
         return json.dumps(op, sort_keys=True)
 
-    def fetch(self, ops: list[dict]) -> list[dict]:
+    def fetch(self, ops: list[dict], prefix: list[dict] | None = None) -> list[dict]:
+        """The results of read `ops`; `prefix` ops (lock, pending) go first in the same round trip, and
+        their results are left in `prefix_results`."""
         missing = list({self._key(o): o for o in ops if self._key(o) not in self.results}.values())
-        if missing:
-            for op, res in zip(missing, self.remote.call(missing)):
-                self.results[self._key(op)] = res
+        prefix = prefix or []
+        if missing or prefix:
+            res = self.remote.call(prefix + missing)
+            self.prefix_results = res[:len(prefix)]
+            if any(r.get("error") for r in self.prefix_results if "pending" not in r):
+                return []  # the lock was not taken: the reads did not run
+            for op, r in zip(missing, res[len(prefix):]):
+                self.results[self._key(op)] = r
         return [self.results[self._key(o)] for o in ops]
 
     def invalidate(self, applied: list[dict]) -> None:
@@ -190,6 +201,7 @@ def run_handlers(queue: HandlerQueue, session: HostSession, check: bool, recap: 
             recap.error = f"handler {rec.task}: {rec.msg}"
             break
     queue.pending.clear()
+    run_left_pending(session, check, recap, emit)
     return recap
 
 
@@ -216,20 +228,70 @@ def run_playbook(pb: Playbook, session: HostSession, check: bool = False, tags: 
             ops += _reads_of(play, {**base, **_play_vars(play, session, base, extra)}, set(tags), set(skip_tags))
         except ExprError:
             continue  # reported when the play runs
+    # Changing a host: take its play lock first (held until the session closes), in the same round trip.
+    prefix, token = [], None
+    if not check and session.remote.lock_token is None:
+        token, op = lock_op()
+        prefix.append(op)
+    if session.pending is None:
+        prefix.append({"op": "pending"})
     try:
-        cache.fetch(ops)
+        cache.fetch(ops, prefix)
     except (TransportError, HelperError) as e:
         status = "unreachable" if isinstance(e, TransportError) else "failed"
         msg = e.message if isinstance(e, TransportError) else str(e)
         _record(recap, emit, TaskRecord(session.name, pb.name, "(read state)", "-", status, msg))
         recap.error = msg
         return recap
+    got = getattr(cache, "prefix_results", [])
+    if token is not None:
+        if got and got[0].get("error"):
+            _record(recap, emit, TaskRecord(session.name, pb.name, "(lock host)", "-", "failed", got[0]["error"]))
+            recap.error = got[0]["error"]
+            return recap
+        session.remote.lock_token = token
+    if session.pending is None:
+        session.pending = dict(got[-1].get("pending") or {}) if got else {}
+        session.pending_before = set(session.pending)
     for play in plays:
         try:
             _run_play(play, session, base, check, set(tags), set(skip_tags), extra, emit, recap, handlers, cache)
         except _HostStop:
             break
+    if handlers is None:
+        run_left_pending(session, check, recap, emit)
     return recap
+
+
+def run_left_pending(session: HostSession, check: bool, recap: HostRecap, emit: Emit | None = None) -> None:
+    """Handlers an earlier run recorded on the host and none of this run's plays has: run them from
+    their record, so that a fix interrupted before its handler ran is finished now."""
+    if recap.failed or recap.unreachable or not session.pending:
+        return
+    for name in [n for n in session.pending if n in session.pending_before]:
+        rec = session.pending[name]
+        play = Play(name=str(rec.get("play") or "pending handlers"), become=bool(rec.get("become", False)))
+        module = str(rec.get("module", ""))
+        if module not in MODULES or not isinstance(rec.get("args"), dict):
+            _record(recap, emit, TaskRecord(session.name, play.name, name, module or "-", "failed",
+                                            f"a pending handler recorded on the host is not understood: {rec!r:.200}"))
+            return
+        task = Task(name=name, module=module, args=rec["args"], where=str(rec.get("where", "")))
+        result = run_task(task, play, session, {}, check, is_handler=True)
+        _record(recap, emit, result)
+        if result.status in ("failed", "unreachable") and not result.ignored:
+            recap.error = f"handler {result.task}: {result.msg}"
+            return
+
+
+def _forget_pending(session: HostSession, name: str) -> None:
+    if not session.pending or name not in session.pending:
+        return
+    try:
+        session.remote.call([{"op": "pending", "remove": [name]}])
+        session.pending.pop(name, None)
+    except (TransportError, HelperError):
+        pass  # stays recorded: the next run runs it again (handlers are safe to repeat)
 
 
 def _record(recap: HostRecap, emit: Emit | None, rec: TaskRecord) -> None:
@@ -260,11 +322,13 @@ def _run_play(play: Play, session: HostSession, base: dict, check: bool, tags: s
         recap.error = rec.msg
         raise _HostStop
     ctx = {**base, **vars_}
-    notified: list[str] = []
+    # Handlers an earlier run notified and did not run count as notified now.
+    notified: list[str] = [h.name for h in play.handlers if {h.name, *h.listen} & set(session.pending or {})]
     for task in play.tasks:
         if not selected(task, tags, skip_tags):
             continue
-        rec = run_task(task, play, session, ctx, check, cache=cache)
+        records = [_pending_record(h, play, ctx) for h in play.handlers if {h.name, *h.listen} & set(task.notify)]
+        rec = run_task(task, play, session, ctx, check, cache=cache, pending_add=records)
         _record(recap, emit, rec)
         if rec.status == "changed":
             notified += [n for n in task.notify if n not in notified]
@@ -285,11 +349,29 @@ def _run_play(play: Play, session: HostSession, base: dict, check: bool, tags: s
             raise _HostStop
 
 
+def _pending_record(handler: Task, play: Play, ctx: dict) -> dict:
+    """What the target keeps about a notified handler: enough to run it from a later play."""
+    try:
+        args = render(handler.args, ctx)
+    except ExprError:
+        args = handler.args
+    return {"name": handler.name, "module": handler.module, "args": args, "where": handler.where,
+            "play": play.name, "become": bool(handler.become if handler.become is not None else play.become)}
+
+
 def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: bool,
-             is_handler: bool = False, cache: ReadCache | None = None) -> TaskRecord:
+             is_handler: bool = False, cache: ReadCache | None = None,
+             pending_add: list[dict] | None = None) -> TaskRecord:
+    """One task (or handler) on one host. `pending_add`: the handlers this task notifies, recorded on
+    the target in the same round trip as (and before) its change."""
+    earlier = is_handler and task.name in session.pending_before and task.name in (session.pending or {})
+    note = "pending from an earlier run that did not finish it; " if earlier else ""
+
     def rec(status: str, msg: str, diffs=None) -> TaskRecord:
         ignored = status == "failed" and task.ignore_errors
-        return TaskRecord(session.name, play.name, task.name, task.module, status, msg, diffs or [],
+        if is_handler and not check and status in ("ok", "changed", "skipped"):
+            _forget_pending(session, task.name)  # ran (or is not wanted here): no longer pending
+        return TaskRecord(session.name, play.name, task.name, task.module, status, note + msg, diffs or [],
                           is_handler, ignored, task.where)
 
     try:
@@ -308,6 +390,9 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
         if (task.become if task.become is not None else play.become) and remote.uid not in (None, 0):
             return rec("failed", f"needs root (become: true) but runs as uid {remote.uid}: run with --become")
         plan = module.plan(args, state)
+        if plan.failed and check and is_handler:
+            # A dry run cannot know the state the changes before it would leave: not a failure.
+            return rec("skipped", "(check mode) would not run as things are now: " + plan.failed)
         if plan.failed:
             return rec("failed", plan.failed)
         if plan.skipped:
@@ -318,9 +403,23 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
             if module.assertion:
                 return rec("skipped", "(check mode) not run: " + plan.msg)
             return rec("changed", "(check mode) would change: " + plan.msg, plan.diffs)
-        results = remote.call(plan.ops)
+        pre = [{"op": "pending", "add": pending_add}] if pending_add else []
+        # A handler that runs is no longer pending: forgotten in the same round trip, after its ops.
+        post = [{"op": "pending", "remove": [task.name]}] if is_handler and task.name in (session.pending or {}) else []
+        ops = [dict(op, stop_on_failure=True) if post and op.get("op") == "exec" else op for op in plan.ops]
+        results = remote.call(pre + ops + post)
+        if post:
+            results = results[:-1]
+            if not any(r.get("error") for r in results):
+                session.pending.pop(task.name, None)
         if cache is not None:
             cache.invalidate(plan.ops)
+        if pre:
+            if results[0].get("error"):
+                return rec("failed", f"could not record the handlers to run on the host ({results[0]['error']}); "
+                                     "nothing was changed")
+            session.pending = {**(session.pending or {}), **{r["name"]: r for r in pending_add}}
+            results = results[1:]
     except TransportError as e:
         return rec("unreachable", e.message)
     except HelperError as e:

@@ -20,6 +20,22 @@ class ExprError(Exception):
     """An expression that does not parse, uses something not allowed, or names something unknown."""
 
 
+class ValueTooLarge(ExprError):
+    """A rendered value past MAX_VALUE_CHARS: `{{ prev + prev }}` chains double a string per variable."""
+
+
+MAX_VALUE_CHARS = 1 << 20  # a rendered value (a path, a line, a file's content) is never near a MiB
+MAX_INT = 1 << 64
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        raise ValueTooLarge(f"a rendered value is longer than {MAX_VALUE_CHARS} characters; refused")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise ValueTooLarge("a rendered number is larger than 2**64; refused")
+    return value
+
+
 class _Undefined:
     """What a missing name or key evaluates to inside `is defined` / `default()`; anywhere else it is an error."""
 
@@ -149,9 +165,12 @@ class _Eval:
             raise ExprError(f"operator in '{ast.unparse(n)}' is not allowed (only +)")
         a, b = self.strict(self.visit(n.left)), self.strict(self.visit(n.right))
         if isinstance(a, str) or isinstance(b, str):
-            return f"{a}{b}"
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            a, b = str(a), str(b)  # as f"{a}{b}" would, but measured before it is built
+            if len(a) + len(b) > MAX_VALUE_CHARS:
+                raise ValueTooLarge(f"a rendered value is longer than {MAX_VALUE_CHARS} characters; refused")
             return a + b
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            return _bounded(a + b)
         raise ExprError(f"cannot add {type(a).__name__} and {type(b).__name__}")
 
     def v_Compare(self, n):
@@ -256,8 +275,17 @@ def render(value: Any, context: dict[str, Any]) -> Any:
     if isinstance(value, str):
         m = _TEMPLATE.fullmatch(value.strip())
         if m and value.strip().count("{{") == 1:
-            return evaluate(m.group(1), context)
-        return _TEMPLATE.sub(lambda mm: _to_text(evaluate(mm.group(1), context)), value)
+            return _bounded(evaluate(m.group(1), context))
+        out, size, pos = [], 0, 0
+        for mm in _TEMPLATE.finditer(value):
+            piece = _to_text(evaluate(mm.group(1), context))
+            out += [value[pos:mm.start()], piece]
+            size += mm.start() - pos + len(piece)
+            pos = mm.end()
+            if size > MAX_VALUE_CHARS:  # checked as it grows: many templates in one string add up too
+                raise ValueTooLarge(f"a rendered value is longer than {MAX_VALUE_CHARS} characters; refused")
+        out.append(value[pos:])
+        return _bounded("".join(out))
     if isinstance(value, list):
         return [render(v, context) for v in value]
     if isinstance(value, dict):

@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from envdoctor.errors import UserError
-from envdoctor.fixes.expr import ExprError, parse, template_expressions
+from envdoctor.fixes.expr import ExprError, ValueTooLarge, parse, render, template_expressions
 from envdoctor.fixes.modules import MODULES
-from envdoctor.fixes.yamlload import LineDict, line_of, load_yaml
+from envdoctor.fixes.yamlload import LineDict, line_of, load_yaml, load_yaml_text
 
 TASK_KEYWORDS = {"name", "when", "notify", "tags", "become", "ignore_errors", "listen"}
 PLAY_KEYWORDS = {"name", "hosts", "vars", "tasks", "handlers", "gather_facts", "become", "tags"}
@@ -158,6 +158,19 @@ def _task(node, path: str, is_handler: bool) -> Task:
                 listen=[str(x) for x in _as_list(node.get("listen"))], where=where)
 
 
+def _vars_within_bounds(vars_node, path: str) -> None:
+    """Render, now, the play variables that need nothing from a host (constants and other such
+    variables): one that grows past the size bound is a mistake of the playbook, refused at its line."""
+    known: dict = {}
+    for k, v in (vars_node or {}).items():
+        try:
+            known[k] = render(v, known)
+        except ValueTooLarge as e:
+            raise UserError(f"vars: {k}: {e}", where=f"{path}:{line_of(vars_node, k)}") from None
+        except ExprError:
+            continue  # needs facts, checks or -e values: rendered on each host
+
+
 def _play(node, path: str) -> Play:
     where = f"{path}:{line_of(node)}"
     for k in node:
@@ -174,6 +187,7 @@ def _play(node, path: str) -> Play:
     for v in vars_.values():
         for expr in template_expressions(v):
             _check_expr(expr, f"{path}:{line_of(node, 'vars')}")
+    _vars_within_bounds(node.get("vars"), path)
     tasks = [_task(t, path, False) for t in node.get("tasks") or []]
     handlers = [_task(t, path, True) for t in node.get("handlers") or []]
     play_tags = [str(x) for x in _as_list(node.get("tags"))]
@@ -241,10 +255,7 @@ def parse_extra_vars(items: list[str] | tuple[str, ...]) -> dict:
                 raise UserError("extra vars file must hold a mapping", where=item[1:])
             out.update(doc)
         elif item.startswith("{"):
-            try:
-                doc = yaml.safe_load(item)
-            except yaml.YAMLError as e:
-                raise UserError(f"--extra-vars: not a valid mapping: {e}") from None
+            doc = load_yaml_text(item, "--extra-vars")
             if not isinstance(doc, dict):
                 raise UserError("--extra-vars: expected a mapping")
             out.update(doc)

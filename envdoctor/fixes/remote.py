@@ -26,13 +26,15 @@ class Remote:
         self.timeout = timeout
         self.round_trips = 0
         self.uid: int | None = None  # the helper's user id on the target, known after the first call
+        self.lock_token: str | None = None  # set while this run holds the host's play lock
 
     def call(self, ops: list[dict], extra_argv: tuple[str, ...] = ()) -> list[dict]:
         if not ops:
             return []
         self.round_trips += 1
         argv = [self.python, "-c", HELPER_SOURCE, *extra_argv]
-        res = self.transport.run(argv, stdin=json.dumps({"ops": ops}).encode(), timeout=self.timeout)
+        req = {"ops": ops, **({"lock": self.lock_token} if self.lock_token else {})}
+        res = self.transport.run(argv, stdin=json.dumps(req).encode(), timeout=self.timeout)
         if res.timed_out:
             raise TransportError(HostStatus.TIMEOUT, f"the fix helper ran past {self.timeout:.0f} s")
         try:
@@ -42,6 +44,27 @@ class Remote:
             raise HelperError(f"the fix helper failed (exit {res.rc}): {tail}") from None
         self.uid = doc.get("uid", self.uid)
         return doc["results"]
+
+
+def lock_op(wait: float = 90.0) -> tuple[str, dict]:
+    """A fresh token and the op that takes the host's play lock with it (see helper.py)."""
+    import os
+    import secrets
+    import socket
+
+    token = secrets.token_hex(16)
+    return token, {"op": "lock", "token": token, "wait": wait, "holder": f"pid {os.getpid()} on {socket.gethostname()}"}
+
+
+def release(remote: "Remote") -> None:
+    """Give the play lock back (a run that cannot reach the host any more leaves it to expire)."""
+    if remote.lock_token is None:
+        return
+    token, remote.lock_token = remote.lock_token, None
+    try:
+        remote.call([{"op": "unlock", "token": token}])
+    except (TransportError, HelperError):
+        pass
 
 
 def b64(data: str | bytes) -> str:

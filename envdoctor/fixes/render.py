@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from envdoctor.fixes.executor import HostRecap, TaskRecord
+from envdoctor.redact import redact
 
 _COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "cyan", "unreachable": "red"}
 
@@ -13,7 +14,7 @@ def task_lines(rec: TaskRecord, show_diff: bool, color: bool) -> list[str]:
     status = rec.status + (" (ignored)" if rec.ignored else "")
     mark = click.style(status.ljust(9), fg=_COLORS.get(rec.status)) if color else status.ljust(9)
     kind = "handler " if rec.handler else ""
-    lines = [f"  {mark} {kind}{rec.task}: {rec.msg}"]
+    lines = [f"  {mark} {kind}{rec.task}: {redact(rec.msg)}"]
     if show_diff:
         for d in rec.diffs:
             for ln in d.unified().splitlines():
@@ -50,5 +51,5 @@ def recap_lines(recaps: list[HostRecap], color: bool, title: str = "PLAY RECAP")
             name = click.style(name, fg=fg)
         out.append(f"{name} : {counts}")
         if r.error:
-            out.append(f"{' ' * width}   stopped: {r.error}")
+            out.append(f"{' ' * width}   stopped: {redact(r.error)}")
     return out

@@ -8,7 +8,7 @@ from envdoctor.bundle import Bundle
 from envdoctor.catalog import Check
 from envdoctor.diagnose import report_from_bundle, transport_for
 from envdoctor.fixes.executor import HostSession
-from envdoctor.fixes.remote import Remote
+from envdoctor.fixes.remote import Remote, release
 from envdoctor.gather import DEFAULT_TIMEOUT, gather
 from envdoctor.models import HostReport
 from envdoctor.targets import Target
@@ -49,5 +49,7 @@ class OpenHost:
         return self.report
 
     def close(self) -> None:
+        if self.session.remote is not None:
+            release(self.session.remote)  # the play lock, taken by the first change
         if self.transport is not None:
             self.transport.close()

@@ -22,8 +22,63 @@ class LineList(list):
     item_lines: list
 
 
+# A playbook nests a few levels and uses few aliases; past these a document is an attack or a mistake
+# (a 10,000-deep list overflows the recursive composer, a billion-laughs document expands aliases into
+# gigabytes further on), refused at its line before anything is built.
+MAX_DEPTH = 100
+MAX_EXPANDED_NODES = 100_000
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A document past our bounds (not a syntax error): said as such, at its line."""
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node):
+        if self._aliases:
+            _expanded_size(node, {}, set(), 0)
+        return super().construct_document(node)
+
+
+def _expanded_size(node, memo: dict, active: set, depth: int) -> int:
+    """How many values `node` becomes once every alias in it is expanded (memoized per node, so this
+    costs one visit per node however large the expansion)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if isinstance(node, yaml.ScalarNode):
+        return 1
+    if key in active:
+        raise _Refused(None, None, "an alias refers to a node that contains it", node.start_mark)
+    if depth > 2 * MAX_DEPTH:
+        raise _Refused(None, None, f"nested deeper than {2 * MAX_DEPTH} levels through aliases", node.start_mark)
+    active.add(key)
+    children = node.value if isinstance(node, yaml.SequenceNode) else [x for kv in node.value for x in kv]
+    total = 1
+    for child in children:
+        total += _expanded_size(child, memo, active, depth + 1)
+        if total > MAX_EXPANDED_NODES:
+            raise _Refused(None, None, f"aliases expand this to more than {MAX_EXPANDED_NODES} values; refused",
+                           node.start_mark)
+    active.discard(key)
+    memo[key] = total
+    return total
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
@@ -71,15 +126,23 @@ def load_yaml(path: Path):
         raise UserError(f"cannot read: {e.strerror or e}", where=str(path)) from None
     except UnicodeDecodeError as e:
         raise UserError(f"not UTF-8 text (byte {e.start})", where=str(path)) from None
+    return load_yaml_text(text, str(path))
+
+
+def load_yaml_text(text: str, path: str):
+    """Parse YAML text (`path` names it in messages), with the same bounds as a file."""
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f"{path}:{mark.line + 1}" if mark else str(path)
         what = " ".join(x for x in (e.context, e.problem) if x)
-        raise UserError(f"YAML syntax error: {what}", where=line) from None
+        raise UserError(f"{'YAML refused' if isinstance(e, _Refused) else 'YAML syntax error'}: {what}",
+                        where=line) from None
     except yaml.YAMLError as e:
         raise UserError(f"YAML error: {e}", where=str(path)) from None
+    except RecursionError:  # a backstop: the depth bound above comes first
+        raise UserError("YAML nested too deeply", where=str(path)) from None
 
 
 def line_of(obj, key=None, default: int = 0) -> int:

@@ -325,12 +325,17 @@ def dpkg_nvidia():
     return sec
 
 
+# A variable whose name says it holds a secret never leaves the target (the words of envdoctor/redact.py).
+SECRET_NAME_WORDS = ("TOKEN", "SECRET", "PASSW", "API_KEY", "APIKEY", "CREDENTIAL", "PRIVATE", "AUTH", "COOKIE",
+                     "SESSION")
+
+
 def environment():
     keep = {}
     for k, v in os.environ.items():
         if k.startswith(("CUDA", "NVIDIA", "NCCL", "LD_", "TORCH", "PYTORCH", "CONDA", "VIRTUAL_ENV", "SLURM_JOB",
                          "KUBERNETES_SERVICE")) or k in ("PATH", "HOME", "USER", "container"):
-            keep[k] = v
+            keep[k] = "<redacted>" if any(w in k.upper() for w in SECRET_NAME_WORDS) else v
     keep["__python__"] = sys.executable
     keep["__python_version__"] = sys.version.split()[0]
     return text("env (selected)", json.dumps(keep, indent=1, sort_keys=True) + "\n")

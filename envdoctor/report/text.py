@@ -77,6 +77,8 @@ def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
 
         lines += ["  " + line for line in render_proof(h.host, h.proof, color, verbose).splitlines()]
     lines.append(f"  Summary: {summary_line(h)}.")
+    if h.redacted:
+        lines.append(f"  Secrets redacted (shown as <redacted>) in: {', '.join(h.redacted)}.")
     verdict = VERDICTS.get(h.status.value)
     if verdict:
         lines.append(f"  Verdict: {verdict}")

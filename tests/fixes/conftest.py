@@ -32,6 +32,8 @@ case "$1" in
   is-active) if [ -e $d/$2.active ]; then echo active; exit 0; else echo inactive; exit 3; fi ;;
   is-enabled) if [ -e $d/$2.enabled ]; then echo enabled; exit 0; else echo disabled; exit 1; fi ;;
 esac
+# a test makes an action fail (as a wedged PID 1 or a unit that will not start would) with a file
+if [ -e /etc/fake-systemd-fail/$1 ]; then echo "Failed to $1: constructed failure" >&2; exit 1; fi
 echo "$*" >> /etc/fake-systemd.log
 mkdir -p $d
 case "$1" in
@@ -69,8 +71,12 @@ class Host:
         return subprocess.run([sys.executable, "-m", "envdoctor", *argv], cwd=ROOT, capture_output=True, text=True,
                               input=input if input is not None else "", timeout=timeout)
 
+    # The test hosts live in this machine's container, so they read as containers; unless a test says
+    # otherwise they play a machine with a docker daemon of its own (the docker tasks run).
+    AS_DOCKER_HOST = ("-e", "manage_docker=true")
+
     def play(self, playbook: str, *extra: str) -> tuple[int, dict, subprocess.CompletedProcess]:
-        r = self.envdoctor("play", playbook, *self.args(), "--json", *extra)
+        r = self.envdoctor("play", playbook, *self.args(), "--json", *self.AS_DOCKER_HOST, *extra)
         try:
             doc = json.loads(r.stdout)
         except ValueError:

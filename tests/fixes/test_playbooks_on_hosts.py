@@ -55,14 +55,17 @@ def test_container_toolkit_merges_runtime_keeps_keys_and_restarts_docker_once(ho
     assert len([b for b in backups if b.startswith("daemon.json.envdoctor-backup-")]) == 1
 
 
-def test_container_toolkit_without_systemd_fails_the_handler_clearly(host):
+def test_container_toolkit_without_systemd_skips_the_handler_with_the_manual_step(host):
+    rc, plan, r = host.play("container-toolkit.yml", "--check")  # a dry run never fails such a handler
+    assert rc == 0 and plan["failed"] == 0, r.stdout
     rc, first, r = host.play("container-toolkit.yml")
-    assert rc == 1 and first["failed"] == 1 and first["changed"] == 1
+    assert rc == 0 and first["failed"] == 0 and first["changed"] == 1
     handler = [t for t in first["tasks"] if t["handler"]][0]
-    assert handler["status"] == "failed" and "systemd is not running" in handler["msg"]
+    assert handler["status"] == "skipped" and "systemd is not running" in handler["msg"]
+    assert "manual step: `service docker restart`" in handler["msg"]
     assert "runtimes" in daemon_json(host)  # the change itself was made
-    rc, again, _ = host.play("container-toolkit.yml")  # nothing changed, so nothing to restart
-    assert rc == 0 and again["changed"] == 0 and again["failed"] == 0
+    rc, again, _ = host.play("container-toolkit.yml")  # nothing changed, nothing pending: nothing to restart
+    assert rc == 0 and again["changed"] == 0 and again["failed"] == 0 and not [t for t in again["tasks"] if t["handler"]]
 
 
 def test_shm_sets_docker_default_and_remounts_dev_shm(host):
@@ -77,8 +80,8 @@ def test_shm_sets_docker_default_and_remounts_dev_shm(host):
     assert daemon_json(host)["default-shm-size"] == "8G"
     mem_k = int(host.sh("grep MemTotal /proc/meminfo").split()[1])
     top = host.sh("grep ' /dev/shm ' /proc/self/mounts").splitlines()[-1]  # the mount on top is the one used
-    live_k = int(top.split("size=")[1].split("k")[0])
-    assert abs(live_k - mem_k // 2) < 1024  # 50% of RAM, the playbook's default
+    live_k = int(host.sh("df -k --output=size /dev/shm").split()[-1])  # (the kernel omits size= at its default)
+    assert abs(live_k - mem_k // 2) < 1024, top  # 50% of RAM, the playbook's default
     fstab = host.read("/etc/fstab")
     assert "tmpfs\t/dev/shm\ttmpfs\trw,nosuid,nodev,size=50%\t0\t0" in fstab
     assert check_status(host, "shm_size") == "pass"
@@ -226,3 +229,18 @@ def test_cuda_switch_through_update_alternatives(host):
     assert host.read("/etc/fake-alternatives.log").splitlines() == ["--set cuda /usr/local/cuda-12.4"]
     assert host.sh("readlink -f /usr/local/cuda").strip() == "/usr/local/cuda-12.4"
     assert [t["status"] for t in second["tasks"] if t["module"] == "command"] == ["skipped"]  # the unless guard
+
+
+def test_inside_a_container_the_plan_is_what_a_container_can_do(host):
+    # The test host reads as a container (it lives in this machine's); no docker daemon of its own.
+    expected = {"shm.yml": "docker run --shm-size=8G", "memlock.yml": "docker run --ulimit memlock=-1:-1",
+                "container-toolkit.yml": "docker run --gpus all"}
+    for playbook, flag in expected.items():
+        r = host.envdoctor("play", playbook, *host.args(), "--json")
+        recap = json.loads(r.stdout)["hosts"][0]
+        assert r.returncode == 0 and recap["failed"] == 0, r.stdout
+        manual = [t for t in recap["tasks"] if t["module"] == "manual"]
+        assert manual and manual[0]["status"] == "skipped" and flag in manual[0]["msg"], recap["tasks"]
+        assert "manual step:" in manual[0]["msg"]
+        assert not [t for t in recap["tasks"] if t["module"] == "json_merge" and t["status"] != "skipped"]
+    assert host.read("/etc/docker/daemon.json") is None  # no daemon.json for a daemon that is not there

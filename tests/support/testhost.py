@@ -1,6 +1,11 @@
 """Real test hosts for the test suite: an OpenSSH server on loopback with its own host key, client key
 and port; optionally *isolated*: run inside its own mount namespace where /etc and /usr/local are
-copy-on-write overlays (writes land in the test's directory, never in this machine's /etc).
+copy-on-write overlays (writes land in the test's directory, never in this machine's /etc). An isolated
+host also gets a private /var/lib (overlay: envdoctor's state on the target) and a private tmpfs on
+/dev/shm of the machine's size, mounted first: a remount there (the shm playbook) resizes that tmpfs,
+never the machine's (a remount of a tmpfs shared with the parent namespace changes its superblock).
+With `pam=True` sshd runs with PAM, so each login gets the limits in the host's /etc/security, and
+`memlock_kib` sets the soft locked-memory limit sshd (and so a login before limits.d says more) starts with.
 
     with TestHost(tmp_path / "h1", isolated=True) as h:
         h.ssh_config   # an ssh_config file with an alias h.alias -> 127.0.0.1:h.port, user root, key
@@ -165,7 +170,7 @@ class TestHost:
 
     def __init__(self, workdir: Path, alias: str = "testhost", isolated: bool = False, port: int | None = None,
                  client_key: Path | None = None, extra_sshd_config: str = "", netns: str | None = None,
-                 ip: str | None = None):
+                 ip: str | None = None, pam: bool = False, memlock_kib: int | None = None):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.alias = alias
@@ -179,6 +184,8 @@ class TestHost:
         self.host_key = keygen(self.dir / "ssh_host_ed25519_key")
         self.client_key = client_key or keygen(self.dir / "id_ed25519")
         self.extra = extra_sshd_config
+        self.pam = pam
+        self.memlock_kib = memlock_kib
         self.proc: subprocess.Popen | None = None
 
     # --- files a client uses -------------------------------------------------------------------
@@ -210,11 +217,13 @@ class TestHost:
     def root(self, path: str) -> Path:
         """Where this host's view of /<path> is stored when it was written on an isolated host."""
         top, _, rest = path.lstrip("/").partition("/")
-        assert self.isolated and top in ("etc", "usr"), "only /etc and /usr/local are private to a test host"
-        if top == "usr":
-            assert rest.startswith("local"), path
-            return self.dir / "overlay" / "usr_local" / "upper" / rest[len("local"):].lstrip("/")
-        return self.dir / "overlay" / "etc" / "upper" / rest
+        assert self.isolated, "only an isolated host has private files"
+        if top == "etc":
+            return self.dir / "overlay" / "etc" / "upper" / rest
+        prefix, name = {"usr": ("local", "usr_local"), "var": ("lib", "var_lib")}.get(top, (None, None))
+        assert prefix and (rest == prefix or rest.startswith(prefix + "/")), \
+            f"only /etc, /usr/local and /var/lib are private to a test host, not {path}"
+        return self.dir / "overlay" / name / "upper" / rest[len(prefix):].lstrip("/")
 
     def run_inside(self, argv: list[str], **kw) -> subprocess.CompletedProcess:
         """Run a command in the host's mount (and network, in netns mode) namespace: its /etc, its network."""
@@ -228,7 +237,10 @@ class TestHost:
         with the client key and may sudo with `password` (one try, so a wrong password fails fast)."""
         assert self.isolated and self.proc is not None, "users can only be added to a started isolated host"
         pub = Path(str(self.client_key) + ".pub").read_text()
-        script = (f"useradd -M -d /tmp -s /bin/sh {name} && chpasswd && mkdir -p {USER_KEYS_DIR} && "
+        # Its home is in the host's private /var/lib, so what it writes there never reaches this machine.
+        home = f"/var/lib/envdoctor-test-home/{name}"
+        script = (f"mkdir -p {home} && useradd -M -d {home} -s /bin/sh {name} && chown {name} {home} && chpasswd && "
+                  f"mkdir -p {USER_KEYS_DIR} && "
                   f"printf '%s' \"$PUB\" > {USER_KEYS_DIR}/{name} && chmod 644 {USER_KEYS_DIR}/{name}")
         if sudo:
             script += (f" && printf '%s\\n' '{name} ALL=(ALL) ALL' 'Defaults:{name} passwd_tries=1' "
@@ -254,7 +266,7 @@ class TestHost:
             f"Port {self.port}\nListenAddress {self.addr}\nHostKey {self.host_key}\n"
             f"AuthorizedKeysFile {auth} {USER_KEYS_DIR}/%u\nPidFile {self.dir / 'sshd.pid'}\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "UsePAM no\nStrictModes no\nPrintMotd no\nLogLevel ERROR\nMaxStartups 200:30:400\nMaxSessions 50\n"
+            f"UsePAM {'yes' if self.pam else 'no'}\nStrictModes no\nPrintMotd no\nLogLevel ERROR\nMaxStartups 200:30:400\nMaxSessions 50\n"
             + self.extra
         )
         return cfg
@@ -299,16 +311,21 @@ class TestHost:
         sshd = [SSHD, "-D", "-e", "-f", str(cfg)]
         if self.isolated:
             mounts = []
-            for name, lower in (("etc", "/etc"), ("usr_local", "/usr/local")):
+            for name, lower in (("etc", "/etc"), ("usr_local", "/usr/local"), ("var_lib", "/var/lib")):
                 base = self.dir / "overlay" / name
                 for sub in ("upper", "work"):
                     (base / sub).mkdir(parents=True, exist_ok=True)
                 mounts.append(f"mount -t overlay overlay -o lowerdir={lower},upperdir={base}/upper,"
                               f"workdir={base}/work {lower}")
+            st = os.statvfs("/dev/shm")
+            mounts.append(f"mount -t tmpfs -o rw,nosuid,nodev,size={st.f_blocks * st.f_frsize} tmpfs /dev/shm")
             script = " && ".join(mounts) + ' && exec "$@"'
             argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + sshd
         else:
             argv = sshd
+        if self.memlock_kib is not None:
+            n = self.memlock_kib * 1024
+            argv = ["prlimit", f"--memlock={n}:", "--"] + argv  # the soft limit: raising a hard one back needs CAP_SYS_RESOURCE
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns] + argv
         self.log = open(self.dir / "sshd.log", "wb")

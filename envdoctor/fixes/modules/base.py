@@ -11,6 +11,7 @@ from typing import Any, Callable, ClassVar
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from envdoctor.fixes.remote import b64, content_of
+from envdoctor.redact import redact
 
 
 class ModuleArgs(BaseModel):
@@ -48,8 +49,9 @@ class FileDiff:
     after: str | None
 
     def unified(self) -> str:
-        a = [] if self.before is None else self.before.splitlines(keepends=True)
-        b = [] if self.after is None else self.after.splitlines(keepends=True)
+        """The diff as shown and saved: secrets in either side redacted (the write itself is not)."""
+        a = [] if self.before is None else redact(self.before).splitlines(keepends=True)
+        b = [] if self.after is None else redact(self.after).splitlines(keepends=True)
         lines = list(difflib.unified_diff(a, b, fromfile=self.path if self.before is not None else "/dev/null",
                                           tofile=self.path))
         return "".join(x if x.endswith("\n") else x + "\n\\ No newline at end of file\n" for x in lines)

@@ -39,9 +39,12 @@ def _join(lines: list[str]) -> str:
     return "".join(x + "\n" for x in lines)
 
 
-def _missing(a) -> Plan | None:
+def _missing(a, st: dict) -> Plan | None:
     """lineinfile/blockinfile on a file that does not exist: nothing to remove, refused (create: false),
-    or None: go on and create it."""
+    or None: go on and create it. One that could not be stat-ed or read is a failure naming it: it may
+    well hold the line (reporting "nothing to remove" there would be a false success)."""
+    if st.get("error"):
+        return failed(st["error"])
     if a.state == "absent":
         return ok(f"{a.path}: absent, nothing to remove")
     if not a.create:
@@ -61,7 +64,7 @@ class LineInFile(Module):
         st = state[0]
         if a.state == "present" and a.line is None:
             return failed("lineinfile: `line` is needed with state: present")
-        if not st.get("exists") and (refused := _missing(a)):
+        if (st.get("error") or not st.get("exists")) and (refused := _missing(a, st)):
             return refused
         text = content_of(st)
         lines = _lines(text)
@@ -101,7 +104,7 @@ class BlockInFile(Module):
 
     def plan(self, a: BlockInFileArgs, state):
         st = state[0]
-        if not st.get("exists") and (refused := _missing(a)):
+        if (st.get("error") or not st.get("exists")) and (refused := _missing(a, st)):
             return refused
         text = content_of(st)
         lines = _lines(text)

@@ -49,8 +49,9 @@ def options_differ(wanted: str, current: str, mem_total: int | None) -> list[str
     for k, v in _opts(wanted).items():
         if k in ("defaults", "auto", "nofail", "x-systemd.automount"):
             continue
-        if k == "size" and v is not None and "size" in cur:
-            want, have = size_bytes(v, mem_total), size_bytes(cur["size"] or "", mem_total)
+        if k == "size" and v is not None:
+            # The kernel leaves `size=` out of a tmpfs's options when it is its default, half of RAM.
+            want, have = size_bytes(v, mem_total), size_bytes(cur.get("size") or "50%", mem_total)
             if want is None or have is None or abs(want - have) > (1 << 20):
                 diff.append(f"size={v}")
         elif cur.get(k, "<absent>") != v:

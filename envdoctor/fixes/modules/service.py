@@ -27,6 +27,17 @@ class ServiceArgs(ModuleArgs):
         return self
 
 
+def _manual_step(a: ServiceArgs) -> str:
+    """What a person does instead, where systemd is not the init (a container, a chroot, sysvinit)."""
+    if a.daemon_reexec or a.daemon_reload:
+        return "the change applies when systemd next starts (reboot the host), or ask the host's admin"
+    verb = {"restarted": "restart", "reloaded": "reload", "started": "start", "stopped": "stop"}.get(a.state or "", "")
+    steps = [f"`service {a.name} {verb}` (or this system's own init)" if verb else ""]
+    if a.enabled:
+        steps.append(f"make {a.name} start at boot with this system's init")
+    return "; ".join(s for s in steps if s) + " -- inside a container, the daemon runs on the host: ask its admin"
+
+
 class Service(Module):
     name = "service"
     Args = ServiceArgs
@@ -41,14 +52,12 @@ class Service(Module):
 
     def plan(self, a: ServiceArgs, state):
         running = state[0]
-        if running.get("not_found"):
-            return failed("no systemctl on this host: systemd units cannot be managed here")
-        if running.get("stdout", "").strip() in ("offline", "") or "not been booted with systemd" in running.get(
+        said = running.get("stdout", "").strip() or running.get("stderr", "").strip()
+        if running.get("not_found") or said in ("offline", "") or "not been booted with systemd" in running.get(
                 "stderr", ""):
-            what = a.name or "systemd"
-            return failed(f"systemd is not running on this host (systemctl is-system-running: "
-                          f"{running.get('stdout', '').strip() or running.get('stderr', '').strip()}); "
-                          f"{what} was not {a.state or 'configured'}: do it where systemd runs, or restart the host")
+            why = "no systemctl on this host" if running.get("not_found") else \
+                f"systemd is not running on this host (systemctl is-system-running: {said or 'no answer'})"
+            return Plan(False, why, skipped=f"{why}: skipped; manual step: {_manual_step(a)}")
         cmds: list[list[str]] = []
         if a.daemon_reexec:
             cmds.append(["systemctl", "daemon-reexec"])

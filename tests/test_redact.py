@@ -1,0 +1,47 @@
+"""The redaction module on the forms secrets take (all constructed) and on text that only looks alike."""
+
+import pytest
+
+from envdoctor.redact import MARK, redact, redact_obj
+
+CASES = [
+    ('{"CONDA_TOKEN": "abc123", "PATH": "/usr/bin"}', '{"CONDA_TOKEN": "<redacted>", "PATH": "/usr/bin"}'),
+    ('{"proxies": {"http-proxy": "http://bob:hunter2@proxy:3128"}}',
+     '{"proxies": {"http-proxy": "http://bob:<redacted>@proxy:3128"}}'),
+    ("export HF_TOKEN=abc", "export HF_TOKEN=<redacted>"),
+    ('TORCH_HUB_TOKEN="two words"', 'TORCH_HUB_TOKEN="<redacted>"'),
+    ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer <redacted>"),
+    ("curl -H 'X: Bearer abcdefghijklmnop'", "curl -H 'X: Bearer <redacted>'"),
+    ("password: hunter2", "password: <redacted>"),
+    ("url https://x-access-token:ghp_1234567890abcdefghijABCDEFGHIJ123456@github.com/a",
+     "url https://x-access-token:<redacted>@github.com/a"),
+    ('{"auths": {"reg.io": {"auth": "Ym9iOmh1bnRlcjI="}}}', '{"auths": {"reg.io": {"auth": "<redacted>"}}}'),
+    ("key AKIAABCDEFGHIJKLMNOP end", "key <redacted> end"),
+    ("jupyter at http://host:8888/?token=abcdef0123", "jupyter at http://host:8888/?token=<redacted>"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n", MARK + "\n"),
+]
+
+NOT_SECRETS = [
+    "    Accounting Mode : Disabled",
+    '{"unauthenticated_get": "200 OK", "author": "me"}',
+    "xghp_aaaaaaaaaaaaaaaaaaaaaaaa",
+    "Failed to initialize NVML: Driver/library version mismatch",
+    "NCCL_DEBUG=INFO",
+    "https://example.com:8443/path@v2",
+]
+
+
+@pytest.mark.parametrize("text,want", CASES)
+def test_secret_forms_are_redacted(text, want):
+    assert redact(text) == want
+    assert redact(want) == want  # idempotent
+
+
+@pytest.mark.parametrize("text", NOT_SECRETS)
+def test_look_alikes_are_kept(text):
+    assert redact(text) == text
+
+
+def test_structures_by_key_and_value():
+    assert redact_obj({"a": [{"SESSION_ID": "x"}, "http://u:p@h"], "n": 3}) == \
+        {"a": [{"SESSION_ID": MARK}, "http://u:<redacted>@h"], "n": 3}
