@@ -41,10 +41,12 @@ _SHAPES = [
     ("-----BEGIN", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
                               re.S), MARK),
 ] + [(lit, re.compile(re.escape(lit) + rest), None) for lit, rest in (
+    # sk- keys are random base62: an upper-case letter and a digit tell them from names such as sshd's
+    # sk-ecdsa-sha2-nistp256-cert-v01@openssh.com, which must stay readable evidence.
     ("ghp_", r"[A-Za-z0-9]{20,}"), ("gho_", r"[A-Za-z0-9]{20,}"), ("ghu_", r"[A-Za-z0-9]{20,}"),
     ("ghs_", r"[A-Za-z0-9]{20,}"), ("ghr_", r"[A-Za-z0-9]{20,}"), ("github_pat_", r"[A-Za-z0-9_]{20,}"),
     ("glpat-", r"[A-Za-z0-9_-]{20,}"), ("hf_", r"[A-Za-z0-9]{20,}"), ("nvapi-", r"[A-Za-z0-9_-]{20,}"),
-    ("sk-", r"(?:proj-)?[A-Za-z0-9_-]{20,}"), ("xoxb-", r"[A-Za-z0-9-]{10,}"), ("xoxp-", r"[A-Za-z0-9-]{10,}"),
+    ("sk-", r"(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[0-9])(?:proj-)?[A-Za-z0-9_-]{20,}"), ("xoxb-", r"[A-Za-z0-9-]{10,}"), ("xoxp-", r"[A-Za-z0-9-]{10,}"),
     ("AKIA", r"[0-9A-Z]{16}(?![0-9A-Z])"), ("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
 )]
 

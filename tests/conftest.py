@@ -28,6 +28,14 @@ def etc_fingerprint() -> str:
             except OSError:
                 continue
             h.update(f"{p}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            if os.path.islink(p):
+                # A write through a link (/etc/os-release -> /usr/lib/os-release) lands outside /etc,
+                # in a file the test hosts share with this machine: fingerprint the target too.
+                try:
+                    t = os.stat(p)
+                except OSError:
+                    continue
+                h.update(f"->{os.path.realpath(p)}\0{t.st_mode}\0{t.st_size}\0{t.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 

@@ -17,6 +17,7 @@ CASES = [
      "url https://x-access-token:<redacted>@github.com/a"),
     ('{"auths": {"reg.io": {"auth": "Ym9iOmh1bnRlcjI="}}}', '{"auths": {"reg.io": {"auth": "<redacted>"}}}'),
     ("key AKIAABCDEFGHIJKLMNOP end", "key <redacted> end"),
+    ("OPENAI_KEY_FILE sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t", "OPENAI_KEY_FILE <redacted>"),
     ("jupyter at http://host:8888/?token=abcdef0123", "jupyter at http://host:8888/?token=<redacted>"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n", MARK + "\n"),
 ]
@@ -28,6 +29,8 @@ NOT_SECRETS = [
     "Failed to initialize NVML: Driver/library version mismatch",
     "NCCL_DEBUG=INFO",
     "https://example.com:8443/path@v2",
+    # sshd -T's algorithm names are evidence, not keys
+    "hostkeyalgorithms ecdsa-sha2-nistp256,sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,sk-ssh-ed25519-cert-v01@openssh.com",
 ]
 
 

@@ -46,7 +46,10 @@ def secret_host(tmp_path):
     try:
         host = Host(h)
         host.sh(f"mkdir -p /etc/docker && printf '%s' '{DAEMON_JSON}' > /etc/docker/daemon.json && "
-                f"echo 'SUPPORT_URL=\"https://carol:{SECRETS[6]}@support.example/\"' >> /etc/os-release && "
+                # /etc/os-release is a symlink into /usr/lib, which the test host shares with this machine:
+                # write a new file and rename it over the link, never append through it.
+                f"{{ cat /etc/os-release; echo 'SUPPORT_URL=\"https://carol:{SECRETS[6]}@support.example/\"'; }}"
+                " > /etc/os-release.new && mv -f /etc/os-release.new /etc/os-release && "
                 "mount -t tmpfs -o rw,nosuid,nodev,size=64m tmpfs /dev/shm")
         host.install_fake_systemctl()
         yield host
