@@ -20,6 +20,7 @@ from importlib.resources import files
 
 from envdoctor.errors import UserError
 from envdoctor.models import CheckResult, Status
+from envdoctor.redact import redact
 from envdoctor.transport.base import CommandResult, Transport
 
 REASON_PREFIX = "envdoctor: "
@@ -76,7 +77,7 @@ def drain_reason(problems: list[CheckResult]) -> str:
     at most REASON_MAX characters."""
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    text = f"{REASON_PREFIX}{first.id}: " + " ".join(first.summary.split())
+    text = f"{REASON_PREFIX}{first.id}: " + " ".join(redact(first.summary).split())
     if len(text) + len(more) > REASON_MAX:
         text = text[:REASON_MAX - len(more) - 3].rstrip() + "..."
     return text + more

@@ -10,7 +10,8 @@ import click
 from envdoctor import __version__
 from envdoctor.bundle import Bundle
 from envdoctor.catalog import load_catalog
-from envdoctor.cli.common import checks_dir_option, debug_option, emit_report, exit_code, json_option
+from envdoctor.cli.common import (checks_dir_option, debug_option, emit_report, exit_code, json_option,
+                                  redacted)
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
@@ -85,7 +86,7 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
         hosts, interrupted = result.reports, result.interrupted
         if len(hosts) > 1 or golden:
             fleet = fleet_summary(hosts, golden)
-    report = Report(envdoctor=__version__, hosts=hosts, fleet=fleet)
+    report = redacted(Report(envdoctor=__version__, hosts=hosts, fleet=fleet))
     emit_report(report, as_json, verbose)
     write_outputs(report, junit_path, prometheus_path, html_path, quiet=as_json)
     if interrupted:

@@ -12,7 +12,7 @@ import click
 
 from envdoctor import __version__
 from envdoctor.catalog import load_catalog
-from envdoctor.cli.common import checks_dir_option, debug_option
+from envdoctor.cli.common import checks_dir_option, debug_option, redacted
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.models import Report
 
@@ -64,9 +64,12 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     if only_ids:
         checks = [c for c in checks if c.id in only_ids]
     checks = [c for c in checks if c.id not in skip_ids]
-    slurm_limit = SLURM_ROOM_S / 2  # each of the two Slurm calls (read the state, drain/resume)
+    # Each Slurm call after the probe (read the state again, drain/resume) gets half the room; the first
+    # read's time is taken from the probe's share.
+    slurm_limit = SLURM_ROOM_S / 2
     # Read the state first: without Slurm this fails at once, before the probe.
-    state = None if no_slurm else slurm.node_state(node, timeout=slurm_limit)
+    if not no_slurm:
+        slurm.node_state(node, timeout=slurm_limit)
     probe_limit = max(5.0, time_bound - SLURM_ROOM_S - (time.monotonic() - t0))
     try:
         bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), timeout=probe_limit, host=node,
@@ -77,13 +80,17 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
         raise SystemExit(3)
     report, _facts = report_from_bundle(bundle, checks, debug)
     report.gather_secs = round(time.monotonic() - t0, 3)
-    write_outputs(Report(envdoctor=__version__, hosts=[report]), junit_path, prometheus_path, html_path, quiet=True)
+    # Redacted before anything leaves: the files, the lines on stderr and the drain reason.
+    full = redacted(Report(envdoctor=__version__, hosts=[report]))
+    report = full.hosts[0]
+    write_outputs(full, junit_path, prometheus_path, html_path, quiet=True)
     problems = [r for r in report.checks if r.status in slurm.drain_statuses(drain_on)]
     if no_slurm:
         for r in problems:
             click.echo(f"envdoctor health: {node}: {r.id}: {r.summary}", err=True)
         raise SystemExit(1 if problems else 0)
-    action = slurm.plan_health(state, problems)
+    # Read again: an admin may have drained the node while the probe ran, and that drain must stay.
+    action = slurm.plan_health(slurm.node_state(node, timeout=slurm_limit), problems)
     if check_mode:
         click.echo(action.describe())
         for r in problems:

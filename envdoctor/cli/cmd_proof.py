@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from envdoctor import __version__
-from envdoctor.cli.common import exit_code, json_option, use_color
+from envdoctor.cli.common import exit_code, json_option, redacted, use_color
 from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import refuse_mixed, slurm_options
@@ -92,7 +92,8 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
             device=device, per_node=gpus_per_node, master_port=master_port, iface=iface, time_budget=time_budget,
             arch=arch, batch_size=batch_size, compile=use_compile, dataloader=dataloader, allow_cpu=allow_cpu,
             **({} if multi_node else {"ddp": ddp}))
-        report = Report(envdoctor=__version__, hosts=hosts, fleet={"multi_node": job} if job else None)
+        report = redacted(Report(envdoctor=__version__, hosts=hosts, fleet={"multi_node": job} if job else None))
+        hosts, job = report.hosts, (report.fleet or {}).get("multi_node")
         if as_json:
             click.echo(report.model_dump_json(indent=2))
         else:
@@ -133,8 +134,8 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
     result = run_hosts(resolved, work, forks=forks, deadline_s=time_budget + 120 + 3 * connect_timeout, progress=False)
     if board:
         board.close()
-    hosts = result.reports
-    report = Report(envdoctor=__version__, hosts=hosts)
+    report = redacted(Report(envdoctor=__version__, hosts=result.reports))
+    hosts = report.hosts
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
@@ -164,8 +165,9 @@ def _multi_node(resolved, board, as_json, verbose, ssh, outputs=(None, None, Non
         for t, p in zip(resolved, proofs):
             board.finish(t.name, f"{p['status']}: {p['summary']}")
         board.close()
-    hosts = [host_report(t, p) for t, p in zip(resolved, proofs)]
-    report = Report(envdoctor=__version__, hosts=hosts, fleet={"multi_node": job})
+    report = redacted(Report(envdoctor=__version__, hosts=[host_report(t, p) for t, p in zip(resolved, proofs)],
+                             fleet={"multi_node": job}))
+    hosts, job = report.hosts, report.fleet["multi_node"]
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:

@@ -36,11 +36,16 @@ def exit_code(hosts: list[HostReport]) -> int:
     return 0
 
 
-def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:
+def redacted(report: Report) -> Report:
+    """The report with every secret hidden: what is printed or written is this, never the original.
+    Evidence was redacted as it was collected; this second pass covers what checks and the proof added."""
     from envdoctor.redact import redact_obj
 
-    # Evidence was redacted as it was collected; this second pass covers what checks and the proof added.
-    report = Report.model_validate(redact_obj(report.model_dump(mode="json")))
+    return Report.model_validate(redact_obj(report.model_dump(mode="json")))
+
+
+def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:
+    report = redacted(report)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
