@@ -28,13 +28,24 @@ _NAME_CHARS = r"[A-Za-z0-9_.\-]"
 # Name-based forms, tried on the lines that hold a secret word (cheap on a long paste).
 _JSON_PAIR = re.compile(r'"(?P<name>[^"\\]{0,200})"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"')
 _ASSIGN = re.compile(rf"(?P<name>{_NAME_CHARS}+)(?P<sep>\s*=\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|'\"]+)")
+_JSON_NUMBER = re.compile(r'"(?P<name>[^"\\]{0,200})"\s*:\s*(?P<value>-?[0-9][0-9.eE+-]*)')
+# A flag and its value as the next word (`--password hunter2`), or the next item of an argv list
+# (`["--NotebookApp.token", "abc"]`); the flag's last word must be the secret word (`--password-stdin
+# reg.io` names a registry, `--token-file` a path).
+_FLAG_SPACE = re.compile(r"""(?P<name>(?<![^\s"'\[,(])--?[A-Za-z0-9_.\-]+)(?P<sep>\s+)(?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s;&|'"\-][^\s;&|'"]*)""")
+_FLAG_ITEM = re.compile(r"""(?P<name>(?P<q>["'])--?[A-Za-z0-9_.\-]+(?P=q))(?P<sep>\s*,\s*)(?P<value>"(?:[^"\\]|\\.)*"|'[^']*')""")
 _COLON_LINE = re.compile(rf"^(?P<lead>\s*(?:-\s+)?)(?P<name>{_NAME_CHARS}+)(?P<sep>\s*:\s+)(?P<value>\S.*)$")
 
 # Each shape begins with a literal (so the regex engine skips ahead fast on a long paste) and is only
 # tried when that literal is in the text at all.
 _SHAPES = [
     # URL userinfo: keep the user, drop the password.
-    ("://", re.compile(r"(?P<keep>://[^\s:/@\"'<>]{1,256}:)(?!<redacted>@)[^\s/@\"'<>]{1,512}@"), r"\g<keep>" + MARK + "@"),
+    # The password may hold a "/"; a port followed by a path (`host:8443/path@v2`) is not a password.
+    ("://", re.compile(r"(?P<keep>://[^\s:/@\"'<>]{1,256}:)(?!<redacted>@)(?![0-9]+[/@])[^\s@\"'<>]{1,512}@"),
+     r"\g<keep>" + MARK + "@"),
+    # `docker login -p PASSWORD` (and podman's, helm registry's...): the flag's name holds no secret word.
+    (" login", re.compile(r"(?P<keep>\b(?:docker|podman|nerdctl|buildah|skopeo|oras|registry)\s+login\b[^\n]*?\s-p\s+)"
+                          r"(?!<redacted>)[^\s\-]\S*"), r"\g<keep>" + MARK),
     ("Bearer", re.compile(r"(?P<keep>Bearer\s+)(?!<redacted>)[A-Za-z0-9._~+/=-]{8,}"), r"\g<keep>" + MARK),
     ("bearer", re.compile(r"(?P<keep>bearer\s+)(?!<redacted>)[A-Za-z0-9._~+/=-]{8,}"), r"\g<keep>" + MARK),
     ("Basic", re.compile(r"(?P<keep>Basic\s+)(?!<redacted>)[A-Za-z0-9+/]{12,}={0,2}"), r"\g<keep>" + MARK),
@@ -92,8 +103,22 @@ def _by_name(line: str) -> str:
             return m.group(0)
         return m.group("name") + m.group("sep") + _quoted(m.group("value"))
 
+    def number(m: re.Match) -> str:
+        if not _secret_name(m.group("name")):
+            return m.group(0)
+        return m.group(0)[: m.start("value") - m.start()] + '"' + MARK + '"'
+
+    def flag(m: re.Match) -> str:
+        last = re.split(r"[-_.]", m.group("name").strip("\"'-"))[-1]
+        if not _secret_name(last) or m.group("value").strip("\"'") in ("", MARK):
+            return m.group(0)
+        return m.group("name") + m.group("sep") + _quoted(m.group("value"))
+
     line = _JSON_PAIR.sub(pair, line)
+    line = _JSON_NUMBER.sub(number, line)
     line = _ASSIGN.sub(assign, line)
+    line = _FLAG_ITEM.sub(flag, line)
+    line = _FLAG_SPACE.sub(flag, line)
     m = _COLON_LINE.match(line)
     if m and _secret_name(m.group("name")) and m.group("value").strip() != MARK and MARK not in m.group("value"):
         line = m.group("lead") + m.group("name") + m.group("sep") + MARK
@@ -131,13 +156,19 @@ def redact_obj(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact(obj)
     if isinstance(obj, dict):
-        return {k: (MARK if isinstance(k, str) and _secret_name(k) and isinstance(v, str) and v else redact_obj(v))
-                for k, v in obj.items()}
+        return {k: (_hidden(v) if isinstance(k, str) and _secret_name(k) else redact_obj(v)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [redact_obj(v) for v in obj]
     return obj
 
 
-def secret_env_name(name: str) -> bool:
-    """Whether an environment variable's value is a secret by its name alone."""
-    return _secret_name(name)
+def _hidden(value: Any) -> Any:
+    """A value under a secret key: strings and numbers (in a list too) hidden; a flag (True: a token is
+    required), None and empty values kept, as they tell what is set; a mapping has its own keys judged."""
+    if isinstance(value, bool) or value in (None, ""):
+        return value
+    if isinstance(value, (str, int, float)):
+        return MARK
+    if isinstance(value, (list, tuple)):
+        return [_hidden(v) for v in value]
+    return redact_obj(value)

@@ -19,6 +19,14 @@ CASES = [
     ("key AKIAABCDEFGHIJKLMNOP end", "key <redacted> end"),
     ("OPENAI_KEY_FILE sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t", "OPENAI_KEY_FILE <redacted>"),
     ("jupyter at http://host:8888/?token=abcdef0123", "jupyter at http://host:8888/?token=<redacted>"),
+    # a secret-named flag with its value as the next word, or the next item of an argv list
+    ("mlflow server --password hunter2xyz --port 5000", "mlflow server --password <redacted> --port 5000"),
+    ("cli --token abc", "cli --token <redacted>"),
+    ("jupyter lab --ServerApp.token 'two words'", "jupyter lab --ServerApp.token '<redacted>'"),
+    ("docker login -u bob -p hunter2 registry.example", "docker login -u bob -p <redacted> registry.example"),
+    ('["jupyter", "--NotebookApp.token", "abc123"]', '["jupyter", "--NotebookApp.token", "<redacted>"]'),
+    ('{"password": 123456, "port": 8888}', '{"password": "<redacted>", "port": 8888}'),
+    ("http_proxy=http://bob:pa/ss@proxy:3128", "http_proxy=http://bob:<redacted>@proxy:3128"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n", MARK + "\n"),
 ]
 
@@ -29,6 +37,10 @@ NOT_SECRETS = [
     "Failed to initialize NVML: Driver/library version mismatch",
     "NCCL_DEBUG=INFO",
     "https://example.com:8443/path@v2",
+    # a flag whose last word is not the secret: its value is a registry or a path, not the secret
+    "docker login --password-stdin registry.example",
+    "cli --token-file /etc/cli/token --port 5000",
+    "login -p -h host bob",
     # sshd -T's algorithm names are evidence, not keys
     "hostkeyalgorithms ecdsa-sha2-nistp256,sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,sk-ssh-ed25519-cert-v01@openssh.com",
 ]
@@ -48,3 +60,10 @@ def test_look_alikes_are_kept(text):
 def test_structures_by_key_and_value():
     assert redact_obj({"a": [{"SESSION_ID": "x"}, "http://u:p@h"], "n": 3}) == \
         {"a": [{"SESSION_ID": MARK}, "http://u:<redacted>@h"], "n": 3}
+
+
+def test_non_string_values_under_secret_keys():
+    # Numbers and lists hidden; a flag (token required: True), None and empty values kept: they say what is set.
+    assert redact_obj({"token": ["a", 7], "password": 123456, "x": {"secret": 1.5}, "auth": True,
+                       "session": None, "n": 3}) == \
+        {"token": [MARK, MARK], "password": MARK, "x": {"secret": MARK}, "auth": True, "session": None, "n": 3}
