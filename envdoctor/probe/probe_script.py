@@ -620,9 +620,34 @@ def _sec_jupyter_row(d, listed_by):
     return d
 
 
+_SEC_RUNTIME_MAX = 1 << 20  # a runtime file is a few hundred bytes
+
+
+def _sec_read_owned(path, uid):
+    """The file's text, only when it is a regular file owned by `uid`, opened without following a link:
+    the path comes from the server's environment, which its user controls, and the probe may be root."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != uid:
+            raise OSError("not a regular file of uid %d: %s" % (uid, path))
+        data = os.read(fd, _SEC_RUNTIME_MAX + 1)
+    finally:
+        os.close(fd)
+    if len(data) > _SEC_RUNTIME_MAX:
+        raise ValueError("larger than a runtime file: " + path)
+    return data.decode("utf-8")
+
+
 def _sec_runtime_file(pid):
     """The server's own jpserver-PID.json (nbserver-PID.json for classic Notebook): what `jupyter server
     list` reads, found through the server's environment, so other users' servers are seen too (as root)."""
+    try:
+        uid = os.stat("/proc/%d" % pid).st_uid
+    except OSError:
+        return None
     env = _sec_environ(pid) or {}
     home = env.get("HOME") or ""
     dirs = [env.get("JUPYTER_RUNTIME_DIR"),
@@ -633,8 +658,7 @@ def _sec_runtime_file(pid):
         for name in ("jpserver-%d.json" % pid, "nbserver-%d.json" % pid):
             path = os.path.join(d, name)
             try:
-                with open(path) as fh:
-                    return _sec_jupyter_row(json.load(fh), "runtime file " + name)
+                return _sec_jupyter_row(json.loads(_sec_read_owned(path, uid)), "runtime file " + name)
             except (OSError, ValueError):
                 continue
     return None
