@@ -27,6 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 
 from envdoctor.errors import UserError
 from envdoctor.redact import MARK, redact
+from envdoctor.report.atomic import umask
 
 
 class Section(BaseModel):
@@ -110,7 +111,7 @@ class Bundle(BaseModel):
                         info.size = len(data)
                         info.mtime = int(self.collected_at)
                         tar.addfile(info, io.BytesIO(data))
-                os.chmod(tmp, 0o644 & ~_umask())
+                os.chmod(tmp, 0o644 & ~umask())
                 os.replace(tmp, path)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -298,6 +299,11 @@ def _read_tar(path: Path) -> dict[str, bytes]:
                 raise UserError(f"more than {MAX_MEMBERS} members: not a bundle envdoctor wrote", where=str(path))
             name = m.name.split("/", 1)[1] if "/" in m.name else m.name
             if not m.isfile() or not _wanted(name):
+                # tarfile still decompresses through a skipped member to reach the next header: it counts.
+                budget.total += max(m.size, 0)
+                if budget.total > MAX_TOTAL_BYTES:
+                    raise UserError(f"the bundle is larger than {MAX_TOTAL_BYTES >> 20} MiB uncompressed (with {name}, "
+                                    "a member envdoctor does not read): refused", where=str(path))
                 continue
             if m.size > MAX_MEMBER_BYTES or budget.total + m.size > MAX_TOTAL_BYTES:
                 raise UserError(f"{name} is {m.size} bytes uncompressed (the limit is {MAX_MEMBER_BYTES >> 20} MiB "
@@ -372,12 +378,6 @@ class _DirReader:
             return []
         names = [f"pastes/{e.name}" for e in os.scandir(d) if _wanted(f"pastes/{e.name}")]
         return [n for n in names if self.get(n) is not None]
-
-
-def _umask() -> int:
-    cur = os.umask(0)
-    os.umask(cur)
-    return cur
 
 
 def _write_in(top: int, name: str, data: bytes, where: str) -> None:

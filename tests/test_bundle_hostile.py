@@ -161,6 +161,16 @@ def test_members_are_read_in_bounded_chunks_per_member_and_in_total(tmp_path, mo
         Bundle.load(d)
 
 
+def test_skipped_members_count_toward_the_total(tmp_path, monkeypatch):
+    # tarfile decompresses through a member it skips: one huge junk member must not cost unbounded time.
+    monkeypatch.setattr(bundle_mod, "MAX_TOTAL_BYTES", 5 << 20)
+    man = json.dumps(manifest({"a": {"rc": 0}})).encode()
+    junk = write_tar(tmp_path / "junk.tar.gz", {"manifest.json": man, "sections/a.txt": b"ok\n",
+                                                 "junk.bin": bytes(6 << 20)})
+    with pytest.raises(UserError, match="junk.bin, a member envdoctor does not read"):
+        Bundle.load(junk)
+
+
 MALFORMED = [
     ("[1]", "(the document)"),
     ("null", "(the document)"),

@@ -23,7 +23,9 @@ def write_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a collector running as another user
+        # mkstemp's 0600 would hide it from a collector running as another user; the umask still has the
+        # last word, as for any file the user creates (umask 077: reports with evidence stay private).
+        os.chmod(tmp, 0o644 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -32,3 +34,9 @@ def write_atomic(path: Path, text: str) -> None:
             pass
         raise
 
+
+def umask() -> int:
+    """The process's umask (reading it means setting it: it is put back at once)."""
+    cur = os.umask(0)
+    os.umask(cur)
+    return cur
