@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 
 from envdoctor.errors import UserError
+from envdoctor.facts import HostFacts
 from envdoctor.models import CheckResult, Status
 from envdoctor.redact import redact
 from envdoctor.transport.base import CommandResult, Transport
@@ -86,6 +87,31 @@ def drain_reason(problems: list[CheckResult]) -> str:
 def drain_statuses(drain_on: str) -> set[Status]:
     """--drain-on fail: only failed checks drain; warn: warnings too."""
     return {Status.FAIL} if drain_on == "fail" else {Status.FAIL, Status.WARN}
+
+
+# The checks that judge a GPU, its driver or CUDA: on a node with no NVIDIA device at all (a CPU node)
+# they fail by design, not by a fault, so there they do not drain unless --require-gpu says the node is
+# a GPU node. root_cause is among them: it names what the others found (no GPU on the bus).
+GPU_CHECKS = frozenset({
+    "root_cause", "gpu_present", "nouveau", "driver_loaded", "nvml_version_mismatch", "fabric_manager", "mig_config",
+    "xid_errors", "ecc_errors", "persistence_mode", "throttling", "pcie_link", "driver_cuda_compat",
+    "torch_arch_support", "cuda_visible_devices", "torch_cuda_available"})
+
+
+def no_nvidia_device(facts: HostFacts | None) -> bool:
+    """No NVIDIA device on the PCI bus (the bus was read: unknown is not "none") and no NVIDIA driver or
+    nvidia-smi GPU: a CPU node."""
+    if facts is None:
+        return False
+    g = facts.gpu
+    return g.pci_gpus == [] and not g.gpus and not g.kernel_module_loaded and not g.nvidia_modules
+
+
+def drained_problems(problems: list[CheckResult], facts: HostFacts | None, require_gpu: bool) -> list[CheckResult]:
+    """The problems that drain the node: on a CPU node (and without --require-gpu) not the GPU checks'."""
+    if require_gpu or not no_nvidia_device(facts):
+        return problems
+    return [r for r in problems if r.id not in GPU_CHECKS]
 
 
 @dataclass

@@ -37,14 +37,19 @@ def _ids(values: tuple[str, ...]) -> set[str]:
 @click.option("--skip", multiple=True, help="Do not judge these check ids (comma-separated, repeatable).")
 @click.option("--no-torch", is_flag=True, help="Do not import torch in the probe (faster; torch checks unknown).")
 @click.option("--python", "python", help="Interpreter whose environment (torch) to diagnose.")
+@click.option("--require-gpu", is_flag=True,
+              help="For GPU partitions: GPU checks drain the node even when it has no NVIDIA device at all. "
+                   "Without it, a node with no NVIDIA device on the PCI bus and no NVIDIA driver is a CPU node: "
+                   "its GPU checks do not drain it (the other checks still do).")
 @click.option("--no-slurm", is_flag=True, help="Only diagnose and exit 1 on a problem; do not ask or change Slurm.")
 @output_options
 @checks_dir_option
 @debug_option
-def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python, no_slurm, junit_path,
+def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python, require_gpu, no_slurm, junit_path,
             prometheus_path, html_path, checks_dirs, debug):
     """Health check for a Slurm node: silent and exit 0 when healthy; on a failed check, drain this node
     with reason "envdoctor: <check id>: <summary>" and exit 1. No proof-run; bounded by --time-bound.
+    On a node with no NVIDIA device at all the GPU checks do not drain it, unless --require-gpu.
 
     slurm.conf:  HealthCheckProgram=/usr/local/bin/envdoctor-health  (a script running `envdoctor health`)"""
     from envdoctor import slurm
@@ -78,13 +83,15 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
         # Evidence that could not be collected is not a failure: report it, do not drain.
         click.echo(f"envdoctor health: {node}: could not diagnose ({e.message}); node left as it is", err=True)
         raise SystemExit(3)
-    report, _facts = report_from_bundle(bundle, checks, debug)
+    report, facts = report_from_bundle(bundle, checks, debug)
     report.gather_secs = round(time.monotonic() - t0, 3)
     # Redacted before anything leaves: the files, the lines on stderr and the drain reason.
     full = redacted(Report(envdoctor=__version__, hosts=[report]))
     report = full.hosts[0]
     write_outputs(full, junit_path, prometheus_path, html_path, quiet=True)
-    problems = [r for r in report.checks if r.status in slurm.drain_statuses(drain_on)]
+    found = [r for r in report.checks if r.status in slurm.drain_statuses(drain_on)]
+    problems = slurm.drained_problems(found, facts, require_gpu)
+    not_drained = [r for r in found if r not in problems]
     if no_slurm:
         for r in problems:
             click.echo(f"envdoctor health: {node}: {r.id}: {r.summary}", err=True)
@@ -95,6 +102,9 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
         click.echo(action.describe())
         for r in problems:
             click.echo(f"  {r.status.value}: {r.id}: {r.summary}")
+        for r in not_drained:
+            click.echo(f"  not drained on (no NVIDIA device: a CPU node; --require-gpu for GPU partitions): "
+                       f"{r.status.value}: {r.id}: {r.summary}")
         raise SystemExit(1 if problems else 0)
     if action.kind != "none":
         slurm.apply(action, timeout=slurm_limit)

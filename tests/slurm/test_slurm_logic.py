@@ -81,3 +81,30 @@ def test_srun_argv_is_one_task_per_node_with_stdin_to_all():
     assert argv[:6] == ["srun", "--nodelist=n1,n2", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--input=all"]
     assert "--partition=gpu" in argv and "--time=3" in argv
     assert argv[-5:] == ["python3", "-c", slurm.TASK_SOURCE, "100", "--no-torch"]
+
+
+def _facts(pci, module=False):
+    from envdoctor.facts import HostFacts
+    from envdoctor.facts.gpu import PciGpu
+
+    f = HostFacts()
+    f.gpu.pci_gpus = None if pci is None else [PciGpu(slot="0000:17:00.0", device_id="2330")] * pci
+    f.gpu.kernel_module_loaded = module
+    return f
+
+
+def test_gpu_checks_do_not_drain_a_cpu_node_unless_required():
+    found = [problem(), problem("torch_cuda_available", "False because this host has no NVIDIA GPU"),
+             problem("shm_size", "/dev/shm is 64 MiB")]
+    cpu = _facts(pci=0)
+    assert [r.id for r in slurm.drained_problems(found, cpu, require_gpu=False)] == ["shm_size"]
+    assert slurm.drained_problems(found, cpu, require_gpu=True) == found
+    # A GPU on the bus, a loaded driver, or a bus that was not read: a GPU node (or not known): all drain.
+    for facts in (_facts(pci=1), _facts(pci=0, module=True), _facts(pci=None), None):
+        assert slurm.drained_problems(found, facts, require_gpu=False) == found
+
+
+def test_gpu_checks_are_catalog_ids():
+    from envdoctor.catalog import load_catalog
+
+    assert slurm.GPU_CHECKS <= {c.id for c in load_catalog(())}

@@ -90,6 +90,38 @@ def test_health_never_touches_an_admins_drain(slurm_cluster):
         resume(c, "n3")
 
 
+ADMIN_DURING_RUN = '''
+import os
+import subprocess
+
+from envdoctor.catalog import check, fail
+
+
+@check("site_admin_drains_meanwhile", "Constructed: an admin drains the node while envdoctor runs", order=5)
+def site_admin_drains_meanwhile(facts):
+    """Constructed: checks run after the probe, so this is an admin's drain placed during the run."""
+    subprocess.run(["scontrol", "update", "nodename=" + os.environ["ENVDOCTOR_TEST_NODE"], "state=drain",
+                    "reason=" + os.environ["ENVDOCTOR_TEST_REASON"]], check=True, timeout=60)
+    return fail("constructed failure found in the same run")
+'''
+
+
+def test_health_keeps_an_admins_drain_placed_during_the_run(slurm_cluster, tmp_path):
+    c = slurm_cluster
+    (tmp_path / "admin.py").write_text(ADMIN_DURING_RUN)
+    admin = "fan replaced, ticket 4712"
+    try:
+        assert c.reason("n1")[0] == "idle"
+        r = envdoctor(c, "health", "--node", "n1", "--checks-dir", str(tmp_path), "--only",
+                      "site_admin_drains_meanwhile", "--no-torch", *SLOW_OK,
+                      ENVDOCTOR_TEST_NODE="n1", ENVDOCTOR_TEST_REASON=admin)
+        assert r.returncode == 1, r.stderr
+        assert "drained by someone else" in r.stderr, r.stderr
+        assert wait_state(c, "n1", lambda s: s == "drained") == ("drained", admin)
+    finally:
+        resume(c, "n1")
+
+
 def test_health_drain_on_warn_is_configurable(slurm_cluster):
     c = slurm_cluster
     # Which checks warn here (memlock_limit, on this machine): --check with --drain-on warn lists them.
