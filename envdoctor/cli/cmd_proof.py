@@ -14,6 +14,7 @@ from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import refuse_mixed, slurm_options
 from envdoctor.models import HostReport, HostStatus, Report
 from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
+from envdoctor.redact import redact
 from envdoctor.runner import DEFAULT_FORKS
 from envdoctor.targets import LOCAL, Target
 
@@ -127,7 +128,7 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
                           precision=precision, python=python if t.local else None,
                           on_progress=(lambda ev: board.update(t.name, ev)) if board else None, **ssh)
         if board:
-            board.finish(t.name, f"{proof['status']}: {proof['summary']}")
+            board.finish(t.name, redact(f"{proof['status']}: {proof['summary']}"))
         return host_report(t, proof)
 
     # The runner's own deadline is a last resort: the script and the transport bound each host already.
@@ -163,7 +164,7 @@ def _multi_node(resolved, board, as_json, verbose, ssh, outputs=(None, None, Non
                                 **kw, **ssh)
     if board:
         for t, p in zip(resolved, proofs):
-            board.finish(t.name, f"{p['status']}: {p['summary']}")
+            board.finish(t.name, redact(f"{p['status']}: {p['summary']}"))
         board.close()
     report = redacted(Report(envdoctor=__version__, hosts=[host_report(t, p) for t, p in zip(resolved, proofs)],
                              fleet={"multi_node": job}))

@@ -72,6 +72,9 @@ def test_proof_json_and_files_are_redacted(tmp_path):
     assert doc["hosts"][0]["status"] == "error", r.output
     assert "HF_TOKEN=<redacted>" in doc["hosts"][0]["proof"]["summary"]
     _assert_clean(paths, r.output)
+    # The text report and the progress lines on stderr too.
+    r = CliRunner().invoke(main, ["proof", "--device", "cpu", "--python", f"/nonexistent/HF_TOKEN={TOKEN}/python"])
+    assert "HF_TOKEN=<redacted>" in r.output and TOKEN not in r.output, r.output
 
 
 def test_drain_reason_is_redacted():
