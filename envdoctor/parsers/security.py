@@ -77,23 +77,6 @@ def jupyter_args(argv: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_jupyter_list(text: str) -> list[dict[str, Any]]:
-    """`jupyter server list --json` (one JSON object per line; classic Notebook's `notebook list --json`
-    has the same keys). Lines that are not JSON objects are skipped."""
-    rows = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict):
-            rows.append(d)
-    return rows
-
-
 def _http_verdict(answer: str) -> bool | None:
     m = re.match(r"^(https?) (\d{3})$", answer or "")
     if not m:
