@@ -125,3 +125,18 @@ def test_patterns_are_message_families_not_single_cases():
         for p in pats:
             assert p.rx.search("") is None, (sid, p.source)  # one matching empty text would fire on every paste
             assert p.rx.search("ok\n" * 50) is None, (sid, p.source)
+
+
+def test_fix_commands_take_the_wheel_index_from_torch_releases():
+    from importlib.resources import files
+
+    from envdoctor.cuda_compat import wheel_index
+
+    causes = signatures().causes
+    assert f"--index-url {wheel_index('cu126')}" in causes["torch_cpu_only_build"].fix.commands[0]
+    assert f"--index-url {wheel_index('cu118')}" in causes["driver_too_old"].fix.commands[1]
+    assert f"--index-url {wheel_index('cuXYZ')})" in causes["torch_cpu_only_build"].fix.summary
+    shown = [t for c in causes.values() for t in [c.fix.summary, *c.fix.commands]]
+    assert not [t for t in shown if "{torch_index" in t]
+    host = wheel_index("x").split("/")[2]  # the index's host is written only in torch_releases.yaml
+    assert host not in files("envdoctor").joinpath("data", "signatures", "_causes.yaml").read_text()
