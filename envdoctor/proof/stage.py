@@ -51,11 +51,13 @@ def usable_gpu(facts: HostFacts | None) -> tuple[bool | None, str]:
     return None, "the facts do not say whether torch can use a GPU"
 
 
-def build_argv(python: str, *, device: str, arch: str | None, time_budget: float, batch_size: int | None = None,
-               compile: bool = False, ddp: bool = False, dataloader: bool = False, steps: int | None = None,
-               warmup: int | None = None, image_size: int | None = None, precision: str | None = None,
-               extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
-    argv = [python, "-", "--device", device, "--time-budget", f"{time_budget:g}"]
+def build_argv(python: str | list[str], *, device: str, arch: str | None, time_budget: float,
+               batch_size: int | None = None, compile: bool = False, ddp: bool = False, dataloader: bool = False,
+               steps: int | None = None, warmup: int | None = None, image_size: int | None = None,
+               precision: str | None = None, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`python`: one word, or the interpreter's argv words (["/usr/bin/env", "python3"])."""
+    words = [python] if isinstance(python, str) else list(python)
+    argv = [*words, "-", "--device", device, "--time-budget", f"{time_budget:g}"]
     for flag, val in (("--arch", arch), ("--batch-size", batch_size), ("--steps", steps), ("--warmup", warmup),
                       ("--image-size", image_size), ("--precision", precision)):
         if val is not None:
@@ -102,9 +104,9 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
                     "summary": f"proof-run skipped: {why}", "reason": why, "verdict": None, "result": None,
                     "secs": 0.0}
     interp = target.interpreter(python)
-    argv = build_argv(interp, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
-                      compile=compile, ddp=ddp, dataloader=dataloader, steps=steps, warmup=warmup,
-                      image_size=image_size, precision=precision, extra_args=extra_args)
+    argv = build_argv(target.interpreter_argv(python), device=device, arch=arch, time_budget=time_budget,
+                      batch_size=batch_size, compile=compile, ddp=ddp, dataloader=dataloader, steps=steps,
+                      warmup=warmup, image_size=image_size, precision=precision, extra_args=extra_args)
 
     limit = time_budget + TRANSPORT_SLACK_S
 

@@ -194,3 +194,25 @@ def test_watchdog_writes_the_result_when_the_parents_main_thread_hangs():
     # the workers and write the verdict document.
     r = _cut_run(extra_args=["--inject-parent-hang"])
     assert r["watchdog"] is True and r["parent_phase"] == "waiting for the workers"
+
+
+def test_proof_runs_with_an_interpreter_of_two_words():
+    # `ansible_python_interpreter="/usr/bin/env python3"` / --python "/usr/bin/env python3": two argv words,
+    # for real here (that python3 is the one on PATH, which has torch).
+    tr = RecordingTransport()
+    proof = run_proof(LOCAL, None, device="cpu", allow_cpu=True, python="/usr/bin/env python3", transport=tr,
+                      image_size=32, steps=2, warmup=1, batch_size=8, time_budget=300)
+    argv = tr.calls[0][0]
+    assert argv[:3] == ["/usr/bin/env", "python3", "-"], argv[:3]
+    assert proof["status"] != "error", proof.get("summary")
+    r = proof["result"]
+    assert r["error"] is None and r["workers"][0].get("error") is None, r["workers"]
+    assert r["ended_by"] == "results" and proof["status"] == "warn", proof["summary"]
+
+
+def test_proof_playbook_task_runs_its_interpreter_as_words():
+    from envdoctor.fixes.modules.proof import Proof, ProofArgs
+
+    plan = Proof().plan(ProofArgs(python="/usr/bin/env python3", device="cpu"), None)
+    (op,) = plan.ops
+    assert op["argv"][:3] == ["/usr/bin/env", "python3", "-"], op["argv"][:3]
