@@ -890,6 +890,7 @@ class Parent:
         self.deadline = t_start + a.time_budget
         self.hard_stop = self.deadline + HARD_STOP_S
         self.lock = threading.RLock()
+        self.main_ident = threading.get_ident()  # made in the main thread
         self.written = False  # the result line is out
         self.phase = "starting"  # the parent's own phase, named when the budget cuts it before any worker reports
         self.procs, self.indices, self.sampler = [], [], None
@@ -908,6 +909,8 @@ class Parent:
             if self.written:
                 return 0
             doc = dict(self.result, ended_by=ended_by, watchdog=watchdog, parent_phase=self.phase)
+            if watchdog:
+                doc["main_thread_in"] = self.main_thread_in()
             if ended_by == "deadline":
                 doc["timed_out"] = True
             if ended_by != "error":
@@ -919,6 +922,14 @@ class Parent:
             self.written = True
         self.emit(doc)
         return 0
+
+    def main_thread_in(self):
+        """Where the main thread was when the watchdog cut: the evidence of what blocked it."""
+        frame = sys._current_frames().get(self.main_ident)
+        if frame is None:
+            return None
+        return ["%s:%d %s" % (os.path.basename(f.filename), f.lineno, f.name)
+                for f in traceback.extract_stack(frame)[-4:]]
 
     def worker_fields(self):
         a, out = self.a, {}

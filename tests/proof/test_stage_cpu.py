@@ -194,6 +194,7 @@ def test_watchdog_writes_the_result_when_the_parents_main_thread_hangs():
     # the workers and write the verdict document.
     r = _cut_run(extra_args=["--inject-parent-hang"])
     assert r["watchdog"] is True and r["parent_phase"] == "waiting for the workers"
+    assert any("run_parent" in f for f in r["main_thread_in"]), r["main_thread_in"]  # where it was blocked
 
 
 def test_proof_runs_with_an_interpreter_of_two_words():
