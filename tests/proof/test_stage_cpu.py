@@ -217,3 +217,12 @@ def test_proof_playbook_task_runs_its_interpreter_as_words():
     plan = Proof().plan(ProofArgs(python="/usr/bin/env python3", device="cpu"), None)
     (op,) = plan.ops
     assert op["argv"][:3] == ["/usr/bin/env", "python3", "-"], op["argv"][:3]
+
+
+def test_controller_cuts_a_target_that_never_answers_and_says_so():
+    # A "python" that hangs without a word (a shell sleeping): the controller waits the budget, the script's grace
+    # and the transport's allowance, then cuts the command and says what it waited for.
+    proof = run_proof(LOCAL, None, device="cpu", python="sh -c 'sleep 120' sh", time_budget=1)
+    assert proof["status"] == "error" and proof["result"] is None
+    assert "the controller cut the proof script" in proof["summary"], proof["summary"]
+    assert "grace" in proof["summary"] and "transport" in proof["summary"]
