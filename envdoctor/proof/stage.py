@@ -120,14 +120,20 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
         if ev.get("event") != "result":
             on_progress(ev)
 
+    def run_on(tr: Transport):
+        connect = getattr(tr, "connect", None)
+        if connect is not None:
+            connect()  # the connection first (SSH, hops): the limit is for the command alone
+        return tr.run(argv, stdin=STDIN, timeout=limit, on_line=on_line)
+
     try:
         if transport is None:
             from envdoctor.diagnose import transport_for
 
             with transport_for(target, **ssh_options) as tr:
-                res = tr.run(argv, stdin=STDIN, timeout=limit, on_line=on_line)
+                res = run_on(tr)
         else:
-            res = transport.run(argv, stdin=STDIN, timeout=limit, on_line=on_line)
+            res = run_on(transport)
     except TransportError as e:
         return {**base, "status": "error", "summary": f"could not run the proof: {e.message}", "error": e.message,
                 "host_status": e.status.value, "verdict": None, "result": None,
