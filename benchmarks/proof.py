@@ -74,7 +74,8 @@ def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool) ->
             r = proof.get("result") or {}
             w = (r.get("workers") or [{}])[0]
             rows.append({"budget_s": b, "hogs": hogs, "script_elapsed_s": r.get("elapsed_s"), "wall_s": round(wall, 2),
-                         "grace_s": r.get("grace_s"), "timed_out": r.get("timed_out"),
+                         "grace_s": r.get("grace_s"), "timed_out": r.get("timed_out"), "ended_by": r.get("ended_by"),
+                         "watchdog": r.get("watchdog"), "controller_cut": proof.get("controller_cut"),
                          "timed_steps": ((w.get("phases") or {}).get("timed") or {}).get("steps"),
                          "status": proof.get("status"), "summary": proof.get("summary")})
     finally:
@@ -85,7 +86,8 @@ def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool) ->
         return
     for row in rows:
         print(f"budget {row['budget_s']:g} s, {hogs} hogs: verdict after {row['script_elapsed_s']} s in the script, "
-              f"{row['wall_s']} s wall (grace {row['grace_s']} s), timed steps {row['timed_steps']}, "
+              f"{row['wall_s']} s wall (grace {row['grace_s']} s), ended by {row['ended_by']}"
+              f"{' (watchdog)' if row['watchdog'] else ''}, timed steps {row['timed_steps']}, "
               f"{row['status']}: {row['summary']}")
 
 

@@ -5,6 +5,8 @@ check takes (it must end well inside slurmd's 60 s), and `check --slurm` over al
     python3 benchmarks/slurm.py --sizes 4 --runs 5
 
 All nodes share this machine's cores, so the srun figure is mostly N probes competing for them.
+Exit 0 and 1 are complete runs (1: a check failed, e.g. no GPU here) and are timed; any other exit is a
+failed run and is printed as the failure, never as a time.
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ sys.path.insert(0, str(ROOT))
 from tests.slurm.cluster import SlurmCluster  # noqa: E402
 
 
-def timed(cluster: SlurmCluster, args: list[str], runs: int) -> tuple[int, list[float]]:
+COMPLETE_RCS = (0, 1)  # README: 0 all pass or warn, 1 a check failed; 2 and 3 mean the run did not complete
+
+
+def timed(cluster: SlurmCluster, args: list[str], runs: int) -> tuple[list[float], str | None]:
+    """Times of the runs, or the first failed run's exit code and last stderr line."""
     secs = []
-    rc = None
     for _ in range(runs):
         t0 = time.monotonic()
         r = subprocess.run([sys.executable, "-m", "envdoctor", *args], env=dict(cluster.env, SLURMD_NODENAME="n1"),
                            capture_output=True, text=True, cwd=ROOT)
+        if r.returncode not in COMPLETE_RCS:
+            last = (r.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+            return secs, f"failed: exit {r.returncode}: {last}"
         secs.append(time.monotonic() - t0)
-        rc = r.returncode
-    return rc, secs
+    return secs, None
 
 
 def main() -> None:
@@ -53,8 +60,11 @@ def main() -> None:
                 for what, args in rows:
                     if what.startswith("health") and n != a.sizes[0]:
                         continue  # one node's health does not depend on the cluster's size
-                    _, secs = timed(c, args, a.runs)
-                    print(f"{what:46} {n:5} {statistics.median(secs):9.1f} {max(secs):7.1f}")
+                    secs, failure = timed(c, args, a.runs)
+                    if failure:
+                        print(f"{what:46} {n:5} {failure}")
+                    else:
+                        print(f"{what:46} {n:5} {statistics.median(secs):9.1f} {max(secs):7.1f}")
 
 
 if __name__ == "__main__":

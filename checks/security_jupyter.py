@@ -42,6 +42,15 @@ def _tunnel_fix(port: int, in_container: bool | None, open_server: bool) -> Fix:
     return Fix(summary=summary[0].upper() + summary[1:] + ".", commands=cmds, manual=True)
 
 
+def _hidden(sec) -> str | None:
+    """Why other users' servers may be missing from the process list, or None."""
+    if sec.proc_hidepid and sec.probe_euid != 0:
+        who = f"uid {sec.probe_euid}" if sec.probe_euid is not None else "a user not known to be root"
+        return (f"/proc is mounted with hidepid={sec.proc_hidepid} and the probe ran as {who}: other users' "
+                "processes are invisible (run with --become)")
+    return None
+
+
 @check("security_jupyter_auth", "Jupyter servers are not reachable beyond loopback without a token", order=900)
 def security_jupyter_auth(facts):
     """A Jupyter server runs code as the user who started it: whoever reaches its port and passes its
@@ -54,12 +63,15 @@ def security_jupyter_auth(facts):
     port; tunnel with `ssh -L` instead); pass when servers listen on loopback only, or there are none.
     Evidence: Jupyter processes in /proc (command lines with tokens redacted), their sockets in
     /proc/net/tcp{,6}, `jupyter server list --json`, and a GET of /api/kernels without a token.
-    Unknown when the process list or a server's sockets cannot be read."""
+    Unknown when the process list or a server's sockets cannot be read, or when /proc hides other users'
+    processes (hidepid=) from a probe that is not root and it would otherwise pass."""
     sec = facts.security
     if sec.jupyter is None:
         return unknown("Jupyter servers not known", missing=["the process list (/proc/*/cmdline)"])
     if not sec.jupyter:
-        return passed("no Jupyter server running")
+        hidden = _hidden(sec)
+        return unknown(f"no Jupyter server of this user running; {hidden}") if hidden else \
+            passed("no Jupyter server running")
     open_, tokened, unknown_auth, unread, local = [], [], [], [], []
     for s in sec.jupyter:
         where = _exposure(s)
@@ -95,6 +107,8 @@ def security_jupyter_auth(facts):
     if unread:
         return unknown(f"{len(unread)} Jupyter server(s) whose sockets could not be read (another user's process: "
                        "run with --become)", evidence=[f"{_who(s)}: {' '.join(s.argv)[:200]}" for s in unread])
+    if _hidden(sec):
+        return unknown(f"{len(local)} Jupyter server(s) seen, on loopback only; {_hidden(sec)}")
     return passed(f"{len(local)} Jupyter server(s), on loopback only",
                   [f"{_who(s)} on {', '.join(x.show() for x in s.listening or []) or 'no socket yet'}" for s in local])
 
@@ -106,10 +120,13 @@ def security_jupyter_root(facts):
     for convenience, not safety.
 
     Verdict: warn when a Jupyter server runs as uid 0; pass when none does; skip without servers.
-    Evidence: the uid of each Jupyter process (/proc/PID/status)."""
+    Evidence: the uid of each Jupyter process (/proc/PID/status). Unknown instead of pass or skip when
+    /proc hides other users' processes (hidepid=) from a probe that is not root."""
     sec = facts.security
     if sec.jupyter is None:
         return unknown("Jupyter servers not known", missing=["the process list (/proc/*/cmdline)"])
+    if _hidden(sec) and not any(s.uid == 0 for s in sec.jupyter):
+        return unknown(f"root's Jupyter servers cannot be seen: {_hidden(sec)}")
     if not sec.jupyter:
         return skip("no Jupyter server running")
     root = [s for s in sec.jupyter if s.uid == 0]

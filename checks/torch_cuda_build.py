@@ -1,6 +1,7 @@
 """Check: the installed torch is a CUDA build, not a CPU-only wheel."""
 
 from envdoctor.catalog import fail, passed, skip, unknown, warn, check
+from envdoctor.cuda_compat import wheel_index
 from envdoctor.models import Fix
 from envdoctor.torch_evidence import no_gpu_evidence, python_cmd, wheel_suggestion
 
@@ -29,7 +30,7 @@ def torch_cuda_build(facts):
     ev += [e.line for e in t.errors if e.kind == "not_compiled_with_cuda"][:2]
     sugg = wheel_suggestion(facts)
     cmd = sugg[1] if sugg else (f"{python_cmd(facts)} -m pip install --force-reinstall torch torchvision "
-                                "--index-url https://download.pytorch.org/whl/cu126")
+                                f"--index-url {wheel_index('cu126')}")
     fix = Fix(summary="Reinstall torch from a CUDA wheel index"
               + (f": {sugg[0]} runs on this driver" if sugg else " matching your driver (see driver_cuda_compat)"),
               commands=[cmd], manual=True)

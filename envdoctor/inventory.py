@@ -244,8 +244,10 @@ def _no_cycle(inv: Inventory, g: str) -> None:
 def parse_yaml(text: str, source: str) -> Inventory:
     import yaml
 
+    from envdoctor.fixes.yamlload import compose_yaml_text
+
     try:
-        root = yaml.compose(text)
+        root = compose_yaml_text(text, source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source

@@ -160,11 +160,28 @@ class KnowledgeError(RuntimeError):
     """The shipped knowledge base is inconsistent (a bug of ours: tests load it)."""
 
 
+_TORCH_INDEX = re.compile(r"\{torch_index:(\w+)\}")
+
+
+def _with_torch_index(cause: dict) -> dict:
+    """Fix texts name a PyTorch wheel index as `{torch_index:cu126}`: its URL lives once, in
+    torch_releases.yaml."""
+    from envdoctor.cuda_compat import wheel_index  # cuda_compat imports this module
+
+    fix = cause.get("fix")
+    if not isinstance(fix, dict):
+        return cause
+    fill = lambda text: _TORCH_INDEX.sub(lambda m: wheel_index(m.group(1)), text) if isinstance(text, str) else text  # noqa: E731
+    fix = dict(fix, summary=fill(fix.get("summary")), commands=[fill(c) for c in fix.get("commands") or []])
+    return dict(cause, fix=fix)
+
+
 @lru_cache(maxsize=None)
 def signatures() -> KnowledgeBase:
     folder = files("envdoctor").joinpath("data", "signatures")
     try:
-        causes = {k: CauseSpec(**v) for k, v in _yaml(folder.joinpath("_causes.yaml").read_text())["causes"].items()}
+        causes = {k: CauseSpec(**_with_torch_index(v))
+                  for k, v in _yaml(folder.joinpath("_causes.yaml").read_text())["causes"].items()}
         evidence = {k: EvidenceSpec(**v) for k, v in
                     _yaml(folder.joinpath("_evidence.yaml").read_text())["evidence"].items()}
     except (ValidationError, KeyError, TypeError) as e:

@@ -37,10 +37,15 @@ class Target:
         interp = self.interpreter(python)
         if self.local and os.path.exists(interp):
             return [interp]
-        try:
-            return shlex.split(interp) or [interp]
-        except ValueError:  # an unbalanced quote: take it as one word, the target will say it is not found
-            return [interp]
+        return command_words(interp)
+
+
+def command_words(command: str) -> list[str]:
+    """An interpreter's command line as argv words, as a shell splits it ("/usr/bin/env python3")."""
+    try:
+        return shlex.split(command) or [command]
+    except ValueError:  # an unbalanced quote: take it as one word, the target will say it is not found
+        return [command]
 
 
 def this_machine_name() -> str:

@@ -85,6 +85,8 @@ class DockerExposure(BaseModel):
 
 class SecurityFacts(BaseModel):
     jupyter: list[JupyterServer] | None = None  # None: the process list was not read
+    probe_euid: int | None = None  # who read /proc
+    proc_hidepid: str | None = None  # /proc's hidepid= option (/proc/mounts), when set: others' processes hidden
     listening: list[ListenSocket] | None = None
     sshd: SshdConfig | None = None
     sshd_error: str | None = None  # why `sshd -T` gave nothing ("not-found" when sshd is not installed)

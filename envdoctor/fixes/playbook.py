@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from envdoctor.errors import UserError
 from envdoctor.fixes.expr import ExprError, ValueTooLarge, parse, render, template_expressions
 from envdoctor.fixes.modules import MODULES
-from envdoctor.fixes.yamlload import LineDict, line_of, load_yaml, load_yaml_text
+from envdoctor.fixes.yamlload import LineDict, line_of, load_yaml, load_yaml_text, load_yaml_value
 
 TASK_KEYWORDS = {"name", "when", "notify", "tags", "become", "ignore_errors", "listen"}
 PLAY_KEYWORDS = {"name", "hosts", "vars", "tasks", "handlers", "gather_facts", "become", "tags"}
@@ -244,8 +244,6 @@ def parse_extra_vars(items: list[str] | tuple[str, ...]) -> dict:
     8G come out as a bool, an int and a string), a JSON/YAML mapping, or `@FILE` holding one."""
     import shlex
 
-    import yaml
-
     out: dict = {}
     for item in items:
         item = item.strip()
@@ -264,8 +262,5 @@ def parse_extra_vars(items: list[str] | tuple[str, ...]) -> dict:
                 k, eq, v = tok.partition("=")
                 if not eq or not k.isidentifier():
                     raise UserError(f"--extra-vars: expected name=value, got {tok!r}")
-                try:
-                    out[k] = yaml.safe_load(v) if v else ""
-                except yaml.YAMLError:
-                    out[k] = v
+                out[k] = load_yaml_value(v, f"--extra-vars {k}") if v else ""
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from importlib.resources import files
 
 from envdoctor.models import HostStatus
@@ -20,9 +21,11 @@ class HelperError(Exception):
 class Remote:
     """One host as the fix modules see it."""
 
-    def __init__(self, transport: Transport, python: str = "python3", timeout: float = 600.0):
+    def __init__(self, transport: Transport, python: str | Sequence[str] = "python3", timeout: float = 600.0):
+        """`python`: the interpreter, one word or its argv words (["/usr/bin/env", "python3"])."""
         self.transport = transport
-        self.python = python
+        self.interpreter_argv = [python] if isinstance(python, str) else list(python)
+        self.python = " ".join(self.interpreter_argv)
         self.timeout = timeout
         self.round_trips = 0
         self.uid: int | None = None  # the helper's user id on the target, known after the first call
@@ -32,7 +35,7 @@ class Remote:
         if not ops:
             return []
         self.round_trips += 1
-        argv = [self.python, "-c", HELPER_SOURCE, *extra_argv]
+        argv = [*self.interpreter_argv, "-c", HELPER_SOURCE, *extra_argv]
         req = {"ops": ops, **({"lock": self.lock_token} if self.lock_token else {})}
         res = self.transport.run(argv, stdin=json.dumps(req).encode(), timeout=self.timeout)
         if res.timed_out:

@@ -22,6 +22,7 @@ class OpenHost:
         self.timeout = timeout or DEFAULT_TIMEOUT
         self.target = target
         self.python = target.interpreter(python)
+        self.interpreter_argv = target.interpreter_argv(python)  # "/usr/bin/env python3" is two words
         self.ssh_options = ssh_options
         self.transport: Transport | None = None
         self.session = HostSession(name=target.name, remote=None, groups=list(getattr(target, "groups", []) or []),
@@ -31,7 +32,7 @@ class OpenHost:
     def open(self, checks: list[Check], gather_facts: bool = True, no_torch: bool = False) -> HostSession:
         try:
             self.transport = transport_for(self.target, **self.ssh_options)
-            self.session.remote = Remote(self.transport, python=self.python)
+            self.session.remote = Remote(self.transport, python=self.interpreter_argv)
             if gather_facts:
                 self.regather(checks, no_torch)
         except TransportError as e:
@@ -42,7 +43,7 @@ class OpenHost:
     def regather(self, checks: list[Check], no_torch: bool = False) -> HostReport:
         """Probe the host (again) and re-run the checks: the facts `when:` sees and the verification."""
         bundle: Bundle = gather(self.transport, python=self.python, host=self.target.name, no_torch=no_torch,
-                                timeout=self.timeout)
+                                timeout=self.timeout, argv=self.interpreter_argv)
         self.report, facts = report_from_bundle(bundle, checks)
         self.session.facts = facts
         self.session.results = self.report.checks

@@ -132,16 +132,47 @@ def load_yaml(path: Path):
 def load_yaml_text(text: str, path: str):
     """Parse YAML text (`path` names it in messages), with the same bounds as a file."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return _bounded(lambda t: yaml.load(t, Loader=_Loader), text, path)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f"{path}:{mark.line + 1}" if mark else str(path)
         what = " ".join(x for x in (e.context, e.problem) if x)
-        raise UserError(f"{'YAML refused' if isinstance(e, _Refused) else 'YAML syntax error'}: {what}",
-                        where=line) from None
+        raise UserError(f"YAML syntax error: {what}", where=line) from None
     except yaml.YAMLError as e:
         raise UserError(f"YAML error: {e}", where=str(path)) from None
-    except RecursionError:  # a backstop: the depth bound above comes first
+
+
+def load_yaml_value(text: str, where: str):
+    """A value typed as `name=value`: its YAML value, or the text itself when it is not YAML (as Ansible
+    takes it); past the bounds a UserError all the same."""
+    try:
+        return _bounded(lambda t: yaml.load(t, Loader=_Loader), text, where)  # noqa: S506
+    except yaml.YAMLError:
+        return text
+
+
+def compose_yaml_text(text: str, path: str):
+    """The node tree of YAML text (for readers that walk nodes for their lines), within the same bounds;
+    a syntax error is raised as PyYAML's own, for the caller to word."""
+    def compose(t):
+        loader = _Loader(t)
+        try:
+            node = loader.get_single_node()
+            if node is not None and loader._aliases:
+                _expanded_size(node, {}, set(), 0)
+            return node
+        finally:
+            loader.dispose()
+    return _bounded(compose, text, path)
+
+
+def _bounded(load, text: str, path: str):
+    """`load(text)`, a document past our bounds being a UserError at its line."""
+    try:
+        return load(text)
+    except _Refused as e:
+        raise UserError(f"YAML refused: {e.problem}", where=f"{path}:{e.problem_mark.line + 1}") from None
+    except RecursionError:  # a backstop: the depth bound comes first
         raise UserError("YAML nested too deeply", where=str(path)) from None
 
 

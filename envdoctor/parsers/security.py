@@ -77,23 +77,6 @@ def jupyter_args(argv: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_jupyter_list(text: str) -> list[dict[str, Any]]:
-    """`jupyter server list --json` (one JSON object per line; classic Notebook's `notebook list --json`
-    has the same keys). Lines that are not JSON objects are skipped."""
-    rows = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict):
-            rows.append(d)
-    return rows
-
-
 def _http_verdict(answer: str) -> bool | None:
     m = re.match(r"^(https?) (\d{3})$", answer or "")
     if not m:
@@ -331,6 +314,18 @@ def _docker(bundle: Bundle, daemons: list[dict] | None, listening: list[ListenSo
     return d
 
 
+def proc_hidepid(mounts: str | None) -> str | None:
+    """The hidepid= option of the /proc mount in /proc/mounts (the last one, on top) when it hides other
+    users' processes (1/noaccess, 2/invisible, 4/ptraceable); None when off or not known."""
+    value = None
+    for line in (mounts or "").splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[1] == "/proc" and f[2] == "proc":
+            opts = dict(o.partition("=")[::2] for o in f[3].split(","))
+            value = opts.get("hidepid")
+    return None if value in (None, "0", "off") else value
+
+
 # --- the whole --------------------------------------------------------------------------------------
 
 def _json(bundle: Bundle, name: str) -> Any:
@@ -350,6 +345,8 @@ def build_security_facts(bundle: Bundle) -> SecurityFacts:
     doc = _json(bundle, "sec_jupyter")
     if isinstance(doc, dict):
         f.jupyter = jupyter_servers(doc, f.listening)
+        f.probe_euid = doc.get("euid") if isinstance(doc.get("euid"), int) else None
+        f.proc_hidepid = proc_hidepid(section_text(bundle, "mounts"))
     sec = bundle.get("sec_sshd_config")
     if sec is not None:
         cfg = parse_sshd_T(sec.stdout) if sec.error is None else None

@@ -728,7 +728,8 @@ def sec_jupyter():
         conn = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         base = next((r.get("base_url") for r in rows if r.get("pid") == pid), None)
         probes.append({"pid": pid, "address": host, "port": port, "unauthenticated_get": _sec_http_status(conn, port, base)})
-    body = {"processes": procs, "servers_listed": rows, "list_commands": cmds, "http": probes}
+    # euid: with /proc mounted hidepid= (the mounts section), a non-root probe sees only its own processes
+    body = {"processes": procs, "servers_listed": rows, "list_commands": cmds, "http": probes, "euid": os.geteuid()}
     sec = text("jupyter processes, jupyter server list --json, GET /api/kernels without a token",
                json.dumps(body, indent=1) + "\n")
     sec["secs"] = round(time.time() - t0, 3)

@@ -35,8 +35,10 @@ PROOF_VERSION = 2
 NUM_CLASSES = 10  # a 10-way head: the synthetic task must be learned from the input, not from class priors
 MAX_SAMPLES = 600  # sampler rows kept per GPU in the result
 RESERVE_S = 2.0  # budget the workers keep back for sending their result
-GRACE_S = 5.0  # stated grace: the result line comes at most this long after --time-budget (a loaded host
-# needs it: python start-up, the exec into the temporary file, killing and reporting; 3 s was overrun by 0.5 s)
+GRACE_S = 5.0  # stated grace: the result line comes at most this long after --time-budget, counted from the
+# process's own start (a loaded host needs it: killing the workers, writing the line, the process ending)
+HARD_STOP_S = 3.0  # after --time-budget the parent's watchdog writes the result from what it has and ends the
+# process, whatever its main thread is blocked in; the rest of GRACE_S is for the line and the exit
 DEFAULT_BUDGET_S = 60.0  # --time-budget
 COMPILE_BUDGET_S = 300.0  # the default --time-budget with --compile (a cold compile of ResNet-50 per process)
 MAX_BATCH = 2048  # per process; the published H100 runs used batches far above 256
@@ -104,6 +106,8 @@ def parse_args(argv):
     p.add_argument("--iface", default=None, help="network interface for NCCL/gloo between nodes")
     # Test hook, off unless given: process RANK raises a simulated out-of-memory error at its third timed step.
     p.add_argument("--inject-failure", type=int, default=None, metavar="RANK", help=argparse.SUPPRESS)
+    # Test hook, off unless given: the parent's main thread blocks for good once the workers run (the watchdog's case).
+    p.add_argument("--inject-parent-hang", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)  # set by the re-exec: ours to remove
     p.add_argument("--t-start", type=float, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -226,7 +230,8 @@ class Sampler(threading.Thread):
                 self.samples.append(smi_sample(d, t))
 
     def run(self):
-        while not self.stop_event.is_set():
+        self.setup()
+        while self.kind and not self.stop_event.is_set():
             t0 = time.time()
             try:
                 self.read_once()
@@ -702,6 +707,10 @@ def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed, dea
 def worker_entry(rank, world, dev_index, a, q, deadline, port):
     _die_with_parent()
     try:
+        os.setpgid(0, 0)  # its own process group: the parent's cut ends its DataLoader/compile children with it
+    except OSError:
+        pass
+    try:
         res = run_worker(rank, world, dev_index, a, q, deadline, port)
     except BaseException as e:  # noqa: B902 - everything a worker hits is evidence for the controller
         res = {"rank": rank, "device_index": dev_index, "error": first_line(e),
@@ -781,7 +790,7 @@ def count_cuda_devices(deadline):
     env.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     try:
         out = subprocess.run([sys.executable, "-c", COUNT_CODE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=max(5.0, deadline - time.time() - RESERVE_S), env=env)
+                             timeout=max(0.5, deadline - time.time()), env=env)
         doc = json.loads(out.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
         return None, "counting CUDA devices took longer than the time budget"
@@ -832,53 +841,173 @@ def reexec_from_file(argv, t_start, emit):
         return 0
 
 
+def process_start_time():
+    """time.time() when this process started (Linux: /proc/self/stat starttime), else now. The budget is
+    counted from there: interpreter start-up and reading this script from stdin are part of it."""
+    now = time.time()
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        started = int(fields[19]) / float(os.sysconf("SC_CLK_TCK"))  # field 22: clock ticks after boot
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
+        return now - age if 0.0 <= age < 600.0 else now
+    except Exception:
+        return now
+
+
 def main(argv=None):
-    t_start = time.time()
+    t_start = process_start_time()
     argv = list(sys.argv[1:] if argv is None else argv)
     emit = Emitter()
     a = parse_args(argv)
     if a.workdir is None and running_from_stdin():
         return reexec_from_file(argv, t_start, emit)
     t_start = a.t_start or t_start
+    parent = Parent(resolve_defaults(a), t_start, emit)
+    threading.Thread(target=parent.watchdog, name="proof-watchdog", daemon=True).start()
 
     def on_signal(signum, _frame):
         raise SystemExit(128 + signum)  # through the finally below: workers ended, the directory removed
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
-    procs = []
     try:
-        return run_parent(resolve_defaults(a), t_start, emit, procs)
+        return run_parent(parent)
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-        for p in procs:
-            p.join(2.0)
+        parent.end_workers()
+        for p in parent.procs:
+            p.join(max(0.0, min(2.0, parent.hard_stop - time.time())))
         if a.workdir:
             shutil.rmtree(a.workdir, ignore_errors=True)
 
 
-def run_parent(a, t_start, emit, procs):
-    deadline = t_start + a.time_budget
-    result = {"event": "result", "proof_version": PROOF_VERSION, "device": a.device, "arch": a.arch,
-              "image_size": a.image_size, "compile": a.compile, "ddp": a.ddp, "dataloader": a.dataloader,
-              "requested_precision": a.precision, "time_budget_s": a.time_budget, "grace_s": GRACE_S,
-              "python": sys.version.split()[0], "executable": sys.executable, "hostname": socket.gethostname(),
-              "start_method": "spawn", "pid": os.getpid(), "workers": [], "gpus": [], "error": None,
-              "timed_out": False}
+class Parent:
+    """What the parent knows so far, shared by its main thread and its watchdog: whichever of them reaches
+    the end first writes the one result line, built from what the workers have reported."""
+
+    def __init__(self, a, t_start, emit):
+        self.a, self.t_start, self.emit = a, t_start, emit
+        self.deadline = t_start + a.time_budget
+        self.hard_stop = self.deadline + HARD_STOP_S
+        self.lock = threading.RLock()
+        self.main_ident = threading.get_ident()  # made in the main thread
+        self.written = False  # the result line is out
+        self.phase = "starting"  # the parent's own phase, named when the budget cuts it before any worker reports
+        self.procs, self.indices, self.sampler = [], [], None
+        self.results, self.final, self.last_phase = {}, set(), {}
+        self.result = {"event": "result", "proof_version": PROOF_VERSION, "device": a.device, "arch": a.arch,
+                       "image_size": a.image_size, "compile": a.compile, "ddp": a.ddp, "dataloader": a.dataloader,
+                       "requested_precision": a.precision, "time_budget_s": a.time_budget, "grace_s": GRACE_S,
+                       "python": sys.version.split()[0], "executable": sys.executable,
+                       "hostname": socket.gethostname(), "start_method": "spawn", "pid": os.getpid(),
+                       "workers": [], "gpus": [], "error": None, "timed_out": False, "ended_by": None}
+
+    def finish(self, ended_by, watchdog=False):
+        """Write the result line once: `ended_by` is "results" (every worker reported), "failure" (a DDP rank
+        failed), "deadline" (the budget ran out) or "error" (the run could not start)."""
+        with self.lock:
+            if self.written:
+                return 0
+            doc = dict(self.result, ended_by=ended_by, watchdog=watchdog, parent_phase=self.phase)
+            if watchdog:
+                doc["main_thread_in"] = self.main_thread_in()
+            if ended_by == "deadline":
+                doc["timed_out"] = True
+            if ended_by != "error":
+                try:
+                    doc.update(self.worker_fields())
+                except Exception as e:  # a report from what is known must never cost the line itself
+                    doc["report_error"] = first_line(e)
+            doc["elapsed_s"] = round(time.time() - self.t_start, 3)
+            self.written = True
+        self.emit(doc)
+        return 0
+
+    def main_thread_in(self):
+        """Where the main thread was when the watchdog cut: the evidence of what blocked it."""
+        frame = sys._current_frames().get(self.main_ident)
+        if frame is None:
+            return None
+        return ["%s:%d %s" % (os.path.basename(f.filename), f.lineno, f.name)
+                for f in traceback.extract_stack(frame)[-4:]]
+
+    def worker_fields(self):
+        a, out = self.a, {}
+        workers = []
+        for r, dev_index in enumerate(self.indices):
+            w = self.results.get(r) or {"rank": r, "device_index": dev_index}
+            if r not in self.final and not w.get("error"):
+                w = dict(w, error="no result within the time budget (%.0f s)" % a.time_budget,
+                         cut_by_budget=True, last_phase=self.last_phase.get(r, "starting"))
+            workers.append(w)
+        out["workers"] = workers
+        ok = [w for w in workers if w.get("torch")]
+        if ok:
+            out.update(torch=ok[0]["torch"], torchvision=ok[0].get("torchvision"),
+                       torch_cuda=ok[0].get("torch_cuda"), cudnn=ok[0].get("cudnn"))
+        if workers and all("No module named" in (w.get("error") or "") for w in workers):
+            out["error"] = "cannot import torch/torchvision: " + workers[0]["error"]
+        sizes = [w.get("world_size") for w in workers if w.get("world_size")]
+        if sizes:
+            out["world_size"] = sizes[0]
+        if self.sampler is not None:
+            out["sampler"] = self.sampler.kind
+            out["sampler_error"] = self.sampler.error
+            out["gpus"] = gpu_samples(self.sampler, workers)
+        return out
+
+    def end_workers(self):
+        """SIGKILL every worker and its process group (its DataLoader or compile children): gone at once."""
+        for p in list(self.procs):
+            pid = p.pid
+            try:
+                if pid and os.getpgid(pid) == pid:
+                    os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                if p.is_alive():
+                    p.kill()
+            except Exception:
+                pass
+        if self.sampler is not None:
+            self.sampler.stop_event.set()
+
+    def watchdog(self):
+        """The hard bound: at budget + HARD_STOP_S, whatever the main thread is blocked in (a worker killed
+        mid-message, a join, a slow disk), end the workers, write the result from what is known, end."""
+        while True:
+            left = self.hard_stop - time.time()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.5))
+        self.end_workers()
+        if self.lock.acquire(timeout=0.5):  # the main thread holds it only to note one message
+            try:
+                self.finish("deadline", watchdog=True)
+            finally:
+                self.lock.release()
+        else:
+            self.emit(dict(self.result, ended_by="deadline", watchdog=True, timed_out=True, parent_phase=self.phase,
+                           elapsed_s=round(time.time() - self.t_start, 3)))
+        if self.emit.lock.acquire(timeout=1.0):  # a line being written is finished first
+            sys.stdout.flush()
+        if self.a.workdir:
+            shutil.rmtree(self.a.workdir, ignore_errors=True)
+        os._exit(0)
+
+
+def run_parent(parent):
+    a, result, emit = parent.a, parent.result, parent.emit
+    deadline = parent.deadline
     if a.workdir:
         result["workdir"] = a.workdir
         result["workdir_mode"] = oct(os.stat(a.workdir).st_mode & 0o777)
     emit({"event": "start", "device": a.device, "arch": a.arch, "time_budget_s": a.time_budget})
 
     def progress(phase, **kw):
+        parent.phase = phase
         emit(dict({"event": "progress", "phase": phase, "step": 0, "of": 0}, **kw))
-
-    def finish():
-        result["elapsed_s"] = round(time.time() - t_start, 3)
-        emit(result)
-        return 0
 
     skipped = []
     if a.device == "cuda":
@@ -886,14 +1015,14 @@ def run_parent(a, t_start, emit, procs):
         devices, why = count_cuda_devices(deadline)
         if devices is None:
             result["error"] = why
-            return finish()
+            return parent.finish("deadline" if time.time() > deadline else "error")
         result["cuda_devices"] = devices
         requested = [int(x) for x in a.gpus.split(",")] if a.gpus else list(range(len(devices)))
         indices, skipped = plan_ordinals(requested, len(devices))
         result["not_started"] = skipped
         if not indices:
             result["error"] = skipped[0]["reason"] if skipped else "no GPU to train on"
-            return finish()
+            return parent.finish("error")
     else:
         indices = list(range(a.procs or 1))
     world = len(indices)
@@ -907,89 +1036,75 @@ def run_parent(a, t_start, emit, procs):
     q = ctx.Queue()
     port = a.master_port or free_port()
     progress("starting workers", msg="%d process(es), spawn" % world)
+    parent.indices = indices
     for rank, dev_index in enumerate(indices):
+        if time.time() > deadline:
+            break  # the ranks not started are reported as cut in "starting"
         p = ctx.Process(target=worker_entry, args=(rank, world, dev_index, a, q, deadline, port))
         p.start()
-        procs.append(p)
+        parent.procs.append(p)
 
-    sampler = None
     if a.device == "cuda":
-        sampler = Sampler(a.sample_period)
-        sampler.setup()
-        if sampler.kind:
-            sampler.start()
-        result["sampler"] = sampler.kind
+        parent.sampler = Sampler(a.sample_period)  # sets itself up in its own thread (nvidia-smi can be slow)
+        parent.sampler.start()
+    parent.phase = "waiting for the workers"
+    if a.inject_parent_hang:
+        threading.Event().wait()  # like a blocking read that never returns: only the watchdog ends this
 
-    results, final, dead_since, last_phase = {}, set(), {}, {}
+    results, final, dead_since, last_phase = parent.results, parent.final, {}, parent.last_phase
+    procs = parent.procs
     failed = None  # DDP: the first rank that failed ends the group
+    ended_by = "results"
     while len(final) < world:
         now = time.time()
         if now > deadline:  # the workers keep RESERVE_S back: a result still missing now will not come in time
-            result["timed_out"] = True
+            ended_by = "deadline"
             break
         try:
-            msg = q.get(timeout=0.25)
+            msg = q.get(timeout=max(0.01, min(0.25, deadline - now)))
         except queue.Empty:
-            for rank, p in enumerate(procs):
-                if rank not in final and not p.is_alive():
-                    dead_since.setdefault(rank, now)
-                    if now - dead_since[rank] > 1.0:  # its result would have arrived by now
-                        results[rank] = dict(results.get(rank) or {"rank": rank, "device_index": indices[rank]},
-                                             error="worker process exited with code %s" % p.exitcode)
-                        final.add(rank)
-                        if result["mode"] == "ddp" and failed is None:
-                            failed = rank
+            with parent.lock:
+                for rank, p in enumerate(procs):
+                    if rank not in final and not p.is_alive():
+                        dead_since.setdefault(rank, now)
+                        if now - dead_since[rank] > 1.0:  # its result would have arrived by now
+                            results[rank] = dict(results.get(rank) or {"rank": rank, "device_index": indices[rank]},
+                                                 error="worker process exited with code %s" % p.exitcode)
+                            final.add(rank)
+                            if result["mode"] == "ddp" and failed is None:
+                                failed = rank
             if failed is not None:
                 break
             continue
         if msg.get("event") == "worker_result":
             rank = msg["rank"]
-            results[rank] = msg["result"]
-            if not msg.get("partial"):
-                final.add(rank)
-                if msg["result"].get("error") and result["mode"] == "ddp" and failed is None:
-                    failed = rank
-                    break
+            with parent.lock:
+                results[rank] = msg["result"]
+                if not msg.get("partial"):
+                    final.add(rank)
+                    if msg["result"].get("error") and result["mode"] == "ddp" and failed is None:
+                        failed = rank
+            if failed is not None:
+                break
         else:
             if msg.get("rank") is not None and msg.get("phase"):
                 last_phase[msg["rank"]] = msg["phase"]
             emit(msg)
 
+    parent.end_workers()  # SIGKILL: gone at once; they are reaped after the result line (main's finally)
+    parent.phase = "reporting"
     if failed is not None:
         # One rank's error ends the group now: the others would wait in a collective until the budget.
+        ended_by = "failure"
         why = results[failed].get("error")
-        for rank in range(world):
-            if rank not in final:
-                results[rank] = dict(results.get(rank) or {"rank": rank, "device_index": indices[rank]},
-                                     error="stopped when process %d failed (%s)" % (failed, why), stopped=True)
-        result["failed_rank"] = failed
-    for p in procs:
-        if p.is_alive():
-            p.kill()  # SIGKILL: gone at once; they are reaped after the result line (main's finally)
-    if sampler is not None and sampler.kind:
-        sampler.stop_event.set()
-
-    workers = []
-    for r in range(world):
-        w = results.get(r) or {"rank": r, "device_index": indices[r]}
-        if r not in final and not w.get("error"):
-            w = dict(w, error="no result within the time budget (%.0f s)" % a.time_budget,
-                     cut_by_budget=True, last_phase=last_phase.get(r, "starting"))
-        workers.append(w)
-    result["workers"] = workers
-    ok = [w for w in workers if w.get("torch")]
-    if ok:
-        result.update(torch=ok[0]["torch"], torchvision=ok[0].get("torchvision"),
-                      torch_cuda=ok[0].get("torch_cuda"), cudnn=ok[0].get("cudnn"))
-    if workers and all("No module named" in (w.get("error") or "") for w in workers):
-        result["error"] = "cannot import torch/torchvision: " + workers[0]["error"]
-    sizes = [w.get("world_size") for w in workers if w.get("world_size")]
-    if sizes:
-        result["world_size"] = sizes[0]
-    if sampler is not None:
-        result["sampler_error"] = sampler.error
-        result["gpus"] = gpu_samples(sampler, workers)
-    return finish()
+        with parent.lock:
+            for rank in range(world):
+                if rank not in final:
+                    results[rank] = dict(results.get(rank) or {"rank": rank, "device_index": indices[rank]},
+                                         error="stopped when process %d failed (%s)" % (failed, why), stopped=True)
+                    final.add(rank)
+            result["failed_rank"] = failed
+    return parent.finish(ended_by)
 
 
 def gpu_samples(sampler, workers):

@@ -9,14 +9,16 @@ from typing import Any, Callable
 
 from envdoctor.facts import HostFacts
 from envdoctor.proof import STDIN
-from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S
+from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.proof.verdict import judge
 from envdoctor.targets import Target
 from envdoctor.transport.base import Transport, TransportError
 
-# The script bounds itself by --time-budget; the transport's limit adds room for starting python and for
-# the script's own grace period, and only matters when the target hangs.
-TRANSPORT_SLACK_S = 45.0
+# The script bounds itself: its result line comes by --time-budget + GRACE_S, counted from its own start. The
+# controller waits that long plus the transport's own overhead (starting the command, the line's way back), then
+# cuts the command and says so.
+TRANSPORT_OVERHEAD_S = 5.0
+TRANSPORT_SLACK_S = GRACE_S + TRANSPORT_OVERHEAD_S
 
 
 def usable_gpu(facts: HostFacts | None) -> tuple[bool | None, str]:
@@ -49,11 +51,13 @@ def usable_gpu(facts: HostFacts | None) -> tuple[bool | None, str]:
     return None, "the facts do not say whether torch can use a GPU"
 
 
-def build_argv(python: str, *, device: str, arch: str | None, time_budget: float, batch_size: int | None = None,
-               compile: bool = False, ddp: bool = False, dataloader: bool = False, steps: int | None = None,
-               warmup: int | None = None, image_size: int | None = None, precision: str | None = None,
-               extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
-    argv = [python, "-", "--device", device, "--time-budget", f"{time_budget:g}"]
+def build_argv(python: str | list[str], *, device: str, arch: str | None, time_budget: float,
+               batch_size: int | None = None, compile: bool = False, ddp: bool = False, dataloader: bool = False,
+               steps: int | None = None, warmup: int | None = None, image_size: int | None = None,
+               precision: str | None = None, extra_args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`python`: one word, or the interpreter's argv words (["/usr/bin/env", "python3"])."""
+    words = [python] if isinstance(python, str) else list(python)
+    argv = [*words, "-", "--device", device, "--time-budget", f"{time_budget:g}"]
     for flag, val in (("--arch", arch), ("--batch-size", batch_size), ("--steps", steps), ("--warmup", warmup),
                       ("--image-size", image_size), ("--precision", precision)):
         if val is not None:
@@ -100,9 +104,11 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
                     "summary": f"proof-run skipped: {why}", "reason": why, "verdict": None, "result": None,
                     "secs": 0.0}
     interp = target.interpreter(python)
-    argv = build_argv(interp, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
-                      compile=compile, ddp=ddp, dataloader=dataloader, steps=steps, warmup=warmup,
-                      image_size=image_size, precision=precision, extra_args=extra_args)
+    argv = build_argv(target.interpreter_argv(python), device=device, arch=arch, time_budget=time_budget,
+                      batch_size=batch_size, compile=compile, ddp=ddp, dataloader=dataloader, steps=steps,
+                      warmup=warmup, image_size=image_size, precision=precision, extra_args=extra_args)
+
+    limit = time_budget + TRANSPORT_SLACK_S
 
     def on_line(line: str) -> None:
         if on_progress is None or not line.startswith("{"):
@@ -114,14 +120,20 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
         if ev.get("event") != "result":
             on_progress(ev)
 
+    def run_on(tr: Transport):
+        connect = getattr(tr, "connect", None)
+        if connect is not None:
+            connect()  # the connection first (SSH, hops): the limit is for the command alone
+        return tr.run(argv, stdin=STDIN, timeout=limit, on_line=on_line)
+
     try:
         if transport is None:
             from envdoctor.diagnose import transport_for
 
             with transport_for(target, **ssh_options) as tr:
-                res = tr.run(argv, stdin=STDIN, timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
+                res = run_on(tr)
         else:
-            res = transport.run(argv, stdin=STDIN, timeout=time_budget + TRANSPORT_SLACK_S, on_line=on_line)
+            res = run_on(transport)
     except TransportError as e:
         return {**base, "status": "error", "summary": f"could not run the proof: {e.message}", "error": e.message,
                 "host_status": e.status.value, "verdict": None, "result": None,
@@ -129,15 +141,20 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
     result, _events = parse_lines(res.stdout)
     if result is None:
         tail = (res.stderr.strip() or res.stdout.strip())[-500:]
-        why = (f"the proof script ran past {time_budget + TRANSPORT_SLACK_S:.0f} s and was killed" if res.timed_out
+        why = (f"no result within {limit:g} s (the {time_budget:g} s budget, the script's {GRACE_S:g} s grace and "
+               f"{TRANSPORT_OVERHEAD_S:g} s for the transport): the controller cut the proof script" if res.timed_out
                else f"the proof script gave no result (exit {res.rc})")
         if res.rc == 127 or "No such file" in res.stderr:
             why = f"{interp} not found on the target"
         return {**base, "status": "error", "summary": why, "error": why, "stderr_tail": tail, "verdict": None,
                 "result": None, "secs": round(time.monotonic() - t0, 3)}
     verdict = judge(result, allow_cpu=allow_cpu)
-    return {**base, "status": verdict["status"], "summary": verdict["summary"], "verdict": verdict,
-            "result": result, "secs": round(time.monotonic() - t0, 3)}
+    out = {**base, "status": verdict["status"], "summary": verdict["summary"], "verdict": verdict,
+           "result": result, "secs": round(time.monotonic() - t0, 3)}
+    if res.timed_out:  # the line came, the command did not end in time (a child holding its output open)
+        out["controller_cut"] = f"the proof script had not ended {limit:g} s after it started; the controller cut it"
+        out["summary"] += f" ({out['controller_cut']})"
+    return out
 
 
 def default_budget(time_budget: float | None, compile: bool) -> float:

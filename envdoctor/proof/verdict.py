@@ -341,13 +341,22 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
     if not result:
         host_checks.append(_r("proof_ran", Status.FAIL, "the proof script returned no result"))
         return _finish(host_checks, gpus, result or {})
+    workers = result.get("workers") or []
+    if result.get("ended_by") == "deadline" and not workers:
+        # The budget ran out before any training process was started or reported: nothing is known of the GPU.
+        host_checks.append(_r("proof_ran", Status.UNKNOWN,
+                              f"the time budget ({result.get('time_budget_s'):g} s) ended the run while the proof "
+                              f"script was {result.get('parent_phase') or 'starting'}, before any training process "
+                              "reported; raise --time-budget",
+                              [e for e in [result.get("error"), f"ended after {result.get('elapsed_s')} s"] if e],
+                              fix=Fix(summary="Re-run with a larger --time-budget.", manual=True)))
+        return _finish(host_checks, gpus, result)
     if result.get("error"):
         host_checks.append(_r("proof_ran", Status.FAIL, f"the proof-run could not start: {result['error']}",
                               [result["error"]], cause="torch/torchvision cannot train on this host as it is",
                               fix=Fix(summary="Run `envdoctor check` for the cause (driver, CUDA, torch build).",
                                       commands=["envdoctor check"])))
         return _finish(host_checks, gpus, result)
-    workers = result.get("workers") or []
     if not workers:
         host_checks.append(_r("proof_ran", Status.FAIL, "the proof-run reported no training process",
                               [f"world size {result.get('world_size')}, elapsed {result.get('elapsed_s')} s"],

@@ -3,6 +3,7 @@
 import pytest
 
 from envdoctor.bundle import Bundle, Section
+from envdoctor.cuda_compat import wheel_index
 from envdoctor.facts import GpuFacts, HostFacts, TorchFacts
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.models import Status
@@ -65,7 +66,7 @@ def test_cpu_only_wheel():
     # a paste without the PCI list cannot prove the host has no GPU, so this is a fail, not the no-GPU warn
     assert r.status == Status.FAIL
     assert "CPU-only" in r.summary and any("2.3.1+cpu" in e for e in r.evidence)
-    assert r.fix.commands and "--index-url https://download.pytorch.org/whl/cu" in r.fix.commands[0]
+    assert r.fix.commands and f"--index-url {wheel_index('cu')}" in r.fix.commands[0]
     a = run("torch_cuda_available", f)
     assert a.status == Status.FAIL and a.summary == "False because the torch build is CPU-only"
 

@@ -56,3 +56,18 @@ def test_extra_vars_mapping_has_the_same_bounds():
     with pytest.raises(UserError, match="nested deeper"):
         parse_extra_vars(["{a: " + "[" * 5000 + "]" * 5000 + "}"])
     assert parse_extra_vars(['{"a": [1, 2]}']) == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize("value", ["[" * 10000 + "]" * 10000, '{"a":' * 3000 + "1" + "}" * 3000],
+                         ids=["deep-list", "deep-mapping"])
+def test_extra_var_value_nested_deeply_is_one_line_exit_2(value):
+    # constructed: a name=value extra var nested 10,000 lists / 3,000 mappings deep (was a RecursionError, rc 1)
+    r = CliRunner().invoke(main, ["play", "shm", "--check", "-e", f"x={value}"])
+    assert r.exit_code == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "--extra-vars x:1" in r.stderr and "nested deeper than 100" in r.stderr
+
+
+def test_extra_var_values_still_read_as_yaml_or_as_text():
+    assert parse_extra_vars(["a=3 b=true c=[1,2] d=8G e=x:y:z f="]) == {
+        "a": 3, "b": True, "c": [1, 2], "d": "8G", "e": "x:y:z", "f": ""}
+    assert parse_extra_vars(["g={oops"]) == {"g": "{oops"}  # not YAML: the text itself

@@ -153,6 +153,28 @@ def test_bad_inventories_name_file_and_line(name, line, message):
     assert message in lines[0]
 
 
+def _laughs() -> str:
+    rows = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    rows += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    return "all:\n  vars:\n" + "".join(f"    {r}\n" for r in rows)
+
+
+@pytest.mark.parametrize("body,line,message", [
+    ("all:\n  vars:\n    deep: " + "[" * 10000 + "]" * 10000 + "\n", 4, "nested deeper than 100"),
+    ("all:\n  vars:\n    deep: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", 4, "nested deeper than 100"),
+    (_laughs(), None, "aliases expand"),
+], ids=["deep-list", "deep-mapping", "billion-laughs"])
+def test_hostile_yaml_inventory_is_one_line_exit_2(tmp_path, body, line, message):
+    # constructed in the test: a 10,000-deep list, a 3,000-deep mapping (both were a RecursionError, rc 1)
+    # and a billion-laughs alias chain, in a YAML inventory's vars
+    path = tmp_path / "deep.yml"
+    path.write_text("# constructed: hostile nesting\n" + body)
+    r = CliRunner().invoke(main, ["hosts", "-i", str(path)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    (out,) = r.output.strip().splitlines()
+    assert out.startswith(f"envdoctor: error: {path}:{line or ''}") and message in out, out
+
+
 def test_a_long_bound_on_the_command_line_is_one_line():
     r = CliRunner().invoke(main, ["hosts", "gpu[1-" + "9" * 5000 + "]", "-F", "/dev/null"])
     assert r.exit_code == 2 and "Traceback" not in r.output

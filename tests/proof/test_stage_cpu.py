@@ -97,7 +97,9 @@ def test_time_budget_bounds_the_run():
     assert proof["status"] != "error", proof.get("summary")  # a result came back: read its error before fields
     r = proof["result"]
     assert r["error"] is None, r["error"]
-    assert r["elapsed_s"] <= 8 + r["grace_s"], r["elapsed_s"]
+    # The mechanism, not a speed: the script's own deadline ended the run (its elapsed time is a figure for
+    # benchmarks/proof.py, not something to assert on a busy machine).
+    assert r["ended_by"] == "deadline" and r["timed_out"], r
     (w,) = r["workers"]
     timed = (w.get("phases") or {}).get("timed")
     if timed is not None:  # on a slow machine the budget may end the run before any timed step: that is stated
@@ -146,8 +148,83 @@ def test_compile_out_of_budget_is_unknown_not_a_failed_device():
                       steps=5, warmup=1, batch_size=8)
     assert proof["result"] is not None, proof.get("summary")
     r = proof["result"]
-    assert r["elapsed_s"] <= 10 + r["grace_s"]
     ran = next(c for c in proof["verdict"]["host_checks"] if c["id"] == "proof_ran")
     if r["timed_out"]:  # (a machine fast enough to compile in 10 s would pass instead)
+        assert r["ended_by"] == "deadline", r
         assert ran["status"] == "unknown" and "needs a larger --time-budget" in ran["summary"], ran
         assert proof["status"] != "fail"
+
+
+@pytest.fixture
+def cpu_hogs():
+    """Busy-looping processes, one per core (at least two), for the duration of one test: a loaded machine."""
+    import os
+    import subprocess
+    import sys
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(2, os.cpu_count() or 2))]
+    yield hogs
+    for h in hogs:
+        h.kill()
+        h.wait()
+
+
+def _cut_run(**kw):
+    # 2 s: the workers keep RESERVE_S (2 s) back, so none can import torch, build the model and report before the
+    # parent's deadline: the deadline ends the run, however fast or busy the machine.
+    proof = run_proof(LOCAL, None, device="cpu", allow_cpu=True, time_budget=2, image_size=32, steps=100000,
+                      warmup=1, batch_size=8, **kw)
+    assert proof["status"] != "error", proof.get("summary")  # a result came back: read its error before fields
+    r = proof["result"]
+    assert r["error"] is None, r["error"]
+    assert r["ended_by"] == "deadline" and r["timed_out"], r  # the parent's own record of why it stopped
+    (w,) = r["workers"]
+    assert w["cut_by_budget"] and "time budget" in w["error"] and w["last_phase"], w
+    ran = next(c for c in proof["verdict"]["host_checks"] if c["id"] == "proof_ran")
+    assert ran["status"] == "unknown" and "before any timed step" in ran["summary"], ran
+    assert f"last phase reached {w['last_phase']}" in ran["evidence"][0], ran
+    return r
+
+
+def test_deadline_ends_the_run_with_a_verdict_under_a_cpu_hog(cpu_hogs):
+    r = _cut_run()
+    assert all(h.poll() is None for h in cpu_hogs)  # the machine stayed busy the whole run
+
+
+def test_watchdog_writes_the_result_when_the_parents_main_thread_hangs():
+    # The test hook blocks the parent's main thread for good once the workers run: only the watchdog can end
+    # the workers and write the verdict document.
+    r = _cut_run(extra_args=["--inject-parent-hang"])
+    assert r["watchdog"] is True and r["parent_phase"] == "waiting for the workers"
+    assert any("run_parent" in f for f in r["main_thread_in"]), r["main_thread_in"]  # where it was blocked
+
+
+def test_proof_runs_with_an_interpreter_of_two_words():
+    # `ansible_python_interpreter="/usr/bin/env python3"` / --python "/usr/bin/env python3": two argv words,
+    # for real here (that python3 is the one on PATH, which has torch).
+    tr = RecordingTransport()
+    proof = run_proof(LOCAL, None, device="cpu", allow_cpu=True, python="/usr/bin/env python3", transport=tr,
+                      image_size=32, steps=2, warmup=1, batch_size=8, time_budget=300)
+    argv = tr.calls[0][0]
+    assert argv[:3] == ["/usr/bin/env", "python3", "-"], argv[:3]
+    assert proof["status"] != "error", proof.get("summary")
+    r = proof["result"]
+    assert r["error"] is None and r["workers"][0].get("error") is None, r["workers"]
+    assert r["ended_by"] == "results" and proof["status"] == "warn", proof["summary"]
+
+
+def test_proof_playbook_task_runs_its_interpreter_as_words():
+    from envdoctor.fixes.modules.proof import Proof, ProofArgs
+
+    plan = Proof().plan(ProofArgs(python="/usr/bin/env python3", device="cpu"), None)
+    (op,) = plan.ops
+    assert op["argv"][:3] == ["/usr/bin/env", "python3", "-"], op["argv"][:3]
+
+
+def test_controller_cuts_a_target_that_never_answers_and_says_so():
+    # A "python" that hangs without a word (a shell sleeping): the controller waits the budget, the script's grace
+    # and the transport's allowance, then cuts the command and says what it waited for.
+    proof = run_proof(LOCAL, None, device="cpu", python="sh -c 'sleep 120' sh", time_budget=1)
+    assert proof["status"] == "error" and proof["result"] is None
+    assert "the controller cut the proof script" in proof["summary"], proof["summary"]
+    assert "grace" in proof["summary"] and "transport" in proof["summary"]

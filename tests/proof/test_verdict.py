@@ -252,3 +252,12 @@ def test_budget_that_ends_the_run_before_any_timed_step_is_unknown():
     assert ran["status"] == "unknown" and "before any timed step" in ran["summary"]
     assert ran["evidence"] == ["process 0: last phase reached importing torch"]
     assert v["status"] == "unknown"
+
+
+def test_budget_spent_before_any_worker_is_unknown_naming_the_parents_phase():
+    # constructed: the parent's deadline came while it was still counting GPUs (no worker started)
+    v = judge(C.result([], ended_by="deadline", timed_out=True, parent_phase="counting GPUs",
+                       error="counting CUDA devices took longer than the time budget"))
+    ran = next(c for c in v["host_checks"] if c["id"] == "proof_ran")
+    assert ran["status"] == "unknown" and "counting GPUs" in ran["summary"], ran
+    assert v["status"] != "pass"

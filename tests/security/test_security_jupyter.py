@@ -18,7 +18,6 @@ import pytest
 
 from envdoctor.bundle import Bundle, Section
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.parsers.security import parse_jupyter_list
 from tests.checks.support import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,11 +60,8 @@ DRIVER = textwrap.dedent(r'''
         spec = importlib.util.spec_from_file_location("probe", probe_path)
         probe = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(probe)
-        listed = subprocess.run([sys.executable, "-m", "jupyter_server", "list", "--json"], env=env,
-                                capture_output=True, text=True, timeout=300)
         print(json.dumps({"pids": {k: p.pid for k, p in procs.items()},
-                          "sec_jupyter": probe.sec_jupyter(), "sec_listening": probe.sec_listening(),
-                          "list_stdout": listed.stdout}))
+                          "sec_jupyter": probe.sec_jupyter(), "sec_listening": probe.sec_listening()}))
     finally:
         for p in procs.values():
             p.terminate()
@@ -88,13 +84,6 @@ def seen(tmp_path_factory):
 
 def _facts(seen):
     return facts_from_bundle(Bundle(sections={n: Section(**seen[n]) for n in ("sec_jupyter", "sec_listening")}))
-
-
-def test_jupyter_server_list_json_from_a_real_server(seen):
-    rows = {r["port"]: r for r in parse_jupyter_list(seen["list_stdout"])}
-    assert set(rows) == {18901, 18902, 18903}
-    assert rows[18902]["token"] == SECRET and rows[18901]["token"] == "" and rows[18901]["password"] is False
-    assert {r["pid"] for r in rows.values()} == set(seen["pids"].values())
 
 
 def test_no_token_or_password_reaches_the_evidence(seen):

@@ -59,6 +59,11 @@ def free_port() -> int:
 # --- network namespaces ------------------------------------------------------------------------------
 # Names carry this process's id so that parallel runs, and leftovers of a killed run, never collide.
 RUN_ID = f"{os.getpid() % 0x10000:04x}"
+
+# Every test sshd gets its own /run: sshd wants /run/sshd (privilege separation), and a PAM login writes
+# there (pam_motd's /run/motd.dynamic); on this machine's /run both would outlive the tests.
+PRIVATE_RUN = ("mount -t tmpfs -o rw,nosuid,nodev,mode=755 tmpfs /run && mkdir -p /run/sshd /run/lock "
+               "&& chmod 1777 /run/lock")
 BRIDGE = f"edtbr{RUN_ID}"
 _NETNS_LIVE: set[str] = set()  # namespaces of this process not yet torn down (the bridge goes with the last)
 _NETNS_NEXT = [0]  # veth index / host number counter
@@ -253,8 +258,8 @@ class TestHost:
     def inetd_proxy_command(self) -> str:
         """A ProxyCommand that serves each connection with this host's own sshd on stdin/stdout (`sshd -i`):
         a host with no listening socket at all, reachable only through that ProxyCommand."""
-        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
-        return f"{SSHD} -i -f {self._sshd_config()}"
+        return (f"unshare --mount --propagation private sh -c '{PRIVATE_RUN} && exec \"$@\"' sh "
+                f"{SSHD} -i -f {self._sshd_config()}")
 
     # --- lifecycle -----------------------------------------------------------------------------
     def _sshd_config(self) -> Path:
@@ -307,10 +312,9 @@ class TestHost:
         if self.netns:
             self._make_netns()
         cfg = self._sshd_config()
-        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
         sshd = [SSHD, "-D", "-e", "-f", str(cfg)]
         if self.isolated:
-            mounts = []
+            mounts = [PRIVATE_RUN]  # first, so that even mount(8)'s own records land in the private /run
             for name, lower in (("etc", "/etc"), ("usr_local", "/usr/local"), ("var_lib", "/var/lib")):
                 base = self.dir / "overlay" / name
                 for sub in ("upper", "work"):
@@ -320,9 +324,9 @@ class TestHost:
             st = os.statvfs("/dev/shm")
             mounts.append(f"mount -t tmpfs -o rw,nosuid,nodev,size={st.f_blocks * st.f_frsize} tmpfs /dev/shm")
             script = " && ".join(mounts) + ' && exec "$@"'
-            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + sshd
         else:
-            argv = sshd
+            script = PRIVATE_RUN + ' && exec "$@"'
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + sshd
         if self.memlock_kib is not None:
             n = self.memlock_kib * 1024
             argv = ["prlimit", f"--memlock={n}:", "--"] + argv  # the soft limit: raising a hard one back needs CAP_SYS_RESOURCE

@@ -10,10 +10,11 @@ from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan
 from envdoctor.proof import STDIN
 from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
 from envdoctor.proof.verdict import judge
+from envdoctor.targets import command_words
 
 
 class ProofArgs(ModuleArgs):
-    python: str = "python3"  # the interpreter whose torch trains
+    python: str = "python3"  # the interpreter whose torch trains: a command line ("/usr/bin/env python3")
     device: Literal["cuda", "cpu"] = "cuda"
     arch: str | None = None
     time_budget: float = 60.0
@@ -31,7 +32,7 @@ class Proof(Module):
     assertion = True
 
     def plan(self, a: ProofArgs, state):
-        argv = build_argv(a.python, device=a.device, arch=a.arch, time_budget=a.time_budget,
+        argv = build_argv(command_words(a.python), device=a.device, arch=a.arch, time_budget=a.time_budget,
                           batch_size=a.batch_size, steps=a.steps, image_size=a.image_size, ddp=a.ddp)
         op = {"op": "exec", "argv": argv, "stdin": STDIN.decode(), "timeout": a.time_budget + TRANSPORT_SLACK_S}
         return Plan(True, f"proof-run on {a.device} ({a.arch or 'default model'}, {a.time_budget:g} s budget)",
