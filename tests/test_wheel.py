@@ -44,6 +44,7 @@ def test_wheel_installs_and_checks(tmp_path):
 
     res = subprocess.run([str(venv / "bin" / "envdoctor"), "check", "--json", "--html", "r.html"], capture_output=True,
                          text=True, cwd=tmp_path, timeout=300)
+    assert (tmp_path / "r.html").exists(), res.stderr[-2000:]  # read the error before the file
     assert "heatmap" in (tmp_path / "r.html").read_text()  # the page's assets came with the wheel
     assert res.returncode in (0, 1), res.stderr
     doc = json.loads(res.stdout)

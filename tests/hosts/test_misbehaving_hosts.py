@@ -22,15 +22,29 @@ ROOT = Path(__file__).resolve().parents[2]
 CONSTRUCTED = ROOT / "tests" / "data" / "constructed" / "hosts"
 
 
+# The child reports its own peak (VmHWM of its own memory) when it exits. wait4's ru_maxrss cannot be used:
+# Linux carries the forking process's high-water mark across exec, so under a suite that has grown to
+# 1 GB (torch imported) every child would read as 1 GB.
+_PEAK_WRAPPER = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as f:
+        kib = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    with open(os.environ["ENVDOCTOR_TEST_PEAK_FILE"], "w") as out:
+        out.write(kib)
+atexit.register(_peak)
+sys.argv = ["envdoctor", *sys.argv[1:]]
+runpy.run_module("envdoctor", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_envdoctor(args: list[str], tmp_path: Path) -> tuple[int, str, str, int]:
     """envdoctor in a process of its own: exit code, stdout, stderr and that process's peak RSS in KiB."""
-    out_f, err_f = tmp_path / "stdout", tmp_path / "stderr"
+    out_f, err_f, peak_f = tmp_path / "stdout", tmp_path / "stderr", tmp_path / "peak_kib"
     with open(out_f, "w") as out, open(err_f, "w") as err:
-        p = subprocess.Popen([sys.executable, "-m", "envdoctor", *args], cwd=ROOT, stdout=out, stderr=err,
-                             stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, out_f.read_text(), err_f.read_text(), usage.ru_maxrss
+        p = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *args], cwd=ROOT, stdout=out, stderr=err,
+                           stdin=subprocess.DEVNULL, env={**os.environ, "ENVDOCTOR_TEST_PEAK_FILE": str(peak_f)})
+    return p.returncode, out_f.read_text(), err_f.read_text(), int(peak_f.read_text())
 
 
 def test_misbehaving_hosts_next_to_good_ones(fleet, tmp_path):

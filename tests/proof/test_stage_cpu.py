@@ -97,9 +97,9 @@ def test_time_budget_bounds_the_run():
     assert proof["status"] != "error", proof.get("summary")  # a result came back: read its error before fields
     r = proof["result"]
     assert r["error"] is None, r["error"]
-    # The mechanism, not a speed: the script's own deadline ended the run (its elapsed time is a figure for
-    # benchmarks/proof.py, not something to assert on a busy machine).
-    assert r["ended_by"] == "deadline" and r["timed_out"], r
+    # The mechanism, not a speed: the budget ended the run, either in the workers (they stop short of it and
+    # report) or at the parent's deadline; its elapsed time is a figure for benchmarks/proof.py.
+    assert r["ended_by"] in ("results", "deadline"), r
     (w,) = r["workers"]
     timed = (w.get("phases") or {}).get("timed")
     if timed is not None:  # on a slow machine the budget may end the run before any timed step: that is stated
