@@ -5,15 +5,20 @@ A check is a pure function of HostFacts, declared with `@check`. Its docstring i
 wheel as `envdoctor/checks`); a site adds its own with `--checks-dir DIR`, loaded the same way, and a
 site check with the id of a built-in one replaces it.
 
-    from envdoctor.catalog import check, passed, fail, unknown
-    from envdoctor.models import Fix
+    from envdoctor.catalog import check, from_cause, passed, unknown
+    from envdoctor.models import Status
 
     @check("shm_size", "Shared memory (/dev/shm) is large enough", order=500)
     def shm_size(facts):
         '''Long explanation...'''
         if facts.system.shm_size_bytes is None:
             return unknown("size of /dev/shm not known", missing=["df /dev/shm"])
+        if too_small:
+            return from_cause(Status.FAIL, "/dev/shm is 64 MiB", "shm_too_small", evidence)
         ...
+
+A fail or warn that has a cause names its id (`from_cause`): the title and fix come from the knowledge
+base, never from the check's own text.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Callable
 
 from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
+from envdoctor.knowledge import signatures
 from envdoctor.models import CheckResult, Fix, Status
 
 
@@ -53,6 +59,19 @@ def warn(summary: str, evidence: list[str] | None = None, cause: str | None = No
 
 def fail(summary: str, evidence: list[str] | None = None, cause: str | None = None, fix: Fix | None = None) -> Outcome:
     return Outcome(Status.FAIL, summary, evidence or [], cause, fix)
+
+
+def from_cause(status: Status, summary: str, cause_id: str, evidence: list[str] | None = None, *,
+               detail: str | None = None, commands: list[str] | None = None) -> Outcome:
+    """A fail or warn that names a cause of the knowledge base (data/signatures/_causes*.yaml): its title
+    and fix come from there, so a check and the root cause never tell a user two different things.
+    `detail` adds what this host shows to the title; `commands` replaces the generic commands with ones
+    written for this host (its interpreter, its driver branch)."""
+    spec = signatures().causes[cause_id]  # KeyError: a check names a cause the knowledge base lacks (a bug)
+    cause = f"{spec.title} ({detail})" if detail else spec.title
+    fix = Fix(summary=spec.fix.summary, commands=list(spec.fix.commands) if commands is None else commands,
+              playbook=spec.fix.playbook, manual=spec.fix.playbook is None)
+    return Outcome(status, summary, evidence or [], cause, fix, cause_id)
 
 
 def unknown(summary: str, missing: list[str] | None = None, evidence: list[str] | None = None) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -62,11 +62,14 @@ class CauseSpec(BaseModel):
     title: str
     tell: list[str] = Field(default_factory=list)
     fix: FixSpec
+    blocks_cuda: bool = False  # CUDA cannot work at all under this cause: "CUDA works" contradicts it
+    when_cuda_works: str | None = None  # the note that replaces this cause when CUDA is seen working
 
 
 class EvidenceSpec(BaseModel):
     means: str
     ask: str
+    rank: Literal["observed", "inferred", "hint"] = "observed"  # how it is known; observed outranks the others
 
 
 @dataclass
@@ -77,6 +80,7 @@ class KnowledgeBase:
     compiled: dict[str, list["LazyPattern"]] = field(default_factory=dict)
     needles: dict[str, list[str | None]] = field(default_factory=dict)  # per compiled pattern
     files: dict[str, str] = field(default_factory=dict)  # signature id -> file it is defined in
+    cause_files: dict[str, str] = field(default_factory=dict)  # cause id -> _causes*.yaml defining it
 
     def signature(self, sid: str) -> Signature:
         return next(s for s in self.signatures if s.id == sid)
@@ -179,13 +183,27 @@ def _with_torch_index(cause: dict) -> dict:
 @lru_cache(maxsize=None)
 def signatures() -> KnowledgeBase:
     folder = files("envdoctor").joinpath("data", "signatures")
+    causes: dict[str, CauseSpec] = {}
+    # _causes.yaml holds the causes signatures name; _causes.<part>.yaml add those only checks name
+    cause_files = ["_causes.yaml"] + sorted(p.name for p in folder.iterdir()
+                                            if p.name.startswith("_causes.") and p.name.endswith(".yaml")
+                                            and p.name != "_causes.yaml")
+    cause_file: dict[str, str] = {}
+    for name in cause_files:
+        try:
+            doc = _yaml(folder.joinpath(name).read_text())["causes"]
+            for k, v in doc.items():
+                if k in cause_file:
+                    raise KnowledgeError(f"signatures/{name}: cause {k} is also defined in {cause_file[k]}")
+                cause_file[k] = name
+                causes[k] = CauseSpec(**_with_torch_index(v))
+        except (ValidationError, KeyError, TypeError, AttributeError) as e:
+            raise KnowledgeError(f"signatures/{name}: {e}") from None
     try:
-        causes = {k: CauseSpec(**_with_torch_index(v))
-                  for k, v in _yaml(folder.joinpath("_causes.yaml").read_text())["causes"].items()}
         evidence = {k: EvidenceSpec(**v) for k, v in
                     _yaml(folder.joinpath("_evidence.yaml").read_text())["evidence"].items()}
     except (ValidationError, KeyError, TypeError) as e:
-        raise KnowledgeError(f"signatures/_causes.yaml or _evidence.yaml: {e}") from None
+        raise KnowledgeError(f"signatures/_evidence.yaml: {e}") from None
     sigs, where = [], {}
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yaml") or entry.name.startswith("_"):
@@ -204,7 +222,7 @@ def signatures() -> KnowledgeBase:
                 raise KnowledgeError(f"signatures/{entry.name}: {s.id} is also defined in {where[s.id]}")
             where[s.id] = entry.name
             sigs.append(s)
-    kb = KnowledgeBase(sigs, causes, evidence, files=where)
+    kb = KnowledgeBase(sigs, causes, evidence, files=where, cause_files=cause_file)
     xid_classes = {v.get("class") for v in load("xid")["xid"].values()} | {load("xid")["default_class"]}
     for s in sigs:
         alts = [a for p in s.patterns for a in split_alternatives(p)]

@@ -3,6 +3,7 @@ paste, and the signature knowledge base. Bodies are real corpus outputs; the wra
 (UTF-16, Markdown quoting, a terminal's hard wrap) are applied here and say so."""
 
 import codecs
+from importlib.resources import files
 
 import pytest
 
@@ -30,8 +31,29 @@ def test_knowledge_base_loads_and_every_cause_has_a_fix():
         assert spec.fix.summary, cid
         assert spec.fix.playbook is None or (playbooks / spec.fix.playbook).is_file(), (cid, spec.fix.playbook)
     causes = {c.cause for s in kb.signatures for c in s.causes}
-    # every root-cause class is proposed by some signature (or the Xid table)
-    assert set(kb.causes) - causes - {"healthy"} <= {"gpu_hardware_xid", "throttling_or_pcie"}
+    # every root-cause class is proposed by some signature (or the Xid table); _causes.<part>.yaml hold
+    # the causes only checks name
+    signed = {c for c, f in kb.cause_files.items() if f == "_causes.yaml"}
+    assert signed - causes - {"healthy"} <= {"gpu_hardware_xid", "throttling_or_pcie"}
+    assert {f for f in kb.cause_files.values()} >= {"_causes.yaml", "_causes.checks.yaml"}
+
+
+def test_a_cause_defined_twice_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import envdoctor.knowledge as knowledge
+
+    data = tmp_path / "envdoctor" / "data"
+    shutil.copytree(files("envdoctor").joinpath("data"), data)
+    (data / "signatures" / "_causes.extra.yaml").write_text(
+        "causes:\n  healthy:\n    title: t\n    fix: {summary: s}\n")
+    monkeypatch.setattr(knowledge, "files", lambda pkg: tmp_path / pkg)
+    knowledge.signatures.cache_clear()
+    try:
+        with pytest.raises(knowledge.KnowledgeError, match="healthy is also defined in _causes.yaml"):
+            knowledge.signatures()
+    finally:
+        knowledge.signatures.cache_clear()
 
 
 @pytest.mark.parametrize("enc,bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE),
