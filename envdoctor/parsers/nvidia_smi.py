@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from envdoctor.facts.gpu import GpuInfo
-from envdoctor.knowledge import load
+from envdoctor.knowledge import load, signatures
 
 
 @dataclass
@@ -129,36 +129,55 @@ def _finish(g: GpuInfo) -> GpuInfo:
 
 # --- errors ----------------------------------------------------------------------------------
 
-# (pattern, kind) — the kind lets gpu_facts set flags; the matched line is kept verbatim.
-ERROR_PATTERNS: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"couldn't communicate with the NVIDIA driver", re.I), "no_driver_comm"),
-    (re.compile(r"Driver/library version mismatch", re.I), "mismatch"),
-    (re.compile(r"Failed to initialize NVML", re.I), "nvml_init"),
-    (re.compile(r"Unable to determine the device handle", re.I), "lost"),
-    (re.compile(r"\bGPU is lost\b", re.I), "lost"),
-    (re.compile(r"^\s*No devices were found", re.I), "no_devices"),
-    (re.compile(r"Found no NVIDIA driver on your system", re.I), "no_driver"),
-    (re.compile(r"nvml error: driver not loaded", re.I), "no_driver"),
-    (re.compile(r"NVIDIA-SMI couldn't find libnvidia-ml\.so", re.I), "no_library"),
-    (re.compile(r"NVRM: API mismatch", re.I), "mismatch"),
-    (re.compile(r"system not yet initialized|cudaErrorSystemNotReady|CUDA_ERROR_SYSTEM_NOT_READY", re.I), "cuda802"),
-    (re.compile(r"nvidia-smi: command not found|nvidia-smi: not found", re.I), "no_smi"),
-]
+# Which failure a line shows is the knowledge base's call (data/signatures/), not this parser's: a line
+# is an error line when a signature's pattern matches it, and its kind is named after that signature.
+# The kinds are the coarse handles gpu_facts turns into typed flags (mismatch, lost GPU, CUDA 802...).
+_KIND_OF_SIGNATURE = {
+    "smi_cannot_communicate": "no_driver_comm",
+    "nvml_library_mismatch": "mismatch",
+    "nvrm_api_mismatch": "mismatch",
+    "nvml_unknown_error": "nvml_init",
+    "nvml_no_permission": "nvml_init",
+    "gpu_fallen_off_bus": "lost",
+    "smi_no_devices": "no_devices",
+    "torch_no_driver": "no_driver",
+    "nvml_lib_not_found": "no_library",
+    "cuda_system_not_ready_802": "cuda802",
+}
+# The shell saying the program is not there (bash, dash, cmd.exe, PowerShell): a fact about the
+# binary (nvidia_smi_available), not a failure message to classify.
+_NO_SUCH_COMMAND = re.compile(r"nvidia-smi(?:\.exe)?: (?:command )?not found|'nvidia-smi(?:\.exe)?' is not recognized as|"
+                              r"The term 'nvidia-smi(?:\.exe)?' is not recognized", re.I)
 
 
-_ANY_ERROR = re.compile("|".join(f"(?:{p.pattern})" for p, _ in ERROR_PATTERNS), re.I | re.M)
+def _error_patterns() -> list[tuple[str, list]]:
+    kb = signatures()
+    return [(kind, list(zip(kb.compiled.get(sid, []), kb.needles.get(sid, []))))
+            for sid, kind in _KIND_OF_SIGNATURE.items() if sid in kb.compiled]
 
 
 def find_errors(text: str) -> list[tuple[str, str]]:
-    """(kind, verbatim line) for every known nvidia-smi/NVML/driver error line in the text."""
+    """(kind, verbatim line) for every line of the text that a GPU/driver signature of the knowledge
+    base recognises, or where the shell says nvidia-smi is not installed ("no_smi")."""
+    low = text.lower()
+    live = []  # only the patterns whose needle is in the text: most texts hold no error at all
+    for kind, pats in _error_patterns():
+        keep = [p for p, word in pats if word is None or word in low]
+        if keep:
+            live.append((kind, keep))
+    missing = "nvidia-smi" in low and _NO_SUCH_COMMAND.search(text) is not None
     out = []
-    if not _ANY_ERROR.search(text):  # most texts hold none: one pass instead of one per pattern
+    if not live and not missing:
         return out
     for line in text.splitlines():
-        for pat, kind in ERROR_PATTERNS:
-            if pat.search(line):
-                out.append((kind, line.strip()))
-                break
+        if missing and _NO_SUCH_COMMAND.search(line):
+            out.append(("no_smi", line.strip()))
+            continue
+        kind = next((k for k, pats in live if any(p.search(line) for p in pats)), None)
+        if kind == "lost" and "NVRM:" in line:
+            continue  # the kernel's own line: gpu_facts reads it with the kernel log (fallen_off_bus)
+        if kind:
+            out.append((kind, line.strip()))
     return out
 
 

@@ -224,7 +224,8 @@ def test_error_lines(rel, kind, text):
 
 def test_container_cli_driver_not_loaded():
     errs = smi.find_errors(corpus_body("errors/nvidia-container-cli-nvml-driver-not-loaded-with-debug-log.txt"))
-    assert len(errs) == 1 and errs[0][0] == "no_driver"
+    # the knowledge base names it: smi_cannot_communicate ("nvml error: driver not loaded")
+    assert len(errs) == 1 and errs[0][0] == "no_driver_comm"
     assert errs[0][1].endswith("nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown.")
 
 
