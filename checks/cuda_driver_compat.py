@@ -5,7 +5,7 @@ from envdoctor.cuda_compat import forward_compat_supported, min_driver_for, mino
 from envdoctor.models import Fix
 from envdoctor.torch_evidence import driver_view, gpus_seen, no_driver_evidence, no_gpu_evidence, wheel_suggestion
 
-_TOO_OLD_KINDS = ("driver_too_old", "driver_insufficient")
+_TOO_OLD_KINDS = ("torch_driver_too_old",)  # signature ids (kinds of TorchErrorSeen)
 
 
 def _fix(facts, need: str | None, d) -> Fix:

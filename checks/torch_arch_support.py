@@ -1,14 +1,15 @@
 """Check: torch ships kernels for every GPU's compute capability."""
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.catalog import check, fail, from_cause, passed, skip, unknown
 from envdoctor.cuda_compat import arch_coverage, vtuple
-from envdoctor.knowledge import load
-from envdoctor.models import Fix
+from envdoctor.knowledge import load, signatures
+from envdoctor.models import Status
+from envdoctor.parsers.signatures import scan_signatures
 from envdoctor.torch_evidence import gpus_seen, no_gpu_evidence, python_cmd, reinstall_command
 
-
-_OLDER_FIX = Fix(summary="Install an older torch release whose arch list still includes this GPU "
-                         "(check torch.cuda.get_arch_list()), or use a newer GPU", manual=True)
+# The signatures that say a kernel has no binary for the GPU: only these mean the wheel lacks the arch
+_NO_KERNEL_SIGNATURES = {"cuda_no_kernel_image", "cuda_arch_not_in_wheel"}
+_ARCH = "arch_not_in_wheel"
 
 
 def _below_all(cap: str | None, arches: list[str] | None) -> bool:
@@ -18,9 +19,15 @@ def _below_all(cap: str | None, arches: list[str] | None) -> bool:
     return bool(nums and v and len(v) >= 2 and v[0] * 10 + v[1] < min(nums))
 
 
-def _newer_wheel_fix(facts, caps: list[str]) -> Fix:
+def _too_old(cap: str | None, min_cap: str | None) -> bool:
+    return bool(vtuple(cap) and vtuple(min_cap) and vtuple(cap) < vtuple(min_cap))
+
+
+def _wheel_commands(facts, caps: list[str]) -> list[str] | None:
+    """This host's command for a wheel that has these GPUs' kernels; None: the knowledge base's own
+    (an older release, for GPUs below every architecture of the build)."""
     if caps and all(_below_all(c, facts.torch.arch_list) for c in caps):
-        return _OLDER_FIX
+        return None
     need = None
     for cap in caps:
         v = vtuple(cap)
@@ -32,10 +39,22 @@ def _newer_wheel_fix(facts, caps: list[str]) -> Fix:
         tag = next((w["tag"] for w in reversed(load("torch_releases")["cuda_wheels"]) if vtuple(w["cuda"]) >= vtuple(need)
                     and w.get("last_torch") is None), None)
         if tag:
-            return Fix(summary=f"Install a torch wheel built with CUDA >= {need}, which includes these GPUs' kernels",
-                       commands=[reinstall_command(facts, tag)], manual=True)
-    return Fix(summary="Install a torch build whose arch list (torch.cuda.get_arch_list()) includes these GPUs",
-               commands=[f"{python_cmd(facts)} -c 'import torch; print(torch.cuda.get_arch_list())'"], manual=True)
+            return [reinstall_command(facts, tag)]
+    return [f"{python_cmd(facts)} -c 'import torch; print(torch.cuda.get_arch_list())'"]
+
+
+def _kernel_error_cause(error: str | None) -> str | None:
+    """The knowledge base's cause of a failed test kernel: the arch for a no-kernel-image error, the
+    error's own most likely cause for any other recognised one (a busy GPU), else None."""
+    seen = [s.id for s in scan_signatures(error or "")]
+    if any(s in _NO_KERNEL_SIGNATURES for s in seen):
+        return _ARCH
+    kb = signatures()
+    for sid in seen:
+        sig = kb.signature(sid)
+        if sig.causes and not sig.info:
+            return max(sig.causes, key=lambda c: c.w).cause
+    return None
 
 
 @check("torch_arch_support", "PyTorch has kernels for the GPU's architecture", order=430)
@@ -58,30 +77,34 @@ def torch_arch_support(facts):
     bad = [d for d in ran if d.kernel_ok is False]
     if bad:
         ev = [f"GPU {d.index} {d.name} (sm_{(d.capability or '?').replace('.', '')}): {d.kernel_error}" for d in bad]
-        caps = [d.capability for d in bad if d.capability]
-        return fail(f"a CUDA kernel fails on {len(bad)} of {len(ran)} GPU(s)", evidence=ev + ev_arch,
-                    cause="torch has no kernel for this GPU's architecture" if any(
-                        "no kernel image" in (d.kernel_error or "") for d in bad) else "a test kernel failed on the GPU",
-                    fix=_newer_wheel_fix(facts, caps))
-    errs = [e for e in t.errors if e.kind in ("arch_not_compatible", "gpu_too_old")]
+        causes = {_kernel_error_cause(d.kernel_error) for d in bad}
+        summary = f"a CUDA kernel fails on {len(bad)} of {len(ran)} GPU(s)"
+        if causes == {_ARCH}:
+            return from_cause(Status.FAIL, summary, _ARCH, ev + ev_arch,
+                              commands=_wheel_commands(facts, [d.capability for d in bad if d.capability]))
+        known = sorted(c for c in causes if c and c != _ARCH)
+        if len(known) == 1 and None not in causes:
+            return from_cause(Status.FAIL, summary, known[0], ev + ev_arch)
+        # not a missing architecture: another torch would not help, and the error names no known cause
+        return fail(summary, evidence=ev + ev_arch + ["the error is not a missing-kernel-image error; its cause "
+                                                      "is not determined (see root_cause)"])
+    errs = [e for e in t.errors if e.kind == "cuda_arch_not_in_wheel" and (e.capability or e.supported_arches)]
     if errs and not ran:
         ev = [e.line for e in errs][:4]
         if any(e.supported_arches for e in errs) and not ev_arch:
             ev.append("torch supports: " + " ".join(next(e.supported_arches for e in errs if e.supported_arches)))
-        too_old = [e for e in errs if e.kind == "gpu_too_old"]
-        if too_old:
-            e = too_old[0]
-            return fail(f"the GPU ({e.gpu_name or '?'}, capability {e.capability or '?'}) is too old for this torch"
-                        + (f" (minimum {e.min_capability})" if e.min_capability else ""), evidence=ev + ev_arch,
-                        cause="this torch build dropped kernels for the GPU's architecture", fix=_OLDER_FIX)
-        e = errs[0]
+        e = next((x for x in errs if x.capability), errs[0])
+        if _too_old(e.capability, e.min_capability):
+            return from_cause(Status.FAIL, f"the GPU ({e.gpu_name or '?'}, capability {e.capability}) is too old for "
+                              f"this torch (minimum {e.min_capability})", _ARCH, ev + ev_arch,
+                              detail="this torch build dropped the GPU's architecture")
         if _below_all(e.capability, e.supported_arches or t.arch_list):
-            return fail(f"{e.gpu_name or 'the GPU'} (capability {e.capability}) is older than every architecture "
-                        "this torch was built for", evidence=ev + ev_arch,
-                        cause="this torch build dropped kernels for the GPU's architecture", fix=_OLDER_FIX)
-        return fail(f"{e.gpu_name or 'the GPU'} (sm_{(e.capability or '?').replace('.', '')}) is not in torch's arch list",
-                    evidence=ev + ev_arch, cause="the installed torch wheel has no kernels for this GPU's architecture",
-                    fix=_newer_wheel_fix(facts, [x.capability for x in errs if x.capability]))
+            return from_cause(Status.FAIL, f"{e.gpu_name or 'the GPU'} (capability {e.capability}) is older than every "
+                              "architecture this torch was built for", _ARCH, ev + ev_arch,
+                              detail="this torch build dropped the GPU's architecture")
+        return from_cause(Status.FAIL, f"{e.gpu_name or 'the GPU'} (sm_{(e.capability or '?').replace('.', '')}) is "
+                          "not in torch's arch list", _ARCH, ev + ev_arch,
+                          commands=_wheel_commands(facts, [x.capability for x in errs if x.capability]))
     if ran:
         return passed(f"a test kernel ran on all {len(ran)} GPU(s)",
                       evidence=[f"GPU {d.index} {d.name} (capability {d.capability}): kernel ok" for d in ran] + ev_arch)
@@ -100,26 +123,23 @@ def torch_arch_support(facts):
         cov = arch_coverage(g.capability, t.arch_list)
         line = f"GPU {g.index if g.index is not None else '?'} {g.name} (capability {g.capability or '?'}, from {g.source})"
         {"none": none, "ptx": ptx, "sass": ok}.get(cov, unk).append((g, line))
-    kernel_errs = [e.line for e in t.errors if e.kind == "no_kernel_image"]
+    kernel_errs = [e.line for e in t.errors if e.kind == "cuda_no_kernel_image"]
     if none:
-        return fail(f"torch has no kernels for {len(none)} GPU(s): " + ", ".join(
+        return from_cause(Status.FAIL, f"torch has no kernels for {len(none)} GPU(s): " + ", ".join(
             f"{g.name} sm_{g.capability.replace('.', '')}" for g, _ in none),
-            evidence=[l for _, l in none] + ev_arch + kernel_errs[:2],
-            cause="the installed torch wheel was not built for this GPU architecture",
-            fix=_newer_wheel_fix(facts, [g.capability for g, _ in none]))
+            _ARCH, [l for _, l in none] + ev_arch + kernel_errs[:2],
+            commands=_wheel_commands(facts, [g.capability for g, _ in none]))
     if unk:
         return unknown("compute capability of some GPUs is not known", evidence=[l for _, l in unk] + ev_arch)
     if kernel_errs:
-        return warn("torch covers the GPUs, yet \"no kernel image is available\" was seen",
-                    evidence=kernel_errs[:2] + [l for _, l in ok + ptx] + ev_arch,
-                    cause="a compiled extension (not torch itself) was built without this GPU's architecture, "
-                          "or for another torch version",
-                    fix=Fix(summary="Rebuild or reinstall the CUDA extension for this torch version and GPU "
-                                    "(TORCH_CUDA_ARCH_LIST set to the GPU's capability)", manual=True))
+        # torch covers the GPU: the kernel without an image is a compiled extension's
+        return from_cause(Status.WARN, "torch covers the GPUs, yet a kernel had no image for this GPU",
+                          "extension_build_mismatch", kernel_errs[:2] + [l for _, l in ok + ptx] + ev_arch,
+                          detail="a compiled extension (not torch itself) lacks this GPU's architecture")
     if ptx:
-        return warn("GPU(s) covered only by PTX: kernels are JIT-compiled at first use",
-                    evidence=[l for _, l in ptx] + ev_arch,
-                    cause="no cubin for this architecture in the torch build; the driver compiles PTX (slow start, "
-                          "and it fails on a driver older than the build's CUDA)",
-                    fix=_newer_wheel_fix(facts, [g.capability for g, _ in ptx]))
+        return from_cause(Status.WARN, "GPU(s) covered only by PTX: kernels are JIT-compiled at first use",
+                          _ARCH, [l for _, l in ptx] + ev_arch,
+                          detail="no cubin, only PTX the driver compiles: slow start, and it fails on a driver "
+                                 "older than the build's CUDA",
+                          commands=_wheel_commands(facts, [g.capability for g, _ in ptx]))
     return passed(f"torch's arch list covers all {len(ok)} GPU(s)", evidence=[l for _, l in ok] + ev_arch)

@@ -27,7 +27,7 @@ def torch_cuda_build(facts):
     if t.version:
         ev.append(f"torch version: {t.version}")
     ev.append("CUDA used to build PyTorch: None")
-    ev += [e.line for e in t.errors if e.kind == "not_compiled_with_cuda"][:2]
+    ev += [e.line for e in t.errors if e.kind == "torch_not_compiled_with_cuda"][:2]
     sugg = wheel_suggestion(facts)
     cmd = sugg[1] if sugg else (f"{python_cmd(facts)} -m pip install --force-reinstall torch torchvision "
                                 f"--index-url {wheel_index('cu126')}")

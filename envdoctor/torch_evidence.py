@@ -48,7 +48,7 @@ def no_driver_evidence(f: HostFacts) -> list[str]:
         ev.append("nvidia kernel module not loaded (/proc/modules)")
     if f.gpu.nvidia_smi_error:
         ev.append(f"nvidia-smi: {f.gpu.nvidia_smi_error}")
-    ev += [e.line for e in f.torch.errors if e.kind == "no_driver"]
+    ev += [e.line for e in f.torch.errors if e.kind == "torch_no_driver"]
     if f.cuda_env.libcuda_paths == [] and not f.gpu.nvml_version:
         ev.append("no libcuda.so (the driver's CUDA library) in the linker cache (ldconfig -p)")
     return ev
@@ -80,7 +80,7 @@ def gpus_seen(f: HostFacts) -> list[GpuSeen] | None:
     if f.torch.collect_env_gpus:
         return [GpuSeen(n, capability_for_name(n), "collect_env", i) for i, n in enumerate(f.torch.collect_env_gpus)]
     from_errors = [GpuSeen(e.gpu_name, e.capability, "error message") for e in f.torch.errors
-                   if e.kind in ("arch_not_compatible", "gpu_too_old") and e.capability]
+                   if e.kind == "cuda_arch_not_in_wheel" and e.capability]
     if from_errors:
         return from_errors
     if f.gpu.gpus == [] or f.torch.collect_env_gpus == []:

@@ -9,13 +9,23 @@ _MAX_LINE = 300
 
 
 def _line_at(text: str, start: int, end: int) -> str:
+    """The line(s) a match covers. In a line longer than fits (the probe's one-line torch JSON), the
+    quoted string holding the match, or the match with a little context: never the line's head."""
     a = text.rfind("\n", 0, start) + 1
     b = text.find("\n", end)
     b = len(text) if b < 0 else b
-    if end - start < 400:
-        # a match that spans a wrap: show the lines it covers, joined
-        return " ".join(p.strip() for p in text[a:b].split("\n") if p.strip())[:_MAX_LINE]
-    return text[start:start + _MAX_LINE].replace("\n", " ").strip()
+    if end - start >= 400:
+        return text[start:start + _MAX_LINE].replace("\n", " ").strip()
+    # a match that spans a wrap: show the lines it covers, joined
+    line = " ".join(p.strip() for p in text[a:b].split("\n") if p.strip())
+    if len(line) <= _MAX_LINE:
+        return line
+    q0, q1 = text.rfind('"', a, start), text.find('"', end, b)
+    if q0 >= 0 and q1 >= 0 and q1 - q0 <= 2 * _MAX_LINE:
+        a, b = q0 + 1, q1
+    else:
+        a, b = max(a, start - 80), min(b, end + 80)
+    return text[a:b].replace("\\n", " ").replace("\n", " ").strip()[:2 * _MAX_LINE]
 
 
 _WINDOW = 1500  # characters around a needle where its pattern may match (patterns span a few lines)
@@ -48,6 +58,20 @@ def scan_signatures(text: str) -> list[SignatureSeen]:
                 out.append(SignatureSeen(id=s.id, line=_line_at(text, m.start(), m.end())))
                 break
     return out
+
+
+def find_all(text: str, ids: tuple[str, ...] | set[str]) -> list[tuple[str, int, int]]:
+    """Every match (signature id, start, end) of the signatures `ids` in `text`, in text order: for the
+    parsers that take values (a version, a capability) from the lines the knowledge base recognises."""
+    kb = signatures()
+    low = text.lower()
+    out = []
+    for sid in ids:
+        for pat, word in zip(kb.compiled.get(sid, []), kb.needles.get(sid, [])):
+            if word is not None and word not in low:
+                continue
+            out += [(sid, m.start(), m.end()) for m in pat.rx.finditer(text) if m.end() > m.start()]
+    return sorted(out, key=lambda x: (x[1], x[0]))
 
 
 def merge(seen: list[SignatureSeen], more: list[SignatureSeen]) -> list[SignatureSeen]:

@@ -72,11 +72,12 @@ def build_torch_facts(bundle: Bundle) -> TorchFacts:
         fields["driver_cuda_found"] = driver_cuda_from_errors(errors) or fields.get("driver_api_version")
     if fields.get("source") != "probe" and errors:
         # A pasted message can settle what an absent probe could not.
-        if any(e.kind == "torch_not_installed" for e in errors) and "installed" not in fields:
+        if any(e.kind == "torch_not_importable" for e in errors) and "installed" not in fields:
             fields["installed"] = False
-        # Only torch's own wordings prove torch ran (deviceQuery also says "driver ... insufficient").
-        if any(e.kind in ("driver_too_old", "arch_not_compatible", "gpu_too_old", "device_count_error",
-                          "not_compiled_with_cuda") for e in errors):
+        # Only torch's own messages prove torch ran (deviceQuery also says the driver is insufficient):
+        # torch's carry the driver's "found version", a GPU's capability, or cudaGetDeviceCount's code.
+        if any(e.found_version or e.capability or e.kind == "torch_not_compiled_with_cuda"
+               or (e.code is not None and "cudaGetDeviceCount()" in e.line) for e in errors):
             fields.setdefault("installed", True)
         if fields.get("arch_list") is None:
             for e in errors:
@@ -88,7 +89,7 @@ def build_torch_facts(bundle: Bundle) -> TorchFacts:
 
 
 def _cpu_only(fields: dict, ce, errors) -> bool | None:
-    if any(e.kind == "not_compiled_with_cuda" for e in errors):
+    if any(e.kind == "torch_not_compiled_with_cuda" for e in errors):
         return True
     if (fields.get("version") or "").endswith("+cpu"):
         return True

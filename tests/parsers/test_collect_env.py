@@ -75,7 +75,7 @@ def test_torch_facts_from_collect_env_paste():
     assert (t.version, t.cuda_build, t.is_available) == ("2.4.0+cu121", "12.1", False)
     assert t.cpu_only_build is False
     assert t.collect_env_cuda_runtime == "12.5.82"
-    assert [e.kind for e in t.errors] == ["device_count_error"] and t.errors[0].code == 2
+    assert [e.kind for e in t.errors] == ["cudaGetDeviceCount"] and t.errors[0].code == 2
 
 
 def test_torch_facts_cpu_wheel():

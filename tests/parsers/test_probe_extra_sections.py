@@ -49,7 +49,7 @@ def test_cuinit_802_is_recognised_as_fabric_manager_symptom():
            "cuInit: 802 CUDA_ERROR_SYSTEM_NOT_READY: system not yet initialized\n")
     facts = facts_from_bundle(Bundle(sections={"cuda_driver_api": Section(stdout=out, rc=0)}))
     assert facts.torch.cu_init.startswith("802")
-    assert any(e.kind == "system_not_initialized" for e in facts.torch.errors)
+    assert any(e.kind == "cuda_system_not_ready_802" for e in facts.torch.errors)
 
 
 def test_toolkit_hook_version_section():

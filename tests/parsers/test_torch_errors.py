@@ -1,4 +1,5 @@
-"""torch / CUDA error messages recognised in real pasted outputs."""
+"""Values from the torch / CUDA messages the knowledge base recognises in real pasted outputs (a
+TorchErrorSeen's kind is the id of the signature that matched its line)."""
 
 from envdoctor.bundle import Bundle
 from envdoctor.cuda_compat import cuda_from_found
@@ -13,7 +14,7 @@ def kinds(rel):
 
 def test_driver_too_old_11040_gives_driver_cuda():
     errs = kinds("errors/torch-driver-too-old-11040-with-proc-version.txt")
-    assert [e.kind for e in errs] == ["driver_too_old"]
+    assert [e.kind for e in errs] == ["torch_driver_too_old"]
     assert errs[0].found_version == 11040 and cuda_from_found(11040) == "11.4"
     t = build_torch_facts(Bundle(pastes=[corpus_body("errors/torch-driver-too-old-11040-with-proc-version.txt")]))
     assert t.driver_cuda_found == 11040
@@ -24,39 +25,39 @@ def test_driver_too_old_11040_gives_driver_cuda():
 def test_driver_too_old_other_forms():
     assert kinds("errors/torch-driver-too-old-11000-ngc-container.txt")[0].found_version == 11000
     e = kinds("errors/torch-driver-too-old-9000-assertionerror.txt")
-    assert [x.kind for x in e] == ["driver_too_old"] and e[0].found_version == 9000
+    assert [x.kind for x in e] == ["torch_driver_too_old"] and e[0].found_version == 9000
     assert cuda_from_found(9010) == "9.1"
 
 
 def test_driver_insufficient_codes():
     e = kinds("errors/cuda-driver-insufficient-deviceQuery-result-fail.txt")
-    assert {x.kind for x in e} == {"driver_insufficient"} and e[0].code == 35
+    assert {x.kind for x in e} == {"torch_driver_too_old"} and e[0].code == 35
     e = kinds("errors/cuda-driver-insufficient-torch-thcgeneral.txt")
-    assert e[0].kind == "driver_insufficient" and e[0].code == 35
+    assert e[0].kind == "torch_driver_too_old" and e[0].code == 35
 
 
 def test_sm120_not_compatible_with_supported_list():
     (e,) = kinds("errors/torch-sm120-not-compatible-leggedlab.txt")
-    assert e.kind == "arch_not_compatible"
+    assert e.kind == "cuda_arch_not_in_wheel"
     assert e.gpu_name == "NVIDIA GeForce RTX 5090" and e.capability == "12.0"
     assert e.supported_arches == ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
 
 
 def test_gpu_too_old():
     (e,) = kinds("errors/torch-old-gpu-sm35-too-old.txt")
-    assert e.kind == "gpu_too_old"
+    assert e.kind == "cuda_arch_not_in_wheel"
     assert (e.gpu_name, e.capability, e.min_capability) == ("GeForce GT 720", "3.5", "3.7")
 
 
 def test_no_kernel_image():
     (e,) = kinds("errors/no-kernel-image-extension-vs-torch-version.txt")
-    assert e.kind == "no_kernel_image"
+    assert e.kind == "cuda_no_kernel_image"
     assert e.line == "RuntimeError: CUDA error: no kernel image is available for execution on the device"
 
 
 def test_cudagetdevicecount_error_2_in_collect_env():
     (e,) = kinds("collect-env/wsl2-8x-rtx4000ada-cudagetdevicecount-oom.txt")
-    assert e.kind == "device_count_error" and e.code == 2
+    assert e.kind == "cudaGetDeviceCount" and e.code == 2
 
 
 def test_constructed_802_804_and_not_compiled():
@@ -69,8 +70,8 @@ def test_constructed_802_804_and_not_compiled():
             "RuntimeError: Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU\n"
             "ModuleNotFoundError: No module named 'torch'\n")
     got = {(e.kind, e.code) for e in scan_torch_errors(text)}
-    assert got == {("not_compiled_with_cuda", None), ("device_count_error", 804), ("system_not_initialized", 802),
-                   ("no_driver", None), ("torch_not_installed", None)}
+    assert got == {("torch_not_compiled_with_cuda", None), ("cuda_forward_compat_804", 804),
+                   ("cuda_system_not_ready_802", None), ("torch_no_driver", None), ("torch_not_importable", None)}
 
 
 def test_new_unsupported_gpu_wording_from_torch_itself(monkeypatch):
@@ -86,7 +87,7 @@ def test_new_unsupported_gpu_wording_from_torch_itself(monkeypatch):
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         torch.cuda._warn_unsupported_code(0, 61, code_ccs)
-    (e,) = [x for x in scan_torch_errors(str(w[0].message)) if x.kind == "arch_not_compatible"]
+    (e,) = [x for x in scan_torch_errors(str(w[0].message)) if x.kind == "cuda_arch_not_in_wheel"]
     assert (e.gpu_name, e.capability) == ("NVIDIA GeForce GTX 1080", "6.1")
     assert e.supported_arches == [a for a in torch.cuda.get_arch_list() if a.startswith("sm_")]
 
@@ -102,4 +103,4 @@ def test_one_huge_line_is_scanned_in_linear_time():
     assert time.monotonic() - t0 < 5  # before the fix: 36 s for 80,000 characters, growing quadratically
     # and the real message is still found after it
     (e,) = scan_torch_errors(line + "\n" + corpus_body("errors/torch-sm120-not-compatible-leggedlab.txt"))
-    assert (e.kind, e.capability) == ("arch_not_compatible", "12.0")
+    assert (e.kind, e.capability) == ("cuda_arch_not_in_wheel", "12.0")

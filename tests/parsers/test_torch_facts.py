@@ -63,7 +63,7 @@ def test_constructed_probe_gpu_host_kernel_failure():
     (d,) = t.devices
     assert (d.name, d.capability, d.kernel_ok) == ("NVIDIA GeForce RTX 5090", "12.0", False)
     assert "no kernel image" in d.kernel_error
-    assert [e.kind for e in t.errors] == ["arch_not_compatible"]  # from the warning torch raised
+    assert [e.kind for e in t.errors] == ["cuda_arch_not_in_wheel"]  # from the warning torch raised
 
 
 def test_torch_import_error_and_timeout():
