@@ -6,9 +6,10 @@ import time
 
 from envdoctor.bundle import Bundle
 from envdoctor.catalog import Check, run_checks
+from envdoctor.conclusion import conclude
 from envdoctor.facts import HostFacts
 from envdoctor.gather import gather
-from envdoctor.models import HostReport, HostStatus, host_status
+from envdoctor.models import HostReport, HostStatus
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.targets import Target
 from envdoctor.transport import LocalTransport, Transport, TransportError
@@ -38,9 +39,9 @@ READS = ("nvidia-smi (table, -q, -q -x, --query-gpu CSV, -L), collect_env, kerne
 
 def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False) -> tuple[HostReport, HostFacts]:
     facts = facts_from_bundle(bundle)
-    results = run_checks(facts, checks, debug)
-    report = HostReport(host=bundle.host, status=host_status(results), headline=headline(facts), checks=results,
-                        notes=list(bundle.notes), redacted=bundle.redacted)
+    c = conclude(facts, run_checks(facts, checks, debug))
+    report = HostReport(host=bundle.host, root_cause=c.root, status=c.status, headline=headline(facts),
+                        checks=c.checks, notes=list(bundle.notes), redacted=bundle.redacted, bottom_line=c.bottom_line)
     if bundle.pastes and not bundle.sections:
         report.recognised = facts.diagnosis.recognised + [f"message: {s.id}" for s in facts.diagnosis.signatures]
         if not report.recognised:

@@ -57,8 +57,56 @@ class CheckResult(BaseModel):
     fix: Fix | None = None
 
 
+class Confidence(str, Enum):
+    """How sure the root cause is: high (established: observed, or a specific message with nothing close),
+    medium (most likely, not confirmed), low (the cause is not determined)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class CauseCandidate(BaseModel):
+    cause_id: str
+    title: str
+    score: float
+    support: str  # observed | message | inferred | hint: how the cause is known
+    confirmed: list[str] = Field(default_factory=list)
+
+
+class RootCause(BaseModel):
+    """The first line of a report: what fails, the most likely cause, and how sure that is."""
+
+    state: str  # established | most_likely | undetermined | none | no_evidence
+    status: Status
+    cause_id: str | None = None  # None unless established or most likely
+    title: str
+    confidence: Confidence | None = None
+    failure: str | None = None  # what was seen failing, when a failure was recognised
+    candidates: list[CauseCandidate] = Field(default_factory=list)  # best first
+    tell_apart: list[str] = Field(default_factory=list)  # commands that tell the candidates apart
+    notes: list[str] = Field(default_factory=list)  # inferences an observation contradicts
+
+
+class TrainingVerdict(str, Enum):
+    READY = "ready"
+    CAN_TRAIN_WITH_WARNINGS = "can_train_with_warnings"
+    CANNOT_TRAIN = "cannot_train"
+    CANNOT_TELL = "cannot_tell"
+
+
+class BottomLine(BaseModel):
+    """The last line of a report, derived from the root cause and the checks (envdoctor/conclusion.py)."""
+
+    verdict: TrainingVerdict
+    text: str
+    cuda: str  # works | fails | unknown: what was observed of CUDA itself
+    cuda_evidence: str | None = None
+
+
 class HostReport(BaseModel):
     host: str
+    root_cause: RootCause | None = None  # first, as in the text report
     local: bool = False  # this machine, without SSH (`host` is then its hostname)
     status: HostStatus
     error: str | None = None  # why the host could not be evaluated (unreachable, timeout, ...)
@@ -69,6 +117,7 @@ class HostReport(BaseModel):
     redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
     recognised: list[str] | None = None  # for a paste: the blocks and messages envdoctor read in it
     notes: list[str] = Field(default_factory=list)  # e.g. that only part of a huge paste was scanned
+    bottom_line: BottomLine | None = None  # the verdict; never contradicts root_cause or the checks
 
 
 REPORT_SCHEMA_ID = "urn:envdoctor:report:1"  # the `$schema` of a report; `envdoctor schema` prints that schema

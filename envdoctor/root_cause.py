@@ -19,6 +19,10 @@ from envdoctor.knowledge import KnowledgeBase, load, signatures
 from envdoctor.torch_evidence import driver_view
 
 CONFIRM_BONUS = 5.0
+OBSERVED_BONUS = 5.0  # a fact signature whose evidence is all observed (lspci, /proc, a CUDA call) shows the cause itself
+# How a candidate is known, strongest first: the cause observed directly, a failure message that points
+# at it, an inference from a table, a hint (a word in the report).
+SUPPORT = ("observed", "message", "inferred", "hint")
 Verdict = tuple[bool | None, str | None]  # (holds?, the evidence line)
 
 
@@ -522,6 +526,11 @@ class Candidate:
     confirmed: list[str] = field(default_factory=list)
     open: list[str] = field(default_factory=list)  # evidence names still unknown
     ruled_out: list[str] = field(default_factory=list)
+    support: str = "message"  # one of SUPPORT: how the cause is known
+
+    def stronger_support(self, other: str) -> None:
+        if SUPPORT.index(other) < SUPPORT.index(self.support):
+            self.support = other
 
 
 @dataclass
@@ -529,20 +538,37 @@ class Diagnosis:
     ranked: list[Candidate]  # best first; empty: no failure signature
     ruled_out: list[Candidate]
     signatures: list[str]  # ids of the fault signatures seen
+    # candidates an observation contradicts (CUDA works here), each with the note that replaces it
+    contradicted: list[tuple[Candidate, str]] = field(default_factory=list)
+    cuda_failure: str | None = None  # the meaning of a message seen that shows CUDA failing, if any
 
     @property
     def primary(self) -> Candidate | None:
         return self.ranked[0] if self.ranked else None
 
 
-def _fact_signatures(f: HostFacts, kb: KnowledgeBase) -> list[tuple[str, str, list]]:
-    """(signature id, line, cause refs) that fire from facts alone (`when:`) or from the Xid table."""
+def _rank(kb: KnowledgeBase, names: list[str]) -> str:
+    """The weakest rank among evidence names: a fact signature is only as strong as its weakest part."""
+    ranks = [kb.evidence[n].rank for n in names if n in kb.evidence] or ["observed"]
+    return max(ranks, key=SUPPORT.index)
+
+
+def cuda_works(f: HostFacts) -> str | None:
+    """The observation that CUDA works here (torch.cuda.is_available() True with a device), or None."""
+    t = f.torch
+    if t.is_available is True and t.device_count != 0:
+        return f"torch.cuda.is_available() = True" + (f" ({t.device_count} device(s))" if t.device_count else "")
+    return None
+
+
+def _fact_signatures(f: HostFacts, kb: KnowledgeBase) -> list[tuple[str, str, list, str]]:
+    """(signature id, line, cause refs, support) that fire from facts alone (`when:`) or from the Xid table."""
     out = []
     for s in kb.signatures:
         if s.when:
             vals = [evidence(f, n) for n in s.when]
             if all(v is True for v, _ in vals):
-                out.append((s.id, "; ".join(l for _, l in vals if l), s.causes))
+                out.append((s.id, "; ".join(l for _, l in vals if l), s.causes, _rank(kb, s.when)))
         if s.xid_table and f.gpu.xid_events:
             table = load("xid")
             first = {}
@@ -552,7 +578,7 @@ def _fact_signatures(f: HostFacts, kb: KnowledgeBase) -> list[tuple[str, str, li
                 entry = (table["sxid"] if e.sxid else table["xid"]).get(e.xid, {})
                 cls = entry.get("class", table["default_class"])
                 w = 10.0 if entry.get("level") == "fail" else 4.0
-                out.append((s.id, e.line, [_ref(cls, w)]))
+                out.append((s.id, e.line, [_ref(cls, w)], "observed"))
     return out
 
 
@@ -564,18 +590,25 @@ def _ref(cause: str, w: float):
 
 def diagnose(f: HostFacts) -> Diagnosis:
     kb = signatures()
-    fired: list[tuple[str, str, list]] = []
+    fired: list[tuple[str, str, list, str]] = []
+    cuda_failure = None
     for seen in f.diagnosis.signatures:
         s = kb.signature(seen.id)
         if not s.info and not s.xid_table:
-            fired.append((s.id, seen.line, s.causes))
+            fired.append((s.id, seen.line, s.causes, "message"))
+            top = max(s.causes, key=lambda r: r.w, default=None)
+            if cuda_failure is None and top is not None and kb.causes[top.cause].blocks_cuda:
+                cuda_failure = s.meaning
     fired += _fact_signatures(f, kb)
     cands: dict[str, Candidate] = {}
     dropped: dict[str, Candidate] = {}
     proposers: dict[str, set[str]] = {}  # cause -> signature ids: agreement counts once per signature
-    for sid, line, refs in fired:
+    for sid, line, refs, support in fired:
         for ref in refs:
-            c = Candidate(ref.cause, ref.w, [line])
+            c = Candidate(ref.cause, ref.w, [line], support=support)
+            if support == "observed" and kb.signature(sid).when:
+                c.score += OBSERVED_BONUS
+                c.confirmed.append(f"observed: {line}")
             for name in ref.rule_out:
                 v, ev = evidence(f, name)
                 if v:
@@ -596,6 +629,7 @@ def diagnose(f: HostFacts) -> Diagnosis:
                 proposers[ref.cause] = {sid}
             else:  # the same cause from another signature: the best score, plus a little for agreement
                 old.score = max(old.score, c.score) + (1.0 if sid not in proposers[ref.cause] else 0.0)
+                old.stronger_support(c.support)
                 proposers[ref.cause].add(sid)
                 old.signatures += [l for l in c.signatures if l not in old.signatures][:5 - len(old.signatures)]
                 old.confirmed += [x for x in c.confirmed if x not in old.confirmed]
@@ -603,5 +637,16 @@ def diagnose(f: HostFacts) -> Diagnosis:
     for cause in list(dropped):
         if cause in cands:
             del dropped[cause]
-    ranked = sorted(cands.values(), key=lambda c: -c.score)
-    return Diagnosis(ranked, list(dropped.values()), list(dict.fromkeys(sid for sid, _, _ in fired)))
+    ranked = sorted(cands.values(), key=lambda c: (-c.score, SUPPORT.index(c.support)))
+    contradicted = []
+    works = cuda_works(f)
+    if works:
+        # An observation outranks an inference: a cause that keeps CUDA from working, known only from a
+        # table or a hint, is at most a note where CUDA is seen working.
+        for c in list(ranked):
+            spec = kb.causes[c.cause]
+            if spec.blocks_cuda and c.support in ("inferred", "hint"):
+                ranked.remove(c)
+                contradicted.append((c, spec.when_cuda_works or f"{spec.title}: inferred, but {works}"))
+    return Diagnosis(ranked, list(dropped.values()), list(dict.fromkeys(sid for sid, _, _, _ in fired)),
+                     contradicted, None if works else cuda_failure)

@@ -102,15 +102,34 @@ def labelled_cases() -> dict[str, str]:
     return out
 
 
+# Cases we do not score, each with the reason (the files stay as collected).
+EXCLUDED: dict[str, str] = {}
+
+
+def split_of(rel: str) -> str:
+    """Which split a case belongs to: `blind` (cases/blind-*: collected after the knowledge base was frozen
+    for a round, measured once, never tuned on), `r2` (cases/r2-*: the second round, tuned on), or
+    `tuned` (everything older)."""
+    folder = rel.split("/")[1] if rel.startswith("cases/") else ""
+    return "blind" if folder.startswith("blind-") else "r2" if folder.startswith("r2-") else "tuned"
+
+
 def diagnose_paste(text: str, checks):
     """What `check --from` gives for this pasted text: (named cause class, failing check ids, report).
-    The named class is the root_cause check's, or "healthy" when it names none."""
+    The named class is the root cause's when it is established or the most likely one, "undetermined" when
+    a failure is recognised but its cause is not determined, else "healthy"."""
     from envdoctor.bundle import Bundle
     from envdoctor.diagnose import report_from_bundle
     from envdoctor.parsers.paste import clean
 
     report, _ = report_from_bundle(Bundle(host="paste", pastes=[clean(text)]), checks)
-    rc = next(c for c in report.checks if c.id == "root_cause")
-    named = rc.cause_id if rc.status.value in ("fail", "warn") and rc.cause_id else "healthy"
-    failing = [c.id for c in report.checks if c.status.value == "fail"]
+    h = report
+    root = h.root_cause
+    if root is not None and root.cause_id:
+        named = root.cause_id
+    elif root is not None and root.state == "undetermined":
+        named = "undetermined"
+    else:
+        named = "healthy"
+    failing = [c.id for c in report.checks if c.status.value == "fail" and c.id != "root_cause"]
     return named, failing, report

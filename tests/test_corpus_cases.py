@@ -6,10 +6,7 @@ labelled corpus files (tests/corpus.py)."""
 import pytest
 
 from envdoctor.catalog import load_catalog
-from tests.corpus import corpus_body, diagnose_paste, labelled_cases
-
-# Cases we do not score, each with the reason (the files stay as collected).
-EXCLUDED: dict[str, str] = {}
+from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, labelled_cases
 
 # Cases envdoctor does not diagnose right yet (measured by benchmarks/diagnosis_accuracy.py). Most hold no
 # evidence in the paste itself that tells the thread's cause from the one named (e.g. CUDA error 999 with

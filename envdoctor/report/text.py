@@ -63,7 +63,7 @@ def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
         lines.append(f"  Read: {', '.join(h.recognised)}")
         lines += [f"  Note: {n}" for n in h.notes]
         order = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIP: 4, Status.UNKNOWN: 5}
-        shown = sorted(h.checks, key=lambda c: order[c.status])
+        shown = sorted(h.checks, key=lambda c: (c.id != "root_cause", order[c.status]))  # the root cause first
         folded = [c.id for c in shown if c.status == Status.UNKNOWN and not verbose]
         shown = [c for c in shown if c.id not in folded]
     else:
@@ -79,7 +79,7 @@ def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
     lines.append(f"  Summary: {summary_line(h)}.")
     if h.redacted:
         lines.append(f"  Secrets redacted (shown as <redacted>) in: {', '.join(h.redacted)}.")
-    verdict = VERDICTS.get(h.status.value)
+    verdict = h.bottom_line.text if h.bottom_line else VERDICTS.get(h.status.value)
     if verdict:
         lines.append(f"  Verdict: {verdict}")
     return "\n".join(lines)

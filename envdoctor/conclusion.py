@@ -1,0 +1,282 @@
+"""The first and last lines of a report (pure): the root cause, from the failure signatures, the facts and
+the checks that failed; then the checks reconciled with it; then the verdict, derived from both.
+
+The invariants (tests/test_bottom_line_invariants.py holds them over every corpus case and over generated
+facts):
+  - the root cause is never a pass under a failed check: a failed check's cause is a candidate, and a
+    failed check without a cause makes the cause "not determined";
+  - the verdict is "cannot train" whenever CUDA is seen failing, torch has no CUDA, the root cause is
+    established, or a check that bears on training fails; it says "can train" only where CUDA was seen
+    working (torch.cuda.is_available() True, or a passing proof-run); otherwise it cannot tell;
+  - a check whose cause is an alternative to the established root cause points at the root cause's fix,
+    so the two never point in different directions;
+  - an inference that an observation contradicts (a cause that keeps CUDA from working, where CUDA is seen
+    working) is a note, never a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envdoctor.facts import HostFacts
+from envdoctor.knowledge import signatures
+from envdoctor.models import (BottomLine, CauseCandidate, CheckResult, Confidence, Fix, HostStatus, RootCause,
+                              Status, TrainingVerdict, host_status)
+from envdoctor.root_cause import SUPPORT, Candidate, Diagnosis, cuda_works, diagnose
+
+STRONG = 8.0  # a candidate at or above this score, with nothing close, is established
+CLOSE = 3.0  # a runner-up within this many points leaves the first one unconfirmed
+LIKELY = 4.0  # below this, a candidate is not even "most likely" (unless it is the only one)
+CHECK_WEIGHT = 8.0  # a failed check names its cause as an observation of its own
+
+ROOT_CAUSE_ID = "root_cause"
+
+
+@dataclass
+class Conclusion:
+    root: RootCause
+    checks: list[CheckResult]  # the checks, reconciled with the root cause; the root cause's check first
+    status: HostStatus
+    bottom_line: BottomLine
+
+
+def _cuda_state(f: HostFacts, d: Diagnosis) -> tuple[str, str | None]:
+    works = cuda_works(f)
+    if works:
+        return "works", works
+    t = f.torch
+    if t.is_available is False:
+        return "fails", "torch.cuda.is_available() = False" + (f" ({t.is_available_error})" if t.is_available_error else "")
+    if t.cpu_only_build and not t.cuda_build:
+        return "fails", f"torch {t.version or ''} is a CPU-only build".replace("  ", " ")
+    if d.cuda_failure:
+        return "fails", d.cuda_failure
+    return "unknown", None
+
+
+def _add_failed_checks(d: Diagnosis, results: list[CheckResult]) -> list[CheckResult]:
+    """Failed checks are observations too: each one's cause joins the candidates. Returns the failed
+    checks that name no cause (they leave the root cause undetermined when nothing else explains them)."""
+    contradicted = {c.cause for c, _ in d.contradicted}
+    uncaused = []
+    for r in results:
+        if r.id == ROOT_CAUSE_ID or r.status != Status.FAIL:
+            continue
+        if not r.cause_id:
+            uncaused.append(r)
+            continue
+        if r.cause_id in contradicted or r.cause_id == "healthy":
+            continue
+        line = f"check {r.id} fails: {r.summary}"
+        old = next((c for c in d.ranked if c.cause == r.cause_id), None)
+        if old:
+            old.score += 1.0
+            old.confirmed.append(line)
+            old.stronger_support("observed")
+        else:
+            d.ranked.append(Candidate(r.cause_id, CHECK_WEIGHT, [line], [line], support="observed"))
+    d.ranked.sort(key=lambda c: (-c.score, SUPPORT.index(c.support)))
+    return uncaused
+
+
+def _candidates(d: Diagnosis) -> list[CauseCandidate]:
+    kb = signatures()
+    return [CauseCandidate(cause_id=c.cause, title=kb.causes[c.cause].title, score=round(c.score, 1),
+                           support=c.support, confirmed=c.confirmed[:3]) for c in d.ranked[:5]]
+
+
+def _tell_apart(d: Diagnosis, upto: int) -> list[str]:
+    kb = signatures()
+    tell: list[str] = []
+    for c in d.ranked[:upto]:
+        for name in c.open:
+            ask = kb.evidence[name].ask
+            if ask not in tell:
+                tell.append(ask)
+    for c in d.ranked[1:upto]:
+        for t in kb.causes[c.cause].tell[:1]:
+            if t not in tell:
+                tell.append(t)
+    return tell[:5]
+
+
+def _failure_line(f: HostFacts, d: Diagnosis, cuda: str, cuda_line: str | None) -> str | None:
+    kb = signatures()
+    if cuda == "fails" and cuda_line:
+        return f"CUDA fails: {cuda_line}"
+    for sid in d.signatures:
+        s = kb.signature(sid)
+        if not s.info:
+            return s.meaning
+    return None
+
+
+def root_cause_of(f: HostFacts, results: list[CheckResult] | None = None) -> tuple[RootCause, Diagnosis]:
+    """The root cause from the facts (and, when given, the checks that failed)."""
+    kb = signatures()
+    d = diagnose(f)
+    uncaused = _add_failed_checks(d, results or [])
+    cuda, cuda_line = _cuda_state(f, d)
+    notes = [note for _, note in d.contradicted]
+    failure = _failure_line(f, d, cuda, cuda_line)
+    p = d.primary
+    if p is None:
+        if d.signatures or cuda == "fails" or uncaused:
+            # A failure is recognised (a message, CUDA failing, a failed check) but nothing explains it.
+            what = failure or f"check(s) fail: {', '.join(r.id for r in uncaused)}"
+            ruled = [f"ruled out: {c.cause} ({c.ruled_out[0]})" for c in d.ruled_out][:3]
+            return RootCause(state="undetermined", status=Status.WARN, confidence=Confidence.LOW, failure=what,
+                             title=f"cause not determined: {what}", notes=notes + ruled,
+                             tell_apart=["python -c 'import torch; torch.cuda.init()'   # CUDA's own error",
+                                         "nvidia-smi; sudo dmesg | grep -i -e NVRM -e Xid"]), d
+        if not f.diagnosis.recognised and "paste" in f.sources and len(f.sources) == 1:
+            return RootCause(state="no_evidence", status=Status.UNKNOWN, title="nothing in the paste was recognised",
+                             notes=notes), d
+        return RootCause(state="none", status=Status.PASS, title="no known failure message or fault in the evidence",
+                         notes=notes + [f"ruled out: {c.cause} ({c.ruled_out[0]})" for c in d.ruled_out][:3]), d
+    second = d.ranked[1] if len(d.ranked) > 1 else None
+    margin = p.score - (second.score if second else 0.0)
+    # at a tie, how the cause is known decides: an observation outranks a message, a message an inference
+    stronger = second is not None and SUPPORT.index(p.support) < SUPPORT.index(second.support)
+    spec = kb.causes[p.cause]
+    if p.score >= STRONG and margin >= CLOSE and p.support in ("observed", "message"):
+        state, status, conf = "established", Status.FAIL, Confidence.HIGH
+    elif (p.score >= LIKELY and (margin > 0 or stronger)) or (second is None and p.score >= 3):
+        state, status, conf = "most_likely", Status.WARN, Confidence.MEDIUM
+    else:
+        state, status, conf = "undetermined", Status.WARN, Confidence.LOW
+    if state == "undetermined":
+        what = failure or "a failure is recognised"
+        names = ", ".join(c.cause for c in d.ranked[:4])
+        title = f"cause not determined: {what}; candidates: {names}"
+        cause_id = None
+    else:
+        title, cause_id = spec.title, p.cause
+    return RootCause(state=state, status=status, cause_id=cause_id, title=title, confidence=conf, failure=failure,
+                     candidates=_candidates(d), tell_apart=_tell_apart(d, 4 if state != "established" else 2),
+                     notes=notes), d
+
+
+def root_cause_result(root: RootCause, d: Diagnosis, title: str) -> CheckResult:
+    """The root cause as the report's first check line, with its evidence and fix."""
+    kb = signatures()
+    ev: list[str] = []
+    if root.failure and root.state != "none":
+        ev.append(f"fails: {root.failure}")
+    p = d.primary
+    if p is not None:
+        ev += [f"seen: {line}" for line in p.signatures[:3] if f"seen: {line}" not in ev]
+        ev += [f"confirms: {c}" for c in p.confirmed[:4]]
+        lead = 1 if root.cause_id else 0
+        for a in d.ranked[lead:4]:
+            if a.score >= 3:
+                ev.append(("candidate" if not root.cause_id else "also possible") + f": {a.cause} - "
+                          f"{kb.causes[a.cause].title}" + (f" (confirmed by: {a.confirmed[0]})" if a.confirmed else ""))
+    ev += [f"note: {n}" for n in root.notes]
+    for c in d.ruled_out[:2]:
+        line = f"ruled out: {c.cause} ({c.ruled_out[0]})"
+        if line not in ev and f"note: {line}" not in ev:
+            ev.append(line)
+    fix = None
+    if root.cause_id:
+        spec = kb.causes[root.cause_id]
+        commands = list(spec.fix.commands) + [f"to tell the causes apart: {t}" for t in root.tell_apart]
+        fix = Fix(summary=spec.fix.summary, commands=commands, playbook=spec.fix.playbook,
+                  manual=spec.fix.playbook is None)
+    elif root.state == "undetermined":
+        fix = Fix(summary="Run these to tell the candidate causes apart, then check again with their output",
+                  commands=root.tell_apart, manual=True)
+    label = {"established": "", "most_likely": " (most likely, not confirmed)", "undetermined": "",
+             "none": "", "no_evidence": ""}[root.state]
+    summary = (f"{root.cause_id}: {root.title}" if root.cause_id else root.title) + label
+    return CheckResult(id=ROOT_CAUSE_ID, title=title, status=root.status, summary=summary, evidence=ev,
+                       cause=kb.causes[root.cause_id].title if root.cause_id else None, cause_id=root.cause_id,
+                       fix=fix)
+
+
+def _reconcile(results: list[CheckResult], root: RootCause, d: Diagnosis, cuda: str,
+               cuda_line: str | None) -> list[CheckResult]:
+    """Checks agree with the root cause: an alternative explanation of the same failure points at the root
+    cause's fix; a cause CUDA's working contradicts is a note; the check that observes CUDA says it fails
+    when a pasted message shows it failing."""
+    kb = signatures()
+    rivals = {c.cause for c in d.ranked} | {c.cause for c in d.ruled_out}
+    contradicted = {c.cause: note for c, note in d.contradicted}
+    out = []
+    for r in results:
+        if r.id == ROOT_CAUSE_ID:
+            continue
+        if r.status in (Status.FAIL, Status.WARN) and r.cause_id in contradicted:
+            r = r.model_copy(update={"status": Status.WARN, "evidence": r.evidence + [f"note: {contradicted[r.cause_id]}"],
+                                     "fix": None, "summary": r.summary + " (but CUDA works here: see the note)"})
+        elif (root.state == "established" and r.status in (Status.FAIL, Status.WARN) and r.cause_id
+              and r.cause_id != root.cause_id and r.cause_id in rivals):
+            spec = kb.causes[root.cause_id]
+            r = r.model_copy(update={
+                "evidence": r.evidence + [f"explained by the root cause: {root.cause_id}"],
+                "fix": Fix(summary=f"Fix the root cause first ({root.cause_id}): {spec.fix.summary}",
+                           commands=list(spec.fix.commands), playbook=spec.fix.playbook, manual=spec.fix.playbook is None)})
+        elif r.status in (Status.FAIL, Status.WARN) and r.cause_id and r.cause_id == root.cause_id and r.fix is None:
+            spec = kb.causes[r.cause_id]
+            r = r.model_copy(update={"fix": Fix(summary=spec.fix.summary, commands=list(spec.fix.commands),
+                                                playbook=spec.fix.playbook, manual=spec.fix.playbook is None)})
+        if r.id == "torch_cuda_available" and r.status in (Status.UNKNOWN, Status.SKIP) and cuda == "fails" and cuda_line:
+            # The pasted message is torch's own answer (e.g. "Setting the available devices to be zero").
+            r = r.model_copy(update={"status": Status.FAIL, "summary": "False: CUDA fails (from the pasted message)",
+                                     "evidence": [cuda_line], "cause_id": root.cause_id,
+                                     "cause": kb.causes[root.cause_id].title if root.cause_id else "not determined (see the root cause)"})
+        out.append(r)
+    return out
+
+
+def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_line: str | None,
+                 proof_status: str | None) -> tuple[HostStatus, BottomLine]:
+    failed = [r for r in results if r.status == Status.FAIL and r.id != ROOT_CAUSE_ID]
+    training = [r for r in failed if not r.id.startswith("security_")]
+    security = [r for r in failed if r.id.startswith("security_")]
+    works = cuda == "works" or proof_status == "pass"
+    base = host_status(results)
+    sec = f"; {len(security)} security check(s) fail: fix them too" if security else ""
+    if cuda == "fails" or root.status == Status.FAIL or training or proof_status == "fail":
+        why = (f"{root.cause_id}: {root.title}" if root.cause_id else
+               (root.title if root.state == "undetermined" else
+                (f"CUDA fails ({cuda_line})" if cuda == "fails" else f"{training[0].id} fails" if training
+                 else "the proof-run failed")))
+        text = (f"this host cannot train on a GPU as it is: {why}. Fix the ✗ items above, the root cause first.")
+        return HostStatus.FAIL, BottomLine(verdict=TrainingVerdict.CANNOT_TRAIN, text=text, cuda=cuda, cuda_evidence=cuda_line)
+    warned = [r for r in results if r.status == Status.WARN] + ([None] if proof_status == "warn" else [])
+    if works:
+        if warned or security:
+            text = ("this host can train on its GPU(s); the warnings above may cost speed or stability" + sec + ".")
+            status = HostStatus.FAIL if security else HostStatus.WARN
+            return status, BottomLine(verdict=TrainingVerdict.CAN_TRAIN_WITH_WARNINGS, text=text, cuda=cuda,
+                                      cuda_evidence=cuda_line)
+        text = "this host is ready to train on its GPU(s)" + (
+            "; some evidence could not be collected (?): not a clean bill of health" if base == HostStatus.UNKNOWN else "")
+        return base, BottomLine(verdict=TrainingVerdict.READY, text=text + ".", cuda=cuda, cuda_evidence=cuda_line)
+    # Neither CUDA working nor failing was observed: no verdict on training either way.
+    text = ("cannot tell whether this host can train on a GPU: no observation of CUDA itself in the evidence "
+            "(run `python -c 'import torch; print(torch.cuda.is_available())'` or `envdoctor proof`)"
+            + ("; the warnings above still apply" if warned else "") + sec + ".")
+    status = HostStatus.FAIL if security else (HostStatus.WARN if warned else HostStatus.UNKNOWN)
+    return status, BottomLine(verdict=TrainingVerdict.CANNOT_TELL, text=text, cuda=cuda, cuda_evidence=cuda_line)
+
+
+def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None = None) -> Conclusion:
+    """The root cause, the reconciled checks (root cause first) and the verdict for one host."""
+    root, d = root_cause_of(f, results)
+    cuda, cuda_line = _cuda_state(f, d)
+    title = next((r.title for r in results if r.id == ROOT_CAUSE_ID), None)
+    # The root cause's line leads whenever the catalog has it (a site's catalog or a test may not).
+    lead = [root_cause_result(root, d, title)] if title else []
+    checks = lead + _reconcile(results, root, d, cuda, cuda_line)
+    status, bottom = _bottom_line(checks, root, cuda, cuda_line, proof_status)
+    return Conclusion(root=root, checks=checks, status=status, bottom_line=bottom)
+
+
+def with_proof(root: RootCause | None, checks: list[CheckResult], bottom: BottomLine | None,
+               proof_status: str | None) -> tuple[HostStatus, BottomLine] | None:
+    """The status and verdict once the proof-run is judged (the checks and the root cause are unchanged)."""
+    if root is None or bottom is None:
+        return None
+    return _bottom_line(checks, root, bottom.cuda, bottom.cuda_evidence, proof_status)
