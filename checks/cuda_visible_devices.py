@@ -2,8 +2,8 @@
 
 import re
 
-from envdoctor.catalog import check, fail, passed, unknown, warn
-from envdoctor.models import Fix
+from envdoctor.catalog import check, from_cause, passed, unknown
+from envdoctor.models import Status
 
 
 def _resolve(entry: str, gpus) -> bool | None:
@@ -35,20 +35,13 @@ def cuda_visible_devices(facts):
         nvd = ce.nvidia_visible_devices
         if nvd is not None and nvd.strip().lower() in ("", "void", "none"):
             # The NVIDIA container runtime mounts no GPU into a container started with this value.
-            return warn(f"NVIDIA_VISIBLE_DEVICES={nvd!r}: the NVIDIA container runtime gives this container no GPU",
-                        evidence=[f"NVIDIA_VISIBLE_DEVICES={nvd!r}"],
-                        cause="the container was started without GPUs (NVIDIA_VISIBLE_DEVICES empty/void/none)",
-                        fix=Fix(summary="Start the container with GPUs", commands=["docker run --gpus all ..."],
-                                manual=True))
+            return from_cause(Status.WARN, f"NVIDIA_VISIBLE_DEVICES={nvd!r}: the NVIDIA container runtime gives this "
+                              "container no GPU", "container_without_gpus", [f"NVIDIA_VISIBLE_DEVICES={nvd!r}"])
         return passed("CUDA_VISIBLE_DEVICES is not set: every GPU is visible")
     value = ce.cuda_visible_devices or ""
     ev = [f"CUDA_VISIBLE_DEVICES={value!r}"]
-    fix = Fix(summary="Unset CUDA_VISIBLE_DEVICES (or set it to GPUs that exist: `nvidia-smi -L`), and remove it "
-                      "from the shell profile / container environment that sets it",
-              commands=["unset CUDA_VISIBLE_DEVICES", "nvidia-smi -L"], manual=True)
     if value.strip() in ("", "-1", "none", "NoDevFiles"):
-        return fail("CUDA_VISIBLE_DEVICES hides every GPU", evidence=ev,
-                    cause="an empty or -1 CUDA_VISIBLE_DEVICES makes CUDA see no device", fix=fix)
+        return from_cause(Status.FAIL, "CUDA_VISIBLE_DEVICES hides every GPU", "cuda_visible_devices", ev)
     entries = [e.strip() for e in value.split(",")]
     gpus = facts.gpu.gpus
     if facts.torch.is_available is False and facts.torch.device_count == 0 and gpus:
@@ -64,9 +57,9 @@ def cuda_visible_devices(facts):
         if not ok:
             ev.append(f"entry {e!r} names no GPU present ({len(gpus)} GPU(s): indices 0..{len(gpus) - 1})")
             if visible == 0:
-                return fail(f"CUDA_VISIBLE_DEVICES={value} names no GPU present", evidence=ev,
-                            cause="CUDA stops at the first entry naming no device: no GPU is visible", fix=fix)
-            return warn(f"CUDA_VISIBLE_DEVICES={value}: entries from {e!r} on are ignored", evidence=ev,
-                        cause="CUDA stops reading the list at the first entry naming no device", fix=fix)
+                return from_cause(Status.FAIL, f"CUDA_VISIBLE_DEVICES={value} names no GPU present",
+                                  "cuda_visible_devices", ev, detail="CUDA stops at the first entry naming no device")
+            return from_cause(Status.WARN, f"CUDA_VISIBLE_DEVICES={value}: entries from {e!r} on are ignored",
+                              "cuda_visible_devices", ev, detail="CUDA stops at the first entry naming no device")
         visible += 1
     return passed(f"CUDA_VISIBLE_DEVICES={value}: {visible} of {len(gpus)} GPU(s) visible", evidence=ev)

@@ -1,7 +1,8 @@
 """GPU configuration a training job depends on: persistence mode, NVSwitch fabric manager, MIG."""
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
-from envdoctor.models import Fix
+from envdoctor.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.models import Status
+from envdoctor.parsers.signatures import lines_of
 
 
 def _no_gpu_list(facts):
@@ -30,12 +31,8 @@ def persistence_mode(facts):
         ev = [f"{x.label}: Persistence-M Off" for x in off_dc]
         if g.persistenced_state:
             ev.append(f"nvidia-persistenced.service: {g.persistenced_state}")
-        return warn(f"persistence mode is off on {len(off_dc)} data-center GPU(s)", evidence=ev,
-                    cause="nvidia-persistenced is not running, so the driver re-initialises the GPU for each "
-                          "new process (slow CUDA start-up, lost settings)",
-                    fix=Fix(summary="enable the NVIDIA persistence daemon",
-                            commands=["sudo systemctl enable --now nvidia-persistenced",
-                                      "nvidia-smi --query-gpu=index,persistence_mode --format=csv"]))
+        return from_cause(Status.WARN, f"persistence mode is off on {len(off_dc)} data-center GPU(s)",
+                          "persistence_mode_off", ev)
     if all(x.persistence_mode is None for x in gpus) and g.persistenced_active is None:
         return unknown("persistence mode not reported", missing=["nvidia-smi"])
     if not any(x.datacenter for x in gpus):
@@ -57,12 +54,11 @@ def fabric_manager(facts):
     gpus = [x for x in (g.gpus or []) if not x.lost]
     pending = [x for x in gpus if x.fabric_state and x.fabric_state.lower() in ("in progress", "not started")]
     bad_status = [x for x in gpus if x.fabric_status and x.fabric_status.lower() not in ("success", "n/a")]
-    err802 = [e for e in g.errors_seen if "not yet initialized" in e.lower() or "systemnotready" in e.lower()]
+    err802 = lines_of(g.errors_seen, ("cuda_system_not_ready_802",))
     branch = (g.nvml_version or g.kernel_module_version or "<branch>").split(".")[0]
-    fix = Fix(summary="install nvidia-fabricmanager of exactly the driver's version and start it",
-              commands=[f"sudo apt-get install nvidia-fabricmanager-{branch}   # same version as the driver",
-                        "sudo systemctl enable --now nvidia-fabricmanager",
-                        "journalctl -u nvidia-fabricmanager -b --no-pager | tail -20"])
+    commands = [f"sudo apt-get install nvidia-fabricmanager-{branch}   # same version as the driver",
+                "sudo systemctl enable --now nvidia-fabricmanager",
+                "journalctl -u nvidia-fabricmanager -b --no-pager | tail -20"]
     ev = []
     if g.nvswitch_count:
         ev.append(f"{g.nvswitch_count} NVSwitch device(s) found")
@@ -73,14 +69,13 @@ def fabric_manager(facts):
     ev += [f"{x.label}: fabric status {x.fabric_status}" for x in bad_status]
     ev += err802[:2]
     if g.nvswitch_count and g.fabricmanager_active is False:
-        cause = ("nvidia-fabricmanager is not installed" if g.fabricmanager_installed is False else
-                 f"nvidia-fabricmanager is {g.fabricmanager_state} (it fails to start when its version differs "
-                 f"from the driver's)")
-        return fail("NVSwitch system without a running fabric manager", evidence=ev, cause=cause, fix=fix)
+        state = ("not installed" if g.fabricmanager_installed is False else
+                 f"{g.fabricmanager_state}; it fails to start when its version differs from the driver's")
+        return from_cause(Status.FAIL, "NVSwitch system without a running fabric manager", "fabric_manager", ev,
+                          detail=f"nvidia-fabricmanager: {state}", commands=commands)
     if pending or bad_status or (err802 and g.nvswitch_count != 0):
-        return fail("the GPU fabric is not initialised (CUDA error 802: system not yet initialized)", evidence=ev,
-                    cause="the NVSwitch fabric was not configured: nvidia-fabricmanager is not running or failed",
-                    fix=fix)
+        return from_cause(Status.FAIL, "the GPU fabric is not initialised (CUDA error 802)", "fabric_manager", ev,
+                          commands=commands)
     if g.nvswitch_count == 0 and not any(x.fabric_state and x.fabric_state.lower() == "completed" for x in gpus):
         return skip("no NVSwitch on this machine: fabric manager not needed")
     if g.nvswitch_count and g.fabricmanager_active:
@@ -109,20 +104,12 @@ def mig_config(facts):
                and x.mig_mode_pending != x.mig_mode_current]
     empty = [x for x in gpus if x.mig_mode_current and x.mig_devices == 0]
     if empty:
-        return fail(f"MIG is enabled with no instance on {len(empty)} GPU(s): CUDA has no device there",
-                    evidence=[f"{x.label}: MIG mode Enabled, 0 MIG devices" for x in empty],
-                    cause="MIG mode was enabled but no GPU instance / compute instance was created",
-                    fix=Fix(summary="create MIG instances, or disable MIG",
-                            commands=["sudo nvidia-smi mig -lgip   # the profiles",
-                                      "sudo nvidia-smi mig -cgi <profile> -C -i <gpu>",
-                                      "sudo nvidia-smi -mig 0 -i <gpu>   # or disable MIG"], manual=True))
+        return from_cause(Status.FAIL, f"MIG is enabled with no instance on {len(empty)} GPU(s): CUDA has no device "
+                          "there", "mig_misconfigured", [f"{x.label}: MIG mode Enabled, 0 MIG devices" for x in empty])
     if pending:
-        return warn(f"a MIG mode change is pending on {len(pending)} GPU(s)",
-                    evidence=[f"{x.label}: MIG current {'Enabled' if x.mig_mode_current else 'Disabled'}, pending "
-                              f"{'Enabled' if x.mig_mode_pending else 'Disabled'}" for x in pending],
-                    cause="the MIG mode was changed but the GPU was not reset yet",
-                    fix=Fix(summary="reset the GPU (no process may use it) or reboot",
-                            commands=["sudo nvidia-smi -r -i <gpu>", "sudo reboot"], manual=True))
+        return from_cause(Status.WARN, f"a MIG mode change is pending on {len(pending)} GPU(s)", "mig_pending_reset",
+                          [f"{x.label}: MIG current {'Enabled' if x.mig_mode_current else 'Disabled'}, pending "
+                           f"{'Enabled' if x.mig_mode_pending else 'Disabled'}" for x in pending])
     on = [x for x in gpus if x.mig_mode_current]
     unknown_count = [x for x in on if x.mig_devices is None]
     if unknown_count:

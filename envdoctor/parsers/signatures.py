@@ -74,6 +74,12 @@ def find_all(text: str, ids: tuple[str, ...] | set[str]) -> list[tuple[str, int,
     return sorted(out, key=lambda x: (x[1], x[0]))
 
 
+def lines_of(lines: list[str], ids: set[str] | tuple[str, ...]) -> list[str]:
+    """The lines a signature of `ids` matches: how a check picks its evidence lines by the knowledge
+    base instead of by a phrase of its own."""
+    return [line for line in lines if find_all(line, ids)]
+
+
 def merge(seen: list[SignatureSeen], more: list[SignatureSeen]) -> list[SignatureSeen]:
     ids = {s.id: s for s in seen}
     for s in more:

@@ -222,3 +222,44 @@ def test_constructed_cuda_visible_devices_empty_is_the_cause():
     assert r.status == Status.FAIL
     assert r.cause_id in ("cuda_visible_devices", None)  # the root cause's; see cuda_visible_devices for the value
     assert run("cuda_visible_devices", f).cause_id == "cuda_visible_devices"
+
+
+# --- one reasoning path (issue 17 items 3 and 10) ---------------------------------------------------
+
+def _kernel_failed(error: str) -> HostFacts:
+    # constructed facts: the probe's test kernel failed on an H100 under a cu130 wheel that covers sm_90
+    from envdoctor.facts.torch import TorchDevice
+
+    return HostFacts(torch=TorchFacts(installed=True, version="2.9.1+cu130", cuda_build="13.0", source="probe",
+                                      arch_list=["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"],
+                                      is_available=True, device_count=1,
+                                      devices=[TorchDevice(index=0, name="NVIDIA H100 80GB HBM3", capability="9.0",
+                                                           kernel_ok=False, kernel_error=error)]))
+
+
+def test_busy_gpu_gets_no_other_torch():
+    # CUDA's own wording for error 46
+    r = run("torch_arch_support", _kernel_failed(
+        "CUDA error: CUDA-capable device(s) is/are busy or unavailable"))
+    assert r.status == Status.FAIL and r.cause_id == "device_busy_exclusive"
+    assert not any("pip install" in c for c in r.fix.commands)
+
+
+def test_unknown_kernel_error_gets_no_other_torch():
+    r = run("torch_arch_support", _kernel_failed("CUDA error: an illegal memory access was encountered"))
+    assert r.status == Status.FAIL and r.cause_id != "arch_not_in_wheel" and r.fix is None
+
+
+def test_no_kernel_image_is_the_missing_arch():
+    r = run("torch_arch_support", _kernel_failed("CUDA error: no kernel image is available for execution on the device"))
+    assert r.status == Status.FAIL and r.cause_id == "arch_not_in_wheel"
+
+
+def test_torch_cuda_available_lists_a_warning_once():
+    # the probe records torch's warning both as a warning and as a recognised message
+    w = "UserWarning: CUDA initialization: The NVIDIA driver on your system is too old (found version 11040)."
+    f = facts_from_bundle(Bundle(pastes=[w]))
+    f.torch = f.torch.model_copy(update={"installed": True, "cuda_build": "12.4", "is_available": False,
+                                         "warnings": [w, w]})
+    r = run("torch_cuda_available", f)
+    assert sum(w in e for e in r.evidence) == 1

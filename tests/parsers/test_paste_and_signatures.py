@@ -162,3 +162,13 @@ def test_fix_commands_take_the_wheel_index_from_torch_releases():
     assert not [t for t in shown if "{torch_index" in t]
     host = wheel_index("x").split("/")[2]  # the index's host is written only in torch_releases.yaml
     assert host not in files("envdoctor").joinpath("data", "signatures", "_causes.yaml").read_text()
+
+
+def test_evidence_of_a_one_line_json_is_the_matched_message():
+    import json
+
+    # constructed: the probe's torch section is one JSON line; the warning sits far from its start
+    w = "UserWarning: CUDA initialization: The NVIDIA driver on your system is too old (found version 11040)."
+    text = json.dumps({"version": "2.5.1+cu124", "arch_list": ["sm_50"] * 60, "warnings": [w]})
+    (seen,) = [s for s in scan_signatures(text) if s.id == "torch_driver_too_old"]
+    assert seen.line == w
