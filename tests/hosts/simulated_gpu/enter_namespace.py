@@ -8,7 +8,9 @@ filesystem is written, and all of it disappears with the namespace.
   are the real ones) plus the plan's /dev/nvidia* character nodes;
 - /etc/ld.so.cache: a cache built here (ldconfig -X: no links updated; its aux cache goes to a tmpfs)
   with the stub driver libraries' folder first, so dlopen("libcuda.so.1") and `ldconfig -p` find them;
-- /proc/driver, /proc/modules, /sys/bus/pci/devices: the plan's constructed views, bound over the real.
+- /proc/driver, /proc/modules, /sys/bus/pci/devices: the plan's constructed views, bound over the real;
+- this machine's own NVIDIA tools (nvidia-smi, ...) are covered, so only the plan's stubs answer.
+What the plan does not simulate (packages, limits, container markers, sshd, docker) is this machine's.
 """
 
 import json
@@ -58,12 +60,28 @@ def ld_cache(stage, lib_dir):
     bind(cache, "/etc/ld.so.cache")
 
 
+def hide_real_tools(stage, names, keep_dir, path):
+    """This machine's own NVIDIA tools (a GPU machine has them) are covered by an empty, non-executable
+    file, so only the simulated host's stubs answer and a tool the host lacks is absent."""
+    empty = os.path.join(stage, "hidden-tool")
+    open(empty, "w").close()
+    os.chmod(empty, 0o644)
+    for d in path.split(os.pathsep) + ["/usr/bin", "/usr/sbin", "/bin", "/sbin"]:
+        if not d or os.path.realpath(d) == os.path.realpath(keep_dir):
+            continue
+        for n in names:
+            p = os.path.join(d, n)
+            if os.path.isfile(p):
+                bind(empty, p)
+
+
 def main(plan_path):
     with open(plan_path) as fh:
         plan = json.load(fh)
     stage = plan["stage"]
     private_dev(stage, plan["dev_nodes"])
     ld_cache(stage, plan["lib_dir"])
+    hide_real_tools(stage, plan["hide_tools"], plan["bin_dir"], plan["env"].get("PATH", ""))
     for src, dst, optional in plan["binds"]:
         if optional and not os.path.exists(dst):
             continue  # /proc/modules is absent on a kernel built without module support: the probe says so

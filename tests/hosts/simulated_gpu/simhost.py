@@ -105,6 +105,10 @@ def proc_modules(without: tuple[str, ...] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The probe's NVIDIA tools: on a machine that has them, only the simulated host's stubs may answer.
+REAL_TOOLS_HIDDEN = ("nvidia-smi", "nvidia-ctk", "nvidia-container-cli", "nvidia-container-runtime-hook",
+                     "nv-fabricmanager", "nvidia-modprobe")
+
 NVIDIA_NODES = [("nvidia0", 195, 0), ("nvidiactl", 195, 255), ("nvidia-modeset", 195, 254),
                 ("nvidia-uvm", 509, 0), ("nvidia-uvm-tools", 509, 1)]  # nvidia-uvm's major is dynamic
 
@@ -120,6 +124,7 @@ def _compile(c_file: Path, out: Path, soname: str, defines: dict[str, int]) -> N
 
 def build(host: Host, base: Path) -> Path:
     """Write the simulated host under `base`; returns the namespace plan's path."""
+    base.mkdir(parents=True, exist_ok=True)
     (base / "SIMULATION.txt").write_text(LABEL + f"host: {host.name}\n")
     bin_dir, lib_dir, py_dir = base / "bin", base / "lib", base / "python"
     for d in (bin_dir, lib_dir, py_dir, base / "stage", base / "proc-driver" / "nvidia", base / "pci"):
@@ -175,6 +180,8 @@ def build(host: Host, base: Path) -> Path:
         "binds": [[str(base / "proc-driver"), "/proc/driver", False],
                   [str(base / "proc-modules"), "/proc/modules", True],
                   [str(base / "pci"), "/sys/bus/pci/devices", False]],
+        "bin_dir": str(bin_dir),
+        "hide_tools": list(REAL_TOOLS_HIDDEN),
         "cwd": str(base),
         "env": env,
         "argv": [sys.executable, "-m", "envdoctor", "check", "--no-proof", "--json"],

@@ -4,8 +4,10 @@ named first, and a healthy host must have no failed check."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -135,3 +137,19 @@ def test_stubs_answer_only_what_was_recorded(tmp_path):
     xml = subprocess.run([nvidia_smi, "-q", "-x"], capture_output=True, text=True)
     assert xml.returncode == 2 and xml.stdout == "" and "SIMULATION: no recording" in xml.stderr
     assert plan.exists() and "SIMULATION" in (tmp_path / "SIMULATION.txt").read_text()
+
+
+def test_this_machines_own_nvidia_tools_do_not_answer(tmp_path):
+    """On a machine with its own nvidia-smi, a simulated host without one has none (here: a fake on PATH)."""
+    plan = build(scenarios.driver_too_old(), tmp_path / "host")
+    real = tmp_path / "machine-bin"
+    real.mkdir()
+    (real / "nvidia-smi").write_text("#!/bin/sh\necho this machine: own nvidia-smi\n")
+    (real / "nvidia-smi").chmod(0o755)
+    p = json.loads(plan.read_text())
+    p["env"]["PATH"] = f"{p['env']['PATH']}:{real}"
+    p["argv"] = [sys.executable, "-c", "import shutil; print(shutil.which('nvidia-smi'), shutil.which('nvidia-ctk'))"]
+    plan.write_text(json.dumps(p))
+    res = in_namespace(plan)
+    assert res.stdout.split() == ["None", str(tmp_path / "host" / "bin" / "nvidia-ctk")], res.stderr[-2000:]
+    assert "own nvidia-smi" in subprocess.run([real / "nvidia-smi"], capture_output=True, text=True).stdout
