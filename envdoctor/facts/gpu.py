@@ -61,6 +61,9 @@ class GpuInfo(BaseModel):
     fabric_state: str | None = None  # NVLink fabric registration (-q "Fabric State"): "Completed", "In Progress"
     fabric_status: str | None = None  # "Success" or the failure NVML reports
     source: str | None = None  # which output this came from: "nvidia-smi -q -x", "nvidia-smi", "csv", "-L"
+    driver_model: str | None = None  # Windows only: "WDDM" or "TCC" (the table's TCC/WDDM column, -q "Driver Model")
+    throttle_reasons_mask: str | None = None  # clocks_event_reasons.active as printed ("0x0000000000000008")
+    throttle_reasons_unknown_bits: str | None = None  # bits of that mask NVML's table does not name ("0x800")
 
 
     @property

@@ -208,6 +208,7 @@ def _xml_gpu(g: ET.Element) -> GpuInfo:
     info.pci_bus_id = _clean(_x(g, "pci/pci_bus_id")) or g.get("id")
     info.pci_device_id = _device_id(_x(g, "pci/pci_device_id"))
     info.persistence_mode = _bool(_x(g, "persistence_mode"))
+    info.driver_model = _clean(_x(g, "driver_model/current_dm"))
     info.mig_mode_current = _mig_mode(_x(g, "mig_mode/current_mig"))
     info.mig_mode_pending = _mig_mode(_x(g, "mig_mode/pending_mig"))
     migs = g.find("mig_devices")
@@ -253,7 +254,8 @@ def _xml_gpu(g: ET.Element) -> GpuInfo:
         for r in reasons:
             if _bool(r.text):
                 tag = re.sub(r"^clocks_(event|throttle)_reason_", "", r.tag)
-                active.append(_XML_REASON.get(tag, tag))
+                tag = {"display_clock_setting": "display_clocks_setting"}.get(tag, tag)
+                active.append(_reason_names().get(tag, tag))
         info.throttle_reasons_active = active
     link = g.find("pci/pci_gpu_link_info")
     info.pcie_gen_max = _int(_x(link, "pcie_gen/max_link_gen"))
@@ -266,17 +268,27 @@ def _xml_gpu(g: ET.Element) -> GpuInfo:
     return _finish(info)
 
 
-_XML_REASON = {
-    "gpu_idle": "Idle",
-    "applications_clocks_setting": "Applications Clocks Setting",
-    "sw_power_cap": "SW Power Cap",
-    "hw_slowdown": "HW Slowdown",
-    "hw_thermal_slowdown": "HW Thermal Slowdown",
-    "hw_power_brake_slowdown": "HW Power Brake Slowdown",
-    "sync_boost": "Sync Boost",
-    "sw_thermal_slowdown": "SW Thermal Slowdown",
-    "display_clocks_setting": "Display Clock Setting",
-}
+def _reason_names() -> dict[str, str]:
+    """'hw_slowdown' -> 'HW Slowdown' (envdoctor/data/clock_event_reasons.yaml)."""
+    return {r["key"]: r["name"] for r in load("clock_event_reasons")["reasons"]}
+
+
+def decode_reasons(mask: str | None) -> tuple[list[str], str | None] | None:
+    """'0x0000000000000028' -> (['HW Slowdown', 'SW Thermal Slowdown'], None); bits NVML's table does not
+    name come back as a hex string. None when the value is not a hex mask (N/A, [Not Supported])."""
+    v = _clean(mask)
+    if not v or not re.fullmatch(r"0[xX][0-9a-fA-F]+", v):
+        return None
+    bits = int(v, 16)
+    names, known = [], 0
+    for r in load("clock_event_reasons")["reasons"]:
+        known |= r["bit"]
+        if bits & r["bit"]:
+            names.append(r["name"])
+    rest = bits & ~known
+    return names, (hex(rest) if rest else None)
+
+
 
 
 def find_xml(text: str) -> list[SmiBlock]:
@@ -352,6 +364,7 @@ def _q_gpu(bus: str, n: _Node) -> GpuInfo:
     info.uuid = _clean(n.get("GPU UUID"))
     info.pci_device_id = _device_id(n.get("PCI", "Device Id"))
     info.persistence_mode = _bool(n.get("Persistence Mode"))
+    info.driver_model = _clean(n.get("Driver Model", "Current"))
     info.mig_mode_current = _mig_mode(n.get("MIG Mode", "Current"))
     info.mig_mode_pending = _mig_mode(n.get("MIG Mode", "Pending"))
     if info.mig_mode_current is not None or n.all("MIG Device"):
@@ -487,8 +500,9 @@ def find_table(text: str) -> list[SmiBlock]:
             r1 = _T_ROW1.match(s)
             if r1 and not in_mig:
                 pm = {"On": True, "Off": False}.get(r1.group("pm"))  # Windows shows the driver model instead
+                dm = r1.group("pm") if r1.group("pm") in ("WDDM", "TCC") else None
                 cur = GpuInfo(source="nvidia-smi", index=int(r1.group("idx")), name=r1.group("name").strip(),
-                              persistence_mode=pm, pci_bus_id=r1.group("bus"))
+                              persistence_mode=pm, driver_model=dm, pci_bus_id=r1.group("bus"))
                 cur.ecc_uncorrected_volatile = int(r1.group("ecc")) if r1.group("ecc").isdigit() else None
                 blk.gpus.append(cur)
                 continue
@@ -558,6 +572,7 @@ def _csv_gpu(row: dict[str, str]) -> GpuInfo:
     g.power_limit_w = _float(row.get("power.limit"))
     g.compute_capability = _clean(row.get("compute_cap"))
     g.persistence_mode = _bool(row.get("persistence_mode"))
+    g.driver_model = _clean(row.get("driver_model.current"))
     g.performance_state = _clean(row.get("pstate"))
     g.mig_mode_current = _mig_mode(row.get("mig.mode.current"))
     g.mig_mode_pending = _mig_mode(row.get("mig.mode.pending"))
@@ -577,9 +592,16 @@ def _csv_gpu(row: dict[str, str]) -> GpuInfo:
     g.pcie_width_max = _int(row.get("pcie.link.width.max"))
     reasons = {k.split(".", 1)[1]: v for k, v in row.items() if k.startswith("clocks_event_reasons.")
                or k.startswith("clocks_throttle_reasons.")}
+    mask = reasons.get("active")
     reasons = {k: v for k, v in reasons.items() if k not in ("supported", "active")}
     if reasons:
-        g.throttle_reasons_active = [_XML_REASON.get(k, k) for k, v in reasons.items() if _bool(v)]
+        g.throttle_reasons_active = [_reason_names().get(k, k) for k, v in reasons.items() if _bool(v)]
+    decoded = decode_reasons(mask)
+    if decoded is not None:
+        g.throttle_reasons_mask = _clean(mask)
+        g.throttle_reasons_unknown_bits = decoded[1]
+        if not reasons:  # the per-reason columns, where queried, say the same in words
+            g.throttle_reasons_active = decoded[0]
     return _finish(g)
 
 
