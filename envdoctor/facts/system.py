@@ -5,6 +5,17 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class ResolvedLib(BaseModel):
+    """A CUDA library as `ldd`/`ldconfig -p` resolved it."""
+
+    name: str  # "libnvJitLink.so.12"
+    path: str | None  # None: "not found"
+    cuda_root: str | None = None  # the toolkit it comes from: "/usr/local/cuda-12.1"
+    cuda_version: str | None = None  # that toolkit's version when its path names it: "12.1"
+    origin: str | None = None  # "system toolkit", "pip wheel", "conda", "driver", "other"
+    line: str = ""  # verbatim
+
+
 class SystemFacts(BaseModel):
     os_name: str | None = None
     kernel: str | None = None
@@ -28,3 +39,11 @@ class SystemFacts(BaseModel):
     memlock_errors_seen: list[str] | None = None  # NCCL/verbs: "Call to ibv_create_qp failed", ...
     container_evidence: list[str] = Field(default_factory=list)  # "/.dockerenv exists", cgroup lines...
     wsl_evidence: list[str] = Field(default_factory=list)
+    # Added for pastes as they come (all optional):
+    os_family: str | None = None  # "linux" or "windows": where the commands ran (WSL counts as linux)
+    os_family_evidence: list[str] = Field(default_factory=list)  # the line(s) that tell
+    memlock_scope: str | None = None  # "container" when the memlock_* values are a container's own; None: not told
+    memlock_host_soft_bytes: int | None = None  # the host's, when the paste holds both (the container's applies)
+    memlock_host_hard_bytes: int | None = None
+    memlock_host_evidence: list[str] = Field(default_factory=list)
+    cuda_libs_resolved: list[ResolvedLib] | None = None  # from pasted ldd / ldconfig -p; None: none pasted

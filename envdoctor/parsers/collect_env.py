@@ -1,6 +1,7 @@
 """Parse `python -m torch.utils.collect_env` output (pure), found anywhere in a text.
 
-Two layouts exist: the old flat one ("PyTorch version: 2.5.1+cu121") and the sectioned one of
+Two layouts exist (and older wording of the flat one: "Is CUDA available: No", "Is debug build: No"
+before torch 1.6): the old flat one ("PyTorch version: 2.5.1+cu121") and the sectioned one of
 torch >= 2.8 ("==== PyTorch Info ====" headers, keys padded: "PyTorch version              : 2.7.0").
 Values collect_env could not get are "Could not collect", "N/A" or "No CUDA": kept apart from a real
 value so that a check can tell "unknown" from "known absent"."""
@@ -63,7 +64,8 @@ class CollectEnv(BaseModel):
     @property
     def is_available(self) -> bool | None:
         v = self.value("Is CUDA available")
-        return {"True": True, "False": False}.get(v) if v else None
+        # torch < 1.6 printed "Yes"/"No"
+        return {"True": True, "False": False, "Yes": True, "No": False}.get(v) if v else None
 
     @property
     def driver_version(self) -> str | None:

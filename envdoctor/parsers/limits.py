@@ -18,6 +18,8 @@ class MemlockReading:
     hard: int | None = None
     source: str = ""
     lines: list[str] = field(default_factory=list)
+    scope: str | None = None  # "container" / "host" when the paste tells which; None: not told
+    host: "MemlockReading | None" = None  # the host's reading, kept apart, when a container's is the one above
 
 
 def _value(raw: str, unit_bytes: int) -> int | None:
@@ -57,7 +59,7 @@ _ULIMIT_A_LINE = re.compile(
     r"^\s*(?:max locked memory\s+\((kbytes|bytes)?,?\s*-l\)|-l:\s*locked(?:-in)?[- ]memory(?: size)?\s*\((kbytes|kb|bytes)\))"
     r"\s+(\S+)\s*$", re.IGNORECASE)
 # A command line in a paste: "$ ulimit -l", "# ulimit -Ha", "ulimit -a", "user@host:~$ ulimit -H -l".
-_ULIMIT_CMD = re.compile(r"\bulimit((?:\s+-[A-Za-z]+)+)\s*$")
+_ULIMIT_CMD = re.compile(r"\bulimit((?:\s+-[A-Za-z]+)+)\s*['\"]?\s*$")  # also `docker run ... sh -c 'ulimit -l'`
 
 
 def _flags(cmd_line: str) -> str | None:
@@ -65,19 +67,54 @@ def _flags(cmd_line: str) -> str | None:
     return m.group(1).replace("-", "").replace(" ", "") if m else None
 
 
-def _preceding_flags(lines: list[str], i: int, reach: int = 30) -> str | None:
-    for j in range(i - 1, max(-1, i - reach), -1):
-        f = _flags(lines[j])
-        if f is not None:
-            return f
+# Which side a `ulimit` ran on: a container's prompt (root@<12 hex>), the command run through docker/podman/
+# kubectl, or the user's heading just above ("Docker container:", "On the host:").
+_CONTAINER_PROMPT = re.compile(r"^\s*\w[\w.-]*@[0-9a-f]{12}:\S*\s?[#$]")
+_THROUGH_CONTAINER = re.compile(r"\b(?:docker|podman|nerdctl)\s+(?:container\s+)?(?:run|exec)\b|\bkubectl\s+exec\b|\benroot\s+start\b")
+_HEADING_CONTAINER = re.compile(r"\b(?:in(?:side)?\s+(?:the\s+|a\s+|my\s+)?)?(?:docker\s+)?container\b|\bpod\b", re.I)
+_HEADING_HOST = re.compile(r"\b(?:host(?:\s+machine)?|bare[- ]metal|outside (?:the |a )?container)\b", re.I)
+
+
+def _scope(lines: list[str], cmd_at: int) -> str | None:
+    cmd = lines[cmd_at]
+    if _CONTAINER_PROMPT.match(cmd) or _THROUGH_CONTAINER.search(cmd):
+        return "container"
+    for j in range(cmd_at - 1, max(-1, cmd_at - 4), -1):  # a heading just above, before any other command
+        prev = lines[j].strip()
+        if not prev:
+            continue
+        if _flags(prev) is not None:
+            break
+        if prev.endswith(":") and len(prev) < 60:
+            if _HEADING_CONTAINER.search(prev):
+                return "container"
+            if _HEADING_HOST.search(prev):
+                return "host"
     return None
 
 
-def scan_ulimit(text: str) -> MemlockReading | None:
-    """Memlock from pasted `ulimit -a`/`-Ha`/`-Sa` tables and `ulimit -l`/`-Hl` one-liners.
-    Without -H a shell prints the soft limit, so a table with no command line above is the soft limit."""
+def _command_at(lines: list[str], i: int, reach: int = 30) -> int | None:
+    for j in range(i - 1, max(-1, i - reach), -1):
+        if _flags(lines[j]) is not None:
+            return j
+    return None
+
+
+def _scan_ulimit(text: str) -> dict[str | None, MemlockReading]:
+    """Readings per scope (None: not told)."""
     lines = text.splitlines()
-    r = MemlockReading()
+    by: dict[str | None, MemlockReading] = {}
+
+    def put(scope: str | None, hard: bool, val: int, flags: str, ev: list[str]) -> None:
+        r = by.setdefault(scope, MemlockReading(scope=scope))
+        if hard and r.hard is None:
+            r.hard, r.lines = val, r.lines + ev
+        elif not hard and r.soft is None:
+            r.soft, r.lines = val, r.lines + ev
+        else:
+            return
+        r.source = r.source or f"ulimit -{flags}"
+
     for i, line in enumerate(lines):
         m = _ULIMIT_A_LINE.match(line)
         if m:
@@ -85,14 +122,9 @@ def scan_ulimit(text: str) -> MemlockReading | None:
             val = _value(m.group(3), 1 if unit == "bytes" else 1024)
             if val is None:
                 continue
-            flags = _preceding_flags(lines, i) or "a"
-            hard = "H" in flags
-            if hard and r.hard is None:
-                r.hard, r.lines = val, r.lines + [line.strip()]
-                r.source = r.source or f"ulimit -{flags}"
-            elif not hard and r.soft is None:
-                r.soft, r.lines = val, r.lines + [line.strip()]
-                r.source = r.source or f"ulimit -{flags}"
+            at = _command_at(lines, i)
+            flags = _flags(lines[at]) if at is not None else "a"
+            put(_scope(lines, at) if at is not None else None, "H" in flags, val, flags, [line.strip()])
             continue
         flags = _flags(line)
         if flags and "l" in flags and "a" not in flags:
@@ -101,14 +133,27 @@ def scan_ulimit(text: str) -> MemlockReading | None:
             val = _value(nxt, 1024)
             if val is None:
                 continue
-            ev = [line.strip(), nxt.strip()]
-            if "H" in flags and r.hard is None:
-                r.hard, r.lines = val, r.lines + ev
-                r.source = r.source or f"ulimit -{flags}"
-            elif "H" not in flags and r.soft is None:
-                r.soft, r.lines = val, r.lines + ev
-                r.source = r.source or f"ulimit -{flags}"
-    return r if (r.soft is not None or r.hard is not None) else None
+            put(_scope(lines, i), "H" in flags, val, flags, [line.strip(), nxt.strip()])
+    return {k: r for k, r in by.items() if r.soft is not None or r.hard is not None}
+
+
+def scan_ulimit(text: str) -> MemlockReading | None:
+    """Memlock from pasted `ulimit -a`/`-Ha`/`-Sa` tables and `ulimit -l`/`-Hl` one-liners.
+    Without -H a shell prints the soft limit, so a table with no command line above is the soft limit.
+    When the paste shows a container's limit and the host's, the container's is returned (it is the one
+    the training process gets) with the host's in `.host`; a reading not marked either way counts as
+    the host's when a container's is there."""
+    by = _scan_ulimit(text)
+    if not by:
+        return None
+    container = by.get("container")
+    host = by.get("host") or by.get(None)
+    if container is None:
+        return by.get(None) or by["host"]
+    if host is not None:
+        host.scope = "host"
+        container.host = host
+    return container
 
 
 # Verbs/NCCL failures that a small locked-memory limit causes (pinning RDMA buffers needs memlock).

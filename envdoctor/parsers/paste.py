@@ -92,8 +92,8 @@ def clean(text: str) -> str:
 
 
 # Prompts: "$ cmd", "# cmd", "user@host:~$ cmd", "(venv) user@h:~/x$ cmd", ">>> ", "... ", "PS C:\x> ", "C:\x>", "In [3]: "
-_PROMPT = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s?[$#%])|[$#%]|>>>|\.\.\.|PS [A-Z]:\\[^>]*>"
-                     r"|[A-Z]:\\[^>]*>|In \[\d+\]:|Out\[\d+\]:)\s+")
+_PROMPT = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:(?:(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s?[$#%])|[$#%]|>>>|\.\.\.|PS [A-Za-z]:\\[^>]*>"
+                     r"|In \[\d+\]:|Out\[\d+\]:)\s+|[A-Za-z]:\\[^>\n]*>\s*(?=\S))")  # cmd.exe: "C:\Users\x>nvidia-smi", no blank
 # syslog "Mar  4 10:12:01 host kernel: ", journal short-iso "2024-03-04T10:12:01+0000 host kernel: ",
 # dmesg "[12345.678901] " / "[Tue Mar  4 10:12:01 2024] ", and bare ISO timestamps
 _PREFIX = re.compile(r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d [\w.-]+ [\w./-]+(?:\[\d+\])?: |"
@@ -104,15 +104,17 @@ _PREFIX = re.compile(r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d [\w.-]+ [\w./-]+(?:\[\d+
 
 def for_scanning(text: str) -> str:
     """The cleaned text with prompts and log prefixes dropped and hard-wrapped lines re-joined."""
-    lines = []
-    for line in text.split("\n"):
+    lines, commands = [], set()
+    for i, line in enumerate(text.split("\n")):
         line = _PREFIX.sub("", line, count=1)
-        line = _PROMPT.sub("", line, count=1)
-        lines.append(line)
-    return _unwrap(lines)
+        stripped = _PROMPT.sub("", line, count=1)
+        if stripped != line:
+            commands.add(i)
+        lines.append(stripped)
+    return _unwrap(lines, commands)
 
 
-def _unwrap(lines: list[str]) -> str:
+def _unwrap(lines: list[str], commands: set[int] = frozenset()) -> str:
     """A terminal wraps at its width: many lines of one exact length >= 60 are one line each with the next."""
     lengths: dict[int, int] = {}
     for l in lines:
@@ -123,9 +125,10 @@ def _unwrap(lines: list[str]) -> str:
         return "\n".join(lines)
     out: list[str] = []
     joining, run, head = False, 0, ""
-    for l in lines:
-        # a wrapped message continues; a new record (same start as the last one) or a long run does not
-        if joining and run < 8 and not (head and l.startswith(head)):
+    for i, l in enumerate(lines):
+        # a wrapped message continues; a new record (same start as the last one), a long run or a
+        # command typed at a prompt does not
+        if joining and run < 8 and not (head and l.startswith(head)) and i not in commands:
             out[-1] += l
             run += 1
         else:

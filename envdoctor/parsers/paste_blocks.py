@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from envdoctor.facts.diagnosis import ContainerLaunch
+from envdoctor.facts.system import ResolvedLib
 
 _LSMOD = re.compile(r"^(nvidia\w*|nouveau)\s+\d+\s+\d+", re.M)
 
@@ -54,13 +55,50 @@ def dkms_status(text: str) -> list[tuple[str, str]] | None:
     return found or None
 
 
-_LDD = re.compile(r"^\s*(lib(?:cudart|cudnn\w*|nvJitLink|cublas\w*|cusparse|cufft|nccl|cuda|nvrtc)\S*\.so\S*) => (\S+)", re.M)
+# ldd: "libcudnn.so.8 => /usr/local/cuda-11.8/lib64/libcudnn.so.8 (0x...)"; ldconfig -p adds "(libc6,x86-64)"
+_LDD = re.compile(r"^\s*(lib(?:cudart|cudnn\w*|nvJitLink|cublas\w*|cusparse\w*|cusolver\w*|cufft\w*|curand|nccl|cuda|nvrtc\w*|"
+                  r"cupti|nvToolsExt|nvidia-ml)\S*\.so\S*)(?:\s+\([^)]*\))? => (\S+(?: found)?)", re.M)
 
 
 def ldd_cuda_libs(text: str) -> list[str] | None:
     """`ldd`/`ldconfig -p` lines for CUDA libraries: "libcudnn.so.8 => not found", "... => /usr/local/cuda/lib64/..."."""
     found = [f"{m.group(1)} => {m.group(2)}" for m in _LDD.finditer(text)]
     return found or None
+
+
+_CUDA_ROOT = re.compile(r"^(?P<root>.*?/cuda(?:-(?P<ver>\d+\.\d+))?)/(?:lib64|lib|targets)/")
+_CUDA_ROOT_VERSIONED = re.compile(r"^(?P<root>.*?/(?:cuda|CUDA)/(?P<ver>\d+\.\d+))/(?:lib64|lib|targets)/")  # HPC SDK
+
+
+def _origin(path: str) -> str:
+    if "/site-packages/nvidia/" in path or "/dist-packages/nvidia/" in path or "/site-packages/torch/" in path:
+        return "pip wheel"
+    if re.search(r"/(?:ana|mini)conda\d?/|/envs/[^/]+/lib/|/opt/conda/lib/", path):
+        return "conda"
+    if _CUDA_ROOT.match(path) or _CUDA_ROOT_VERSIONED.match(path):
+        return "system toolkit"
+    if re.search(r"/lib(?:64)?/(?:x86_64|aarch64)-linux-gnu/|^/usr/lib(?:64)?/|/usr/lib/wsl/", path):
+        return "driver" if re.search(r"libcuda\.so|libnvidia-ml", path) else "system"
+    return "other"
+
+
+def cuda_libs_resolved(text: str) -> list[ResolvedLib] | None:
+    """Each CUDA library `ldd`/`ldconfig -p` resolved, with the toolkit its path comes from (the
+    "/usr/local/cuda-11.8" of "/usr/local/cuda-11.8/lib64/libcublas.so.11")."""
+    out, seen = [], set()
+    for m in _LDD.finditer(text):
+        name, path = m.group(1), m.group(2)
+        if (name, path) in seen:
+            continue
+        seen.add((name, path))
+        if path.startswith("not"):
+            out.append(ResolvedLib(name=name, path=None, line=m.group(0).strip()))
+            continue
+        root = _CUDA_ROOT.match(path) or _CUDA_ROOT_VERSIONED.match(path)
+        out.append(ResolvedLib(name=name, path=path, cuda_root=root.group("root") if root else None,
+                               cuda_version=root.group("ver") if root else None, origin=_origin(path),
+                               line=m.group(0).strip()))
+    return out or None
 
 
 _LD_PATH_ASSIGN = re.compile(r"^\s*(?:export\s+)?LD_LIBRARY_PATH=(\S*)", re.M)
@@ -161,3 +199,42 @@ _MENTIONS = [
 
 def mentions(text: str) -> list[str]:
     return [name for name, pat in _MENTIONS if pat.search(text)]
+
+
+# Where the pasted commands ran. Windows: its prompts (PowerShell "PS C:\\x>", cmd "C:\\Users\\x>"), the
+# nvidia-smi table's driver-model column, collect_env's OS/platform lines, Windows paths of python/CUDA.
+_WINDOWS = [
+    re.compile(r"^\s*(?:\([\w.-]+\)\s*)?PS [A-Za-z]:\\[^>\n]*>", re.M),
+    re.compile(r"^\s*(?:\([\w.-]+\)\s*)?[A-Za-z]:\\(?:[^<>:\"|?*\n\\]+\\?)*>\s*\S", re.M),
+    re.compile(r"^\|\s*GPU\s+Name\s+(?:TCC/WDDM|Driver-Model)\s*\|", re.M),
+    re.compile(r"^\|\s*\d+\s+.+?\s(?:WDDM|TCC)\s+\|", re.M),
+    re.compile(r"^OS:\s*Microsoft Windows.*$|^Python platform:\s*Windows-.*$", re.M),
+    re.compile(r"^.*\b[A-Za-z]:\\(?:Users|Program Files|ProgramData|Windows|Python\d*|Anaconda\d?|Miniconda\d?)\\.*$", re.M),
+]
+_LINUX = [
+    re.compile(r"^Python platform:\s*Linux-.*$|^OS:\s*(?:Ubuntu|Debian|CentOS|Red Hat|Rocky|AlmaLinux|Fedora|Arch|openSUSE|SUSE|Amazon Linux).*$", re.M),
+    re.compile(r"^Linux \S+ \d+\.\d+\.\d+\S* .*GNU/Linux$", re.M),  # uname -a
+    re.compile(r"^NVRM version: NVIDIA UNIX .*$", re.M),  # /proc/driver/nvidia/version
+]
+
+
+def os_family(text: str) -> tuple[str, list[str]] | None:
+    """("windows" | "linux", evidence lines) for a paste, or None when it does not tell. A paste from WSL
+    runs Linux even where it shows Windows paths or a WDDM driver model: Linux markers win."""
+    for pat in _LINUX:
+        if m := pat.search(text):
+            return "linux", [m.group(0).strip()[:200]]
+    if mentions_wsl(text):
+        return None
+    ev: list[str] = []
+    for pat in _WINDOWS:
+        if m := pat.search(text):
+            a, b = text.rfind("\n", 0, m.start()) + 1, text.find("\n", m.start())
+            line = text[a:b if b >= 0 else None].strip()[:200]  # the whole line: a prompt with its command
+            if line not in ev:
+                ev.append(line)
+    return ("windows", ev[:3]) if ev else None
+
+
+def mentions_wsl(text: str) -> bool:
+    return bool(_MENTIONS[0][1].search(text))

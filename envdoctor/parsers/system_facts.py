@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from envdoctor.bundle import Bundle
 from envdoctor.facts.system import SystemFacts
-from envdoctor.parsers import container_detect, limits, os_info, shm
+from envdoctor.parsers import container_detect, limits, os_info, paste_blocks, shm
 
 
 def section_text(bundle: Bundle, name: str, stdout_only: bool = True) -> str | None:
@@ -32,6 +32,13 @@ def _os(bundle: Bundle, f: SystemFacts) -> None:
         f.os_name = f.os_name or os_info.scan_os_name(p)
         f.kernel = f.kernel or os_info.scan_kernel(p)
         f.mem_total_bytes = f.mem_total_bytes or os_info.parse_meminfo(p)
+    if f.kernel and section_text(bundle, "uname"):
+        f.os_family, f.os_family_evidence = "linux", [f"uname: {f.kernel}"]  # the probe runs on Linux only
+    for p in bundle.pastes:
+        if f.os_family is None and (fam := paste_blocks.os_family(p)) is not None:
+            f.os_family, f.os_family_evidence = fam
+        if (libs := paste_blocks.cuda_libs_resolved(p)) is not None:
+            f.cuda_libs_resolved = (f.cuda_libs_resolved or []) + libs
     f.wsl = os_info.wsl_from_kernel(f.kernel)
     if f.wsl:
         f.wsl_evidence.append(f"kernel {f.kernel}")
@@ -90,6 +97,10 @@ def _memlock(bundle: Bundle, f: SystemFacts) -> None:
     if reading is not None:
         f.memlock_soft_bytes, f.memlock_hard_bytes = reading.soft, reading.hard
         f.memlock_source, f.memlock_evidence = reading.source, reading.lines
+        f.memlock_scope = reading.scope if reading.scope == "container" else None
+        if reading.host is not None:  # the host's own, kept apart: the container's limit is the one that applies
+            f.memlock_host_soft_bytes, f.memlock_host_hard_bytes = reading.host.soft, reading.host.hard
+            f.memlock_host_evidence = reading.host.lines
     f.memlock_errors_seen = [line for p in bundle.pastes for line in limits.scan_rdma_errors(p)]
 
 
