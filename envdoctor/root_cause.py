@@ -99,6 +99,11 @@ def _module_for_kernel(f: HostFacts, present: bool) -> Verdict:
     v = d.module_for_kernel
     if v is None and d.dkms_kernels is not None and d.running_kernel:
         v = d.running_kernel in d.dkms_kernels
+    # "Unable to load the kernel module" says the module is missing only when the module never ran: an
+    # NVRM probe message (the GPU bound to another driver, no device probed) is the module itself talking
+    probed = _sig(f, "nvrm_probe_failed") or _sig(f, "nova_core_bound")
+    if v is None and probed:
+        return (present, probed.line)
     if v is None and _sig(f, "modprobe_module_not_found"):
         v = False
     if v is None:
@@ -149,6 +154,10 @@ def _wsl(f: HostFacts, want: bool) -> Verdict:
     w = f.system.wsl
     if w is None and (_sig(f, "wsl_libcuda_messages") or "wsl" in f.diagnosis.mentions):
         w = True
+    drv = f.gpu.nvml_version or f.gpu.kernel_module_version
+    if w is None and drv and vtuple(drv) and vtuple(drv) < (455,):
+        # GPU support in WSL 2 came with the 455 driver preview: an older driver is not a WSL one
+        return (not want), f"driver {drv} predates GPU support in WSL (455+)"
     if w is None:
         return None, None
     return w == want, "; ".join(f.system.wsl_evidence[:1]) or ("WSL markers in the paste" if w else "not WSL")
@@ -439,6 +448,22 @@ def _exclusive_mode(f: HostFacts) -> Verdict:
     return None, None
 
 
+def _slurm_without_gpus(f: HostFacts) -> Verdict:
+    """A Slurm job (or its script) in the report that requests no GPU (no --gres=gpu / --gpus)."""
+    job = _sig(f, "slurm_job")
+    if job is None:
+        return None, None
+    if _sig(f, "slurm_gpus_requested"):
+        return False, _sig(f, "slurm_gpus_requested").line
+    return True, f"a Slurm job without a GPU request: {job.line}"
+
+
+def _driver_unreachable(f: HostFacts) -> Verdict:
+    """nvidia-smi or torch reached no driver / no device (the messages a job without GPUs shows)."""
+    s = next((_sig(f, i) for i in ("smi_cannot_communicate", "smi_no_devices", "torch_no_driver") if _sig(f, i)), None)
+    return (True, s.line) if s else (None, None)
+
+
 EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "in_container": _in_container,
     "on_host": _on_host,
@@ -502,6 +527,10 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "oom_self_holds": lambda f: _oom_split(f, False),
     "snap_docker": _text("snap_docker", r"snap[./]docker|/snap/"),
     "rootless_engine": _text("rootless", r"rootless|no-cgroups"),
+    "slurm_job_without_gpus": _slurm_without_gpus,
+    "driver_unreachable": _driver_unreachable,
+    # NVML answered with a GPU table: the driver and its libraries work together
+    "smi_lists_gpus": lambda f: (True, f"nvidia-smi lists {len(f.gpu.gpus)} GPU(s)") if f.gpu.gpus else (None, None),
 }
 
 
