@@ -205,7 +205,7 @@ def mentions(text: str) -> list[str]:
 # nvidia-smi table's driver-model column, collect_env's OS/platform lines, Windows paths of python/CUDA.
 _WINDOWS = [
     re.compile(r"^\s*(?:\([\w.-]+\)\s*)?PS [A-Za-z]:\\[^>\n]*>", re.M),
-    re.compile(r"^\s*(?:\([\w.-]+\)\s*)?[A-Za-z]:\\(?:[^<>:\"|?*\n\\]+\\?)*>\s*\S", re.M),
+    re.compile(r"^\s*(?:\([\w.-]+\)\s*)?[A-Za-z]:\\[^<>:\"|?*\n]*>\s*\S", re.M),  # no nested repeat: linear
     re.compile(r"^\|\s*GPU\s+Name\s+(?:TCC/WDDM|Driver-Model)\s*\|", re.M),
     re.compile(r"^\|\s*\d+\s+.+?\s(?:WDDM|TCC)\s+\|", re.M),
     re.compile(r"^OS:\s*Microsoft Windows.*$|^Python platform:\s*Windows-.*$", re.M),
