@@ -101,6 +101,5 @@ def container_toolkit(facts):
         return warn("NVIDIA Container Toolkit not installed; docker here is a client without a reachable daemon, "
                     "so GPU containers depend on the toolkit of the host that runs dockerd", ev,
                     cause="nvidia-ctk and nvidia-container-cli are not on this machine", fix=INSTALL)
-    return warn(f"{' and '.join(engines)} installed but the NVIDIA Container Toolkit is not: `--gpus all` will fail "
-                "with 'could not select device driver'", ev,
+    return warn(f"{' and '.join(engines)} installed but the NVIDIA Container Toolkit is not: `--gpus all` will fail", ev,
                 cause="nvidia-ctk and nvidia-container-cli are not installed", fix=INSTALL)

@@ -93,8 +93,7 @@ def driver_cuda_compat(facts):
         if any(s is False for s in support):
             return fail(f"driver runs CUDA {d.cuda}, torch needs {need}; forward compatibility does not "
                         "work on these GPUs (error 804)", evidence=ev2 + [f"GPU: {n}" for n in names],
-                        cause="cuda-compat is supported only on data-center GPUs: CUDA fails with "
-                              "\"forward compatibility was attempted on non supported HW\" (804)",
+                        cause="cuda-compat is supported only on data-center GPUs: CUDA fails with error 804",
                         fix=_fix(facts, need, d))
     ran = [x for x in t.devices or [] if x.kernel_ok is True]
     if ran and len(ran) == len(t.devices or []):

@@ -90,7 +90,7 @@ def cuda_toolkits(facts):
                             "with it run by minor-version compatibility, PTX from it does not JIT")
         else:
             fatal.append(f"toolkit CUDA {top[0]}.{top[1]} is newer than the driver runs (CUDA {d.cuda}): programs "
-                         "built with it fail with \"CUDA driver version is insufficient\"")
+                         "built with it fail with CUDA error 35")
 
     # Stray forward-compatibility libraries.
     for cdir in ce.compat_lib_dirs or []:

@@ -5,7 +5,10 @@ import re
 
 from envdoctor.catalog import check, fail, passed, skip, unknown, warn
 from envdoctor.models import Fix
+from envdoctor.parsers.signatures import lines_of
 
+# The signatures saying no driver answers (nvidia-smi cannot talk to it, torch finds none, no NVML library)
+_NOT_REACHABLE = ("smi_cannot_communicate", "torch_no_driver", "nvml_lib_not_found")
 _REINSTALL = "sudo apt-get install --reinstall nvidia-driver-<branch>   # or your distribution's driver package"
 
 
@@ -44,8 +47,7 @@ def driver_loaded(facts):
     rebuilt (DKMS). Reloading the module or rebooting fixes the first; reinstalling the driver the
     second. With nouveau bound to the GPU the nvidia module cannot load (see the `nouveau` check)."""
     g = facts.gpu
-    comm = [e for e in g.errors_seen if "couldn't communicate" in e or "Found no NVIDIA driver" in e
-            or "driver not loaded" in e or "couldn't find libnvidia-ml" in e]
+    comm = lines_of(g.errors_seen, _NOT_REACHABLE)
     if comm:
         upg, note = _upgrade_note(facts)
         ev = comm[:3] + upg
@@ -176,12 +178,13 @@ def nvml_version_mismatch(facts):
         return ev
 
     if g.nvml_mismatch:
-        ev = [e for e in g.errors_seen if "mismatch" in e.lower()][:2] + versions() + upg
+        ev = lines_of(g.errors_seen, ("nvml_library_mismatch",))[:2] + versions() + upg
         cause = "the driver's user-space libraries were upgraded while the old kernel module stayed loaded" + note
         if _differs(mod, g.userspace_package_version):
             cause = (f"kernel module {mod} is loaded but the user-space libraries are "
                      f"{g.userspace_package_version}{note}")
-        return fail("Driver/library version mismatch", evidence=ev, cause=cause, fix=fix)
+        return fail("the kernel module and the driver's libraries are different versions", evidence=ev, cause=cause,
+                    fix=fix)
     if _differs(mod, g.nvml_version):
         return fail(f"kernel module {mod} but user-space driver {g.nvml_version}", evidence=versions() + upg,
                     cause="the driver packages changed while the old kernel module stayed loaded" + note, fix=fix)

@@ -73,7 +73,7 @@ def gpu_present(facts):
         return passed(f"{len(ce)} NVIDIA GPU(s) listed by collect_env (from nvidia-smi)", evidence=list(ce))
     if g.gpus == [] and g.pci_gpus is None:
         if g.nvml_mismatch:
-            cause = "NVML cannot initialise: driver/library version mismatch (see nvml_version_mismatch)"
+            cause = "NVML cannot initialise: the driver's module and libraries differ (see nvml_version_mismatch)"
         elif g.nvidia_smi_available is False:
             cause = "the NVIDIA driver is not installed (no nvidia-smi)"
         else:

@@ -16,12 +16,14 @@ from envdoctor.parsers import driver_state as ds
 from envdoctor.parsers import nvidia_smi as smi
 from envdoctor.parsers.kernel_log import parse_kernel_log
 from envdoctor.parsers.pci import parse_lspci, parse_probe_pci
+from envdoctor.parsers.signatures import find_all
 
 _SMI_SECTIONS = ("nvidia_smi_xml", "nvidia_smi", "nvidia_smi_list")
 _SOURCE_RANK = {"nvidia-smi -q -x": 0, "nvidia-smi -q": 1, "nvidia-smi --query-gpu": 2, "nvidia-smi": 3,
                 "nvidia-smi -L": 4}
+# The signature of CUDA error 802 (the knowledge base recognises the message; this takes its line)
+_CUDA_802 = ("cuda_system_not_ready_802",)
 # Errors that mean NVML could not list any GPU at that moment.
-_CUDA_802 = re.compile(r"system not yet initialized|cudaErrorSystemNotReady")
 _NO_GPU_KINDS = {"no_driver_comm", "mismatch", "nvml_init", "no_devices", "no_driver", "no_library"}
 
 
@@ -151,10 +153,10 @@ def _nvidia_smi(bundle: Bundle, f: GpuFacts) -> None:
     s_torch = bundle.get("torch")
     if _ran(s_torch):
         for line in s_torch.text.splitlines():
-            for m in _CUDA_802.finditer(line):
+            for _, a, b in find_all(line, _CUDA_802):
                 # the message inside the JSON string: up to the quotes around it
-                start = line.rfind('"', 0, m.start()) + 1
-                end = line.find('"', m.end())
+                start = line.rfind('"', 0, a) + 1
+                end = line.find('"', b)
                 errors.append(("cuda802", line[start:end if end >= 0 else None].strip()))
 
     # availability of the binary

@@ -79,7 +79,7 @@ def test_no_engine_skips_and_missing_toolkit_warns():
     # constructed facts: docker with a daemon, no toolkit, GPU presence unknown
     r = run("container_toolkit", HostFacts(container=ContainerFacts(
         docker_installed=True, docker_server_reachable=True, podman_installed=False, toolkit_installed=False)))
-    assert r.status == Status.WARN and "could not select device driver" in r.summary
+    assert r.status == Status.WARN and "`--gpus all` will fail" in r.summary
     assert r.fix.playbook == "container-toolkit.yml"
     # constructed facts: same, but the PCI bus shows no NVIDIA GPU
     r = run("container_toolkit", HostFacts(gpu=GpuFacts(pci_gpus=[]), container=ContainerFacts(

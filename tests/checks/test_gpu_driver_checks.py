@@ -136,7 +136,7 @@ def test_nouveau_not_loaded():
 
 def test_mismatch_proc_vs_dpkg():
     r = run("nvml_version_mismatch", paste("errors/nvml-driver-library-version-mismatch-proc-version-dpkg.txt"))
-    assert r.status == Status.FAIL and r.summary == "Driver/library version mismatch"
+    assert r.status == Status.FAIL and r.summary == "the kernel module and the driver's libraries are different versions"
     assert "loaded kernel module (/proc/driver/nvidia/version): 520.56.06" in r.evidence
     assert "user-space library package: 525.85.12" in r.evidence
     assert "520.56.06" in r.cause and "525.85.12" in r.cause
