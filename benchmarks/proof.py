@@ -5,6 +5,8 @@ no cudnn.benchmark) on the same device, same model, batch and image size. Prints
     python3 benchmarks/proof.py --device cpu --arch resnet18 --image-size 32 --batch-size 8
     python3 benchmarks/proof.py --device cpu --budgets 8,25 --hogs 4   # time to verdict vs --time-budget,
                                                                       # with 4 busy-looping processes running
+    python3 benchmarks/proof.py --device cpu --budgets 20,45 --procs 2  # ... and how many of the processes'
+                                                                      # final results the parent kept
 
 The proof side is the real thing: the proof script shipped over the local transport (envdoctor.proof.stage),
 so its number includes nothing the script does not do. The plain loop runs in this process."""
@@ -56,7 +58,7 @@ def _hog() -> None:
         pass
 
 
-def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool) -> None:
+def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool, procs: int = 1) -> None:
     """Time to verdict against --time-budget, on a machine kept busy by `hogs` spinning processes. The
     script states its grace (result["grace_s"]); the figure to read is elapsed - budget."""
     import multiprocessing as mp
@@ -69,14 +71,19 @@ def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool) ->
         for b in budgets:
             t0 = time.monotonic()
             proof = run_proof(LOCAL, None, device=device, time_budget=b, steps=100000, allow_cpu=True,
-                              image_size=32 if device == "cpu" else None)
+                              image_size=32 if device == "cpu" else None,
+                              extra_args=["--procs", str(procs)] if device == "cpu" and procs > 1 else [])
             wall = time.monotonic() - t0
             r = proof.get("result") or {}
             w = (r.get("workers") or [{}])[0]
+            # A final result is one the parent kept: no error of its own, nor "no result within the time budget".
+            kept = sum(1 for x in r.get("workers") or [] if not x.get("error"))
             rows.append({"budget_s": b, "hogs": hogs, "script_elapsed_s": r.get("elapsed_s"), "wall_s": round(wall, 2),
                          "grace_s": r.get("grace_s"), "timed_out": r.get("timed_out"), "ended_by": r.get("ended_by"),
                          "watchdog": r.get("watchdog"), "controller_cut": proof.get("controller_cut"),
                          "timed_steps": ((w.get("phases") or {}).get("timed") or {}).get("steps"),
+                         "processes": len(r.get("workers") or []), "final_results_kept": kept,
+                         "parent_torch_imported": r.get("parent_torch_imported"),
                          "status": proof.get("status"), "summary": proof.get("summary")})
     finally:
         for p in procs:
@@ -88,6 +95,7 @@ def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool) ->
         print(f"budget {row['budget_s']:g} s, {hogs} hogs: verdict after {row['script_elapsed_s']} s in the script, "
               f"{row['wall_s']} s wall (grace {row['grace_s']} s), ended by {row['ended_by']}"
               f"{' (watchdog)' if row['watchdog'] else ''}, timed steps {row['timed_steps']}, "
+              f"final results kept {row['final_results_kept']} of {row['processes']}, "
               f"{row['status']}: {row['summary']}")
 
 
@@ -106,9 +114,10 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--budgets", help="comma-separated --time-budget values: measure time to verdict instead")
     p.add_argument("--hogs", type=int, default=0, help="with --budgets: busy-looping processes running meanwhile")
+    p.add_argument("--procs", type=int, default=1, help="with --budgets on cpu: training processes per run")
     a = p.parse_args()
     if a.budgets:
-        budget_check(a.device, [float(b) for b in a.budgets.split(",")], a.hogs, a.json)
+        budget_check(a.device, [float(b) for b in a.budgets.split(",")], a.hogs, a.json, a.procs)
         return
     cpu = a.device == "cpu"
     arch = a.arch or ("resnet18" if cpu else "resnet50")

@@ -13,9 +13,11 @@ from typing import TextIO
 # The phases before "setup" are the first seconds: the script starting, counting GPUs, importing torch.
 _PHASES = {"starting": (0.0, 0.0), "counting GPUs": (0.0, 0.01), "starting workers": (0.01, 0.02),
            "importing torch": (0.02, 0.03), "setup": (0.03, 0.04), "rendezvous": (0.04, 0.04),
-           "joined": (0.04, 0.05), "building the model": (0.05, 0.05), "first step": (0.05, 0.06),
-           "compiling": (0.06, 0.06), "warmup": (0.06, 0.2), "timed": (0.2, 1.0), "dataloader-start": (0.6, 0.6),
-           "dataloader-warmup": (0.6, 0.65), "dataloader": (0.65, 1.0)}
+           "joined": (0.04, 0.04), "all-reduce bandwidth": (0.04, 0.05), "building the model": (0.05, 0.05),
+           "first step": (0.05, 0.06), "agreeing on the batch size": (0.06, 0.06), "DDP broadcast": (0.06, 0.06),
+           "compiling": (0.06, 0.06), "warmup": (0.06, 0.2), "agreeing on the step count": (0.2, 0.2),
+           "timed": (0.2, 1.0), "dataloader-start": (0.6, 0.6), "dataloader-warmup": (0.6, 0.65),
+           "agreeing on the DataLoader step count": (0.65, 0.65), "dataloader": (0.65, 1.0)}
 
 
 def fraction(ev: dict, dataloader: bool = False) -> float:

@@ -17,6 +17,7 @@
 # samples NVML, streams every rank's progress, keeps each phase's partial result and ends the whole group the
 # moment one rank fails or the budget is spent; the ranks meet through a TCPStore instead (see rendezvous()).
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -26,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -47,6 +49,18 @@ LR = 0.02
 TEMPLATE_GAIN = 1.0
 DATA_SEED = 1000
 WORKER_FILE = "envdoctor_proof.py"
+COLLECTIVE_WAIT_S = 30.0  # the longest one collective may wait for the other ranks (--collective-wait): a 256 MiB
+# all-reduce and NCCL's communicator set-up take seconds, so a longer wait is a hang between GPUs, not slowness
+# The phases in which a worker waits in a collective for the other ranks (each announced before it starts).
+COLLECTIVE_PHASES = ("all-reduce bandwidth", "agreeing on the batch size", "DDP broadcast", "agreeing on the step count",
+                     "agreeing on the DataLoader step count")
+# Allocation failures the batch search answers by halving the batch. torch raises torch.OutOfMemoryError for its
+# caching allocator ("CUDA out of memory"); cuBLAS and cuDNN report their own (libtorch_cuda's
+# TORCH_CUDABLAS_CHECK: "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"; cuDNN 8
+# CUDNN_STATUS_ALLOC_FAILED, cuDNN 9 CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED), and a raw runtime
+# call cudaErrorMemoryAllocation. A host-side allocation failure is not a batch that is too large: not retried.
+ALLOCATION_FAILURES = ("out of memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed",
+                       "cudnn_status_internal_error_device_allocation_failed", "cudaerrormemoryallocation")
 
 # NVML clock-event ("throttle") reason bits, nvml.h: NVML_CLOCKS_EVENT_REASON_* (same values as the older
 # NVML_CLOCKS_THROTTLE_REASON_*). The result carries names so the controller needs no table of its own.
@@ -72,6 +86,63 @@ def reason_names(mask):
 def first_line(e):
     s = str(e).strip()
     return "%s: %s" % (type(e).__name__, s.splitlines()[0] if s else "")
+
+
+def send(q, msg):
+    """Everything a worker sends to the parent is JSON text. Unpickling an object of torch's in the parent (the
+    worker's torch.__version__ is a torch.torch_version.TorchVersion) imports all of torch there: seconds the
+    parent's wait for the other results does not have. Parsed by receive()."""
+    q.put(json.dumps(msg, default=str))
+
+
+def receive(raw):
+    """A worker's message as plain JSON types (None for anything that is not one of ours)."""
+    try:
+        msg = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
+def allocation_failure(torch, e):
+    """Whether a failed step ran out of GPU memory (torch's allocator, cuBLAS or cuDNN): a smaller batch may fit."""
+    oom = getattr(torch, "OutOfMemoryError", None)
+    if oom is not None and isinstance(e, oom):
+        return True
+    text = str(e).lower()
+    return any(s in text for s in ALLOCATION_FAILURES)
+
+
+def step_estimate_s(step_ms):
+    """Seconds per step, to plan the timed steps: the median of the warm-up steps after the first. The first one
+    carries torch.compile's cold compile, cuDNN's autotuning and the allocations, so it is used only alone."""
+    later = sorted(step_ms[1:] or step_ms)
+    return later[len(later) // 2] / 1000.0 if later else 1.0
+
+
+def compile_toolchain(environ=None, include_dir=None):
+    """What Triton needs on the target to build its launcher at run time for torch.compile on CUDA (triton
+    3.8 runtime/build.py: `_find_compiler` takes $CC, else gcc, else clang from PATH; `_build` adds the include
+    directory of sysconfig's default scheme, posix_local read as posix_prefix, where Python.h must be)."""
+    env = os.environ if environ is None else environ
+    path, cc = env.get("PATH"), env.get("CC")
+    if cc:
+        cc_path = shutil.which(cc, path=path)
+    else:
+        cc_path = shutil.which("gcc", path=path) or shutil.which("clang", path=path)
+    if include_dir is None:
+        get_scheme = getattr(sysconfig, "get_default_scheme", None)
+        scheme = get_scheme() if get_scheme else None
+        if scheme == "posix_local":
+            scheme = "posix_prefix"
+        include_dir = (sysconfig.get_paths(scheme=scheme) if scheme else sysconfig.get_paths())["include"]
+    header = os.path.join(include_dir, "Python.h")
+    missing = []
+    if not cc_path:
+        missing.append("no C compiler (%s)" % ("$CC=%s is not a program" % cc if cc else "neither gcc nor clang on PATH"))
+    if not os.path.isfile(header):
+        missing.append("no Python headers (%s is missing)" % header)
+    return {"cc": cc_path, "python_h": header if os.path.isfile(header) else None, "missing": missing}
 
 
 def parse_args(argv):
@@ -108,6 +179,9 @@ def parse_args(argv):
     p.add_argument("--inject-failure", type=int, default=None, metavar="RANK", help=argparse.SUPPRESS)
     # Test hook, off unless given: the parent's main thread blocks for good once the workers run (the watchdog's case).
     p.add_argument("--inject-parent-hang", action="store_true", help=argparse.SUPPRESS)
+    # Test hook, off unless given: process RANK never takes its part in the all-reduce bandwidth test (a hung peer).
+    p.add_argument("--inject-collective-hang", type=int, default=None, metavar="RANK", help=argparse.SUPPRESS)
+    p.add_argument("--collective-wait", type=float, default=COLLECTIVE_WAIT_S, help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)  # set by the re-exec: ours to remove
     p.add_argument("--t-start", type=float, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -152,14 +226,19 @@ class Sampler(threading.Thread):
 
     SMI_FIELDS = ["index", "utilization.gpu", "memory.used", "power.draw", "clocks.sm", "temperature.gpu"]
     SMI_REASON_FIELDS = ["clocks_event_reasons.active", "clocks_throttle_reasons.active"]
+    SMI_APP_FIELDS = ["gpu_uuid", "pid", "process_name", "used_memory"]
 
-    def __init__(self, period):
+    def __init__(self, period, own_pids=None):
         threading.Thread.__init__(self, daemon=True)
         self.period = period
         self.kind = None
         self.error = None
         self.devices = []  # [{"index", "uuid", "name", "pci_bus_id"}]
         self.samples = []  # [{"t", "gpu", "util", "mem_mib", "power_w", "sm_mhz", "temp_c", "reasons"}]
+        # Compute processes that were on a GPU before our workers started, by NVML index: what a slow GPU shares.
+        self.others = {}  # {index: [{"pid", "name", "used_mib"}]}
+        self.own_pids = own_pids or (lambda: set())
+        self.ready = threading.Event()  # set once set-up (and that first look at the GPUs' processes) is done
         self.stop_event = threading.Event()
         self._handles = []
         self._smi_reason_field = None
@@ -178,6 +257,7 @@ class Sampler(threading.Thread):
             self._handles, self.devices = handles, devices
             self._nvml = pynvml
             self.kind = "nvml"
+            self.others = _try(self._nvml_processes) or {}
             return
         except Exception as e:
             self.error = "pynvml: " + first_line(e)
@@ -199,15 +279,41 @@ class Sampler(threading.Thread):
             self.kind = "nvidia-smi"
             self.period = max(self.period, 0.5)  # each call costs tens of ms of CPU
             self.error = None
+            self.others = _try(self._smi_processes) or {}
         except Exception as e:
             self.error = (self.error + "; " if self.error else "") + "nvidia-smi: " + first_line(e)
 
-    def _smi(self, fields):
-        out = subprocess.run(["nvidia-smi", "--query-gpu=" + ",".join(fields), "--format=csv,noheader,nounits"],
+    def _smi(self, fields, query="--query-gpu="):
+        out = subprocess.run(["nvidia-smi", query + ",".join(fields), "--format=csv,noheader,nounits"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
         if out.returncode != 0:
             raise RuntimeError((out.stdout + out.stderr).decode("utf-8", "replace").strip()[:200])
         return parse_smi_csv(out.stdout.decode("utf-8", "replace"), fields)
+
+    def _nvml_processes(self):
+        """NVML's compute processes per GPU (nvmlDeviceGetComputeRunningProcesses), ours left out."""
+        nv, own, out = self._nvml, self.own_pids(), {}
+        for d, h in zip(self.devices, self._handles):
+            for p in nv.nvmlDeviceGetComputeRunningProcesses(h) or []:
+                if p.pid in own:
+                    continue
+                used = getattr(p, "usedGpuMemory", None)
+                out.setdefault(d["index"], []).append({
+                    "pid": p.pid, "name": _try(lambda: _s(nv.nvmlSystemGetProcessName(p.pid))),
+                    "used_mib": used // (1024 * 1024) if isinstance(used, int) else None})
+        return out
+
+    def _smi_processes(self):
+        """`nvidia-smi --query-compute-apps`, by the GPU's UUID, ours left out."""
+        by_uuid = {(d.get("uuid") or "").lower(): d["index"] for d in self.devices}
+        own, out = self.own_pids(), {}
+        for row in self._smi(self.SMI_APP_FIELDS, query="--query-compute-apps="):
+            idx, pid = by_uuid.get((row.get("gpu_uuid") or "").lower()), _int(row.get("pid"))
+            if idx is None or pid is None or pid in own:
+                continue
+            out.setdefault(idx, []).append({"pid": pid, "name": row.get("process_name"),
+                                            "used_mib": _int(_value(row.get("used_memory")))})
+        return out
 
     def read_once(self):
         t = time.time()
@@ -230,7 +336,10 @@ class Sampler(threading.Thread):
                 self.samples.append(smi_sample(d, t))
 
     def run(self):
-        self.setup()
+        try:
+            self.setup()
+        finally:
+            self.ready.set()
         while self.kind and not self.stop_event.is_set():
             t0 = time.time()
             try:
@@ -368,11 +477,24 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     def progress(phase, step=0, of=0, **kw):
         d = {"event": "progress", "rank": rank, "phase": phase, "step": step, "of": of}
         d.update(kw)
-        q.put(d)
+        send(q, d)
+
+    memory = {}  # set once the device is: what checkpoint() adds of it
 
     def checkpoint():
-        # What is known so far reaches the parent after each phase: a run the budget cuts still reports it.
-        q.put({"event": "worker_result", "rank": rank, "partial": True, "result": json.loads(json.dumps(info, default=str))})
+        # What is known so far reaches the parent after each phase, with everything the verdict reads (the GPU's
+        # peak memory included): a run the budget cuts after its timed steps is judged on this.
+        if memory:
+            info.update(memory_figures(memory["torch"], memory["dev"]))
+        send(q, {"event": "worker_result", "rank": rank, "partial": True, "result": info})
+
+    guard = CollectiveGuard(q, rank, info, a.collective_wait, deadline - RESERVE_S)
+
+    def collective(name):
+        """Each collective is a phase of its own, announced before it starts, and a bounded wait (CollectiveGuard):
+        a rank that never answers is named in that collective, not in the phase before it."""
+        progress(name, msg="waiting for all %d processes" % gworld)
+        return guard.waiting_in(name)
 
     progress("importing torch")
     import torch
@@ -388,8 +510,9 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         progress("joined", grank + 1, gworld, msg="joined %d processes" % gworld)
     import torch.nn.functional as F
     import torchvision
-    info.update(torch=torch.__version__, torchvision=torchvision.__version__,
-                torch_cuda=getattr(torch.version, "cuda", None))
+    # str(): torch.__version__ is a TorchVersion; the result carries plain strings only.
+    info.update(torch=str(torch.__version__), torchvision=str(torchvision.__version__),
+                torch_cuda=_try(lambda: str(torch.version.cuda) if torch.version.cuda else None))
 
     if cuda:
         torch.cuda.set_device(dev_index)
@@ -401,6 +524,7 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
                         p.pci_domain_id, p.pci_bus_id, p.pci_device_id)))
         info["cudnn"] = _try(torch.backends.cudnn.version)  # here, in a worker: it initialises CUDA
         torch.backends.cudnn.benchmark = True
+        memory.update(torch=torch, dev=dev)
     else:
         dev = torch.device("cpu")
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
@@ -411,9 +535,14 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     info["matmul"] = matmul_check(torch, dev)
     progress("setup", msg="matmul ok" if info["matmul"]["ok"] else "matmul WRONG")
 
-    if distributed:
-        info["allreduce"] = allreduce_bandwidth(torch, dist, dev, gworld, cuda)
     info["global_rank"], info["world_size"] = grank, gworld
+    if distributed:
+        guard.start()
+        checkpoint()  # the last phase before the first transfer between GPUs is known to the parent
+        with collective("all-reduce bandwidth"):
+            if a.inject_collective_hang == grank:  # the test hook: this rank never takes its part
+                threading.Event().wait()
+            info["allreduce"] = allreduce_bandwidth(torch, dist, dev, gworld, cuda)
     checkpoint()
 
     progress("building the model", msg=a.arch)
@@ -422,17 +551,28 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     fmt = torch.contiguous_format if a.no_channels_last else torch.channels_last
     model = model.to(dev, memory_format=fmt)
     info["param_device"] = str(next(model.parameters()).device)
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=5e-5)
+    # The batch search below takes optimizer steps on each rank's own data; DDP broadcasts the parameters and
+    # buffers when it wraps the model, never SGD's momentum or a GradScaler's scale. So the search's steps are
+    # undone before training: the initial weights kept on the CPU, the optimizer and the scaler made anew.
+    initial = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     amp = precision in ("bf16", "fp16")
     amp_dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    scaler = None
-    if precision == "fp16":
-        scaler = torch.amp.GradScaler(dev.type) if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler") \
-            else torch.cuda.amp.GradScaler()
+
+    def fresh_optimizer():
+        opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9, weight_decay=5e-5)
+        scaler = None
+        if precision == "fp16":
+            scaler = torch.amp.GradScaler(dev.type) if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler") \
+                else torch.cuda.amp.GradScaler()
+        return opt, scaler
+
+    opt, scaler = fresh_optimizer()
     info["grad_scaler"] = scaler is not None
-    current = {"model": model}  # the batch search runs on the plain model: no rank waits in a collective
+    # the batch search runs on the plain model: no rank waits in a collective
+    current = {"model": model, "opt": opt, "scaler": scaler}
 
     def train_step(x, y):
+        opt, scaler = current["opt"], current["scaler"]
         with torch.autocast(device_type=dev.type, dtype=amp_dtype, enabled=amp):
             loss = F.cross_entropy(current["model"](x), y)
         opt.zero_grad(set_to_none=True)
@@ -477,14 +617,16 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
             info["first_step_s"] = round(time.perf_counter() - t, 3)
             break
         except RuntimeError as e:
-            oom = "out of memory" in str(e).lower()
+            oom = allocation_failure(torch, e)
             if not (cuda and oom and bs > 8 and not a.batch_size):
                 raise
+            failure = first_line(e)
         # outside the except block: the traceback no longer pins the failed step's tensors
         pool = None
-        opt.zero_grad(set_to_none=True)
+        current["opt"].zero_grad(set_to_none=True)
         torch.cuda.empty_cache()
         info.setdefault("oom_retries", []).append(bs)
+        info.setdefault("oom_errors", []).append(failure[:300])
         bs //= 2
     if cuda and not a.batch_size:
         t = time.perf_counter()
@@ -494,16 +636,21 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
             info["batch_size_from"] = "free memory, lowered to fit --time-budget (from %d)" % bs
             bs = fitted
     if distributed:
-        agreed = agreed_min(torch, bs, dev, cuda)  # every rank trains the same batch size
+        with collective("agreeing on the batch size"):
+            agreed = agreed_min(torch, bs, dev, cuda)  # every rank trains the same batch size
         if agreed != bs:
             info["batch_size_from"] += "; agreed across ranks (this rank could take %d)" % bs
             bs = agreed
     if pool[0][0].shape[0] != bs:
         pool = [make_batch(bs) for _ in range(4)]
     info["batch_size"] = bs
+    model.load_state_dict(initial)  # every rank from the same weights, momentum and scale (see `initial`)
+    del initial
+    current["opt"], current["scaler"] = fresh_optimizer()
     if distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
-        current["model"] = DDP(model, device_ids=[dev_index] if cuda else None)
+        with collective("DDP broadcast"):
+            current["model"] = DDP(model, device_ids=[dev_index] if cuda else None)
     if a.compile:
         progress("compiling", msg="torch.compile")
         current["model"] = torch.compile(current["model"])
@@ -552,28 +699,102 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     info["losses"] = list(losses)
     share = 0.5 if a.dataloader else 1.0  # the DataLoader test gets the other half of the time
     left = max(0.0, deadline - RESERVE_S - time.time())
-    phases["warmup"] = run_phase("warmup", a.warmup, synth, time.time() + left * 0.4)
+    # With torch.compile the first warm-up step is the cold compile: a second one, whatever the slice, gives the
+    # compiled step's time to plan the timed steps with (step_estimate_s).
+    phases["warmup"] = run_phase("warmup", a.warmup, synth, time.time() + left * 0.4,
+                                 min_steps=min(2, a.warmup) if a.compile else 0)
     info["losses"] = losses + phases["warmup"]["losses"]
     checkpoint()
-    est = (phases["warmup"]["step_ms"][-1] / 1000.0) if phases["warmup"]["step_ms"] else 1.0
+    est = step_estimate_s(phases["warmup"]["step_ms"])
     avail = max(0.0, (deadline - RESERVE_S - time.time()) * share)
-    n = agreed_min(torch, max(1, min(a.steps, int(avail / max(est, 1e-4)))), dev, cuda) if distributed else a.steps
+    if distributed:
+        with collective("agreeing on the step count"):
+            n = agreed_min(torch, max(1, min(a.steps, int(avail / max(est, 1e-4)))), dev, cuda)
+    else:
+        n = a.steps
     phases["timed"] = run_phase("timed", n, synth, time.time() + avail, min_steps=1 if distributed else 0)
     info["img_s"] = phases["timed"]["img_s"]
     # The synthetic task's loss curve, first step to last timed step (the DataLoader phase has its own task).
     info["losses"] = [round(v, 5) for v in losses + phases["warmup"]["losses"] + phases["timed"]["losses"]]
+    if distributed:
+        info["replica_state"] = replica_state(torch, model, current["opt"])
     checkpoint()
 
     if a.dataloader:
         phases["dataloader"] = dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed,
-                                                deadline, cuda, progress)
-    if cuda:
-        info["max_memory_allocated"] = torch.cuda.max_memory_allocated(dev)
-        info["memory_free_after"] = _try(lambda: torch.cuda.mem_get_info(dev)[0])
+                                                deadline, cuda, progress, collective)
+    if memory:
+        info.update(memory_figures(torch, dev))
+    guard.stop()
     if distributed:
         import torch.distributed as dist
         dist.destroy_process_group()
     return info
+
+
+def memory_figures(torch, dev):
+    """What the verdict reads of the GPU's memory: torch's peak allocation so far and what is free now."""
+    return {"max_memory_allocated": _try(lambda: int(torch.cuda.max_memory_allocated(dev))),
+            "memory_free_after": _try(lambda: int(torch.cuda.mem_get_info(dev)[0]))}
+
+
+def replica_state(torch, model, opt):
+    """Sums of the parameters and of SGD's momentum buffers, in float64: DDP replicas that train in step end
+    with the same sums on every rank."""
+    with torch.no_grad():
+        params = sum(float(p.detach().double().sum()) for p in model.parameters())
+        bufs = [opt.state[p].get("momentum_buffer") for p in model.parameters() if p in opt.state]
+        momentum = sum(float(b.double().sum()) for b in bufs if b is not None)
+    return {"params": params, "momentum": momentum}
+
+
+class CollectiveGuard(threading.Thread):
+    """The bounded wait of a worker's collectives. While the main thread waits in one (the C++ call releases the
+    GIL), this thread watches the clock; past the bound (--collective-wait, and never past the worker's own
+    share of the budget) it sends the worker's final result naming the collective and ends the process: a peer
+    that never answers, as a P2P/IOMMU fault leaves NCCL, is named where it happened."""
+
+    def __init__(self, q, rank, info, limit_s, worker_end):
+        threading.Thread.__init__(self, daemon=True, name="proof-collective-guard")
+        self.q, self.rank, self.info = q, rank, info
+        self.limit_s, self.worker_end = limit_s, worker_end
+        self.current = None  # (name, started)
+        self.done = threading.Event()
+
+    @contextlib.contextmanager
+    def waiting_in(self, name):
+        self.current = (name, time.time())
+        try:
+            yield
+        finally:
+            name, started = self.current
+            self.current = None
+            self.info.setdefault("collectives", []).append({"name": name, "secs": round(time.time() - started, 3)})
+
+    def stop(self):
+        self.done.set()
+
+    def run(self):
+        while not self.done.wait(0.2):
+            cur = self.current
+            if cur is None:
+                continue
+            name, started = cur
+            now = time.time()
+            cap = started + self.limit_s
+            if now < min(cap, self.worker_end):
+                continue
+            at_budget_end = self.worker_end < cap
+            waited = now - started
+            why = ("still waiting in %s for the other processes when the time budget ended (%.0f s)" % (name, waited)
+                   if at_budget_end else
+                   "no answer from the other processes in %s within %.0f s: a hang between GPUs" % (name, waited))
+            send(self.q, {"event": "worker_result", "rank": self.rank,
+                          "result": dict(self.info, error=why, hung_collective=name, waited_s=round(waited, 1),
+                                         collective_at_budget_end=at_budget_end)})
+            self.q.close()
+            self.q.join_thread()  # the queue's feeder thread has written the line before the process ends
+            os._exit(3)
 
 
 def agreed_min(torch, n, dev, cuda):
@@ -647,7 +868,7 @@ def host_cpus():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed, deadline, cuda, progress):
+def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed, deadline, cuda, progress, collective):
     """The same training step fed by a torch DataLoader: per batch, the time spent waiting for data and the
     whole step, with the loader's settings and the host's resources, so the verdict can say what to change."""
     cpus = host_cpus()
@@ -692,7 +913,8 @@ def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed, dea
         avail = max(0.0, deadline - RESERVE_S - 1.0 - time.time())
         n = max(1, min(a.steps, int(avail / est)))
         if distributed:
-            n = agreed_min(torch, n, dev, cuda)
+            with collective("agreeing on the DataLoader step count"):
+                n = agreed_min(torch, n, dev, cuda)
         out.update(run_phase("dataloader", n, get_batch, time.time() + avail, min_steps=1 if distributed else 0))
         out["warmup_steps"] = warm["steps"]
         out["data_ms"] = [round(w, 2) for w in out["wait_ms"]]
@@ -715,7 +937,7 @@ def worker_entry(rank, world, dev_index, a, q, deadline, port):
     except BaseException as e:  # noqa: B902 - everything a worker hits is evidence for the controller
         res = {"rank": rank, "device_index": dev_index, "error": first_line(e),
                "traceback": traceback.format_exc()[-3000:]}
-    q.put({"event": "worker_result", "rank": rank, "result": res})
+    send(q, {"event": "worker_result", "rank": rank, "result": res})
 
 
 def _die_with_parent():
@@ -758,16 +980,21 @@ def match_gpu(worker, devices):
 # returns the NVML count before CUDA is initialised (torch/cuda/__init__.py `device_count`,
 # `_device_count_nvml`), so the child asks torch._C._cuda_getDeviceCount, the call is_available() makes
 # without PYTORCH_NVML_BASED_CUDA_CHECK. This child may initialise CUDA: it never forks.
+# torch's own reason for a count of 0 is a warning that call raises (c10/cuda/CUDAFunctions.cpp, as UserWarning
+# "CUDA initialization: The NVIDIA driver on your system is too old (found version 11040)..."): recorded here.
 COUNT_CODE = r'''
-import json, sys
+import json, sys, warnings
 out = {}
 try:
     import torch
-    out["torch"] = torch.__version__
+    out["torch"] = str(torch.__version__)
     if not torch.cuda._is_compiled():
         out["error"] = "torch %s is a CPU-only build (no CUDA)" % torch.__version__
     else:
-        n = int(torch._C._cuda_getDeviceCount())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            n = int(torch._C._cuda_getDeviceCount())
+        out["warnings"] = [" ".join(str(w.message).split()) for w in caught]
         devices = []
         for i in range(n):
             d = {"index": i}
@@ -799,7 +1026,9 @@ def count_cuda_devices(deadline):
     if doc.get("error"):
         return None, doc["error"]
     if not doc.get("count"):
-        return None, "torch.cuda.is_available() is False: CUDA enumerates no device"
+        said = doc.get("warnings") or []
+        return None, "torch.cuda.is_available() is False: CUDA enumerates no device" + (
+            " (torch: %s)" % said[0][:400] if said else "")
     return doc["devices"], None
 
 
@@ -919,6 +1148,8 @@ class Parent:
                 except Exception as e:  # a report from what is known must never cost the line itself
                     doc["report_error"] = first_line(e)
             doc["elapsed_s"] = round(time.time() - self.t_start, 3)
+            # Evidence that no worker's message made this process import torch (it would cost seconds here).
+            doc["parent_torch_imported"] = "torch" in sys.modules
             self.written = True
         self.emit(doc)
         return 0
@@ -1023,6 +1254,14 @@ def run_parent(parent):
         if not indices:
             result["error"] = skipped[0]["reason"] if skipped else "no GPU to train on"
             return parent.finish("error")
+        if a.compile:
+            # Triton builds a C launcher at run time: without a compiler and Python.h every worker would fail in
+            # its first compiled step, which says nothing about the GPU.
+            tools = result["compile_toolchain"] = compile_toolchain()
+            if tools["missing"]:
+                result["compile_unavailable"] = result["error"] = (
+                    "`--compile` needs gcc and Python headers on the target: " + "; ".join(tools["missing"]))
+                return parent.finish("error")
     else:
         indices = list(range(a.procs or 1))
     world = len(indices)
@@ -1035,6 +1274,13 @@ def run_parent(parent):
     ctx = mp.get_context("spawn")  # fresh interpreters: no worker inherits any process's CUDA state
     q = ctx.Queue()
     port = a.master_port or free_port()
+    if a.device == "cuda":
+        # Started first, and waited for (bounded), so its look at the GPUs' compute processes is taken before any
+        # worker of ours has a CUDA context: whatever it finds was there already.
+        parent.sampler = Sampler(a.sample_period, own_pids=lambda: {p.pid for p in parent.procs})
+        parent.sampler.start()
+        parent.phase = "starting the GPU sampler"
+        parent.sampler.ready.wait(max(0.0, min(5.0, deadline - time.time())))
     progress("starting workers", msg="%d process(es), spawn" % world)
     parent.indices = indices
     for rank, dev_index in enumerate(indices):
@@ -1044,9 +1290,6 @@ def run_parent(parent):
         p.start()
         parent.procs.append(p)
 
-    if a.device == "cuda":
-        parent.sampler = Sampler(a.sample_period)  # sets itself up in its own thread (nvidia-smi can be slow)
-        parent.sampler.start()
     parent.phase = "waiting for the workers"
     if a.inject_parent_hang:
         threading.Event().wait()  # like a blocking read that never returns: only the watchdog ends this
@@ -1059,9 +1302,10 @@ def run_parent(parent):
         now = time.time()
         if now > deadline:  # the workers keep RESERVE_S back: a result still missing now will not come in time
             ended_by = "deadline"
+            drain(q, parent, world)  # what already arrived is kept, however late the loop came back here
             break
         try:
-            msg = q.get(timeout=max(0.01, min(0.25, deadline - now)))
+            msg = receive(q.get(timeout=max(0.01, min(0.25, deadline - now))))
         except queue.Empty:
             with parent.lock:
                 for rank, p in enumerate(procs):
@@ -1076,20 +1320,12 @@ def run_parent(parent):
             if failed is not None:
                 break
             continue
-        if msg.get("event") == "worker_result":
-            rank = msg["rank"]
-            with parent.lock:
-                results[rank] = msg["result"]
-                if not msg.get("partial"):
-                    final.add(rank)
-                    if msg["result"].get("error") and result["mode"] == "ddp" and failed is None:
-                        failed = rank
-            if failed is not None:
-                break
-        else:
-            if msg.get("rank") is not None and msg.get("phase"):
-                last_phase[msg["rank"]] = msg["phase"]
-            emit(msg)
+        if msg is None:
+            continue
+        if note(parent, msg, world) and failed is None and result["mode"] == "ddp":
+            failed = msg["rank"]
+        if failed is not None:
+            break
 
     parent.end_workers()  # SIGKILL: gone at once; they are reaped after the result line (main's finally)
     parent.phase = "reporting"
@@ -1107,6 +1343,40 @@ def run_parent(parent):
     return parent.finish(ended_by)
 
 
+def note(parent, msg, world):
+    """Keep one worker message: a result (partial or final) or a progress event, which goes out on stdout.
+    True when it is a final result with an error."""
+    if msg.get("event") == "worker_result":
+        rank = msg.get("rank")
+        if not isinstance(rank, int) or not 0 <= rank < world or not isinstance(msg.get("result"), dict):
+            return False
+        with parent.lock:
+            parent.results[rank] = msg["result"]
+            if not msg.get("partial"):
+                parent.final.add(rank)
+                return bool(msg["result"].get("error"))
+        return False
+    if msg.get("rank") is not None and msg.get("phase"):
+        parent.last_phase[msg["rank"]] = msg["phase"]
+    parent.emit(msg)
+    return False
+
+
+def drain(q, parent, world, limit_s=1.0):
+    """At the deadline: the messages already in the queue, each taken without waiting for more (bounded, for a
+    worker that keeps talking)."""
+    end = time.time() + limit_s
+    while time.time() < end:
+        try:
+            msg = receive(q.get_nowait())
+        except queue.Empty:
+            return
+        except Exception:
+            return  # a message cut mid-way by a killed worker: the watchdog bounds the rest
+        if msg is not None:
+            note(parent, msg, world)
+
+
 def gpu_samples(sampler, workers):
     """Per GPU the worker used: its identity and the sampler rows taken during that worker's timed phases."""
     out = []
@@ -1121,7 +1391,8 @@ def gpu_samples(sampler, workers):
             rows = [rows[int(i * step)] for i in range(MAX_SAMPLES)]
         dev = next((d for d in sampler.devices if d["index"] == idx), {})
         out.append({"rank": w.get("rank"), "nvml_index": idx, "uuid": dev.get("uuid"), "name": dev.get("name"),
-                    "pci_bus_id": dev.get("pci_bus_id"), "samples": rows})
+                    "pci_bus_id": dev.get("pci_bus_id"), "samples": rows,
+                    "other_processes": sampler.others.get(idx, []) if idx is not None else []})
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from envdoctor.models import CheckResult, Status
+from envdoctor.proof.verdict import gpu_label
 from envdoctor.report.text import render_check
 
 _HEAD = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "unknown": ("?", "cyan"),
@@ -26,8 +27,9 @@ def render_proof(host: str, proof: dict, color: bool = False, verbose: bool = Fa
     for g in v["gpus"]:
         if g.get("device") == "cpu" or g.get("name") == "cpu":  # a CPU process is never "GPU 0"
             label = f"CPU process {g.get('rank')}" if len(v["gpus"]) > 1 else "CPU"
-        else:
-            label = f"GPU {g.get('device_index')} {g.get('name') or ''}".rstrip()
+        else:  # nvidia-smi's number when the sampler matched it (CUDA_VISIBLE_DEVICES renumbers CUDA's)
+            num = gpu_label(g) if g.get("nvml_index") is not None else f"GPU {g.get('device_index')}"
+            label = f"{num} {g.get('name') or ''}".rstrip()
         rate = f"{g['img_s']:,.1f} img/s" if g.get("img_s") is not None else "no img/s"
         extra = f", {g.get('precision')}, batch {g.get('batch_size')}" if g.get("precision") else ""
         if g.get("ratio") is not None:

@@ -18,7 +18,7 @@ from envdoctor.models import CheckResult, Fix, Status, host_status
 from envdoctor.proof.input_pipeline import dataloader_advice, dataloader_figures, gpu_waits_for_data
 from envdoctor.proof.input_pipeline import median as _median
 from envdoctor.proof.input_pipeline import mib as _mib
-from envdoctor.proof.proof_script import COMPILE_BUDGET_S
+from envdoctor.proof.proof_script import COLLECTIVE_PHASES, COMPILE_BUDGET_S
 
 PASS_RATIO = 0.7  # of the published img/s: pass at or above
 WARN_RATIO = 0.4  # warn from here up to PASS_RATIO; fail below
@@ -131,6 +131,13 @@ def _gpu_used(w: dict, samples: list[dict]) -> dict:
         ev.append(f"NVML utilisation during timed steps: max {max(utils)}%")
     if not pdev.startswith("cuda"):
         return _r("proof_gpu_used", Status.FAIL, f"the model's parameters were on {pdev or 'an unknown device'}", ev)
+    if mem is None:
+        # Not reported (a result cut before the worker's report of it) is not "none allocated".
+        if utils and max(utils) > 0:
+            return _r("proof_gpu_used", Status.PASS, f"parameters on {pdev}, NVML saw it busy (max {max(utils)}%); "
+                      "torch's peak memory was not reported", ev)
+        return _r("proof_gpu_used", Status.UNKNOWN, f"parameters on {pdev}; torch's peak memory was not reported "
+                  "and NVML utilisation was not sampled", ev)
     if not mem:
         return _r("proof_gpu_used", Status.FAIL, "torch allocated no GPU memory", ev)
     if utils and max(utils) == 0:
@@ -147,13 +154,21 @@ def figure(img_s: float | None, w: dict) -> str:
     return f"{img_s:,.0f} img/s ({w.get('precision') or '?'}, batch {w.get('batch_size') or '?'})"
 
 
-_MIG = re.compile(r"\bMIG\s+(\d+g\.\d+gb)", re.IGNORECASE)
+# A GPU instance "3g.40gb", or a compute instance inside one, "1c.3g.40gb" (NVIDIA's MIG naming: 1 of the GPU
+# instance's 3 compute slices). Either way the device's own SM count (torch's multi_processor_count) gives its share.
+_MIG = re.compile(r"\bMIG\s+((?:\d+c\.)?\d+g\.\d+gb)\b", re.IGNORECASE)
 
 
 def mig_profile(name: str | None) -> str | None:
-    """"NVIDIA H100 80GB HBM3 MIG 1g.10gb" -> "1g.10gb"; None for a whole GPU."""
+    """"NVIDIA H100 80GB HBM3 MIG 1g.10gb" -> "1g.10gb", "... MIG 1c.3g.40gb" -> "1c.3g.40gb"; None for a whole GPU."""
     m = _MIG.search(name or "")
     return m.group(1) if m else None
+
+
+def mig_kind(profile: str) -> str:
+    """"1c.3g.40gb" -> "compute instance 1c of GPU instance 3g.40gb"; "3g.40gb" -> "GPU instance 3g.40gb"."""
+    m = re.match(r"(\d+)c\.(.+)$", profile)
+    return f"compute instance {m.group(1)}c of GPU instance {m.group(2)}" if m else f"GPU instance {profile}"
 
 
 def full_gpu_sms(name: str | None, table: dict | None = None) -> dict | None:
@@ -166,7 +181,17 @@ def full_gpu_sms(name: str | None, table: dict | None = None) -> dict | None:
     return None
 
 
-def _fast_enough(w: dict, result: dict, table: dict | None) -> tuple[dict, dict | None, float | None]:
+def other_processes(others: list[dict] | None) -> str:
+    """"pid 4242 (python3, 20,480 MiB), pid 77 (?)": the compute processes found on a GPU before the proof's."""
+    parts = []
+    for p in others or []:
+        used = f", {p['used_mib']:,} MiB" if isinstance(p.get("used_mib"), int) else ""
+        parts.append(f"pid {p.get('pid')} ({p.get('name') or '?'}{used})")
+    return ", ".join(parts)
+
+
+def _fast_enough(w: dict, result: dict, table: dict | None,
+                 others: list[dict] | None = None) -> tuple[dict, dict | None, float | None]:
     img_s = w.get("img_s")
     name = w.get("name")
     prec = w.get("precision")
@@ -203,7 +228,8 @@ def _fast_enough(w: dict, result: dict, table: dict | None) -> tuple[dict, dict 
                       [f"GPU name: {name}", f"SMs of this slice: {sms or '?'}"]), None, None
         share = sms / whole["sms"]
         expected = ref["img_s"] * share
-        scale_ev = [f"MIG slice {profile}: {sms} of {whole['sms']} SMs ({share:.0%}); the published figure is scaled "
+        scale_ev = [f"MIG slice {profile} ({mig_kind(profile)}): {sms} of {whole['sms']} SMs ({share:.0%}); "
+                    "the published figure is scaled "
                     f"by that share to {expected:,.0f} img/s (whole-GPU SMs: {whole.get('source_what')}: {whole.get('url')})"]
     ratio = img_s / expected
     ev = [f"measured: {img_s:,.1f} img/s per GPU, {prec}{' with a GradScaler' if w.get('grad_scaler') else ''}, "
@@ -228,15 +254,31 @@ def _fast_enough(w: dict, result: dict, table: dict | None) -> tuple[dict, dict 
               commands=["nvidia-smi -q -d PERFORMANCE,CLOCK,POWER", "nvidia-smi --query-compute-apps=pid,name --format=csv"],
               manual=True)
     status = Status.WARN if ratio >= WARN_RATIO else Status.FAIL
-    return _r("proof_fast_enough", status, msg + f" (below {PASS_RATIO}x)", ev,
-              cause="the GPU trains slower than the same model does elsewhere", fix=fix), base, ratio
+    cause = "the GPU trains slower than the same model does elsewhere"
+    msg += f" (below {PASS_RATIO}x)"
+    if others:
+        # What else was computing on this GPU is the first thing to rule out: named, with its memory.
+        named = other_processes(others)
+        msg += f"; {len(others)} other compute process(es) were already on this GPU: {named}"
+        ev.append(f"compute processes on this GPU before the proof started (NVML): {named}")
+        cause = "the GPU was shared: another compute process was running on it (" + named + ")"
+    return _r("proof_fast_enough", status, msg, ev, cause=cause, fix=fix), base, ratio
 
 
 def _utilisation(w: dict, samples: list[dict], sampler: str | None, sampler_error: str | None) -> dict:
-    timed = [s["util"] for s in samples if s.get("phase") == "timed" and s.get("util") is not None]
+    rows = [s for s in samples if s.get("phase") == "timed"]
+    timed = [s["util"] for s in rows if s.get("util") is not None]
     if not sampler:
         return _r("proof_utilisation", Status.UNKNOWN, "GPU utilisation was not sampled",
                   [f"sampler: {sampler_error or 'none available'}"], )
+    if rows and not timed:
+        # Samples were taken, none with a utilisation: NVML has none to give (on a MIG-enabled GPU
+        # nvmlDeviceGetUtilizationRates is not supported), however long the run.
+        profile = mig_profile(w.get("name"))
+        why = (f"NVML reports no utilisation for MIG devices ({w.get('name')})" if profile
+               else f"NVML answered no utilisation for this GPU in {len(rows)} samples")
+        return _r("proof_utilisation", Status.UNKNOWN, why + "; utilisation not judged",
+                  [f"{len(rows)} samples ({sampler}) during the timed steps, none with a utilisation"])
     if len(timed) < 4:
         return _r("proof_utilisation", Status.UNKNOWN,
                   f"only {len(timed)} utilisation samples during the timed steps (too short a run)")
@@ -351,6 +393,13 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                               [e for e in [result.get("error"), f"ended after {result.get('elapsed_s')} s"] if e],
                               fix=Fix(summary="Re-run with a larger --time-budget.", manual=True)))
         return _finish(host_checks, gpus, result)
+    if result.get("compile_unavailable"):
+        # Nothing ran: a missing compiler is the target's toolchain, not its GPU.
+        tools = result.get("compile_toolchain") or {}
+        host_checks.append(_r("proof_ran", Status.UNKNOWN, f"{result['compile_unavailable']}; not run, not a GPU failure",
+                              [f"C compiler: {tools.get('cc') or 'none'}", f"Python.h: {tools.get('python_h') or 'none'}"],
+                              fix=_TOOLCHAIN_FIX))
+        return _finish(host_checks, gpus, result)
     if result.get("error"):
         host_checks.append(_r("proof_ran", Status.FAIL, f"the proof-run could not start: {result['error']}",
                               [result["error"]], cause="torch/torchvision cannot train on this host as it is",
@@ -365,7 +414,16 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
     errors = [w for w in workers if w.get("error")]
     cut = [w for w in errors if w.get("cut_by_budget")]
     first_failed = next((w for w in workers if w.get("rank") == result.get("failed_rank")), None)
-    if result.get("compile") and (result.get("timed_out") or cut) and len(cut) == len(errors):
+    hung = next((w for w in [first_failed, *errors] if w is not None and w.get("hung_collective")), None)
+    toolchain = [w for w in errors if _toolchain_error(w.get("error"))]
+    if result.get("compile") and toolchain and all(w in toolchain or w.get("stopped") for w in errors):
+        host_checks.append(_r("proof_ran", Status.UNKNOWN,
+                              "`--compile` needs gcc and Python headers on the target: "
+                              f"{toolchain[0]['error']}; not a GPU failure",
+                              [f"process {w.get('rank')}: {w['error']}" for w in toolchain], fix=_TOOLCHAIN_FIX))
+    elif hung is not None:
+        host_checks.append(_hung_collective(hung, result))
+    elif result.get("compile") and (result.get("timed_out") or cut) and len(cut) == len(errors):
         # A cold torch.compile that does not fit says nothing about the GPU: unknown, with what to do.
         host_checks.append(_r("proof_ran", Status.UNKNOWN,
                               f"torch.compile needs a larger --time-budget than {result.get('time_budget_s'):g} s "
@@ -382,9 +440,12 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                               fix=Fix(summary="Raise --time-budget to see the rest.", manual=True)))
     elif cut and len(cut) == len(errors) and not any(_judgeable(w) for w in cut):
         # Out of time before any timed step: nothing says the GPU is broken (a busy host, a slow start).
+        waiting = sorted({_last_phase(w) for w in cut if _last_phase(w) in COLLECTIVE_PHASES})
+        in_collective = (f", waiting in {', '.join(waiting)} for the other processes (if it stops there again, "
+                         "that collective hangs between GPUs: P2P/IOMMU)") if waiting else ""
         host_checks.append(_r("proof_ran", Status.UNKNOWN,
                               f"the time budget ({result.get('time_budget_s'):g} s) ended the run before any timed step "
-                              f"({len(cut)} of {len(workers)} process(es)); raise --time-budget",
+                              f"({len(cut)} of {len(workers)} process(es)){in_collective}; raise --time-budget",
                               [f"process {w.get('rank')}: last phase reached {_last_phase(w)}" for w in cut],
                               fix=Fix(summary="Re-run with a larger --time-budget; if it stops in the same phase "
                                               "again, that phase hangs.", manual=True)))
@@ -437,16 +498,21 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                  "device": result.get("device"), "baseline": None, "ratio": None, "checks": []}
         g = samples_by_rank.get(w.get("rank")) or {}
         entry["nvml_index"] = g.get("nvml_index")
+        entry["uuid"] = g.get("uuid")
+        if g.get("other_processes"):
+            entry["other_processes"] = g["other_processes"]
         samples = g.get("samples") or []
         if w.get("error") and not (w.get("cut_by_budget") and _judgeable(w)):
-            # Out of time (a cold torch.compile, a busy host) says nothing about the GPU.
-            st = Status.UNKNOWN if w.get("cut_by_budget") else Status.FAIL
+            # Out of time (a cold torch.compile, a busy host, a collective still waiting at the budget's end, a
+            # missing compiler for --compile) says nothing about the GPU.
+            st = Status.UNKNOWN if (w.get("cut_by_budget") or w.get("collective_at_budget_end")
+                                    or _toolchain_error(w.get("error"))) else Status.FAIL
             entry["checks"].append(_r("proof_ran", st, w["error"], [_last_line(w.get("traceback"))]))
         else:
             entry["checks"].append(_losses_verdict(w, cpu))
             if not cpu:
                 entry["checks"].append(_gpu_used(w, samples))
-                fast, base, ratio = _fast_enough(w, result, baselines)
+                fast, base, ratio = _fast_enough(w, result, baselines, g.get("other_processes"))
                 entry["checks"].append(fast)
                 entry["baseline"], entry["ratio"] = base, (round(ratio, 3) if ratio is not None else None)
                 entry["checks"].append(_utilisation(w, samples, sampler, sampler_error))
@@ -468,6 +534,38 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
     return _finish(host_checks, gpus, result)
 
 
+_TOOLCHAIN_FIX = Fix(summary="Install a C compiler and the Python headers on the target (gcc and python3-dev on "
+                             "Debian/Ubuntu, gcc and python3-devel on RHEL), or run without --compile.", manual=True)
+
+
+def _toolchain_error(error: str | None) -> bool:
+    """Triton's own words when it cannot build its launcher (triton 3.8 runtime/build.py), or the compiler's."""
+    e = error or ""
+    return "Failed to find C compiler" in e or "Python.h: No such file" in e
+
+
+def _hung_collective(w: dict, result: dict) -> dict:
+    name, waited = w.get("hung_collective"), w.get("waited_s")
+    ev = [f"process {w.get('rank')} (device {w.get('device_index')}): {w.get('error')}",
+          "collectives completed before it: " + (", ".join(f"{c.get('name')} {c.get('secs')} s"
+                                                            for c in w.get("collectives") or []) or "none")]
+    if w.get("collective_at_budget_end"):
+        return _r("proof_ran", Status.UNKNOWN,
+                  f"the time budget ({result.get('time_budget_s'):g} s) ended while process {w.get('rank')} waited "
+                  f"{waited} s in {name} for the other processes; raise --time-budget (if it stops there again, "
+                  "that collective hangs between GPUs: P2P/IOMMU)", ev,
+                  fix=Fix(summary="Re-run with a larger --time-budget.", manual=True))
+    return _r("proof_ran", Status.FAIL,
+              f"process {w.get('rank')} waited {waited} s in {name} for the other processes: a hang between GPUs "
+              "(peer-to-peer transfers blocked: IOMMU/ACS or a broken NVLink)", ev,
+              cause="GPU-to-GPU (P2P) transfers hang: an IOMMU or PCIe ACS redirecting peer traffic, or a broken "
+                    "NVLink; NCCL waits for data that never arrives",
+              fix=Fix(summary="Confirm with peer-to-peer off (NCCL_P2P_DISABLE=1): if that run passes, disable the "
+                              "IOMMU or ACS for the GPUs (iommu=pt / BIOS) or look at NVLink; see the GPU topology.",
+                      commands=["nvidia-smi topo -m", "NCCL_P2P_DISABLE=1 all_reduce_perf -b 256M -e 256M -g $(nvidia-smi -L | wc -l)",
+                                "sudo dmesg | grep -i -e iommu -e dmar -e AMD-Vi"], manual=True))
+
+
 def _balance(gpus: list[dict], result: dict) -> dict | None:
     ok = [g for g in gpus if g.get("img_s")]
     if len(ok) < 2:
@@ -487,16 +585,33 @@ def _balance(gpus: list[dict], result: dict) -> dict | None:
     hi = max(rates)
     slow = min(ok, key=lambda g: g["img_s"])
     spread = (hi - slow["img_s"]) / hi
-    ev = [f"GPU {g['device_index']} ({g.get('name')}): {g['img_s']:,.0f} img/s" for g in ok]
+    ev = [f"{gpu_label(g)} ({g.get('name')}): {g['img_s']:,.0f} img/s" for g in ok]
     if spread > BALANCE_TOLERANCE:
+        smi = smi_id(slow)
         return _r("proof_balance", Status.WARN,
-                  f"GPU {slow['device_index']} is {spread:.0%} slower than the fastest GPU of this host", ev,
+                  f"{gpu_label(slow)} is {spread:.0%} slower than the fastest GPU of this host", ev,
                   cause="a throttled or degraded GPU, a narrower PCIe link, or another process on it",
                   fix=Fix(summary="Compare the slow GPU's clocks, temperature and PCIe link with the others.",
-                          commands=["nvidia-smi -q -i %s -d PERFORMANCE,TEMPERATURE,CLOCK" % slow["device_index"],
-                                    "nvidia-smi --query-gpu=index,pcie.link.gen.current,pcie.link.width.current --format=csv"],
+                          commands=([f"nvidia-smi -q -i {smi} -d PERFORMANCE,TEMPERATURE,CLOCK"] if smi else []) +
+                                   ["nvidia-smi --query-gpu=index,pcie.link.gen.current,pcie.link.width.current --format=csv"],
                           manual=True))
     return _r("proof_balance", Status.PASS, f"{len(ok)} GPUs within {spread:.0%} of each other", ev)
+
+
+def gpu_label(g: dict) -> str:
+    """A GPU as nvidia-smi numbers it (NVML's index), with the CUDA ordinal where they differ (CUDA_VISIBLE_DEVICES
+    renumbers CUDA's devices, not NVML's): "GPU 3 (CUDA device 1)"."""
+    nvml, cuda = g.get("nvml_index"), g.get("device_index")
+    if nvml is None:
+        return f"CUDA device {cuda}"
+    return f"GPU {nvml}" + (f" (CUDA device {cuda})" if cuda is not None and cuda != nvml else "")
+
+
+def smi_id(g: dict) -> str | None:
+    """What `nvidia-smi -i` takes for this GPU: NVML's index, else its UUID; never a CUDA ordinal."""
+    if g.get("nvml_index") is not None:
+        return str(g["nvml_index"])
+    return g.get("uuid") or None
 
 
 def _finish(host_checks: list[dict], gpus: list[dict], result: dict) -> dict[str, Any]:

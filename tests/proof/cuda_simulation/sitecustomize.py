@@ -8,7 +8,10 @@ on PYTHONPATH imports this file at start-up (site.py), and then:
   then fails as it would without a driver: torch.cuda._lazy_init (reached by get_device_properties,
   get_device_capability, mem_get_info, cudnn.version's _init), torch._C._cuda_init, torch._C._cuda_setDevice
   (torch.cuda.set_device calls it directly, without _lazy_init), torch._C._cuda_getDeviceCount (cuInit);
-- os.register_at_fork records every fork, and marks one made by a process that had attempted CUDA.
+- os.register_at_fork records every fork, and marks one made by a process that had attempted CUDA;
+- every import of torch is recorded with the process id (the proof-run's parent must never import it);
+- with ENVDOCTOR_SIM_CUDA_WARNING set, the runtime's device count raises that text as a UserWarning, as torch's
+  C++ TORCH_WARN reaches Python when cudaGetDeviceCount fails (e.g. a driver too old for the wheel).
 
 It is a test double, not a GPU: it shows which process would touch CUDA and which process forks after it."""
 
@@ -21,6 +24,7 @@ import sys
 LOG = os.environ.get("ENVDOCTOR_SIM_LOG")
 NVML = int(os.environ.get("ENVDOCTOR_SIM_NVML", "0"))
 CUDA = int(os.environ.get("ENVDOCTOR_SIM_CUDA", str(NVML)))
+CUDA_WARNING = os.environ.get("ENVDOCTOR_SIM_CUDA_WARNING")
 _attempted = []
 
 
@@ -49,6 +53,10 @@ def _patch(cuda):
 
     def device_count_runtime():
         _attempt("_cuda_getDeviceCount")
+        if CUDA_WARNING:
+            import warnings
+
+            warnings.warn(CUDA_WARNING, UserWarning)
         return CUDA
 
     cuda._device_count_nvml = lambda: NVML
@@ -63,6 +71,8 @@ class _PatchTorchCuda(importlib.abc.MetaPathFinder):
     """Patches torch.cuda right after it is imported (torch itself is not imported early by this file)."""
 
     def find_spec(self, name, path, target=None):
+        if name == "torch":
+            _log(event="import-torch")  # then the normal import goes on
         if name != "torch.cuda":
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
