@@ -41,7 +41,8 @@ def host_report(target: Target, proof: dict) -> HostReport:
                    f"{GRACE_S:g} s grace.  [default: {DEFAULT_BUDGET_S:g}; {COMPILE_BUDGET_S:g} with --compile]")
 @click.option("--compile", "use_compile", is_flag=True,
               help=f"Add torch.compile (raises the default --time-budget to {COMPILE_BUDGET_S:g} s; a compile that "
-                   "does not fit is reported unknown, not as a failed GPU).")
+                   "does not fit is reported unknown, not as a failed GPU). On CUDA it needs gcc and the Python "
+                   "headers on the target; without them the proof is unknown and nothing runs.")
 @click.option("--precision", type=click.Choice(["fp16", "bf16", "fp32"]),
               help="Autocast precision  [default: fp16 with a GradScaler on cuda, as the published figures; fp32 on "
                    "cpu]")
