@@ -166,7 +166,7 @@ def root_cause_result(root: RootCause, d: Diagnosis, title: str) -> CheckResult:
     p = d.primary
     if p is not None:
         ev += [f"seen: {line}" for line in p.signatures[:3] if f"seen: {line}" not in ev]
-        ev += [f"confirms: {c}" for c in p.confirmed[:4]]
+        ev += [f"confirms: {c}" for c in p.confirmed[:4] if c.removeprefix("observed: ") not in p.signatures]
         lead = 1 if root.cause_id else 0
         for a in d.ranked[lead:4]:
             if a.score >= 3:

@@ -677,5 +677,8 @@ def diagnose(f: HostFacts) -> Diagnosis:
             if spec.blocks_cuda and c.support in ("inferred", "hint"):
                 ranked.remove(c)
                 contradicted.append((c, spec.when_cuda_works or f"{spec.title}: inferred, but {works}"))
-    return Diagnosis(ranked, list(dropped.values()), list(dict.fromkeys(sid for sid, _, _, _ in fired)),
-                     contradicted, None if works else cuda_failure)
+    # A signature whose every candidate CUDA's working contradicts is no longer a recognised failure.
+    gone = {c.cause for c, _ in contradicted} - {c.cause for c in ranked} - set(dropped)
+    seen = [sid for sid, _, refs, _ in fired if not refs or any(r.cause not in gone for r in refs)]
+    return Diagnosis(ranked, list(dropped.values()), list(dict.fromkeys(seen)), contradicted,
+                     None if works else cuda_failure)

@@ -12,6 +12,7 @@ from envdoctor.parsers.collect_env import find_collect_env
 from envdoctor.parsers.cuda_env import (compat_dirs, parse_cuda_driver_api, parse_cuda_toolkits, parse_environment, parse_ldconfig,
                                         parse_nvcc_version, parse_tools, parse_torch_json, split_path_list,
                                         torch_fields_from_json)
+from envdoctor.parsers.python_session import session_values
 from envdoctor.parsers.torch_errors import driver_cuda_from_errors, scan_torch_errors
 
 _INTERESTING_WARNING = ("CUDA", "cuda", "NVIDIA", "sm_", "GPU")
@@ -57,6 +58,13 @@ def build_torch_facts(bundle: Bundle) -> TorchFacts:
             _from_collect_env(fields, ce)
 
     texts += list(bundle.pastes)
+    if fields.get("source") != "probe":
+        for text in bundle.pastes:  # a pasted `>>> torch.cuda.is_available()` is torch's own answer
+            for k, v in session_values(text).items():
+                if fields.get(k) is None:
+                    fields[k] = v
+                    fields["installed"] = True
+                    fields.setdefault("source", "python session")
     errors = []
     for t in texts:
         for e in scan_torch_errors(t or ""):

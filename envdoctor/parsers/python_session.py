@@ -1,0 +1,46 @@
+"""Values from a pasted interactive Python session (pure): what `>>> torch.__version__`,
+`>>> torch.version.cuda` and `>>> torch.cuda.is_available()` printed. Users paste these more than any
+other output; the answer is an observation of torch itself. Only values are read here: a warning printed
+between a prompt and its answer is a message, and the signatures classify it."""
+
+from __future__ import annotations
+
+import re
+
+_PROMPT = re.compile(r"^\s*(?:>>>|In \[\d+\]:)\s*(?P<expr>\S.*?)\s*$")
+_EXPRS = {
+    "torch.__version__": "version",
+    "print(torch.__version__)": "version",
+    "torch.version.cuda": "cuda_build",
+    "print(torch.version.cuda)": "cuda_build",
+    "torch.cuda.is_available()": "is_available",
+    "print(torch.cuda.is_available())": "is_available",
+    "torch.cuda.device_count()": "device_count",
+    "print(torch.cuda.device_count())": "device_count",
+}
+_ANSWER = re.compile(r"^\s*(?:Out\[\d+\]:\s*)?(?P<value>'[^']*'|\"[^\"]*\"|True|False|None|\d+)\s*$")
+
+
+def session_values(text: str) -> dict:
+    """{"version": "2.2.0+cpu", "is_available": False, ...} for the expressions the session shows."""
+    out: dict = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = _PROMPT.match(line)
+        if not m or m.group("expr") not in _EXPRS:
+            continue
+        field = _EXPRS[m.group("expr")]
+        for nxt in lines[i + 1:i + 12]:  # a warning may sit between the prompt and its answer
+            if _PROMPT.match(nxt):
+                break
+            a = _ANSWER.match(nxt)
+            if a:
+                v = a.group("value")
+                if field in ("version", "cuda_build"):
+                    out[field] = None if v == "None" else v.strip("'\"")
+                elif field == "is_available" and v in ("True", "False"):
+                    out[field] = v == "True"
+                elif field == "device_count" and v.isdigit():
+                    out[field] = int(v)
+                break
+    return out
