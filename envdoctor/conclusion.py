@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envdoctor.facts import HostFacts
-from envdoctor.knowledge import signatures
+from envdoctor.knowledge import load, signatures
 from envdoctor.models import (BottomLine, CauseCandidate, CheckResult, Confidence, Fix, HostStatus, RootCause,
                               Status, TrainingVerdict, host_status)
 from envdoctor.root_cause import SUPPORT, Candidate, Diagnosis, cuda_works, diagnose
@@ -262,6 +262,34 @@ def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_li
     return status, BottomLine(verdict=TrainingVerdict.CANNOT_TELL, text=text, cuda=cuda, cuda_evidence=cuda_line)
 
 
+def _linux_only(command: str) -> bool:
+    words = set(load("platforms")["linux_only"])
+    return any(part.strip().split(" ", 1)[0] in words for part in command.replace("&&", "|").replace(";", "|").split("|")
+               if part.strip())
+
+
+def for_platform(checks: list[CheckResult], f: HostFacts) -> list[CheckResult]:
+    """On a Windows host, each fix is the cause's Windows fix where it has one; Linux-only commands
+    (sudo, apt-get, modprobe...) are left out, and the fix says so."""
+    if f.system.os_family != "windows":
+        return checks
+    kb = signatures()
+    out = []
+    for r in checks:
+        if r.fix is not None:
+            spec = kb.causes.get(r.cause_id) if r.cause_id else None
+            if spec is not None and spec.windows is not None and not r.fix.summary.startswith("Fix the root cause first"):
+                fix = Fix(summary=spec.windows.summary, commands=list(spec.windows.commands), manual=True)
+            else:
+                kept = [c for c in r.fix.commands if not _linux_only(c.removeprefix("to tell the causes apart: "))]
+                note = " (Linux commands left out: this is a Windows host)" if len(kept) < len(r.fix.commands) else ""
+                fix = r.fix.model_copy(update={"commands": kept, "summary": r.fix.summary + note,
+                                               "playbook": None, "manual": True})
+            r = r.model_copy(update={"fix": fix})
+        out.append(r)
+    return out
+
+
 def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None = None) -> Conclusion:
     """The root cause, the reconciled checks (root cause first) and the verdict for one host."""
     root, d = root_cause_of(f, results)
@@ -269,7 +297,7 @@ def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None 
     title = next((r.title for r in results if r.id == ROOT_CAUSE_ID), None)
     # The root cause's line leads whenever the catalog has it (a site's catalog or a test may not).
     lead = [root_cause_result(root, d, title)] if title else []
-    checks = lead + _reconcile(results, root, d, cuda, cuda_line)
+    checks = for_platform(lead + _reconcile(results, root, d, cuda, cuda_line), f)
     status, bottom = _bottom_line(checks, root, cuda, cuda_line, proof_status)
     return Conclusion(root=root, checks=checks, status=status, bottom_line=bottom)
 

@@ -62,6 +62,7 @@ class CauseSpec(BaseModel):
     title: str
     tell: list[str] = Field(default_factory=list)
     fix: FixSpec
+    windows: FixSpec | None = None  # the fix on a Windows host, where it differs
     blocks_cuda: bool = False  # CUDA cannot work at all under this cause: "CUDA works" contradicts it
     when_cuda_works: str | None = None  # the note that replaces this cause when CUDA is seen working
 
@@ -172,12 +173,13 @@ def _with_torch_index(cause: dict) -> dict:
     torch_releases.yaml."""
     from envdoctor.cuda_compat import wheel_index  # cuda_compat imports this module
 
-    fix = cause.get("fix")
-    if not isinstance(fix, dict):
-        return cause
     fill = lambda text: _TORCH_INDEX.sub(lambda m: wheel_index(m.group(1)), text) if isinstance(text, str) else text  # noqa: E731
-    fix = dict(fix, summary=fill(fix.get("summary")), commands=[fill(c) for c in fix.get("commands") or []])
-    return dict(cause, fix=fix)
+    out = dict(cause)
+    for key in ("fix", "windows"):
+        fix = cause.get(key)
+        if isinstance(fix, dict):
+            out[key] = dict(fix, summary=fill(fix.get("summary")), commands=[fill(c) for c in fix.get("commands") or []])
+    return out
 
 
 @lru_cache(maxsize=None)

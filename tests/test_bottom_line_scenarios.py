@@ -103,3 +103,17 @@ def test_this_machine_without_torch_still_names_the_missing_gpu_first(tmp_path):
 
         pytest.skip(f"this machine has an NVIDIA device: {pci['summary']}")
     assert host["root_cause"]["cause_id"] == "no_gpu_on_bus"
+
+
+def test_one_liner_answers_are_read():
+    assert session_values('$ python -c "import torch; print(torch.__version__, torch.cuda.is_available())"\n'
+                          '2.3.0+cu121 True\n') == {"version": "2.3.0+cu121", "is_available": True}
+    # an answer that does not fit the expressions is not read
+    assert session_values('$ python -c "import torch; print(torch.cuda.is_available())"\nTraceback (most\n') == {}
+
+
+def test_a_windows_paste_gets_no_linux_commands():
+    _, _, h = diagnose_paste(constructed_body("paste/powershell-prompts-nvidia-smi-wddm.txt"), CHECKS)
+    commands = [c for r in h.checks if r.fix for c in r.fix.commands]
+    assert h.bottom_line.cuda == "fails"  # `print(torch.__version__, torch.cuda.is_available())` answered False
+    assert not any(c.startswith(("sudo", "apt-get", "unset", "ls ", "lsmod", "modprobe")) for c in commands), commands

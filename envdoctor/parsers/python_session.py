@@ -21,11 +21,35 @@ _EXPRS = {
 _ANSWER = re.compile(r"^\s*(?:Out\[\d+\]:\s*)?(?P<value>'[^']*'|\"[^\"]*\"|True|False|None|\d+)\s*$")
 
 
+_ONE_LINER = re.compile(r"""python3?(?:\.exe)?\s+-c\s+(?P<q>["'])(?:.*?;\s*)?print\((?P<args>[^()]*(?:\(\)[^()]*)*)\)\s*(?P=q)""")
+
+
+def _one_liner(line: str, answer: str | None, out: dict) -> None:
+    """`python -c "import torch; print(torch.__version__, torch.cuda.is_available())"` then `2.1.0 False`."""
+    m = _ONE_LINER.search(line)
+    if not m or answer is None:
+        return
+    exprs = [e.strip() for e in m.group("args").split(",")]
+    values = answer.split()
+    if not exprs or any(e not in _EXPRS for e in exprs) or len(values) != len(exprs):
+        return
+    for e, v in zip(exprs, values):
+        field = _EXPRS[e]
+        if field in ("version", "cuda_build"):
+            out[field] = None if v == "None" else v
+        elif field == "is_available" and v in ("True", "False"):
+            out[field] = v == "True"
+        elif field == "device_count" and v.isdigit():
+            out[field] = int(v)
+
+
 def session_values(text: str) -> dict:
     """{"version": "2.2.0+cpu", "is_available": False, ...} for the expressions the session shows."""
     out: dict = {}
     lines = text.splitlines()
     for i, line in enumerate(lines):
+        if "-c" in line and "print(" in line:
+            _one_liner(line, next((x for x in lines[i + 1:i + 3] if x.strip()), None), out)
         m = _PROMPT.match(line)
         if not m or m.group("expr") not in _EXPRS:
             continue
