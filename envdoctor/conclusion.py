@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from envdoctor.facts import HostFacts
 from envdoctor.knowledge import load, signatures
-from envdoctor.models import (BottomLine, CauseCandidate, CheckResult, Confidence, Fix, HostStatus, RootCause,
+from envdoctor.models import (BottomLine, CauseCandidate, CheckResult, Confidence, Fix, HostReport, HostStatus, RootCause,
                               Status, TrainingVerdict, host_status)
 from envdoctor.root_cause import SUPPORT, Candidate, Diagnosis, cuda_works, diagnose
 
@@ -251,6 +251,8 @@ def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_li
             status = HostStatus.FAIL if security else HostStatus.WARN
             return status, BottomLine(verdict=TrainingVerdict.CAN_TRAIN_WITH_WARNINGS, text=text, cuda=cuda,
                                       cuda_evidence=cuda_line)
+        if proof_status not in (None, "pass") and base == HostStatus.PASS:
+            base = HostStatus.UNKNOWN  # a proof that could not finish: not a clean bill of health
         text = "this host is ready to train on its GPU(s)" + (
             "; some evidence could not be collected (?): not a clean bill of health" if base == HostStatus.UNKNOWN else "")
         return base, BottomLine(verdict=TrainingVerdict.READY, text=text + ".", cuda=cuda, cuda_evidence=cuda_line)
@@ -302,9 +304,12 @@ def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None 
     return Conclusion(root=root, checks=checks, status=status, bottom_line=bottom)
 
 
-def with_proof(root: RootCause | None, checks: list[CheckResult], bottom: BottomLine | None,
-               proof_status: str | None) -> tuple[HostStatus, BottomLine] | None:
-    """The status and verdict once the proof-run is judged (the checks and the root cause are unchanged)."""
-    if root is None or bottom is None:
-        return None
-    return _bottom_line(checks, root, bottom.cuda, bottom.cuda_evidence, proof_status)
+def with_proof(report: HostReport, proof_status: str | None) -> None:
+    """The host's status and verdict once the proof-run is judged (the checks and the root cause are
+    unchanged): a passing proof is an observation that CUDA trains, a failed one that it does not."""
+    if not report.status.evaluated or proof_status in (None, "skip") or report.root_cause is None \
+            or report.bottom_line is None:
+        return
+    b = report.bottom_line
+    report.status, report.bottom_line = _bottom_line(report.checks, report.root_cause, b.cuda, b.cuda_evidence,
+                                                     proof_status)

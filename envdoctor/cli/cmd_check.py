@@ -15,6 +15,7 @@ from envdoctor.cli.common import (checks_dir_option, debug_option, emit_report, 
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
+from envdoctor.conclusion import with_proof as conclude_with_proof
 from envdoctor.diagnose import diagnose_target, report_from_bundle
 from envdoctor.models import HostReport, HostStatus, Report
 from envdoctor.targets import LOCAL, Target
@@ -117,8 +118,17 @@ def check_host(target: Target, checks, python: str | None = None, debug: bool = 
     finally:
         if board:
             board.close()
-    report.status = with_proof(report.status, report.proof.get("status"))
+    judge_proof(report)
     return report
+
+
+def judge_proof(report: HostReport) -> None:
+    """Status and verdict once the host's proof-run is judged."""
+    proof_status = (report.proof or {}).get("status")
+    if report.bottom_line is not None:
+        conclude_with_proof(report, proof_status)
+    else:
+        report.status = with_proof(report.status, proof_status)
 
 
 def with_proof(status: HostStatus, proof_status: str | None) -> HostStatus:

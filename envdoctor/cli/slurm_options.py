@@ -33,7 +33,7 @@ def say_for(as_json: bool):
 
 
 def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, debug, as_json) -> list[HostReport]:
-    from envdoctor.cli.cmd_check import with_proof
+    from envdoctor.cli.cmd_check import judge_proof
     from envdoctor.slurm_fleet import probe_nodes, proof_nodes, select_nodes
 
     say = say_for(as_json)
@@ -49,7 +49,7 @@ def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, 
         for r, _ in done:
             if r.host in proofs:
                 r.proof = proofs[r.host]
-                r.status = with_proof(r.status, r.proof.get("status"))
+                judge_proof(r)
     by_name = {r.host: r for r, _ in done} | {r.host: r for r in skipped}
     return [by_name[n] for n in order]
 
