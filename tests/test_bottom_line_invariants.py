@@ -16,7 +16,7 @@ from envdoctor.facts.diagnosis import SignatureSeen
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import signatures
 from envdoctor.models import HostReport, HostStatus, Status, TrainingVerdict
-from tests.corpus import corpus_body, diagnose_paste, labelled_cases
+from tests.corpus import corpus_body, diagnose_paste, labelled_cases, split_of
 
 CHECKS = load_catalog()
 
@@ -89,10 +89,11 @@ def test_corpus_case_bottom_line_agrees(rel):
 
 
 def test_a_healthy_output_is_never_called_broken():
-    """Across every split, blind included: a healthy machine's output has no failed check."""
+    """A healthy machine's output has no failed check (the blind split's false alarms are measured by
+    benchmarks/diagnosis_accuracy.py, not asserted here: a failure there would invite tuning on it)."""
     bad = []
     for rel, want in CASES.items():
-        if want != "healthy":
+        if want != "healthy" or split_of(rel) == "blind":
             continue
         named, failing, report = diagnose_paste(corpus_body(rel), CHECKS)
         if failing or report.root_cause.status == Status.FAIL:
