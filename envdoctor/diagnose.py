@@ -9,6 +9,7 @@ from envdoctor.catalog import Check, run_checks
 from envdoctor.conclusion import conclude
 from envdoctor.facts import HostFacts
 from envdoctor.gather import gather
+from envdoctor.knowledge import signatures
 from envdoctor.models import HostReport, HostStatus
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.targets import Target
@@ -43,7 +44,10 @@ def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False)
     report = HostReport(host=bundle.host, root_cause=c.root, status=c.status, headline=headline(facts),
                         checks=c.checks, notes=list(bundle.notes), redacted=bundle.redacted, bottom_line=c.bottom_line)
     if bundle.pastes and not bundle.sections:
-        report.recognised = facts.diagnosis.recognised + [f"message: {s.id}" for s in facts.diagnosis.signatures]
+        kb = signatures()
+        # a context signature (a container prompt, "SecureBoot enabled") is not a failure message
+        report.recognised = facts.diagnosis.recognised + [
+            f"{'context' if kb.signature(s.id).info else 'message'}: {s.id}" for s in facts.diagnosis.signatures]
         if not report.recognised:
             # evaluated: nothing. Say what envdoctor reads instead of a page of "unknown".
             report.status = HostStatus.ERROR

@@ -54,6 +54,9 @@ def violations(h: HostReport) -> list[str]:
     # no passing root cause under a failed check or a failing CUDA
     if root.status == Status.PASS and (failed or bottom.cuda == "fails"):
         out.append(f"root cause passes under {failed[0].id if failed else 'a CUDA failure'}")
+    # a failure message named in "Read:" is never followed by "no known failure"
+    if h.recognised and any(r.startswith("message:") for r in h.recognised) and root.state == "none":
+        out.append(f"read {[r for r in h.recognised if r.startswith('message:')]} but the root cause names no failure")
     # a named cause has a confidence; established is exactly a failure
     if root.cause_id and root.confidence is None:
         out.append("a cause is named without a confidence")
