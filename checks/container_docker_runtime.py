@@ -4,18 +4,12 @@ import shlex
 
 from packaging.version import InvalidVersion, Version
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.knowledge import load
-from envdoctor.models import Fix
+from envdoctor.models import Status
+from envdoctor.parsers.docker import CONTAINER_SIGNATURES
 
-CONFIGURE = Fix(
-    summary="Register the NVIDIA runtime with docker (or generate a CDI spec) and restart docker.",
-    commands=["sudo nvidia-ctk runtime configure --runtime=docker",
-              "sudo systemctl restart docker",
-              "docker info | grep -i runtime   # expect: nvidia",
-              "or CDI: sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml ; "
-              "docker run --device nvidia.com/gpu=all ..."],
-)
+_UNKNOWN_RUNTIME = CONTAINER_SIGNATURES[1]  # docker_unknown_runtime: the kind of its error lines
 
 
 def _older(version: str | None, minimum: str) -> bool:
@@ -42,16 +36,13 @@ def docker_gpu_runtime(facts):
     c = facts.container
     if c.daemon_json_error:
         path = (c.daemon_json_path or "/etc/docker/daemon.json").replace(" (pasted)", "")
-        return fail(f"{path} does not parse: {c.daemon_json_error}", [f"{path}: {c.daemon_json_error}"],
-                    cause="dockerd refuses to start (or to reload) with a daemon.json that is not valid JSON",
-                    fix=Fix(summary=f"Fix the JSON syntax of {path} (trailing commas and missing quotes are the "
-                                    "usual culprits), then restart docker.",
-                            commands=[f"python3 -m json.tool {shlex.quote(path)}", "sudo systemctl restart docker"]))
-    bad_runtime = [e.line for e in c.error_details if e.kind == "runtime-not-registered"]
+        return from_cause(Status.FAIL, f"{path} does not parse: {c.daemon_json_error}", "docker_daemon_json_invalid",
+                          [f"{path}: {c.daemon_json_error}"],
+                          commands=[f"python3 -m json.tool {shlex.quote(path)}", "sudo systemctl restart docker"])
+    bad_runtime = [e.line for e in c.error_details if e.kind == _UNKNOWN_RUNTIME]
     if bad_runtime:
-        return fail("docker does not know the nvidia runtime", bad_runtime + c.docker_evidence,
-                    cause="`--runtime=nvidia` (or default-runtime nvidia) is used but dockerd has no such runtime",
-                    fix=CONFIGURE)
+        return from_cause(Status.FAIL, "docker does not know the nvidia runtime", "runtime_unknown",
+                          bad_runtime + c.docker_evidence)
     if c.docker_installed is False:
         return skip("docker is not installed")
     if c.docker_installed is None and c.docker_runtimes is None:
@@ -67,11 +58,8 @@ def docker_gpu_runtime(facts):
         ev.append("CDI specs: " + ", ".join(c.cdi_specs))
     if c.docker_runtimes is None:
         if _older(c.docker_version, load("container_limits")["docker_min_version_gpus_flag"]):
-            return warn(f"docker {c.docker_version} is too old for `--gpus` (needs 19.03+) and lists no runtimes",
-                        [f"Server Version: {c.docker_version}"],
-                        cause="old docker engine", fix=Fix(summary="Upgrade docker to a current release, then "
-                                                                   "install the NVIDIA Container Toolkit.",
-                                                           commands=["docker version"]))
+            return from_cause(Status.WARN, f"docker {c.docker_version} is too old for `--gpus` (needs 19.03+) and "
+                              "lists no runtimes", "docker_engine_old", [f"Server Version: {c.docker_version}"])
         return unknown("docker's runtimes are not known", missing=["docker info (Runtimes line)"])
     if "nvidia" in c.docker_runtimes:
         default = c.docker_default_runtime or "unknown"
@@ -79,18 +67,13 @@ def docker_gpu_runtime(facts):
                 "; use `--gpus all` or `--runtime=nvidia` (set default-runtime nvidia for tools that cannot pass it)")
         return passed(f"docker lists the nvidia runtime (default runtime: {default}){tail}", ev)
     if "nvidia" in declared:
-        return fail("daemon.json declares the nvidia runtime but the running docker daemon does not list it",
-                    ev + [f"{c.daemon_json_path}: runtimes {declared}, default-runtime "
-                          f"{(c.daemon_json or {}).get('default-runtime')}"],
-                    cause="dockerd is not running with this daemon.json (not restarted since it was edited, a "
-                          "docker upgrade replaced the service, or a snap/rootless docker reads another file)",
-                    fix=Fix(summary="Restart docker so it reads /etc/docker/daemon.json; if it still lacks nvidia, "
-                                    "re-run the toolkit's configuration.",
-                            commands=["sudo systemctl restart docker", "docker info | grep -i runtime",
-                                      "sudo nvidia-ctk runtime configure --runtime=docker"]))
+        return from_cause(Status.FAIL, "daemon.json declares the nvidia runtime but the running docker daemon does "
+                          "not list it", "docker_daemon_stale",
+                          ev + [f"{c.daemon_json_path}: runtimes {declared}, default-runtime "
+                                f"{(c.daemon_json or {}).get('default-runtime')}"])
     if cdi:
         return passed("no nvidia runtime, but CDI specs exist: use `docker run --device nvidia.com/gpu=all`", ev)
     if facts.gpu.pci_gpus == []:
         return skip("docker has no nvidia runtime; not needed: no NVIDIA GPU on this machine", ev)
-    return warn("docker has neither the nvidia runtime nor a CDI spec for NVIDIA GPUs", ev,
-                cause=f"Runtimes: {' '.join(c.docker_runtimes)} (no nvidia)", fix=CONFIGURE)
+    return from_cause(Status.WARN, "docker has neither the nvidia runtime nor a CDI spec for NVIDIA GPUs",
+                      "docker_runtime_not_configured", ev, detail=f"Runtimes: {' '.join(c.docker_runtimes)}")

@@ -35,6 +35,7 @@ from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
 from envdoctor.knowledge import signatures
 from envdoctor.models import CheckResult, Fix, Status
+from envdoctor.root_cause import diagnose
 
 
 @dataclass
@@ -72,6 +73,14 @@ def from_cause(status: Status, summary: str, cause_id: str, evidence: list[str] 
     fix = Fix(summary=spec.fix.summary, commands=list(spec.fix.commands) if commands is None else commands,
               playbook=spec.fix.playbook, manual=spec.fix.playbook is None)
     return Outcome(status, summary, evidence or [], cause, fix, cause_id)
+
+
+def cause_among(facts: HostFacts, ids: tuple[str, ...] | set[str]) -> str | None:
+    """The knowledge base's leading cause (signatures and facts, as the root cause ranks them) when it is
+    one of `ids`, else None: a check whose observation fits several causes asks the one reasoning path
+    which, instead of guessing its own."""
+    p = diagnose(facts).primary
+    return p.cause if p is not None and p.cause in ids else None
 
 
 def unknown(summary: str, missing: list[str] | None = None, evidence: list[str] | None = None) -> Outcome:

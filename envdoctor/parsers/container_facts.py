@@ -109,7 +109,7 @@ def _toolkit(bundle: Bundle, f: ContainerFacts, tools: dict[str, str] | None) ->
     t = section_text(bundle, "cdi_specs")
     f.cdi_specs = docker.parse_cdi_spec_list(t) if t is not None else None
 
-    hook_ran = any(e.kind not in ("no-gpu-device-driver", "runtime-not-registered") for e in f.error_details)
+    hook_ran = any(e.kind not in docker.DOCKERD_KINDS for e in f.error_details)
     if (f.nvidia_ctk_version or f.nvidia_container_cli_version or f.nvidia_container_toolkit_version
             or f.container_cli_info or hook_ran):
         f.toolkit_installed = True

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
 from envdoctor.facts.container import ContainerCliDevice, ContainerCliInfo, ContainerError
+from envdoctor.parsers.signatures import find_all
 
 
 @dataclass
@@ -190,31 +192,32 @@ def scan_cdi_devices(text: str) -> list[str] | None:
     return None
 
 
-# Errors people paste, classified. Order matters: the first matching kind names a line.
-ERROR_SIGNATURES: list[tuple[str, re.Pattern]] = [
-    # dockerd has no "gpu" device driver: the toolkit's hook is not installed (or docker cannot see it, e.g. snap)
-    ("no-gpu-device-driver", re.compile(r'could not select device driver (?:"[^"]*" )?with capabilities: \[\[gpu\]\]')),
-    ("runtime-not-registered", re.compile(r"unknown or invalid runtime name: nvidia|Unknown runtime specified nvidia")),
-    ("nvml-library-missing", re.compile(r"load library failed: libnvidia-ml\.so\.1[^\\\n\"]*")),
-    ("driver-not-loaded", re.compile(r"nvml error: driver not loaded")),
-    ("driver-rpc-error", re.compile(r"driver rpc error[^\\\n\"]*")),
-    ("driver-error", re.compile(r"driver error: failed to process request")),
-    ("cuda-error-unknown", re.compile(r"cuda error: unknown error")),
-    ("requirement-error", re.compile(r"requirement error: [^\\\n\"]*")),
-]
+# Which container/toolkit error a line shows is the knowledge base's call (data/signatures/container.yaml,
+# host.yaml); a line's kind is the signature's id. Order matters: the first signature matching a line names it.
+CONTAINER_SIGNATURES = ("docker_no_gpu_driver", "docker_unknown_runtime", "container_cli_requirement",
+                        "driver_init_timed_out", "container_cli_init_error")
+# Kinds dockerd reports itself, before the toolkit's hook runs
+DOCKERD_KINDS = ("docker_no_gpu_driver", "docker_unknown_runtime")
 # The clause worth quoting out of docker's long, escaped one-line error
 _HOOK_CLAUSE = re.compile(r"nvidia-container-cli(?:\.real)?: [a-z ]*error: [^\\\n\"]*")
 
 
 def scan_container_errors(text: str) -> list[ContainerError]:
     out: list[ContainerError] = []
-    for line in text.splitlines():
-        for kind, pat in ERROR_SIGNATURES:
-            if pat.search(line):
-                clause = _HOOK_CLAUSE.search(line)
-                quoted = (clause.group(0) if clause and kind not in ("no-gpu-device-driver", "runtime-not-registered")
-                          else line.strip())
-                if not any(e.line == quoted for e in out):
-                    out.append(ContainerError(kind=kind, line=quoted))
-                break
+    rank = {sid: i for i, sid in enumerate(CONTAINER_SIGNATURES)}
+    kinds: dict[int, str] = {}  # line number -> the first signature (by CONTAINER_SIGNATURES order) matching it
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    lines = text.splitlines()
+    for sid, a, _ in find_all(text, CONTAINER_SIGNATURES):
+        n = bisect_right(starts, a) - 1
+        if n < len(lines) and (n not in kinds or rank[sid] < rank[kinds[n]]):
+            kinds[n] = sid
+    for n in sorted(kinds):
+        kind, line = kinds[n], lines[n]
+        clause = _HOOK_CLAUSE.search(line)
+        quoted = clause.group(0) if clause and kind not in DOCKERD_KINDS else line.strip()
+        if not any(e.line == quoted for e in out):
+            out.append(ContainerError(kind=kind, line=quoted))
     return out

@@ -91,21 +91,22 @@ def test_container_cli_version_output():
     assert build_container_facts(b).nvidia_container_cli_version == "1.17.0"
 
 
+# the kind is the knowledge base signature that recognises the line
 @pytest.mark.parametrize("rel,kind,line", [
-    ("errors/docker-could-not-select-device-driver-toolkit-missing.txt", "no-gpu-device-driver",
+    ("errors/docker-could-not-select-device-driver-toolkit-missing.txt", "docker_no_gpu_driver",
      'docker: Error response from daemon: could not select device driver "" with capabilities: [[gpu]].'),
-    ("errors/docker-could-not-select-device-driver-no-quotes-variant.txt", "no-gpu-device-driver",
+    ("errors/docker-could-not-select-device-driver-no-quotes-variant.txt", "docker_no_gpu_driver",
      "docker: Error response from daemon: could not select device driver with capabilities: [[gpu]]."),
-    ("errors/nvidia-container-cli-load-library-libnvidia-ml.txt", "nvml-library-missing",
+    ("errors/nvidia-container-cli-load-library-libnvidia-ml.txt", "container_cli_init_error",
      "nvidia-container-cli: initialization error: load library failed: libnvidia-ml.so.1: cannot open shared "
      "object file: no such file or directory: unknown."),
-    ("errors/nvidia-container-cli-nvml-driver-not-loaded-with-debug-log.txt", "driver-not-loaded",
+    ("errors/nvidia-container-cli-nvml-driver-not-loaded-with-debug-log.txt", "container_cli_init_error",
      "nvidia-container-cli: initialization error: nvml error: driver not loaded: unknown."),
-    ("errors/nvidia-container-cli-driver-rpc-error-legacy-mode.txt", "driver-rpc-error",
+    ("errors/nvidia-container-cli-driver-rpc-error-legacy-mode.txt", "container_cli_init_error",
      "nvidia-container-cli: initialization error: driver rpc error: failed to process request: unknown."),
-    ("errors/nvidia-container-cli-cuda-error-unknown-require-cuda.txt", "cuda-error-unknown",
+    ("errors/nvidia-container-cli-cuda-error-unknown-require-cuda.txt", "container_cli_init_error",
      "nvidia-container-cli: initialization error: cuda error: unknown error"),
-    ("errors/nvidia-container-cli-driver-error-failed-to-process-request-cuda-na.txt", "driver-error",
+    ("errors/nvidia-container-cli-driver-error-failed-to-process-request-cuda-na.txt", "container_cli_init_error",
      "nvidia-container-cli.real: initialization error: driver error: failed to process request"),
 ])
 def test_pasted_container_errors(rel, kind, line):
@@ -113,7 +114,7 @@ def test_pasted_container_errors(rel, kind, line):
     assert [(e.kind, e.line) for e in f.error_details] == [(kind, line)]
     assert f.errors_seen == [line]
     assert f.docker_installed is True  # docker's client printed the daemon's answer
-    if kind != "no-gpu-device-driver":
+    if kind != "docker_no_gpu_driver":
         assert f.toolkit_installed is True  # the hook ran, so the toolkit is there
 
 
@@ -126,7 +127,7 @@ def test_docker_version_line_and_nvml_debug_log_version():
 
 def test_requirement_error_constructed():
     f = build_container_facts(Bundle(pastes=[constructed_body("system/nvidia-container-cli-requirement-error.txt")]))
-    assert [e.kind for e in f.error_details] == ["requirement-error"]
+    assert [e.kind for e in f.error_details] == ["container_cli_requirement"]
     assert f.errors_seen[0].startswith("nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.4")
 
 
