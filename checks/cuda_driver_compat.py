@@ -1,25 +1,30 @@
 """Check: the NVIDIA driver runs the CUDA runtime the installed torch was built with."""
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.cuda_compat import forward_compat_supported, min_driver_for, minor_compat_floor, vtuple
-from envdoctor.models import Fix
+from envdoctor.models import Status
 from envdoctor.torch_evidence import driver_view, gpus_seen, no_driver_evidence, no_gpu_evidence, wheel_suggestion
 
 _TOO_OLD_KINDS = ("torch_driver_too_old",)  # signature ids (kinds of TorchErrorSeen)
 
 
-def _fix(facts, need: str | None, d) -> Fix:
-    cmds = []
+def _commands(facts, d) -> list[str] | None:
+    """This host's wheel for its driver, where one is known (else the knowledge base's generic commands)."""
     sugg = wheel_suggestion(facts, d)
-    if sugg:
-        cmds.append(sugg[1])
-    floor = minor_compat_floor(need) if need else None
-    text = (f"Upgrade the NVIDIA driver to {min_driver_for(need)} or newer (runs CUDA {need} natively"
-            + (f"; any driver >= {floor} runs CUDA {vtuple(need)[0]}.x by minor-version compatibility)" if floor else ")")
-            if need and min_driver_for(need) else "Upgrade the NVIDIA driver")
-    if sugg:
-        text += f", or install {sugg[0]}, which this driver runs"
-    return Fix(summary=text, commands=cmds, manual=True)
+    return ["nvidia-smi", sugg[1]] if sugg else None
+
+
+def _needs(need: str | None) -> str | None:
+    """What CUDA `need` asks of the driver (NVIDIA's table), said for this host."""
+    if not need or not min_driver_for(need):
+        return None
+    floor = minor_compat_floor(need)
+    return (f"CUDA {need} needs driver >= {min_driver_for(need)}"
+            + (f" (or >= {floor} by minor-version compatibility)" if floor else ""))
+
+
+def _too_old(facts, status, summary, ev, need, d, detail=None):
+    return from_cause(status, summary, "driver_too_old", ev, detail=detail or _needs(need), commands=_commands(facts, d))
 
 
 @check("driver_cuda_compat", "NVIDIA driver supports torch's CUDA version", order=420)
@@ -45,12 +50,8 @@ def driver_cuda_compat(facts):
     too_old = [e.line for e in t.errors if e.kind in _TOO_OLD_KINDS]
     if too_old:
         have = f"CUDA {d.cuda}" if d.cuda else "an older CUDA"
-        return fail(f"the driver is too old for the CUDA runtime in use (driver runs {have}"
-                    + (f", torch needs {need})" if need else ")"),
-                    evidence=ev + too_old[:3],
-                    cause="the installed NVIDIA driver predates the CUDA runtime (the one bundled with torch, "
-                          "or the toolkit a program was built with)",
-                    fix=_fix(facts, need, d))
+        return _too_old(facts, Status.FAIL, f"the driver is too old for the CUDA runtime in use (driver runs {have}"
+                        + (f", torch needs {need})" if need else ")"), ev + too_old[:3], need, d)
     if need is None or not vtuple(need):
         return unknown("torch's CUDA version is not known", missing=["torch.version.cuda"], evidence=ev)
     if d.cuda is None:
@@ -72,14 +73,12 @@ def driver_cuda_compat(facts):
             note = (f"works by CUDA minor-version compatibility (driver >= {floor}); PTX JIT and features "
                     f"newer than CUDA {d.cuda} may fail (e.g. extensions shipping only PTX)")
             if d.version is None and want[0] == 11 and have == (11, 0):
-                return warn(f"driver runs CUDA 11.0; CUDA 11.x minor-version compatibility needs >= {floor}",
-                            evidence=ev, cause="driver version unknown within the 11.0 branch",
-                            fix=_fix(facts, need, d))
+                return _too_old(facts, Status.WARN, f"driver runs CUDA 11.0; CUDA 11.x minor-version compatibility "
+                                f"needs >= {floor}", ev, need, d, detail="driver version unknown within the 11.0 branch")
             return passed(f"driver runs CUDA {d.cuda}; torch's CUDA {need} runs by minor-version compatibility",
                           evidence=ev + [note])
-        return fail(f"driver {d.version} is below the CUDA {want[0]}.x floor {floor}", evidence=ev,
-                    cause=f"CUDA {need} needs driver >= {floor} (minor-version compatibility)",
-                    fix=_fix(facts, need, d))
+        return _too_old(facts, Status.FAIL, f"driver {d.version} is below the CUDA {want[0]}.x floor {floor}", ev, need,
+                        d, detail=f"CUDA {need} needs driver >= {floor} (minor-version compatibility)")
     # Different major family: only forward compatibility (cuda-compat) could bridge it.
     compat = facts.cuda_env.compat_lib_dirs or []
     if compat:
@@ -87,22 +86,16 @@ def driver_cuda_compat(facts):
         support = [forward_compat_supported(n) for n in names]
         ev2 = ev + [f"forward-compatibility libraries on LD_LIBRARY_PATH: {', '.join(compat)}"]
         if names and all(s is True for s in support):
-            return warn(f"driver runs CUDA {d.cuda}; torch's CUDA {need} relies on forward compatibility",
-                        evidence=ev2, cause="cuda-compat libraries bridge the major version (data-center GPUs only)",
-                        fix=_fix(facts, need, d))
+            return from_cause(Status.WARN, f"driver runs CUDA {d.cuda}; torch's CUDA {need} relies on forward "
+                              "compatibility", "forward_compat_in_use", ev2)
         if any(s is False for s in support):
-            return fail(f"driver runs CUDA {d.cuda}, torch needs {need}; forward compatibility does not "
-                        "work on these GPUs (error 804)", evidence=ev2 + [f"GPU: {n}" for n in names],
-                        cause="cuda-compat is supported only on data-center GPUs: CUDA fails with error 804",
-                        fix=_fix(facts, need, d))
+            return from_cause(Status.FAIL, f"driver runs CUDA {d.cuda}, torch needs {need}; forward compatibility does "
+                              "not work on these GPUs (error 804)", "forward_compat_unsupported",
+                              ev2 + [f"GPU: {n}" for n in names])
     ran = [x for x in t.devices or [] if x.kernel_ok is True]
     if ran and len(ran) == len(t.devices or []):
         # A kernel ran: something (a cuda-compat libcuda outside LD_LIBRARY_PATH) bridges the gap.
-        return warn(f"driver runs CUDA {d.cuda}, torch needs {need}, yet a test kernel ran on every GPU",
-                    evidence=ev + [f"GPU {x.index} {x.name}: kernel ok" for x in ran],
-                    cause="a newer libcuda than the driver's (forward compatibility) is probably in use",
-                    fix=_fix(facts, need, d))
-    return fail(f"the driver is too old: it runs CUDA {d.cuda}, torch needs {need}", evidence=ev,
-                cause=f"CUDA {need} needs driver >= {min_driver_for(need) or '?'}"
-                      + (f" (or >= {floor} by minor-version compatibility)" if floor else ""),
-                fix=_fix(facts, need, d))
+        return from_cause(Status.WARN, f"driver runs CUDA {d.cuda}, torch needs {need}, yet a test kernel ran on "
+                          "every GPU", "forward_compat_in_use", ev + [f"GPU {x.index} {x.name}: kernel ok" for x in ran],
+                          detail="probably: a cuda-compat libcuda outside LD_LIBRARY_PATH")
+    return _too_old(facts, Status.FAIL, f"the driver is too old: it runs CUDA {d.cuda}, torch needs {need}", ev, need, d)

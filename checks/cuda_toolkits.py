@@ -3,9 +3,9 @@
 import re
 import shlex
 
-from envdoctor.catalog import check, fail, passed, unknown, warn
+from envdoctor.catalog import check, from_cause, passed, unknown
 from envdoctor.cuda_compat import forward_compat_supported, minor_compat_floor, vtuple
-from envdoctor.models import Fix
+from envdoctor.models import Status
 from envdoctor.torch_evidence import driver_view, gpus_seen
 
 _CUDA_DIR = re.compile(r"(/(?:usr/local|opt)/cuda(?:-(\d+\.\d+))?)(?:/|$)")
@@ -50,7 +50,7 @@ def cuda_toolkits(facts):
     if cuda_ld:
         ev.append("LD_LIBRARY_PATH CUDA dirs: " + ":".join(cuda_ld))
     problems: list[str] = []
-    fatal: list[str] = []
+    fatal: list[tuple[str, str]] = []  # (what is wrong, its cause id)
 
     # Which version each place names.
     named = {}
@@ -89,8 +89,8 @@ def cuda_toolkits(facts):
             problems.append(f"toolkit CUDA {top[0]}.{top[1]} is newer than the driver's CUDA {d.cuda}: binaries built "
                             "with it run by minor-version compatibility, PTX from it does not JIT")
         else:
-            fatal.append(f"toolkit CUDA {top[0]}.{top[1]} is newer than the driver runs (CUDA {d.cuda}): programs "
-                         "built with it fail with CUDA error 35")
+            fatal.append((f"toolkit CUDA {top[0]}.{top[1]} is newer than the driver runs (CUDA {d.cuda}): programs "
+                          "built with it fail with CUDA error 35", "toolkit_newer_than_driver"))
 
     # Stray forward-compatibility libraries.
     for cdir in ce.compat_lib_dirs or []:
@@ -98,8 +98,8 @@ def cuda_toolkits(facts):
         consumer = [n for n in names if forward_compat_supported(n) is False]
         cv = _version_of(cdir, toolkits)
         if consumer:
-            fatal.append(f"{cdir} (cuda-compat) is in use on {consumer[0]}: forward compatibility is not supported "
-                         "there (CUDA error 804)")
+            fatal.append((f"{cdir} (cuda-compat) is in use on {consumer[0]}: forward compatibility is not supported "
+                          "there (CUDA error 804)", "forward_compat_unsupported"))
         elif d.cuda and cv and vtuple(d.cuda)[:2] >= vtuple(cv)[:2]:
             problems.append(f"{cdir} (cuda-compat {cv}) is not needed: the driver already runs CUDA {d.cuda}, and an "
                             "older compat libcuda shadows it")
@@ -112,15 +112,15 @@ def cuda_toolkits(facts):
         fits = [t for t in real if t.version and vtuple(t.version)[0] == vtuple(d.cuda)[0] and d.version
                 and vtuple(d.version) >= vtuple(minor_compat_floor(t.version) or "999")]
     target = max(fits, key=lambda t: vtuple(t.version)).path if fits else "/usr/local/cuda-X.Y"
-    fix = Fix(summary=f"Point /usr/local/cuda, CUDA_HOME, PATH and LD_LIBRARY_PATH at one toolkit ({target})"
-                      + ("; remove cuda-compat dirs from LD_LIBRARY_PATH unless a data-center GPU needs them for an "
-                         "older driver" if ce.compat_lib_dirs else ""),
-              commands=[f"sudo ln -sfn {shlex.quote(target)} /usr/local/cuda",
-                        "export CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH"])
+    commands = [f"sudo ln -sfn {shlex.quote(target)} /usr/local/cuda",
+                "export CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH"]
     if fatal:
-        return fail(fatal[0], evidence=ev + fatal[1:] + problems, cause="; ".join(fatal), fix=fix)
+        (what, cause), more = fatal[0], [w for w, _ in fatal[1:]]
+        return from_cause(Status.FAIL, what, cause, ev + more + problems,
+                          commands=commands if cause == "toolkit_newer_than_driver" else None)
     if problems:
-        return warn(problems[0], evidence=ev + problems[1:], cause="; ".join(problems), fix=fix)
+        return from_cause(Status.WARN, problems[0], "cuda_toolkit_mixed", ev + problems[1:],
+                          detail=f"the toolkit the driver runs here: {target}", commands=commands)
     if not real and not ce.nvcc_path:
         return passed("no local CUDA toolkit (torch wheels bring their own CUDA runtime)", evidence=ev)
     summary = f"{len(real)} toolkit(s)" + (f", CUDA {sorted(set(named.values()))[0]} everywhere" if named else "")

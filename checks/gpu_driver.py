@@ -3,8 +3,9 @@ libraries (NVML)."""
 
 import re
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
-from envdoctor.models import Fix
+from envdoctor.catalog import check, fail, from_cause, passed, skip, unknown
+from envdoctor.models import Status
+from envdoctor.parsers.driver_state import library_versions
 from envdoctor.parsers.signatures import lines_of
 
 # The signatures saying no driver answers (nvidia-smi cannot talk to it, torch finds none, no NVML library)
@@ -56,21 +57,20 @@ def driver_loaded(facts):
         if g.kernel_module_version:
             ev.append(f"loaded module: {g.kernel_module_version}")
         if g.kernel_module_loaded and facts.system.in_container:
-            return fail("the NVIDIA driver is not reachable from this container", evidence=ev,
-                        cause="the host's nvidia module is loaded, but the container was started without GPU "
-                              "access (no --gpus / NVIDIA runtime), so its device nodes and libraries are missing",
-                        fix=Fix(summary="start the container with GPU access",
-                                commands=["docker run --gpus all ...   # needs the NVIDIA Container Toolkit"],
-                                manual=True))
-        cause = ("nouveau holds the GPU, so the nvidia module cannot load" if g.nouveau_loaded else
-                 "the nvidia kernel module is not loaded or does not match the installed driver: typically "
-                 "after the driver packages were upgraded under a running system" + note +
-                 ", or after a kernel update without a rebuilt (DKMS) module")
-        return fail("the NVIDIA driver is not reachable", evidence=ev, cause=cause,
-                    fix=Fix(summary="load the module again, or reboot; if that fails, reinstall the driver "
-                                    "for the running kernel",
-                            commands=["lsmod | grep nvidia", "sudo modprobe nvidia", "dkms status",
-                                      _reinstall_cmd(facts), "sudo reboot"], manual=True))
+            # the host's module answers in /proc, yet nothing reaches it from here: the container has no GPU
+            return from_cause(Status.FAIL, "the NVIDIA driver is not reachable from this container",
+                              "container_without_gpus", ev + ["the host's nvidia module is loaded"])
+        if g.nouveau_loaded:
+            return from_cause(Status.FAIL, "the NVIDIA driver is not reachable", "nouveau_owns_device", ev)
+        # the packages changed under the running module (observed); otherwise the root cause ranks the causes
+        cause = "driver_library_mismatch" if upg or _differs(g.kernel_module_version, g.nvml_version) else None
+        if cause is None:
+            return fail("the NVIDIA driver is not reachable (the root cause names why, or what to run to tell)",
+                        evidence=ev)
+        commands = ["lsmod | grep nvidia", "sudo modprobe nvidia", "dkms status", _reinstall_cmd(facts),
+                    "sudo reboot"] if cause == "module_missing_for_kernel" else None
+        return from_cause(Status.FAIL, "the NVIDIA driver is not reachable", cause, ev, commands=commands,
+                          detail=note.strip(" ()") if cause == "driver_library_mismatch" and note else None)
     if g.kernel_module_loaded:
         ev = []
         if g.kernel_module_version:
@@ -94,14 +94,16 @@ def driver_loaded(facts):
             ev.append("nouveau is loaded")
         if g.nvidia_smi_available is False:
             ev.append("nvidia-smi is not installed")
-        cause = ("nouveau (the open-source driver) holds the GPU" if g.nouveau_loaded else
-                 "the NVIDIA driver is not installed" if g.nvidia_smi_available is False else
-                 "the nvidia module is installed but not loaded (failed to load, or not built for this kernel)")
-        return fail("nvidia kernel module not loaded", evidence=ev, cause=cause,
-                    fix=Fix(summary="install the NVIDIA driver for this kernel and load it (reboot)",
-                            commands=["sudo modprobe nvidia", "sudo dmesg | grep -iE 'nvrm|nvidia'",
-                                      "sudo ubuntu-drivers install   # Ubuntu; else your distribution's driver",
-                                      "sudo reboot"], manual=True))
+        if g.nouveau_loaded:
+            return from_cause(Status.FAIL, "nvidia kernel module not loaded", "nouveau_owns_device", ev)
+        if g.nvidia_smi_available is False:
+            return from_cause(Status.FAIL, "nvidia kernel module not loaded", "driver_not_installed", ev)
+        if facts.diagnosis.module_for_kernel is False:
+            return from_cause(Status.FAIL, "nvidia kernel module not loaded", "module_missing_for_kernel", ev,
+                              commands=["sudo modprobe nvidia", "sudo dmesg | grep -iE 'nvrm|nvidia'", "dkms status",
+                                        _reinstall_cmd(facts), "sudo reboot"])
+        # installed but not loaded: failed to load, refused (Secure Boot), not built for this kernel...
+        return fail("nvidia kernel module not loaded (the root cause names why, or what to run to tell)", evidence=ev)
     if facts.torch.collect_env_driver:
         return passed(f"NVIDIA driver {facts.torch.collect_env_driver} answered (collect_env's nvidia-smi)",
                       evidence=[f"Nvidia driver version: {facts.torch.collect_env_driver}"])
@@ -116,21 +118,15 @@ def nouveau(facts):
     blacklist nouveau (a modprobe.d file plus a rebuilt initramfs) and reboot: the
     blacklist-nouveau.yml playbook does that."""
     g = facts.gpu
-    fix = Fix(summary="blacklist nouveau, rebuild the initramfs and reboot",
-              commands=["printf 'blacklist nouveau\\noptions nouveau modeset=0\\n' | "
-                        "sudo tee /etc/modprobe.d/blacklist-nouveau.conf",
-                        "sudo update-initramfs -u   # dracut -f on RHEL/Fedora", "sudo reboot"])
     if g.nouveau_loaded and not g.nouveau_bound and g.pci_gpus and all(p.driver == "nvidia" for p in g.pci_gpus):
-        return warn("nouveau is loaded but holds no GPU", evidence=["nouveau is in the loaded kernel modules"] +
-                    [f"GPU {p.slot} is bound to nvidia" for p in g.pci_gpus],
-                    cause="nouveau is not blacklisted: it may take the GPU at a boot where nvidia loads later",
-                    fix=fix)
+        return from_cause(Status.WARN, "nouveau is loaded but holds no GPU", "nouveau_owns_device",
+                          ["nouveau is in the loaded kernel modules"] + [f"GPU {p.slot} is bound to nvidia" for p in g.pci_gpus],
+                          detail="not blacklisted: it may take the GPU at a boot where nvidia loads later")
     if g.nouveau_loaded or g.nouveau_bound:
         ev = [f"GPU {slot} is bound to nouveau" for slot in (g.nouveau_bound or [])]
         if g.nouveau_loaded:
             ev.append("nouveau is in the loaded kernel modules")
-        return fail("nouveau is loaded: the nvidia driver cannot use the GPU", evidence=ev,
-                    cause="the open-source nouveau driver was loaded at boot and holds the GPU", fix=fix)
+        return from_cause(Status.FAIL, "nouveau is loaded: the nvidia driver cannot use the GPU", "nouveau_owns_device", ev)
     if g.known_no_gpu:
         return skip("no NVIDIA GPU on this machine")
     if g.nouveau_loaded is False:
@@ -157,15 +153,15 @@ def nvml_version_mismatch(facts):
     g = facts.gpu
     mod, lib = g.kernel_module_version, g.nvml_version or g.userspace_package_version
     upg, note = _upgrade_note(facts)
-    fix = Fix(summary="load the kernel module that matches the installed libraries: reboot, or reload the "
-                      "modules when no process uses the GPU; then stop automatic driver upgrades",
-              commands=["cat /proc/driver/nvidia/version",
-                        "sudo systemctl stop nvidia-persistenced nvidia-fabricmanager 2>/dev/null; "
-                        "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia",
-                        "sudo reboot   # if the modules are in use",
-                        "sudo apt-mark hold $(dpkg-query -W -f '${Package}\\n' '*nvidia*' | grep -E '[0-9]+$')"
-                        "   # or add them to Unattended-Upgrade::Package-Blacklist"],
-              manual=True)
+    commands = ["cat /proc/driver/nvidia/version",
+                "sudo systemctl stop nvidia-persistenced nvidia-fabricmanager 2>/dev/null; "
+                "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia",
+                "sudo reboot   # if the modules are in use",
+                "sudo apt-mark hold $(dpkg-query -W -f '${Package}\\n' '*nvidia*' | grep -E '[0-9]+$')"
+                "   # or add them to Unattended-Upgrade::Package-Blacklist"]
+
+    def mismatch(summary: str, ev: list[str], detail: str | None = None):
+        return from_cause(Status.FAIL, summary, "driver_library_mismatch", ev, detail=detail, commands=commands)
 
     def versions() -> list[str]:
         ev = []
@@ -179,24 +175,19 @@ def nvml_version_mismatch(facts):
 
     if g.nvml_mismatch:
         ev = lines_of(g.errors_seen, ("nvml_library_mismatch",))[:2] + versions() + upg
-        cause = "the driver's user-space libraries were upgraded while the old kernel module stayed loaded" + note
-        if _differs(mod, g.userspace_package_version):
-            cause = (f"kernel module {mod} is loaded but the user-space libraries are "
-                     f"{g.userspace_package_version}{note}")
-        return fail("the kernel module and the driver's libraries are different versions", evidence=ev, cause=cause,
-                    fix=fix)
+        detail = (f"kernel module {mod}, user-space libraries {g.userspace_package_version}"
+                  if _differs(mod, g.userspace_package_version) else None)
+        return mismatch("the kernel module and the driver's libraries are different versions", ev,
+                        "; ".join(x for x in (detail, note.strip(" ()")) if x) or None)
     if _differs(mod, g.nvml_version):
-        return fail(f"kernel module {mod} but user-space driver {g.nvml_version}", evidence=versions() + upg,
-                    cause="the driver packages changed while the old kernel module stayed loaded" + note, fix=fix)
+        return mismatch(f"kernel module {mod} but user-space driver {g.nvml_version}", versions() + upg,
+                        note.strip(" ()") or None)
     if mod and g.dpkg_packages:
-        from envdoctor.parsers.driver_state import library_versions
-
         libs = library_versions(g.dpkg_packages)
         if libs and all(v != mod for _, v in libs) and not g.nvml_version:
-            return fail(f"kernel module {mod} but installed libraries {libs[0][1]}",
-                        evidence=versions() + [f"installed: {p} {v}" for p, v in libs[:4]] + upg,
-                        cause="the driver packages were upgraded; the new module loads only after a reboot" + note,
-                        fix=fix)
+            return mismatch(f"kernel module {mod} but installed libraries {libs[0][1]}",
+                            versions() + [f"installed: {p} {v}" for p, v in libs[:4]] + upg,
+                            "the new module loads only after a reboot" + note.replace(" (", "; ").rstrip(")"))
     if mod and g.nvml_version:
         return passed(f"kernel module and NVML are both {mod}", evidence=versions())
     if g.nvml_mismatch is False and (mod or g.nvml_version):

@@ -2,10 +2,10 @@
 
 from collections import OrderedDict
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import load
-from envdoctor.models import Fix
+from envdoctor.models import Status
 
 # Throttle reasons that are a problem when active; Idle, application clocks, display and sync boost
 # are normal states, and SW Power Cap is the GPU working at its power limit (expected under load).
@@ -40,7 +40,7 @@ def xid_errors(facts):
     groups: "OrderedDict[tuple[bool, int], list]" = OrderedDict()
     for e in events:
         groups.setdefault((e.sxid, e.xid), []).append(e)
-    worst, ev, causes, actions = "pass", [], [], []
+    worst, ev, causes, actions, classes = "pass", [], [], [], []
     for (sx, code), evs in groups.items():
         info = (table["sxid"] if sx else table["xid"]).get(code)
         kind = "SXid" if sx else "Xid"
@@ -56,12 +56,16 @@ def xid_errors(facts):
             ev.append(f"{kind} {code} x{len(evs)} on {', '.join(pcis) or '?'}{when}: not in envdoctor's table; "
                       f"see {table['source']}")
         ev.append("  " + evs[-1].line)
+        # the Xid table names each code's cause class; the worst code's class is the check's cause
+        cls = (info or {}).get("class", table["default_class"])
+        classes.append((level == "fail", cls))
         if level == "fail" or worst == "fail":
             worst = "fail"
         elif level == "warn":
             worst = "warn"
     if g.fallen_off_bus:
         worst = "fail"
+        classes.insert(0, (True, table["default_class"]))
         if not any(c.startswith("Xid 79") for c in causes):
             causes.append("a GPU fell off the bus (equivalent to Xid 79)")
             actions.append(f"fallen off the bus: {table['xid'][79]['action']}")
@@ -71,14 +75,14 @@ def xid_errors(facts):
             return passed("no Xid errors in the kernel log",
                           evidence=[f"read with `{g.kernel_log_source}`: no Xid, SXid or fallen-off-the-bus line"])
         return passed("no Xid errors in the pasted log", evidence=["the pasted kernel log has no Xid or SXid line"])
-    fix = Fix(summary="; ".join(actions) or "see NVIDIA's Xid catalog",
-              commands=["sudo dmesg -T | grep -E 'NVRM: Xid|SXid|fallen off'", "nvidia-smi -q | grep -iA3 recovery",
-                        "dcgmi diag -r 2   # if DCGM is installed"], manual=True)
     n = sum(len(v) for v in groups.values()) + (0 if any(c.startswith("Xid 79") for c in causes) else len(g.fallen_off_bus or []))
     summary = (f"GPU fell off the bus" if g.fallen_off_bus else f"{n} Xid event(s)") + \
         f": {', '.join(c.split(':')[0] for c in causes)}"
-    out = fail if worst == "fail" else warn
-    return out(summary, evidence=ev, cause="; ".join(causes), fix=fix)
+    cause = next((c for bad, c in classes if bad), classes[0][1])
+    return from_cause(Status.FAIL if worst == "fail" else Status.WARN, summary, cause,
+                      ev + [f"action: {a}" for a in actions], detail="; ".join(causes),
+                      commands=["sudo dmesg -T | grep -E 'NVRM: Xid|SXid|fallen off'", "nvidia-smi -q | grep -iA3 recovery",
+                                "dcgmi diag -r 2   # if DCGM is installed"])
 
 
 @check("ecc_errors", "No uncorrectable ECC errors or pending memory repairs", order=210)
@@ -105,19 +109,14 @@ def ecc_errors(facts):
             ev.append(f"{x.label}: " + ("row remapping pending" if x.remapped_rows_pending else "page retirement pending"))
     if bad:
         rma = any(x.remapped_rows_failure for x in bad)
-        return fail(f"uncorrectable memory errors on {len(set(x.label for x in bad))} GPU(s)", evidence=ev,
-                    cause="the GPU's memory has faults" + (" it could not repair (row remapping failed)" if rma else ""),
-                    fix=Fix(summary="drain the GPU and reset it (or reboot); run diagnostics; "
-                                    + ("contact the vendor: remapping failure means RMA" if rma else
-                                       "contact the vendor if errors recur"),
-                            commands=["nvidia-smi -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT",
-                                      "sudo nvidia-smi -r -i <gpu>   # no process may use it",
-                                      "dcgmi diag -r 3   # if DCGM is installed"], manual=True))
+        return from_cause(Status.FAIL, f"uncorrectable memory errors on {len(set(x.label for x in bad))} GPU(s)",
+                          "ecc_remap_reset", ev, detail="row remapping failed: the GPU needs an RMA" if rma else None,
+                          commands=["nvidia-smi -q -d ECC,ROW_REMAPPER,PAGE_RETIREMENT",
+                                    "sudo nvidia-smi -r -i <gpu>   # no process may use it",
+                                    "dcgmi diag -r 3   # if DCGM is installed"])
     if pend:
-        return warn(f"memory repair pending on {len(pend)} GPU(s): reset the GPU to apply it", evidence=ev,
-                    cause="ECC errors marked memory for remapping/retirement; it takes effect at the next GPU reset",
-                    fix=Fix(summary="reset the GPU when it is idle (or reboot)",
-                            commands=["sudo nvidia-smi -r -i <gpu>", "sudo reboot"], manual=True))
+        return from_cause(Status.WARN, f"memory repair pending on {len(pend)} GPU(s): reset the GPU to apply it",
+                          "ecc_remap_reset", ev)
     if all(x.ecc_mode_current is not True and x.ecc_uncorrected_volatile is None for x in gpus):
         if any(x.ecc_mode_current is False for x in gpus) or all(x.datacenter is False for x in gpus):
             return skip("ECC is not enabled/supported on these GPUs")
@@ -145,15 +144,12 @@ def throttling(facts):
         thermal = any("Thermal" in r for _, rs in bad for r in rs)
         ev = [f"{x.label}: active {', '.join(rs)}" + (f", {x.temperature_c} C" if x.temperature_c is not None else "")
               for x, rs in bad]
-        return warn(f"clocks throttled on {len(bad)} GPU(s): {', '.join(sorted({r for _, rs in bad for r in rs}))}",
-                    evidence=ev,
-                    cause="the GPU is overheating" if thermal else
-                    "the GPU slowed itself down (power brake / external slowdown signal: power supply or board fault)",
-                    fix=Fix(summary="check cooling (fans, airflow, dust, data-center inlet temperature) and the "
-                                    "power supply; watch the reasons under load",
-                            commands=["nvidia-smi -q -d PERFORMANCE,TEMPERATURE,POWER",
-                                      "nvidia-smi --query-gpu=index,temperature.gpu,clocks_event_reasons.active "
-                                      "--format=csv -l 5"], manual=True))
+        return from_cause(Status.WARN, f"clocks throttled on {len(bad)} GPU(s): "
+                          f"{', '.join(sorted({r for _, rs in bad for r in rs}))}", "throttling_or_pcie", ev,
+                          detail="overheating" if thermal else "power brake / external slowdown signal: power supply or board",
+                          commands=["nvidia-smi -q -d PERFORMANCE,TEMPERATURE,POWER",
+                                    "nvidia-smi --query-gpu=index,temperature.gpu,clocks_event_reasons.active "
+                                    "--format=csv -l 5"])
     normal = [f"{x.label}: {', '.join(x.throttle_reasons_active) or 'none'}" for x in known]
     return passed("no thermal or hardware clock slowdown", evidence=normal)
 
@@ -199,12 +195,10 @@ def pcie_link(facts):
             else:
                 notes.append(line + ": normal at idle (GPUs lower the link speed when idle); re-check under load")
     if problems:
-        return warn(f"PCIe link below its maximum on {len(problems)} GPU link(s)", evidence=problems + notes,
-                    cause="the GPU's PCIe link trained narrower/slower than card and slot allow: a slot wired "
-                          "x8, a riser or bad seating, or BIOS link settings (some servers wire x8 by design)",
-                    fix=Fix(summary="check which slot the GPU is in and reseat it; check BIOS PCIe settings",
-                            commands=["nvidia-smi -q -d PCIE", "sudo lspci -vv -s <bus id> | grep -E 'LnkCap|LnkSta'"],
-                            manual=True))
+        return from_cause(Status.WARN, f"PCIe link below its maximum on {len(problems)} GPU link(s)",
+                          "throttling_or_pcie", problems + notes,
+                          detail="a slot wired x8, a riser or bad seating, or BIOS link settings; some servers wire x8 by design",
+                          commands=["nvidia-smi -q -d PCIE", "sudo lspci -vv -s <bus id> | grep -E 'LnkCap|LnkSta'"])
     ok = [f"{x.label}: gen {x.pcie_gen_current}/{x.pcie_gen_max}, x{x.pcie_width_current}/{x.pcie_width_max}"
           for x in known if not any(n.startswith(x.label) for n in notes)]
     return passed("PCIe links at full width" + (" (generation lowered at idle)" if notes else ""), evidence=ok + notes)

@@ -1,8 +1,29 @@
 """Is there an NVIDIA GPU, and can the driver (NVML, nvidia-smi) see every one on the PCI bus?"""
 
-from envdoctor.catalog import check, fail, passed, unknown, warn
-from envdoctor.models import Fix
+from envdoctor.catalog import check, fail, from_cause, passed, unknown
+from envdoctor.models import Status
 from envdoctor.parsers.nvidia_smi import normalize_bus_id
+
+
+def _without_gpus(facts) -> bool:
+    """Inside a container while the host's module is loaded (or not known): the container got no GPU."""
+    return bool(facts.system.in_container) and facts.gpu.kernel_module_loaded is not False
+
+
+def _not_visible(facts, summary: str, ev: list[str]):
+    """The fail for GPUs NVML does not list, with the cause the evidence supports (none: the root cause tells)."""
+    g = facts.gpu
+    if _without_gpus(facts):
+        return from_cause(Status.FAIL, summary, "container_without_gpus", ev)
+    if g.nvml_mismatch:
+        return from_cause(Status.FAIL, summary, "driver_library_mismatch", ev)
+    others = sorted({p.driver for p in g.pci_gpus or [] if p.driver and p.driver != "nvidia"})
+    if others:  # nouveau, nova_core, vfio-pci...: another driver holds it
+        return from_cause(Status.FAIL, summary, "nouveau_owns_device", ev, detail="bound to " + ", ".join(others))
+    if g.nvidia_smi_available is False and g.kernel_module_loaded is not True:
+        return from_cause(Status.FAIL, summary, "driver_not_installed", ev)
+    # the driver does not list the GPU, for a reason this check does not see: the root cause ranks them
+    return fail(summary + " (the root cause names why, or what to run to tell)", evidence=ev)
 
 
 @check("gpu_present", "NVIDIA GPU present and visible to the driver", order=100)
@@ -20,19 +41,12 @@ def gpu_present(facts):
     err = [g.nvidia_smi_error] if g.nvidia_smi_error else []
 
     if g.pci_gpus == [] and not smi_gpus:
-        return fail("this machine has no NVIDIA GPU",
-                    evidence=["no NVIDIA (vendor 10de) display/3D controller on the PCI bus"] + err,
-                    cause="no NVIDIA GPU is attached to this machine (or passed through to this VM)",
-                    fix=Fix(summary="run on a machine (or cloud instance type) with an NVIDIA GPU; "
-                                    "for a VM, pass the GPU through to it", manual=True))
+        return from_cause(Status.FAIL, "this machine has no NVIDIA GPU", "no_gpu_on_bus",
+                          ["no NVIDIA (vendor 10de) display/3D controller on the PCI bus"] + err)
     if lost:
-        return fail(f"{len(lost)} GPU(s) lost by the driver",
-                    evidence=[f"{x.label}: NVML cannot reach it" for x in lost] + err + (g.fallen_off_bus or [])[:3],
-                    cause="the GPU stopped responding (see xid_errors: Xid 79 / fallen off the bus)",
-                    fix=Fix(summary="reboot the machine (or reset the GPU); if it recurs, check power, cooling "
-                                    "and seating, and contact the vendor",
-                            commands=["sudo nvidia-smi -r -i <bus id>  # only with no process on the GPU",
-                                      "sudo reboot"], manual=True))
+        return from_cause(Status.FAIL, f"{len(lost)} GPU(s) lost by the driver", "gpu_hardware_xid",
+                          [f"{x.label}: NVML cannot reach it" for x in lost] + err + (g.fallen_off_bus or [])[:3],
+                          commands=["sudo nvidia-smi -r -i <bus id>  # only with no process on the GPU", "sudo reboot"])
     if g.pci_gpus and g.gpus is not None:
         seen = {normalize_bus_id(x.pci_bus_id) for x in smi_gpus if x.pci_bus_id}
         missing = [p for p in g.pci_gpus if normalize_bus_id(p.slot) not in seen] if seen else []
@@ -43,23 +57,10 @@ def gpu_present(facts):
                    for p in missing]
             ev += err + (g.nvrm_lines or [])[:3]
             if facts.system.in_container and smi_gpus:
-                return warn(f"{len(smi_gpus)} of {len(g.pci_gpus)} GPUs visible in this container", evidence=ev,
-                            cause="the container was given only some GPUs (docker --gpus / NVIDIA_VISIBLE_DEVICES)",
-                            fix=Fix(summary="start the container with the GPUs it needs (e.g. --gpus all)",
-                                    manual=True))
-            if any(p.driver and p.driver != "nvidia" for p in missing):
-                cause = "the GPU is bound to another kernel driver: " + ", ".join(
-                    sorted({p.driver for p in missing if p.driver and p.driver != "nvidia"}))
-            elif g.nvidia_smi_available is False:
-                cause = "nvidia-smi (the driver's user-space part) is not installed"
-            elif g.kernel_module_loaded is False:
-                cause = "the nvidia kernel module is not loaded (see driver_loaded)"
-            else:
-                cause = "the NVIDIA driver cannot reach the GPU (see driver_loaded, nvml_version_mismatch, xid_errors)"
-            return fail(f"NVIDIA GPU on the PCI bus but not visible to the driver ({len(smi_gpus)} of "
-                        f"{len(g.pci_gpus)} listed)", evidence=ev, cause=cause,
-                        fix=Fix(summary="install/load the NVIDIA driver, then re-run envdoctor check",
-                                commands=["nvidia-smi", "lsmod | grep -E 'nvidia|nouveau'"], manual=True))
+                return from_cause(Status.WARN, f"{len(smi_gpus)} of {len(g.pci_gpus)} GPUs visible in this container",
+                                  "container_some_gpus", ev)
+            return _not_visible(facts, f"NVIDIA GPU on the PCI bus but not visible to the driver ({len(smi_gpus)} of "
+                                f"{len(g.pci_gpus)} listed)", ev)
         return passed(f"{len(smi_gpus)} NVIDIA GPU(s), all visible to the driver",
                       evidence=[x.label for x in smi_gpus])
     if smi_gpus:
@@ -72,14 +73,6 @@ def gpu_present(facts):
         # collect_env lists the GPUs nvidia-smi showed it
         return passed(f"{len(ce)} NVIDIA GPU(s) listed by collect_env (from nvidia-smi)", evidence=list(ce))
     if g.gpus == [] and g.pci_gpus is None:
-        if g.nvml_mismatch:
-            cause = "NVML cannot initialise: the driver's module and libraries differ (see nvml_version_mismatch)"
-        elif g.nvidia_smi_available is False:
-            cause = "the NVIDIA driver is not installed (no nvidia-smi)"
-        else:
-            cause = "the NVIDIA driver is not working (see driver_loaded)"
-        return fail("no GPU visible to the driver (NVML lists none)",
-                    evidence=err or ["nvidia-smi is not installed"], cause=cause,
-                    fix=Fix(summary="install/load the NVIDIA driver", commands=["nvidia-smi"], manual=True))
+        return _not_visible(facts, "no GPU visible to the driver (NVML lists none)", err or ["nvidia-smi is not installed"])
     return unknown("whether an NVIDIA GPU is present is not known",
                    missing=["PCI devices (lspci -nn)", "nvidia-smi output"])

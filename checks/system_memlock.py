@@ -1,8 +1,8 @@
 """Locked-memory limit (ulimit -l) for NCCL over InfiniBand/RoCE (GPUDirect RDMA)."""
 
-from envdoctor.catalog import check, fail, passed, unknown, warn
+from envdoctor.catalog import check, from_cause, passed, unknown
 from envdoctor.knowledge import load
-from envdoctor.models import Fix
+from envdoctor.models import Status
 
 
 def _fmt(n: int | None) -> str:
@@ -15,7 +15,8 @@ def _fmt(n: int | None) -> str:
     return f"{n // 1024**2} MiB" if n >= 1024**2 and n % 1024**2 == 0 else f"{n // 1024} KiB"
 
 
-def _fix(in_container: bool | None) -> Fix:
+def _commands(in_container: bool | None) -> list[str]:
+    """This host's commands: limits.conf for logins, LimitMEMLOCK for docker's service, --ulimit in containers."""
     cmds = ["printf '* soft memlock unlimited\\n* hard memlock unlimited\\n' | "
             "sudo tee /etc/security/limits.d/99-memlock.conf   # then log in again",
             "sudo mkdir -p /etc/systemd/system/docker.service.d && printf '[Service]\\nLimitMEMLOCK=infinity\\n' | "
@@ -23,11 +24,7 @@ def _fix(in_container: bool | None) -> Fix:
             "ulimit -l; ulimit -Hl   # both should print: unlimited"]
     if in_container is not False:
         cmds.insert(0, "docker run --ulimit memlock=-1:-1 ...")
-    return Fix(summary="Make the locked-memory limit unlimited, soft and hard, for the training processes: "
-                       "limits.conf for logins, LimitMEMLOCK=infinity for systemd services (dockerd, slurmd), "
-                       "and in containers `--ulimit memlock=-1` (or daemon.json `default-ulimits` "
-                       '{"memlock": {"Name": "memlock", "Soft": -1, "Hard": -1}}).',
-               commands=cmds)
+    return cmds
 
 
 @check("memlock_limit", "Locked-memory limit allows RDMA (NCCL over InfiniBand/RoCE)", order=740,
@@ -51,12 +48,10 @@ def memlock_limit(facts):
     ev = list(s.memlock_evidence)
     limits_txt = f"soft {_fmt(soft)}, hard {_fmt(hard)}" + (f" from {s.memlock_source}" if s.memlock_source else "")
     if errors and not (soft == -1 and hard == -1):
-        return fail(f"RDMA verbs failed ({errors[0][:80]}); memlock {limits_txt}", errors[:3] + ev,
-                    cause="NCCL/verbs could not pin memory for its queues: the locked-memory limit is too small "
-                          "(confirm with `ulimit -l`; it must be unlimited)" if known and (soft != -1 or hard != -1)
-                          else "verbs calls failed the way a small locked-memory limit makes them fail; the limit "
-                               "itself was not in the evidence (run `ulimit -l`)",
-                    fix=_fix(s.in_container))
+        return from_cause(Status.FAIL, f"RDMA verbs failed ({errors[0][:80]}); memlock {limits_txt}", "memlock_too_low",
+                          errors[:3] + ev, commands=_commands(s.in_container),
+                          detail=None if known and (soft != -1 or hard != -1) else
+                          "the limit itself was not in the evidence: run `ulimit -l`")
     if not known:
         return unknown("locked-memory limit not known", missing=["/proc/self/limits or `ulimit -l`"])
     if soft == -1 and hard == -1:
@@ -68,6 +63,5 @@ def memlock_limit(facts):
         return unknown(f"{side} memlock limit is unlimited; the other one was not in the evidence",
                        missing=["ulimit -Hl and ulimit -Sl"], evidence=ev)
     note = "; ".join(sorted({defaults[v] for v in limited if v in defaults}))
-    return warn(f"locked memory is limited ({limits_txt}): NCCL/RDMA over InfiniBand or RoCE needs unlimited",
-                ev, cause="the memlock limit is not unlimited" + (f"; {note}" if note else ""),
-                fix=_fix(s.in_container))
+    return from_cause(Status.WARN, f"locked memory is limited ({limits_txt}): NCCL/RDMA over InfiniBand or RoCE needs "
+                      "unlimited", "memlock_too_low", ev, detail=note or None, commands=_commands(s.in_container))

@@ -1,8 +1,8 @@
 """/dev/shm size vs what PyTorch DataLoader workers need."""
 
-from envdoctor.catalog import check, fail, passed, unknown, warn
+from envdoctor.catalog import check, from_cause, passed, unknown
 from envdoctor.knowledge import load
-from envdoctor.models import Fix
+from envdoctor.models import Status
 
 GiB = 1024**3
 MiB = 1024**2
@@ -12,20 +12,18 @@ def _size(n: int) -> str:
     return f"{n / GiB:.1f} GiB" if n >= GiB else f"{n / MiB:.0f} MiB"
 
 
-def _fix(in_container: bool | None) -> Fix:
+def _cause(in_container: bool | None) -> str:
+    """A container's /dev/shm is set where it starts (--shm-size); a host's is its tmpfs."""
+    return "shm_host_too_small" if in_container is False else "shm_too_small"
+
+
+def _commands(in_container: bool | None) -> list[str] | None:
     if in_container is False:
-        return Fix(summary="Grow the /dev/shm tmpfs (and make it persistent in /etc/fstab).",
-                   commands=["sudo mount -o remount,size=8G /dev/shm",
-                             "echo 'tmpfs /dev/shm tmpfs defaults,size=8G 0 0' | sudo tee -a /etc/fstab"])
-    return Fix(summary="Start the container with a larger /dev/shm, or share the host's IPC namespace "
-                       "(docker compose: `shm_size: 8gb` or `ipc: host`; Kubernetes: an emptyDir with medium Memory "
-                       "mounted at /dev/shm). For every container on a docker host, set `default-shm-size` in "
-                       "/etc/docker/daemon.json.",
-               commands=["docker run --shm-size=8g ...",
-                         "docker run --ipc=host ...",
-                         'sudo python3 -c \'import json,os; p="/etc/docker/daemon.json"; '
-                         'd=json.load(open(p)) if os.path.exists(p) else {}; d["default-shm-size"]="8G"; '
-                         'json.dump(d, open(p, "w"), indent=2)\' && sudo systemctl restart docker'])
+        return None
+    return ["docker run --shm-size=8g ...", "docker run --ipc=host ...",
+            'sudo python3 -c \'import json,os; p="/etc/docker/daemon.json"; '
+            'd=json.load(open(p)) if os.path.exists(p) else {}; d["default-shm-size"]="8G"; '
+            'json.dump(d, open(p, "w"), indent=2)\' && sudo systemctl restart docker   # every container of this host']
 
 
 @check("shm_size", "Shared memory (/dev/shm) is large enough for DataLoader workers", order=720, playbook="shm.yml")
@@ -55,11 +53,9 @@ def shm_size(facts):
     if errors:
         ev = errors[:3] + s.shm_evidence
         sized = f" /dev/shm is {_size(size)}." if size is not None else ""
-        return fail(f"a DataLoader worker ran out of shared memory (bus error).{sized}", ev,
-                    cause="DataLoader workers pass batches through /dev/shm; it filled up and a worker was "
-                          "killed with SIGBUS" + (" (Docker's 64 MiB default /dev/shm)" if size and
-                                                 size <= data["docker_default_shm_bytes"] else ""),
-                    fix=_fix(in_ctr))
+        return from_cause(Status.FAIL, f"a DataLoader worker ran out of shared memory (bus error).{sized}",
+                          _cause(in_ctr), ev, commands=_commands(in_ctr),
+                          detail="Docker's 64 MiB default" if size and size <= data["docker_default_shm_bytes"] else None)
     if size is None:
         ev = s.container_shm_mounts[:2] if s.container_shm_mounts else []
         if ev:
@@ -70,13 +66,11 @@ def shm_size(facts):
         need = min(need, int(facts.system.mem_total_bytes * data["shm_recommended_ram_fraction"]))
     ev = list(s.shm_evidence)
     if size <= data["docker_default_shm_bytes"] and in_ctr is not False:
-        return fail(f"/dev/shm is only {_size(size)} {where}".rstrip() + ": DataLoader workers will crash with a "
-                    "bus error", ev,
-                    cause="the container was started without --shm-size or --ipc=host and got Docker's 64 MiB "
-                          "default", fix=_fix(in_ctr))
+        return from_cause(Status.FAIL, f"/dev/shm is only {_size(size)} {where}".rstrip() + ": DataLoader workers "
+                          "will crash with a bus error", "shm_too_small", ev, commands=_commands(in_ctr),
+                          detail="started without --shm-size or --ipc=host: Docker's 64 MiB default")
     if size < need:
-        return warn(f"/dev/shm is {_size(size)} {where}".rstrip() + f", below the {_size(need)} recommended for "
-                    "DataLoader workers", ev,
-                    cause="a small /dev/shm limits num_workers x prefetch_factor x batch size; large batches "
-                          "will hit a bus error", fix=_fix(in_ctr))
+        return from_cause(Status.WARN, f"/dev/shm is {_size(size)} {where}".rstrip() + f", below the {_size(need)} "
+                          "recommended for DataLoader workers", _cause(in_ctr), ev, commands=_commands(in_ctr),
+                          detail="it limits num_workers x prefetch_factor x batch size")
     return passed(f"/dev/shm is {_size(size)} {where}".rstrip() + f" (at least {_size(need)})", ev)

@@ -1,8 +1,8 @@
 """Check: the installed torch is a CUDA build, not a CPU-only wheel."""
 
-from envdoctor.catalog import fail, passed, skip, unknown, warn, check
+from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.cuda_compat import wheel_index
-from envdoctor.models import Fix
+from envdoctor.models import Status
 from envdoctor.torch_evidence import no_gpu_evidence, python_cmd, wheel_suggestion
 
 
@@ -31,11 +31,9 @@ def torch_cuda_build(facts):
     sugg = wheel_suggestion(facts)
     cmd = sugg[1] if sugg else (f"{python_cmd(facts)} -m pip install --force-reinstall torch torchvision "
                                 f"--index-url {wheel_index('cu126')}")
-    fix = Fix(summary="Reinstall torch from a CUDA wheel index"
-              + (f": {sugg[0]} runs on this driver" if sugg else " matching your driver (see driver_cuda_compat)"),
-              commands=[cmd], manual=True)
+    detail = f"{sugg[0]} runs on this driver" if sugg else None
     if no_gpu_evidence(facts):
-        return warn("torch is a CPU-only build (and this host has no NVIDIA GPU)", evidence=ev + no_gpu_evidence(facts),
-                    cause="a CPU-only torch wheel is installed", fix=fix)
-    return fail("torch is a CPU-only build: it cannot use a GPU", evidence=ev,
-                cause="a CPU-only torch wheel is installed", fix=fix)
+        return from_cause(Status.WARN, "torch is a CPU-only build (and this host has no NVIDIA GPU)",
+                          "torch_cpu_only_build", ev + no_gpu_evidence(facts), detail=detail, commands=[cmd])
+    return from_cause(Status.FAIL, "torch is a CPU-only build: it cannot use a GPU", "torch_cpu_only_build", ev,
+                      detail=detail, commands=[cmd])

@@ -1,7 +1,7 @@
 """Check: torch imports in the diagnosed interpreter."""
 
-from envdoctor.catalog import check, fail, passed, unknown
-from envdoctor.models import Fix
+from envdoctor.catalog import cause_among, check, from_cause, passed, unknown
+from envdoctor.models import Status
 from envdoctor.torch_evidence import python_cmd, wheel_suggestion
 
 
@@ -13,20 +13,20 @@ def torch_installed(facts):
     t = facts.torch
     where = t.python_executable or "the diagnosed interpreter"
     if t.inspect_error:
-        return fail("importing torch did not complete", evidence=[f"{where}: {t.inspect_error}"],
-                    cause="torch's import hung or crashed (a broken CUDA library or driver can do this)",
-                    fix=Fix(summary="Run the import by hand to see where it stops, then reinstall torch",
-                            commands=[f"{python_cmd(facts)} -X faulthandler -c 'import torch'"], manual=True))
+        return from_cause(Status.FAIL, "importing torch did not complete", "torch_import_hangs",
+                          [f"{where}: {t.inspect_error}"],
+                          commands=[f"{python_cmd(facts)} -X faulthandler -c 'import torch'", "nvidia-smi",
+                                    "echo $LD_LIBRARY_PATH"])
     if t.installed is None:
         return unknown("whether torch is installed is not known", missing=["torch import (probe section 'torch')"])
     if t.installed is False:
         sugg = wheel_suggestion(facts)
         cmd = sugg[1] if sugg else f"{python_cmd(facts)} -m pip install torch torchvision"
-        return fail(f"torch does not import in {where}",
-                    evidence=[t.import_error or "import torch failed"] + [e for e in t.errors_seen if "torch" in e][:2],
-                    cause="torch is not installed in this interpreter (or its install is broken)",
-                    fix=Fix(summary="Install torch in this environment (pick the CUDA variant your driver runs)",
-                            commands=[cmd], manual=True))
+        # two interpreters mixed (a notebook kernel, a user-site copy) is the knowledge base's more specific cause
+        cause = cause_among(facts, ("multiple_pythons",)) or "torch_not_installed"
+        return from_cause(Status.FAIL, f"torch does not import in {where}", cause,
+                          [t.import_error or "import torch failed"] + [e for e in t.errors_seen if "torch" in e][:2],
+                          commands=[cmd] if cause == "torch_not_installed" else None)
     ev = [f"torch {t.version}" + (f" at {t.file}" if t.file else "")] if t.version else \
         [f"torch printed: {t.errors_seen[0]}"] if t.errors_seen else []
     if t.python_executable:

@@ -1,8 +1,8 @@
 """Check: torchvision is the release paired with the installed torch."""
 
-from envdoctor.catalog import check, fail, passed, skip, unknown
+from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.cuda_compat import torchvision_for, vtuple, wheel_index
-from envdoctor.models import Fix
+from envdoctor.models import Status
 from envdoctor.torch_evidence import python_cmd
 
 
@@ -20,9 +20,8 @@ def torchvision_match(facts):
     if t.installed is False:
         return skip("torch is not installed")
     if t.torchvision_error:
-        return fail("torchvision does not import", evidence=[t.torchvision_error],
-                    cause="torchvision is broken or built for another torch",
-                    fix=_fix(facts))
+        return from_cause(Status.FAIL, "torchvision does not import", "torchvision_mismatch", [t.torchvision_error],
+                          commands=_commands(facts))
     if t.torchvision is None:
         if t.source == "probe":
             return skip("torchvision is not installed")
@@ -37,20 +36,20 @@ def torchvision_match(facts):
     if not have:
         return unknown(f"torchvision version {t.torchvision!r} is not readable", evidence=ev)
     if have[:2] != vtuple(want)[:2]:
-        return fail(f"torchvision {t.torchvision} does not pair with torch {t.version} (expects {want}.x)",
-                    evidence=ev, cause="torch and torchvision were installed from different releases",
-                    fix=_fix(facts, want))
+        return from_cause(Status.FAIL, f"torchvision {t.torchvision} does not pair with torch {t.version} (expects "
+                          f"{want}.x)", "torchvision_mismatch", ev, detail="installed from different releases",
+                          commands=_commands(facts, want))
     lt, lv = _local(t.version), _local(t.torchvision)
     if lt and lv and lt != lv:
-        return fail(f"torch is +{lt} but torchvision is +{lv}", evidence=ev,
-                    cause="torch and torchvision come from different CUDA variants", fix=_fix(facts, want))
+        return from_cause(Status.FAIL, f"torch is +{lt} but torchvision is +{lv}", "torchvision_mismatch", ev,
+                          detail="from different CUDA variants", commands=_commands(facts, want))
     return passed(f"torchvision {t.torchvision} pairs with torch {t.version}", evidence=ev)
 
 
-def _fix(facts, want: str | None = None) -> Fix:
+def _commands(facts, want: str | None = None) -> list[str]:
+    """This interpreter's reinstall of the torchvision paired with its torch, from torch's own index."""
     t = facts.torch
     spec = f"torchvision=={want}.*" if want else "torchvision"
     tag = _local(t.version)
     idx = f" --index-url {wheel_index(tag)}" if tag and (tag.startswith("cu") or tag == "cpu") else ""
-    return Fix(summary="Reinstall torchvision from the same index and release line as torch",
-               commands=[f"{python_cmd(facts)} -m pip install --force-reinstall --no-deps '{spec}'{idx}"], manual=True)
+    return [f"{python_cmd(facts)} -m pip install --force-reinstall --no-deps '{spec}'{idx}"]

@@ -42,19 +42,6 @@ CAUSE_TEXT_ALLOWED = {
     "security_nvidia.py": "security findings: bulletins to upgrade past, not a failure diagnosis",
     "security_sshd.py": "security findings: hardening advice, not a failure diagnosis",
     "torch_cuda_available.py": "only the 'not determined' fallback (what to run to see CUDA's error)",
-    # not converted yet (see the issue): each still writes its own cause text
-    "gpu_driver.py": "not converted yet",
-    "gpu_present.py": "not converted yet",
-    "gpu_health.py": "not converted yet",
-    "container_toolkit.py": "not converted yet",
-    "container_docker_runtime.py": "not converted yet",
-    "cuda_driver_compat.py": "not converted yet",
-    "cuda_toolkits.py": "not converted yet",
-    "system_memlock.py": "not converted yet",
-    "system_shm.py": "not converted yet",
-    "torch_installed.py": "not converted yet",
-    "torch_cuda_build.py": "not converted yet",
-    "torch_torchvision.py": "not converted yet",
 }
 
 

@@ -32,7 +32,7 @@ def test_driver_too_old_9010_in_collect_env():
     r = run("driver_cuda_compat", f)
     assert r.status == Status.FAIL
     assert "CUDA 9.1" in r.summary and "10.2" in r.summary
-    assert "440.33" in r.fix.summary  # CUDA 10.2's minimum driver from the table
+    assert "440.33" in r.cause  # CUDA 10.2's minimum driver from the table
 
 
 def test_driver_insufficient_35():
