@@ -464,6 +464,20 @@ def _driver_unreachable(f: HostFacts) -> Verdict:
     return (True, s.line) if s else (None, None)
 
 
+# NVML's own failures: where one is in the evidence, a GPU table beside it is from another moment
+_NVML_FAILURES = ("nvml_library_mismatch", "smi_cannot_communicate", "nvml_unknown_error", "nvml_no_permission",
+                  "nvml_init_failed", "nvml_lib_not_found", "smi_no_devices")
+
+
+def _smi_lists_gpus(f: HostFacts) -> Verdict:
+    """NVML answered with a GPU table and no NVML error is in the evidence: the driver and its libraries
+    work together (a table beside 'Unknown Error' is the GPU before it was lost, not now)."""
+    listed = [g for g in f.gpu.gpus or [] if not g.lost]
+    if not listed or f.gpu.nvidia_smi_error or any(_sig(f, i) for i in _NVML_FAILURES):
+        return None, None
+    return True, f"nvidia-smi lists {len(listed)} GPU(s) with no NVML error"
+
+
 EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "in_container": _in_container,
     "on_host": _on_host,
@@ -529,8 +543,7 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "rootless_engine": _text("rootless", r"rootless|no-cgroups"),
     "slurm_job_without_gpus": _slurm_without_gpus,
     "driver_unreachable": _driver_unreachable,
-    # NVML answered with a GPU table: the driver and its libraries work together
-    "smi_lists_gpus": lambda f: (True, f"nvidia-smi lists {len(f.gpu.gpus)} GPU(s)") if f.gpu.gpus else (None, None),
+    "smi_lists_gpus": _smi_lists_gpus,
 }
 
 

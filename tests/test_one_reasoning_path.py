@@ -25,9 +25,7 @@ KNOWN_PHRASES = ["couldn't communicate with the NVIDIA driver", "system not yet 
 # Files allowed to hold message phrases, with the reason. Keep it short; shrink it.
 PHRASE_ALLOWED = {
     "envdoctor/probe/probe_script.py": "runs on the target without the knowledge base; its strings are commands",
-    "envdoctor/parsers/nvidia_smi.py": "ERROR_PATTERNS still classifies nvidia-smi errors (its owner's to move)",
-    "envdoctor/parsers/docker.py": "ERROR_SIGNATURES still classifies docker errors (not moved yet)",
-    "envdoctor/parsers/kernel_log.py": "_NOTABLE still picks NVRM lines by phrase (not moved yet)",
+    "envdoctor/parsers/nvidia_smi.py": "_NO_SUCH_COMMAND: the shell's 'command not found' for nvidia-smi, a fact about the binary",
     "envdoctor/parsers/paste_blocks.py": "recognises pasted blocks (prompts, tables), its owner's",
     "envdoctor/parsers/limits.py": "scan_rdma_errors still picks lines by phrase (its owner's to move)",
     "envdoctor/root_cause.py": "text-evidence names (_text) are the lead's to move into _evidence.yaml",

@@ -21,8 +21,9 @@ from envdoctor.parsers.signatures import find_all
 _SMI_SECTIONS = ("nvidia_smi_xml", "nvidia_smi", "nvidia_smi_list")
 _SOURCE_RANK = {"nvidia-smi -q -x": 0, "nvidia-smi -q": 1, "nvidia-smi --query-gpu": 2, "nvidia-smi": 3,
                 "nvidia-smi -L": 4}
-# The signature of CUDA error 802 (the knowledge base recognises the message; this takes its line)
-_CUDA_802 = ("cuda_system_not_ready_802",)
+# The signature of CUDA error 802 (the knowledge base recognises the message; this takes its line), also
+# the kind nvidia_smi.find_errors gives its lines
+_CUDA_802 = "cuda_system_not_ready_802"
 # Errors that mean NVML could not list any GPU at that moment.
 _NO_GPU_KINDS = {"no_driver_comm", "mismatch", "nvml_init", "no_devices", "no_driver", "no_library"}
 
@@ -153,11 +154,11 @@ def _nvidia_smi(bundle: Bundle, f: GpuFacts) -> None:
     s_torch = bundle.get("torch")
     if _ran(s_torch):
         for line in s_torch.text.splitlines():
-            for _, a, b in find_all(line, _CUDA_802):
+            for _, a, b in find_all(line, (_CUDA_802,)):
                 # the message inside the JSON string: up to the quotes around it
                 start = line.rfind('"', 0, a) + 1
                 end = line.find('"', b)
-                errors.append(("cuda802", line[start:end if end >= 0 else None].strip()))
+                errors.append((_CUDA_802, line[start:end if end >= 0 else None].strip()))
 
     # availability of the binary
     s = bundle.get("nvidia_smi")
@@ -205,13 +206,13 @@ def _nvidia_smi(bundle: Bundle, f: GpuFacts) -> None:
 
     # errors: verbatim lines, flags, and GPUs NVML lost
     f.errors_seen = _dedupe(f.errors_seen + [line for _, line in errors])
-    smi_errors = [line for k, line in errors if k not in ("cuda802", "no_smi")]
+    smi_errors = [line for k, line in errors if k not in (_CUDA_802, "no_smi")]
     f.nvidia_smi_error = smi_errors[0] if smi_errors else None
     if any(k == "mismatch" for k, _ in errors):
         f.nvml_mismatch = True
     elif f.gpus:
         f.nvml_mismatch = False
-    if any(k == "cuda802" for k, _ in errors):
+    if any(k == _CUDA_802 for k, _ in errors):
         f.cuda_802_seen = True
     for kind, line in errors:
         if kind != "lost":

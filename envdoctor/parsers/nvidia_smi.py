@@ -142,7 +142,7 @@ _KIND_OF_SIGNATURE = {
     "smi_no_devices": "no_devices",
     "torch_no_driver": "no_driver",
     "nvml_lib_not_found": "no_library",
-    "cuda_system_not_ready_802": "cuda802",
+    "cuda_system_not_ready_802": "cuda_system_not_ready_802",  # gpu_facts flags it by the id
 }
 # The shell saying the program is not there (bash, dash, cmd.exe, PowerShell): a fact about the
 # binary (nvidia_smi_available), not a failure message to classify.
