@@ -63,8 +63,8 @@ def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool, pr
     script states its grace (result["grace_s"]); the figure to read is elapsed - budget."""
     import multiprocessing as mp
 
-    procs = [mp.Process(target=_hog, daemon=True) for _ in range(hogs)]
-    for p in procs:
+    hog_procs = [mp.Process(target=_hog, daemon=True) for _ in range(hogs)]
+    for p in hog_procs:
         p.start()
     rows = []
     try:
@@ -86,7 +86,7 @@ def budget_check(device: str, budgets: list[float], hogs: int, as_json: bool, pr
                          "parent_torch_imported": r.get("parent_torch_imported"),
                          "status": proof.get("status"), "summary": proof.get("summary")})
     finally:
-        for p in procs:
+        for p in hog_procs:
             p.kill()
     if as_json:
         print(json.dumps(rows, indent=2))

@@ -726,10 +726,7 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     if memory:
         info.update(memory_figures(torch, dev))
     guard.stop()
-    if distributed:
-        import torch.distributed as dist
-        dist.destroy_process_group()
-    return info
+    return info  # the process group is destroyed after the result is sent (worker_entry): it can hang on a bad link
 
 
 def memory_figures(torch, dev):
@@ -938,6 +935,12 @@ def worker_entry(rank, world, dev_index, a, q, deadline, port):
         res = {"rank": rank, "device_index": dev_index, "error": first_line(e),
                "traceback": traceback.format_exc()[-3000:]}
     send(q, {"event": "worker_result", "rank": rank, "result": res})
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:
+            pass  # the result is out; the parent ends this process anyway
 
 
 def _die_with_parent():

@@ -414,7 +414,9 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
     errors = [w for w in workers if w.get("error")]
     cut = [w for w in errors if w.get("cut_by_budget")]
     first_failed = next((w for w in workers if w.get("rank") == result.get("failed_rank")), None)
-    hung = next((w for w in [first_failed, *errors] if w is not None and w.get("hung_collective")), None)
+    # The rank that ended the group speaks first; a collective that timed out is named when it is that rank's error.
+    hung = (first_failed if first_failed is not None and first_failed.get("hung_collective") else
+            None if first_failed is not None else next((w for w in errors if w.get("hung_collective")), None))
     toolchain = [w for w in errors if _toolchain_error(w.get("error"))]
     if result.get("compile") and toolchain and all(w in toolchain or w.get("stopped") for w in errors):
         host_checks.append(_r("proof_ran", Status.UNKNOWN,
@@ -641,7 +643,9 @@ def _summary(status, host_checks, gpus, result, total) -> str:
             return fails[0]["summary"] + ("; " + dev["summary"] if dev else "")
         return dev["summary"] if dev else "ran on the CPU"
     if result.get("error") or not gpus:
-        return worst[0]["summary"] if worst else "no result"
+        # Nothing trained: the host check that says why (an unknown one too: a missing compiler, a short budget).
+        said = worst or [c for c in _by_severity(host_checks) if c["status"] == "unknown"]
+        return said[0]["summary"] if said else "no result"
     names = sorted({g.get("name") or "?" for g in gpus})
     ratios = [g["ratio"] for g in gpus if g.get("ratio") is not None]
     precs = sorted({f"{g.get('precision')}, batch {g.get('batch_size')}" for g in gpus if g.get("img_s")})

@@ -155,7 +155,7 @@ def test_compile_without_a_compiler_is_unknown_not_a_failed_gpu(simulate, tmp_pa
     assert r["workers"] == []  # no worker was started
     ran = host_check(proof["verdict"], "proof_ran")
     assert ran["status"] == "unknown" and "not a GPU failure" in ran["summary"], ran
-    assert proof["status"] == "unknown"
+    assert proof["status"] == "unknown" and proof["summary"] == ran["summary"]  # the headline says it too
 
 
 def test_triton_compiler_error_in_a_worker_is_unknown():
