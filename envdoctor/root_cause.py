@@ -633,14 +633,10 @@ def _ref(cause: str, w: float):
 def diagnose(f: HostFacts) -> Diagnosis:
     kb = signatures()
     fired: list[tuple[str, str, list, str]] = []
-    cuda_failure = None
     for seen in f.diagnosis.signatures:
         s = kb.signature(seen.id)
         if not s.info and not s.xid_table:
             fired.append((s.id, seen.line, s.causes, "message"))
-            top = max(s.causes, key=lambda r: r.w, default=None)
-            if cuda_failure is None and top is not None and kb.causes[top.cause].blocks_cuda:
-                cuda_failure = s.meaning
     fired += _fact_signatures(f, kb)
     cands: dict[str, Candidate] = {}
     dropped: dict[str, Candidate] = {}
@@ -690,8 +686,17 @@ def diagnose(f: HostFacts) -> Diagnosis:
             if spec.blocks_cuda and c.support in ("inferred", "hint"):
                 ranked.remove(c)
                 contradicted.append((c, spec.when_cuda_works or f"{spec.title}: inferred, but {works}"))
-    # A signature whose every candidate CUDA's working contradicts is no longer a recognised failure.
-    gone = {c.cause for c, _ in contradicted} - {c.cause for c in ranked} - set(dropped)
+    # A signature whose every candidate CUDA's working contradicts, or the evidence rules out, is no longer
+    # a recognised failure (the ruled-out causes are still reported, as such).
+    gone = ({c.cause for c, _ in contradicted} | set(dropped)) - {c.cause for c in ranked}
     seen = [sid for sid, _, refs, _ in fired if not refs or any(r.cause not in gone for r in refs)]
+    # A message shows CUDA failing when its strongest cause keeps CUDA from working and the evidence left
+    # that cause standing (a "CUDA Version: N/A" whose every cause is ruled out shows nothing failing).
+    cuda_failure = None
+    for sid, _, refs, support in fired:
+        top = max(refs, key=lambda r: r.w, default=None)
+        if support == "message" and top is not None and kb.causes[top.cause].blocks_cuda and top.cause in cands:
+            cuda_failure = kb.signature(sid).meaning
+            break
     return Diagnosis(ranked, list(dropped.values()), list(dict.fromkeys(seen)), contradicted,
                      None if works else cuda_failure)

@@ -55,7 +55,8 @@ def violations(h: HostReport) -> list[str]:
     if root.status == Status.PASS and (failed or bottom.cuda == "fails"):
         out.append(f"root cause passes under {failed[0].id if failed else 'a CUDA failure'}")
     # a failure message named in "Read:" is never followed by "no known failure"
-    if h.recognised and any(r.startswith("message:") for r in h.recognised) and root.state == "none":
+    if (h.recognised and any(r.startswith("message:") for r in h.recognised) and root.state == "none"
+            and not any(n.startswith(("ruled out", "the driver is older")) or "CUDA works" in n for n in root.notes)):
         out.append(f"read {[r for r in h.recognised if r.startswith('message:')]} but the root cause names no failure")
     # a named cause has a confidence; established is exactly a failure
     if root.cause_id and root.confidence is None:

@@ -54,7 +54,6 @@ KNOWN_MISSES: dict[str, str] = {
     "cases/r2-containers-cluster/container_without_gpus--comfyui-nvidia-docker-57-no-gpus-flag.txt": "names healthy",
     "cases/r2-containers-cluster/container_without_gpus--docker-compose-8569-devices-yaml-indentation.txt": "names healthy",
     "cases/r2-containers-cluster/container_without_gpus--sd-webui-docker-348-no-compute-capability.txt": "names torch_cpu_only_build",
-    "cases/r2-containers-cluster/healthy--alidock-47-nvidia-runtime-titan-xp-410.txt": "names undetermined (CUDA Version: N/A still counts as CUDA failing)",
     "cases/r2-containers-cluster/nccl_p2p_iommu--pytorch-1637-p2p-test-hangs-4x1080ti.txt": "names healthy",
     "cases/r2-containers-cluster/nccl_p2p_iommu--pytorch-24081-plx-acs-registers-001d.txt": "names healthy",
     "cases/r2-containers-cluster/shm_too_small--nccl-473-nccl-tests-4x2080ti-docker-ipc-host.txt": "names nccl_network",
