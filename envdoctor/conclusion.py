@@ -26,6 +26,7 @@ from envdoctor.root_cause import SUPPORT, Candidate, Diagnosis, cuda_works, diag
 
 STRONG = 8.0  # a candidate at or above this score, with nothing close, is established
 CLOSE = 3.0  # a runner-up within this many points leaves the first one unconfirmed
+SPECIFIC = 12.0  # an unconfirmed message at or above this weight names its cause by itself (calibrated on tuned + r2)
 LIKELY = 4.0  # below this, a candidate is not even "most likely" (unless it is the only one)
 CHECK_WEIGHT = 8.0  # a failed check names its cause as an observation of its own
 
@@ -139,7 +140,10 @@ def root_cause_of(f: HostFacts, results: list[CheckResult] | None = None) -> tup
     # at a tie, how the cause is known decides: an observation outranks a message, a message an inference
     stronger = second is not None and SUPPORT.index(p.support) < SUPPORT.index(second.support)
     spec = kb.causes[p.cause]
-    if p.score >= STRONG and margin >= CLOSE and p.support in ("observed", "message"):
+    # Established: observed, or confirmed, or a message specific enough to stand alone (e.g. the driver's
+    # own "too old"); a generic message ("invalid device ordinal") without confirmation is only most likely.
+    settled = p.support == "observed" or (p.support == "message" and (bool(p.confirmed) or p.score >= SPECIFIC))
+    if p.score >= STRONG and margin >= CLOSE and settled:
         state, status, conf = "established", Status.FAIL, Confidence.HIGH
     elif (p.score >= LIKELY and (margin > 0 or stronger)) or (second is None and p.score >= 3):
         state, status, conf = "most_likely", Status.WARN, Confidence.MEDIUM
