@@ -128,8 +128,7 @@ def root_cause_of(f: HostFacts, results: list[CheckResult] | None = None) -> tup
             ruled = [f"ruled out: {c.cause} ({c.ruled_out[0]})" for c in d.ruled_out][:3]
             return RootCause(state="undetermined", status=Status.WARN, confidence=Confidence.LOW, failure=what,
                              title=f"cause not determined: {what}", notes=notes + ruled,
-                             tell_apart=["python -c 'import torch; torch.cuda.init()'   # CUDA's own error",
-                                         "nvidia-smi; sudo dmesg | grep -i -e NVRM -e Xid"]), d
+                             tell_apart=list(kb.undetermined_ask)), d
         if not f.diagnosis.recognised and "paste" in f.sources and len(f.sources) == 1:
             return RootCause(state="no_evidence", status=Status.UNKNOWN, title="nothing in the paste was recognised",
                              notes=notes), d

@@ -82,6 +82,7 @@ class KnowledgeBase:
     needles: dict[str, list[str | None]] = field(default_factory=dict)  # per compiled pattern
     files: dict[str, str] = field(default_factory=dict)  # signature id -> file it is defined in
     cause_files: dict[str, str] = field(default_factory=dict)  # cause id -> _causes*.yaml defining it
+    undetermined_ask: list[str] = field(default_factory=list)  # what to run when no cause is determined
 
     def signature(self, sid: str) -> Signature:
         return next(s for s in self.signatures if s.id == sid)
@@ -202,8 +203,9 @@ def signatures() -> KnowledgeBase:
         except (ValidationError, KeyError, TypeError, AttributeError) as e:
             raise KnowledgeError(f"signatures/{name}: {e}") from None
     try:
-        evidence = {k: EvidenceSpec(**v) for k, v in
-                    _yaml(folder.joinpath("_evidence.yaml").read_text())["evidence"].items()}
+        evidence_doc = _yaml(folder.joinpath("_evidence.yaml").read_text())
+        evidence = {k: EvidenceSpec(**v) for k, v in evidence_doc["evidence"].items()}
+        undetermined_ask = [str(a) for a in evidence_doc.get("undetermined_ask") or []]
     except (ValidationError, KeyError, TypeError) as e:
         raise KnowledgeError(f"signatures/_evidence.yaml: {e}") from None
     sigs, where = [], {}
@@ -224,7 +226,7 @@ def signatures() -> KnowledgeBase:
                 raise KnowledgeError(f"signatures/{entry.name}: {s.id} is also defined in {where[s.id]}")
             where[s.id] = entry.name
             sigs.append(s)
-    kb = KnowledgeBase(sigs, causes, evidence, files=where, cause_files=cause_file)
+    kb = KnowledgeBase(sigs, causes, evidence, files=where, cause_files=cause_file, undetermined_ask=undetermined_ask)
     xid_classes = {v.get("class") for v in load("xid")["xid"].values()} | {load("xid")["default_class"]}
     for s in sigs:
         alts = [a for p in s.patterns for a in split_alternatives(p)]
