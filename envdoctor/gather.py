@@ -30,9 +30,10 @@ BOOTSTRAP = (
 
 def gather(transport: Transport, python: str = "python3", timeout: float = DEFAULT_TIMEOUT,
            host: str | None = None, no_torch: bool = False, argv: list[str] | None = None) -> Bundle:
-    """Run the probe with the target's `python` (stdin carries the script; `argv`: the interpreter as
-    words, e.g. ["/usr/bin/env", "python3"]). Raises TransportError when the host cannot be reached, the
-    interpreter is missing or too old, the probe times out, writes too much, or the host hangs up."""
+    """Run the probe with the target's `python` (stdin carries the script, the controller's vocabulary written
+    into it: envdoctor.probe.SOURCE; `argv`: the interpreter as words, e.g. ["/usr/bin/env", "python3"]). Raises
+    TransportError when the host cannot be reached, the interpreter is missing or too old, the probe times out,
+    writes too much, or the host hangs up."""
     cmd = (argv or [python]) + ["-c", BOOTSTRAP] + (["--no-torch"] if no_torch else [])
     try:
         res = transport.run(cmd, stdin=PROBE_SOURCE.encode(), timeout=timeout)

@@ -1,7 +1,7 @@
 """Secrets out of everything envdoctor shows or saves: one place that knows what a secret looks like.
 
-By *name*: a variable or key whose name holds TOKEN, SECRET, PASSWORD, PASSWD, API_KEY, APIKEY,
-CREDENTIAL, PRIVATE, AUTH, COOKIE or SESSION (any prefix, any case; as a word of its own: AUTH_TOKEN and
+By *name*: a variable or key whose name holds a word of data/secret_names.yaml (TOKEN, SECRET, PASSWORD,
+API_KEY, AUTH, COOKIE, SESSION...; any prefix, any case; as a word of its own: AUTH_TOKEN and
 Authorization are secrets, unauthenticated_get is not) has its value replaced, in
 `NAME=value`, `NAME: value` (at the start of a line) and JSON `"name": "value"`.
 By *shape*: the password of URL userinfo (`scheme://user:pass@host`), `Bearer`/`Basic` credentials,
@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from envdoctor.vocabulary import secret_name_words
+
 MARK = "<redacted>"
 
-# The probe's environment collection has the same tuple (it cannot import this module); a test keeps them equal.
-SECRET_NAME_WORDS = ("TOKEN", "SECRET", "PASSW", "API_KEY", "APIKEY", "CREDENTIAL", "PRIVATE", "AUTH", "COOKIE",
-                     "SESSION")
-_WORDS_UPPER = SECRET_NAME_WORDS + ("API-KEY",)
+# The words of a secret name live in data/secret_names.yaml; the probe gets the same list from the controller
+# (envdoctor/vocabulary.py), so what the target hides and what envdoctor hides are one list.
+SECRET_NAME_WORDS = secret_name_words()
 _NAME_CHARS = r"[A-Za-z0-9_.\-]"
 
 # Name-based forms, tried on the lines that hold a secret word (cheap on a long paste).
@@ -75,7 +76,7 @@ _WORD_ENDINGS = ("", "S", "ORD", "ORDS", "D", "ORIZATION", "ID", "KEY", "KEYS", 
 
 def _secret_name(name: str) -> bool:
     upper = name.upper()
-    for w in _WORDS_UPPER:
+    for w in SECRET_NAME_WORDS:
         i = upper.find(w)
         while i != -1:
             rest = upper[i + len(w):]
@@ -134,7 +135,7 @@ def redact(text: str) -> str:
             text = rx.sub(repl if repl is not None else _token_at_word_start, text)
     upper = text.upper()
     starts: set[int] = set()
-    for word in _WORDS_UPPER:
+    for word in SECRET_NAME_WORDS:
         i = upper.find(word)
         while i != -1:
             starts.add(text.rfind("\n", 0, i) + 1)

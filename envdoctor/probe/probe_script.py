@@ -1,5 +1,6 @@
 # envdoctor probe: stdlib only, Python >= 3.6. Run as `python3 - [--no-torch]` with this file on stdin.
-# Prints one JSON document: {"probe_version": 1, "sections": {name: {cmd, rc, stdout, stderr, secs, error}}}.
+# Prints one JSON document: {"probe_version": 1, "sections": {name: {cmd, rc, stdout, stderr, secs, error}}}
+# (and "vocabulary_missing" when run without the vocabulary the controller writes in: see VOCABULARY).
 # Every command runs in its own thread with its own timeout; a missing tool is "not-found", never a crash.
 import glob
 import json
@@ -11,6 +12,12 @@ import threading
 import time
 
 PROBE_VERSION = 1
+# The vocabulary shared with the controller (the words of a secret name, data/secret_names.yaml): the controller
+# replaces the next line with the data before sending this script (envdoctor/vocabulary.py). Left None (this
+# file run as it is), every name counts as secret, and the output says why in "vocabulary_missing".
+VOCABULARY = None
+VOCABULARY_MISSING = ("the probe ran without the controller's vocabulary (envdoctor/vocabulary.py): every "
+                      "environment value and command-line flag value is hidden")
 MAX_OUT = 2000000  # bytes kept per stream: a runaway kernel log must not flood the controller
 
 # The torch inspection runs in its own interpreter (this one: sys.executable) so that a broken CUDA
@@ -325,9 +332,14 @@ def dpkg_nvidia():
     return sec
 
 
-# A variable whose name says it holds a secret never leaves the target (the words of envdoctor/redact.py).
-SECRET_NAME_WORDS = ("TOKEN", "SECRET", "PASSW", "API_KEY", "APIKEY", "CREDENTIAL", "PRIVATE", "AUTH", "COOKIE",
-                     "SESSION")
+def secret_name(name):
+    """Whether a variable's or flag's name holds a secret word (the controller's list, the one
+    envdoctor/redact.py uses). Without the vocabulary every name is secret: hiding too much beats a leak."""
+    words = (VOCABULARY or {}).get("secret_name_words")
+    if words is None:
+        return True
+    upper = name.upper()
+    return any(w in upper for w in words)
 
 
 def environment():
@@ -335,7 +347,7 @@ def environment():
     for k, v in os.environ.items():
         if k.startswith(("CUDA", "NVIDIA", "NCCL", "LD_", "TORCH", "PYTORCH", "CONDA", "VIRTUAL_ENV", "SLURM_JOB",
                          "KUBERNETES_SERVICE")) or k in ("PATH", "HOME", "USER", "container"):
-            keep[k] = "<redacted>" if any(w in k.upper() for w in SECRET_NAME_WORDS) else v
+            keep[k] = "<redacted>" if secret_name(k) else v  # a secret's value never leaves the target
     keep["__python__"] = sys.executable
     keep["__python_version__"] = sys.version.split()[0]
     return text("env (selected)", json.dumps(keep, indent=1, sort_keys=True) + "\n")
@@ -451,7 +463,8 @@ def which(names):
 # environments are replaced by "<redacted>" here, before anything is printed.
 import re as _sec_re
 
-_SEC_SECRET_ARG = _sec_re.compile(r"^(--?[\w.-]*(?:token|password|secret)[\w.-]*)=(.*)$", _sec_re.I)
+_SEC_FLAG_VALUE = _sec_re.compile(r"^(--?[\w.-]+)=(.*)$")  # secret when secret_name() says so of the flag
+_SEC_FLAG = _sec_re.compile(r"^--?[\w.-]+$")
 _SEC_TOKEN_IN_URL = _sec_re.compile(r"(token=)[^&\s\"']+")
 _SEC_JUPYTER = _sec_re.compile(r"(^|/)(jupyter-(lab|notebook|server)|jupyter_server|jupyterlab|notebook)(\.py)?$")
 _sec_lock = threading.Lock()
@@ -473,11 +486,11 @@ def _sec_redact_argv(argv):
             out.append("<redacted>" if a else a)
             hide_next = False
             continue
-        m = _SEC_SECRET_ARG.match(a)
-        if m:
+        m = _SEC_FLAG_VALUE.match(a)
+        if m and secret_name(m.group(1)):
             v = m.group(2)
             out.append(m.group(1) + "=" + (v if v in ("", "''", '""') else "<redacted>"))
-        elif _sec_re.match(r"^--?[\w.-]*(token|password|secret)[\w.-]*$", a, _sec_re.I):
+        elif _SEC_FLAG.match(a) and secret_name(a):
             out.append(a)
             hide_next = True
         else:
@@ -924,7 +937,11 @@ def main(argv):
     if ld and ld.get("stdout"):
         ld["stdout"] = "\n".join(l for l in ld["stdout"].splitlines()
                                  if "libcuda" in l or "libnvidia" in l or "libcudart" in l) + "\n"
-    sys.stdout.write(json.dumps({"probe_version": PROBE_VERSION, "sections": sections}))
+    doc = {"probe_version": PROBE_VERSION, "sections": sections}
+    if VOCABULARY is None:
+        doc["vocabulary_missing"] = VOCABULARY_MISSING
+        sys.stderr.write("envdoctor probe: %s\n" % VOCABULARY_MISSING)
+    sys.stdout.write(json.dumps(doc))
     sys.stdout.flush()
 
 

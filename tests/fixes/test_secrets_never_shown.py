@@ -15,6 +15,7 @@ from envdoctor.redact import SECRET_NAME_WORDS
 from envdoctor.targets import Target
 from envdoctor.transport.ssh import SSHTransport
 from tests.fixes.conftest import ROOT, Host, can_run_hosts
+from tests.support.sent_scripts import sent_probe
 from tests.support.testhost import SYSTEM_PYTHON, TestHost
 
 pytestmark = pytest.mark.skipif(not can_run_hosts(), reason="needs root, openssh-server and /usr/bin/python3")
@@ -34,10 +35,8 @@ def leaked(text: str) -> list[str]:
 
 
 def test_probe_and_redaction_module_agree_on_secret_names():
-    src = (ROOT / "envdoctor" / "probe" / "probe_script.py").read_text()
-    ns: dict = {}
-    exec(src.split("SECRET_NAME_WORDS = ", 1)[1].split("\n\n", 1)[0].join(["w = ", ""]), ns)
-    assert ns["w"] == SECRET_NAME_WORDS
+    # one list (data/secret_names.yaml), written into the probe the controller sends
+    assert tuple(sent_probe().VOCABULARY["secret_name_words"]) == SECRET_NAME_WORDS
 
 
 @pytest.fixture

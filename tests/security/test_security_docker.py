@@ -4,9 +4,7 @@ dockerd's command line, the docker group and running containers."""
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-from pathlib import Path
 
 import pytest
 
@@ -15,15 +13,11 @@ from envdoctor.parsers import facts_from_bundle
 from envdoctor.parsers.security import dockerd_hosts, parse_proc_net_tcp
 from tests.checks.support import run, sec
 from tests.corpus import constructed_body
-
-PROBE = Path(__file__).resolve().parents[2] / "envdoctor" / "probe" / "probe_script.py"
+from tests.support.sent_scripts import sent_probe
 
 
 def probe():
-    spec = importlib.util.spec_from_file_location("envdoctor_probe_for_test", PROBE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return sent_probe("envdoctor_probe_for_test")
 
 
 def c(name: str) -> str:

@@ -9,16 +9,15 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from envdoctor.bundle import Bundle, Section
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.parsers.security import proc_hidepid
+from envdoctor.probe import SOURCE as PROBE_SOURCE
 from tests.checks.support import run
 
-PROBE = Path(__file__).resolve().parents[2] / "envdoctor" / "probe" / "probe_script.py"
 
 # the probe's source comes on stdin, so nobody need not read this checkout
 DRIVER = ("import json, sys; ns = {'__name__': 'probe'}; exec(sys.stdin.read(), ns); "
@@ -29,7 +28,7 @@ def _seen(as_nobody: bool) -> dict:
     who = f"setpriv --reuid=65534 --regid=65534 --clear-groups {shutil.which('python3')}" if as_nobody else "python3"
     r = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-c",
                         f'mount -o remount,hidepid=invisible /proc && exec {who} -c "$0"', DRIVER],
-                       stdin=PROBE.open(), capture_output=True, text=True, timeout=120)
+                       input=PROBE_SOURCE, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 

@@ -12,16 +12,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from envdoctor.bundle import Bundle, Section
 from envdoctor.parsers import facts_from_bundle
+from envdoctor.probe import SOURCE as PROBE_SOURCE
 from tests.checks.support import run
+from tests.support.sent_scripts import sent_probe
 
-ROOT = Path(__file__).resolve().parents[2]
-PROBE = ROOT / "envdoctor" / "probe" / "probe_script.py"
 SECRET = "tok-SECRET-7d1f0c"  # the token of server B: must appear nowhere in the evidence
 
 pytestmark = pytest.mark.skipif(
@@ -76,7 +75,9 @@ DRIVER = textwrap.dedent(r'''
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory):
     work = tmp_path_factory.mktemp("jupyter")
-    r = subprocess.run(["unshare", "--net", sys.executable, "-c", DRIVER, str(PROBE), str(work), SECRET],
+    probe = work / "probe_as_sent.py"  # the probe as the controller sends it: its vocabulary written in
+    probe.write_text(PROBE_SOURCE)
+    r = subprocess.run(["unshare", "--net", sys.executable, "-c", DRIVER, str(probe), str(work), SECRET],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -134,9 +135,7 @@ def test_servers_run_as_root_warn(seen):
 
 
 def test_command_line_secrets_are_redacted_in_every_form():
-    spec = importlib.util.spec_from_file_location("envdoctor_probe_redact", PROBE)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = sent_probe("envdoctor_probe_redact")
     argv = ["jupyter-lab", "--NotebookApp.token", "abc", "--ServerApp.token=''", "--IdentityProvider.token=zz",
             "--ServerApp.password=argon2:xyz", "--port=8888", "http://h:8888/lab?token=abc&x=1", "--token="]
     assert probe._sec_redact_argv(argv) == [
