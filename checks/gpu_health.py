@@ -6,10 +6,12 @@ from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import load
 from envdoctor.models import Status
+from envdoctor.vocabulary import problem_reason_names
 
-# Throttle reasons that are a problem when active; Idle, application clocks, display and sync boost
-# are normal states, and SW Power Cap is the GPU working at its power limit (expected under load).
-_BAD_THROTTLE = ("HW Slowdown", "HW Thermal Slowdown", "HW Power Brake Slowdown", "SW Thermal Slowdown")
+# Throttle reasons that are a problem when active (`problem: true` in data/clock_event_reasons.yaml, the table
+# the proof-run's verdict reads too); Idle, application clocks, display and sync boost are normal states, and
+# SW Power Cap is the GPU working at its power limit (expected under load).
+_BAD_THROTTLE = problem_reason_names()
 
 
 def _gpus_or_outcome(facts):

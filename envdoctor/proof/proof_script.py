@@ -1,6 +1,6 @@
-# envdoctor proof-run: run by the target's own python as `python3 - [options]` with this file on stdin,
-# preceded by one line `PROOF_SOURCE = '<this file>'`. It trains a torchvision ResNet with that
-# environment's torch on synthetic data and reports what it saw.
+# envdoctor proof-run: run by the target's own python as `python3 - [options]` with this file on stdin (its
+# VOCABULARY line filled in by the controller), preceded by one line `PROOF_SOURCE = '<that text>'`. It trains
+# a torchvision ResNet with that environment's torch on synthetic data and reports what it saw.
 # stdout carries JSON lines only: progress events while it runs, then exactly one {"event": "result"} line.
 # Self-contained on purpose (nothing of envdoctor is installed on the target): stdlib + torch + torchvision,
 # and pynvml when the target has it.
@@ -62,25 +62,22 @@ COLLECTIVE_PHASES = ("all-reduce bandwidth", "agreeing on the batch size", "DDP 
 ALLOCATION_FAILURES = ("out of memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed",
                        "cudnn_status_internal_error_device_allocation_failed", "cudaerrormemoryallocation")
 
-# NVML clock-event ("throttle") reason bits, nvml.h: NVML_CLOCKS_EVENT_REASON_* (same values as the older
-# NVML_CLOCKS_THROTTLE_REASON_*). The result carries names so the controller needs no table of its own.
-CLOCK_REASONS = [
-    (0x1, "gpu_idle"),
-    (0x2, "applications_clocks_setting"),
-    (0x4, "sw_power_cap"),
-    (0x8, "hw_slowdown"),
-    (0x10, "sync_boost"),
-    (0x20, "sw_thermal_slowdown"),
-    (0x40, "hw_thermal_slowdown"),
-    (0x80, "hw_power_brake_slowdown"),
-    (0x100, "display_clock_setting"),
-]
+# The vocabulary shared with the controller: NVML's clock-event ("throttle") reasons, [{"bit", "key", "name",
+# "problem"}] from envdoctor/data/clock_event_reasons.yaml. The controller replaces the next line with that table
+# before sending this script (envdoctor/vocabulary.py); the copy written for the workers is that text too.
+# Left None (this file run as it is), the reasons are not decoded and the result says why in "vocabulary_missing".
+VOCABULARY = None
+VOCABULARY_MISSING = ("the proof script ran without the controller's vocabulary (envdoctor/vocabulary.py): "
+                      "clock-event (throttle) reasons were not decoded")
 
 
 def reason_names(mask):
-    if mask is None:
+    """The keys of the reasons set in an NVML clock-event mask ("hw_slowdown", ...); None when the mask or the
+    table is missing (unknown, never "not throttled")."""
+    table = (VOCABULARY or {}).get("clock_event_reasons")
+    if mask is None or table is None:
         return None
-    return [name for bit, name in CLOCK_REASONS if mask & bit]
+    return [r["key"] for r in table if mask & r["bit"]]
 
 
 def first_line(e):
@@ -1133,6 +1130,8 @@ class Parent:
                        "python": sys.version.split()[0], "executable": sys.executable,
                        "hostname": socket.gethostname(), "start_method": "spawn", "pid": os.getpid(),
                        "workers": [], "gpus": [], "error": None, "timed_out": False, "ended_by": None}
+        if VOCABULARY is None:
+            self.result["vocabulary_missing"] = VOCABULARY_MISSING
 
     def finish(self, ended_by, watchdog=False):
         """Write the result line once: `ended_by` is "results" (every worker reported), "failure" (a DDP rank

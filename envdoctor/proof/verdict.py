@@ -19,6 +19,7 @@ from envdoctor.proof.input_pipeline import dataloader_advice, dataloader_figures
 from envdoctor.proof.input_pipeline import median as _median
 from envdoctor.proof.input_pipeline import mib as _mib
 from envdoctor.proof.proof_script import COLLECTIVE_PHASES, COMPILE_BUDGET_S
+from envdoctor.vocabulary import problem_reason_keys
 
 PASS_RATIO = 0.7  # of the published img/s: pass at or above
 WARN_RATIO = 0.4  # warn from here up to PASS_RATIO; fail below
@@ -30,9 +31,10 @@ THROTTLE_FAIL_SHARE = 0.10
 LOSS_FALL = 0.8  # mean loss of the last third must be at most 0.8x that of the first third
 MIN_LOSSES = 10  # fewer steps than this cannot show a trend through the noise of small batches
 MIN_TIMED_STEPS = 5  # fewer timed steps than this are too few to state a speed (cuDNN autotuning, clock ramp)
-# Clock-event reasons that mean the GPU slowed itself down (the script names NVML's bits). A software
-# power cap under full load is the GPU running at its power limit: reported, not judged.
-THROTTLE_PROBLEMS = {"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
+# Clock-event reasons that mean the GPU slowed itself down: `problem: true` in data/clock_event_reasons.yaml, the
+# table the script names NVML's bits from. A software power cap under full load is the GPU running at its power
+# limit: reported, not judged.
+THROTTLE_PROBLEMS = problem_reason_keys()
 
 _TITLES = {
     "proof_ran": "The proof-run completed",
