@@ -1,0 +1,134 @@
+"""The GPU-class, clock-event-reason and secret-name vocabularies are one data file each, read by the controller
+and by the scripts it sends to targets (envdoctor/vocabulary.py writes them into the sent source). A script run
+without them says so in its output instead of guessing."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from checks.gpu_health import _BAD_THROTTLE
+from envdoctor import redact
+from envdoctor.knowledge import load
+from envdoctor.proof import STDIN as PROOF_STDIN
+from envdoctor.proof.verdict import THROTTLE_PROBLEMS
+from envdoctor.vocabulary import MARKER, clock_event_reasons, datacenter_gpus, with_vocabulary
+from tests.support.sent_scripts import sent_probe, sent_proof
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE_FILE = ROOT / "envdoctor" / "probe" / "probe_script.py"
+PROOF_FILE = ROOT / "envdoctor" / "proof" / "proof_script.py"
+
+
+def _bare(path: Path, name: str):
+    """The script as it is on disk: no vocabulary written in."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ---- secret names: data/secret_names.yaml
+
+def test_probe_and_redactor_hide_the_same_secret_words():
+    words = tuple(w.upper() for w in load("secret_names")["words"])
+    probe = sent_probe()
+    assert tuple(probe.VOCABULARY["secret_name_words"]) == redact.SECRET_NAME_WORDS == words
+    for w in words:
+        assert probe.secret_name(f"CUDA_{w}_X") and redact._secret_name(f"CUDA_{w}")
+        flag = f"--app.{w.lower()}"
+        assert probe._sec_redact_argv([flag + "=v4lue"]) == [flag + "=<redacted>"]
+    assert not probe.secret_name("CUDA_VISIBLE_DEVICES") and not redact._secret_name("CUDA_VISIBLE_DEVICES")
+
+
+def test_sent_probe_hides_a_secret_variable_and_keeps_the_others(monkeypatch):
+    monkeypatch.setenv("CUDA_CACHE_TOKEN", "s3cr3t-value")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    env = json.loads(sent_probe().environment()["stdout"])
+    assert env["CUDA_CACHE_TOKEN"] == "<redacted>" and env["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
+def test_probe_without_its_vocabulary_says_so_and_hides_every_value(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    bare = _bare(PROBE_FILE, "envdoctor_probe_bare")
+    assert bare.VOCABULARY is None
+    assert json.loads(bare.environment()["stdout"])["CUDA_VISIBLE_DEVICES"] == "<redacted>"  # fails closed
+    r = subprocess.run([sys.executable, "-", "--no-torch"], input=PROBE_FILE.read_text(), capture_output=True,
+                       text=True, timeout=300)
+    doc = json.loads(r.stdout)
+    assert doc["vocabulary_missing"] == bare.VOCABULARY_MISSING and "vocabulary" in r.stderr
+
+
+# ---- clock-event (throttle) reasons: data/clock_event_reasons.yaml
+
+def test_proof_script_verdict_and_check_read_one_reason_table():
+    table = clock_event_reasons()
+    ps = sent_proof()
+    assert ps.VOCABULARY["clock_event_reasons"] == table
+    assert THROTTLE_PROBLEMS == {r["key"] for r in table if r["problem"]}
+    assert _BAD_THROTTLE == {r["name"] for r in table if r["problem"]}
+    assert THROTTLE_PROBLEMS == {"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
+    assert ps.reason_names(0x8 | 0x20 | 0x400) == ["hw_slowdown", "sw_thermal_slowdown", "reliability"]
+    # the workers' copy is written from PROOF_SOURCE, the text that carries the table
+    assert b"VOCABULARY = json.loads(" in PROOF_STDIN and b"\nVOCABULARY = None\n" not in PROOF_STDIN
+
+
+def test_proof_script_without_its_vocabulary_says_so_and_decodes_nothing():
+    bare = _bare(PROOF_FILE, "envdoctor_proof_bare")
+    assert bare.VOCABULARY is None and bare.reason_names(0x8) is None  # unknown, never "not throttled"
+    parent = bare.Parent(bare.parse_args(["--device", "cpu", "--time-budget", "10"]), 0.0, None)
+    assert parent.result["vocabulary_missing"] == bare.VOCABULARY_MISSING
+    assert "vocabulary_missing" not in sent_proof().Parent(bare.parse_args(["--device", "cpu", "--time-budget", "10"]), 0.0, None).result
+
+
+def test_the_marker_line_is_replaced_once_or_not_at_all():
+    assert PROBE_FILE.read_text().split("\n").count(MARKER) == 1
+    assert PROOF_FILE.read_text().split("\n").count(MARKER) == 1
+    try:
+        with_vocabulary("x = 1\n", {})
+    except RuntimeError as e:
+        assert "VOCABULARY = None" in str(e)
+    else:
+        raise AssertionError("a script without its marker line must not be sent")
+
+
+# ---- GPU class: data/datacenter_gpus.yaml
+
+# Python strings allowed to name GPU models, with the reason. Keep it short; shrink it.
+GPU_NAME_ALLOWED = {
+    "envdoctor/root_cause.py": "_nvswitch guesses an NVSwitch system from SXM/HGX names (a form factor, not the "
+                               "GPU class); the reasoning is its owner's to move into data",
+}
+
+
+def _strings(path: Path):
+    """(line, text) of every string constant that is not a docstring."""
+    tree = ast.parse(path.read_text())
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            yield node.lineno, node.value
+
+
+def test_gpu_class_is_decided_only_from_the_data_file():
+    """No code (checks, parsers, verdict, the sent scripts) carries its own list of GPU brands or models:
+    the GPU class comes from datacenter_gpus.yaml (through nvidia_smi.is_datacenter / GpuInfo.datacenter)."""
+    dc = datacenter_gpus()
+    words = {w for w in dc["brands"] + dc["not_if"] + dc["name_words"] if len(w) >= 3}
+    rx = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+                    + r")(?![A-Za-z0-9])")
+    found = []
+    for folder in ("envdoctor", "checks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel in GPU_NAME_ALLOWED:
+                continue
+            found += [f"{rel}:{line}: {text[:80]!r}" for line, text in _strings(path) if rx.search(text)]
+    assert not found, "GPU names outside data/datacenter_gpus.yaml:\n" + "\n".join(found)
