@@ -1,12 +1,13 @@
 """Diagnosis accuracy on the real-case corpus: for each labelled paste, is the cause class that
 `envdoctor check --from` names first the one the thread concluded? Per split (tuned: the cases the
-knowledge base was built on; r2: the second round, tuned on; blind: collected after the knowledge base was
-frozen, never tuned on), prints accuracy per class, the cases left "undetermined" (a recognised failure
+knowledge base was built on; r2: the second round, tuned on; blind-1: collected while r2 was tuned, by
+collectors the tuners did not read; blind-2: collected after the knowledge base was frozen; neither blind
+split is ever tuned on), prints accuracy per class, the cases left "undetermined" (a recognised failure
 whose cause is not determined: honest, not right), the confident-wrong ones (failed on a cause the thread
 did not conclude), and the false alarms on healthy outputs (a named cause or a failed check).
 Runs without pytest.
 
-    python benchmarks/diagnosis_accuracy.py [-v] [--split tuned|r2|blind]
+    python benchmarks/diagnosis_accuracy.py [-v] [--split tuned|r2|blind-1|blind-2]
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main() -> None:
     splits: dict[str, dict[str, str]] = defaultdict(dict)
     for rel, want in cases.items():
         splits[split_of(rel)][rel] = want
-    for name in ("tuned", "r2", "blind"):
+    for name in ("tuned", "r2", "blind-1", "blind-2"):
         if only and name != only:
             continue
         show(name, measure(splits[name], checks), verbose)

@@ -107,11 +107,18 @@ EXCLUDED: dict[str, str] = {}
 
 
 def split_of(rel: str) -> str:
-    """Which split a case belongs to: `blind` (cases/blind-*: collected after the knowledge base was frozen
-    for a round, measured once, never tuned on), `r2` (cases/r2-*: the second round, tuned on), or
+    """Which split a case belongs to: `blind-1` / `blind-2` (cases/blind-N-*: never tuned on, measured once;
+    blind-1 was collected while the r2 round was being tuned, by collectors the tuners did not read,
+    blind-2 after the knowledge base was frozen), `r2` (cases/r2-*: the second round, tuned on), or
     `tuned` (everything older)."""
     folder = rel.split("/")[1] if rel.startswith("cases/") else ""
-    return "blind" if folder.startswith("blind-") else "r2" if folder.startswith("r2-") else "tuned"
+    if folder.startswith("blind-"):
+        return "-".join(folder.split("-")[:2])
+    return "r2" if folder.startswith("r2-") else "tuned"
+
+
+def is_blind(rel: str) -> bool:
+    return split_of(rel).startswith("blind")
 
 
 def diagnose_paste(text: str, checks):

@@ -16,7 +16,7 @@ from envdoctor.facts.diagnosis import SignatureSeen
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import signatures
 from envdoctor.models import HostReport, HostStatus, Status, TrainingVerdict
-from tests.corpus import corpus_body, diagnose_paste, labelled_cases, split_of
+from tests.corpus import corpus_body, diagnose_paste, labelled_cases, is_blind
 
 CHECKS = load_catalog()
 
@@ -97,7 +97,7 @@ def test_a_healthy_output_is_never_called_broken():
     benchmarks/diagnosis_accuracy.py, not asserted here: a failure there would invite tuning on it)."""
     bad = []
     for rel, want in CASES.items():
-        if want != "healthy" or split_of(rel) == "blind":
+        if want != "healthy" or is_blind(rel):
             continue
         named, failing, report = diagnose_paste(corpus_body(rel), CHECKS)
         if failing or report.root_cause.status == Status.FAIL:

@@ -6,7 +6,7 @@ labelled corpus files (tests/corpus.py)."""
 import pytest
 
 from envdoctor.catalog import load_catalog
-from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, labelled_cases, split_of
+from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, labelled_cases, is_blind
 
 # Cases envdoctor does not diagnose right yet (measured by benchmarks/diagnosis_accuracy.py). Most hold no
 # evidence in the paste itself that tells the thread's cause from the one named (e.g. CUDA error 999 with
@@ -81,7 +81,7 @@ KNOWN_MISSES: dict[str, str] = {
 
 # The blind split is measured (benchmarks/diagnosis_accuracy.py), never turned into per-case expectations:
 # a test per case would be tuning on it. The bottom-line invariants hold on it too (test_bottom_line_invariants).
-CASES = {k: v for k, v in labelled_cases().items() if k not in EXCLUDED and split_of(k) != "blind"}
+CASES = {k: v for k, v in labelled_cases().items() if k not in EXCLUDED and not is_blind(k)}
 
 
 @pytest.fixture(scope="module")
