@@ -81,9 +81,9 @@ def test_proof_script_verdict_and_check_read_one_reason_table():
 def test_proof_script_without_its_vocabulary_says_so_and_decodes_nothing():
     bare = _bare(PROOF_FILE, "envdoctor_proof_bare")
     assert bare.VOCABULARY is None and bare.reason_names(0x8) is None  # unknown, never "not throttled"
-    parent = bare.Parent(bare.parse_args(["--device", "cpu", "--time-budget", "10"]), 0.0, None)
-    assert parent.result["vocabulary_missing"] == bare.VOCABULARY_MISSING
-    assert "vocabulary_missing" not in sent_proof().Parent(bare.parse_args(["--device", "cpu", "--time-budget", "10"]), 0.0, None).result
+    args = bare.parse_args(["--device", "cpu", "--time-budget", "10"])
+    assert bare.Parent(args, 0.0, None).result["vocabulary_missing"] == bare.VOCABULARY_MISSING
+    assert "vocabulary_missing" not in sent_proof().Parent(args, 0.0, None).result
 
 
 def test_the_marker_line_is_replaced_once_or_not_at_all():
