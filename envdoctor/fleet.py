@@ -8,6 +8,7 @@ from collections import Counter
 
 from envdoctor.errors import UserError
 from envdoctor.models import HostReport
+from envdoctor.report.printable import printable
 
 COLUMNS = ["gpu", "gpu_count", "driver", "cuda_driver", "torch", "torch_cuda", "nccl", "container_toolkit"]
 TITLES = {"gpu": "GPU", "gpu_count": "#", "driver": "driver", "cuda_driver": "CUDA (driver)", "torch": "torch",
@@ -56,7 +57,8 @@ def render_fleet(fleet: dict) -> str:
     head = {"host": "host", "status": "status", **TITLES}
     cells = [[head[c] for c in cols]]
     for r in fleet["rows"]:
-        cells.append(["-" if r.get(c) is None else str(r.get(c)) for c in cols])
+        # host names and facts come from the hosts: escaped before they are measured and shown
+        cells.append(["-" if r.get(c) is None else printable(r.get(c)) for c in cols])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = [f"Fleet summary ({len(fleet['rows'])} hosts: "
              + ", ".join(f"{n} {s}" for s, n in sorted(fleet["counts"].items())) + ")"]
@@ -65,7 +67,7 @@ def render_fleet(fleet: dict) -> str:
         if n == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
     base = fleet["baseline"]
-    against = f"golden host {base['host']}" if base["kind"] == "golden" else "the majority"
+    against = f"golden host {printable(base['host'])}" if base["kind"] == "golden" else "the majority"
     compared = fleet.get("compared", 2)
     if compared < 2:
         lines.append(f"Drift: nothing could be compared ({compared} host evaluated; drift needs two or more)."
@@ -75,7 +77,8 @@ def render_fleet(fleet: dict) -> str:
     else:
         lines.append(f"Drift (against {against}):")
         for d in fleet["drift"]:
-            odd = ", ".join(f"{h}={v if v is not None else 'unknown'}" for h, v in d["hosts"].items())
-            exp = d["expected"] if d["expected"] is not None else "unknown"
+            odd = ", ".join(f"{printable(h)}={printable(v) if v is not None else 'unknown'}"
+                            for h, v in d["hosts"].items())
+            exp = printable(d["expected"]) if d["expected"] is not None else "unknown"
             lines.append(f"  {TITLES.get(d['fact'], d['fact'])}: expected {exp}; {odd}")
     return "\n".join(lines)

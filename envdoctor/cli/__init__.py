@@ -11,6 +11,7 @@ import click
 
 from envdoctor import __version__
 from envdoctor.errors import UserError
+from envdoctor.report.printable import printable
 
 
 class EnvdoctorGroup(click.Group):
@@ -30,12 +31,14 @@ class EnvdoctorGroup(click.Group):
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except UserError as e:
-            click.echo(f"envdoctor: error: {e.line()}", err=True)
+            # where= and the message may quote a file name, a host name or a file's text: one line, escaped
+            click.echo(f"envdoctor: error: {printable(e.line())}", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("envdoctor: aborted", err=True)
             sys.exit(130)
         except click.ClickException as e:
+            e.message = printable(e.message)  # click quotes the user's arguments in it
             e.show()
             sys.exit(2 if e.exit_code in (1, 2) else e.exit_code)
         except click.exceptions.Exit as e:

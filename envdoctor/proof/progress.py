@@ -9,6 +9,8 @@ import threading
 import time
 from typing import TextIO
 
+from envdoctor.report.printable import printable
+
 # Share of the bar each phase fills: set-up and warm-up are short next to the timed steps.
 # The phases before "setup" are the first seconds: the script starting, counting GPUs, importing torch.
 _PHASES = {"starting": (0.0, 0.0), "counting GPUs": (0.0, 0.01), "starting workers": (0.01, 0.02),
@@ -32,8 +34,9 @@ def fraction(ev: dict, dataloader: bool = False) -> float:
 def bar_line(host: str, ev: dict | None, width: int = 24, done: str | None = None, dataloader: bool = False,
              name_width: int = 12) -> str:
     """`gpu01        [#########...............] timed 80/200  2,790 img/s  loss 0.41`"""
+    host = printable(host)  # the name and the phase text come from the target: escaped, then measured
     if done is not None:
-        return f"{host.ljust(name_width)} [{'#' * width}] {done}"
+        return f"{host.ljust(name_width)} [{'#' * width}] {printable(done)}"
     if ev is None:
         return f"{host.ljust(name_width)} [{'.' * width}] starting"
     filled = int(round(fraction(ev, dataloader) * width))
@@ -46,13 +49,13 @@ def bar_line(host: str, ev: dict | None, width: int = 24, done: str | None = Non
         text += f"  loss {ev['loss']:.3f}"
     if ev.get("rank"):
         text += f"  (process {ev['rank']})"
-    return f"{host.ljust(name_width)} [{'#' * filled}{'.' * (width - filled)}] {text}"
+    return f"{host.ljust(name_width)} [{'#' * filled}{'.' * (width - filled)}] {printable(text)}"
 
 
 def phase_line(host: str, ev: dict) -> str:
     """`gpu01: importing torch` / `gpu01: timed (fp16, batch 256)`: one line when a host enters a phase."""
     extra = ev.get("msg") or (f"{ev['precision']}, batch {ev['batch']}" if ev.get("precision") else "")
-    return f"{host}: {ev.get('phase')}" + (f" ({extra})" if extra else "")
+    return printable(f"{host}: {ev.get('phase')}" + (f" ({extra})" if extra else ""))
 
 
 class PhaseLines:
@@ -75,7 +78,7 @@ class PhaseLines:
 
     def finish(self, host: str, text: str) -> None:
         with self.lock:
-            self.stream.write(f"{host}: done: {text}\n")
+            self.stream.write(printable(f"{host}: done: {text}") + "\n")
             self.stream.flush()
 
     def close(self) -> None:
@@ -92,7 +95,7 @@ class ProgressBoard:
         self.lock = threading.Lock()
         self.drawn = 0
         self.last = 0.0
-        self.name_width = max([len(h) for h in hosts] + [8])
+        self.name_width = max([len(printable(h)) for h in hosts] + [8])
 
     def update(self, host: str, ev: dict) -> None:
         if ev.get("event") != "progress" or (ev.get("rank") or 0) != 0:

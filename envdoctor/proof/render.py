@@ -6,6 +6,7 @@ import click
 
 from envdoctor.models import CheckResult, Status
 from envdoctor.proof.verdict import gpu_label
+from envdoctor.report.printable import printable
 from envdoctor.report.text import render_check
 
 _HEAD = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "unknown": ("?", "cyan"),
@@ -15,12 +16,13 @@ _HEAD = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red
 def render_proof(host: str, proof: dict, color: bool = False, verbose: bool = False) -> str:
     mark, fg = _HEAD.get(proof.get("status"), ("?", None))
     mark = click.style(mark, fg=fg, bold=True) if color and fg else mark
-    title = f"[{mark}] {host}: proof-run {proof.get('status')}"
-    lines = [click.style(title, bold=True) if color else title, f"    {proof.get('summary')}"]
+    # The host name, the summary, stderr and the GPUs' fields come from the target: escaped here, at the edge.
+    title = f"[{mark}] {printable(host)}: proof-run {printable(proof.get('status'))}"
+    lines = [click.style(title, bold=True) if color else title, f"    {printable(proof.get('summary'))}"]
     v = proof.get("verdict")
     if not v:
         if proof.get("stderr_tail"):
-            lines += ["    stderr:"] + [f"      {ln}" for ln in proof["stderr_tail"].splitlines()[-8:]]
+            lines += ["    stderr:"] + [f"      {printable(ln)}" for ln in proof["stderr_tail"].splitlines()[-8:]]
         return "\n".join(lines)
     for c in v["host_checks"]:
         lines += ["    " + ln for ln in render_check(CheckResult(**c), color, verbose)]
@@ -34,7 +36,7 @@ def render_proof(host: str, proof: dict, color: bool = False, verbose: bool = Fa
         extra = f", {g.get('precision')}, batch {g.get('batch_size')}" if g.get("precision") else ""
         if g.get("ratio") is not None:
             extra += f", {g['ratio']:.2f}x published {g['baseline']['img_s']:,}"
-        lines.append(f"    {label}: {rate}{extra}")
+        lines.append(printable(f"    {label}: {rate}{extra}"))
         for c in g["checks"]:
             cr = CheckResult(**c)
             if cr.status == Status.PASS and not verbose and len(v["gpus"]) > 4:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from envdoctor.models import CheckResult, HostReport, Report, Status
+from envdoctor.report.printable import printable as P
 
 MARKS = {
     Status.PASS: ("✓", "green"),
@@ -22,21 +23,24 @@ def _mark(status: Status, color: bool) -> str:
 
 
 def render_check(r: CheckResult, color: bool, verbose: bool = False) -> list[str]:
-    lines = [f"[{_mark(r.status, color)}] {r.title}: {r.summary}  ({r.id})"]
+    # What a check says may quote a host or a paste: every field goes through printable (P) here, at the
+    # edge, so the report's JSON keeps the raw text and our own marks and colours stay.
+    lines = [f"[{_mark(r.status, color)}] {P(r.title)}: {P(r.summary)}  ({P(r.id)})"]
     if r.status == Status.PASS and not verbose:
         return lines
     if r.status == Status.SKIP and not verbose:
         return lines
     for ev in r.evidence:
-        lines.append(f"      • {ev}")
+        # an evidence item may span lines (a log excerpt): its lines stay under its bullet
+        lines.append("      • " + P(ev, multiline=True).replace("\n", "\n        "))
     if r.cause:
-        lines.append(f"      cause: {r.cause}")
+        lines.append(f"      cause: {P(r.cause)}")
     if r.fix:
-        lines.append(f"      fix: {r.fix.summary}")
+        lines.append(f"      fix: {P(r.fix.summary)}")
         for cmd in r.fix.commands:
-            lines.append(f"        $ {cmd}")
+            lines.append(f"        $ {P(cmd)}")
         if r.fix.playbook:
-            lines.append(f"        playbook: {r.fix.playbook}  (envdoctor fix applies it)")
+            lines.append(f"        playbook: {P(r.fix.playbook)}  (envdoctor fix applies it)")
         elif r.fix.manual:
             lines.append("        (manual: envdoctor will not apply this for you)")
     return lines
@@ -52,16 +56,16 @@ def summary_line(h: HostReport) -> str:
 
 
 def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
-    title = f"{h.host}{' (this machine, local)' if h.local else ''}: {h.status.value}"
+    title = f"{P(h.host)}{' (this machine, local)' if h.local else ''}: {h.status.value}"
     lines = [click.style(title, bold=True) if color else title]
     if h.error:
-        lines.append(f"  {h.error}")
+        lines.append("  " + P(h.error, multiline=True).replace("\n", "\n  "))
         return "\n".join(lines)
     folded: list[str] = []
     if h.recognised is not None:
         # A paste: what was read first, then the findings; the checks it held no evidence for, in one line.
-        lines.append(f"  Read: {', '.join(h.recognised)}")
-        lines += [f"  Note: {n}" for n in h.notes]
+        lines.append(f"  Read: {P(', '.join(h.recognised))}")
+        lines += [f"  Note: {P(n)}" for n in h.notes]
         order = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIP: 4, Status.UNKNOWN: 5}
         shown = sorted(h.checks, key=lambda c: (c.id != "root_cause", order[c.status]))  # the root cause first
         folded = [c.id for c in shown if c.status == Status.UNKNOWN and not verbose]
@@ -71,17 +75,17 @@ def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
     for c in shown:
         lines += ["  " + line for line in render_check(c, color, verbose)]
     if folded:
-        lines.append(f"  [{_mark(Status.UNKNOWN, color)}] no evidence in the paste for {len(folded)} checks: {', '.join(folded)}")
+        lines.append(f"  [{_mark(Status.UNKNOWN, color)}] no evidence in the paste for {len(folded)} checks: {P(', '.join(folded))}")
     if h.proof is not None:
         from envdoctor.proof.render import render_proof
 
         lines += ["  " + line for line in render_proof(h.host, h.proof, color, verbose).splitlines()]
     lines.append(f"  Summary: {summary_line(h)}.")
     if h.redacted:
-        lines.append(f"  Secrets redacted (shown as <redacted>) in: {', '.join(h.redacted)}.")
+        lines.append(f"  Secrets redacted (shown as <redacted>) in: {P(', '.join(h.redacted))}.")
     verdict = h.bottom_line.text if h.bottom_line else VERDICTS.get(h.status.value)
     if verdict:
-        lines.append(f"  Verdict: {verdict}")
+        lines.append(f"  Verdict: {P(verdict)}")
     return "\n".join(lines)
 
 
