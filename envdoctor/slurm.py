@@ -22,6 +22,7 @@ from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
 from envdoctor.models import CheckResult, Status
 from envdoctor.redact import redact
+from envdoctor.report.printable import printable
 from envdoctor.transport.base import CommandResult, Transport
 
 REASON_PREFIX = "envdoctor: "
@@ -78,7 +79,9 @@ def drain_reason(problems: list[CheckResult]) -> str:
     at most REASON_MAX characters."""
     first = problems[0]
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-    text = f"{REASON_PREFIX}{first.id}: " + " ".join(redact(first.summary).split())
+    # The reason reaches sinfo -R, the slurmctld log and every admin's terminal: whitespace runs become one
+    # space, then any control character left is shown as its escape, before the length is cut.
+    text = f"{REASON_PREFIX}{printable(first.id)}: " + printable(" ".join(redact(first.summary).split()))
     if len(text) + len(more) > REASON_MAX:
         text = text[:REASON_MAX - len(more) - 3].rstrip() + "..."
     return text + more

@@ -15,6 +15,7 @@ from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, debug_option, redacted
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.models import Report
+from envdoctor.report.printable import printable as P
 
 # slurmd kills its HealthCheckProgram after 60 s (slurm.conf(5)); leave room for sinfo and scontrol.
 DEFAULT_BOUND_S = 45.0
@@ -81,7 +82,7 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
                         no_torch=no_torch)
     except TransportError as e:
         # Evidence that could not be collected is not a failure: report it, do not drain.
-        click.echo(f"envdoctor health: {node}: could not diagnose ({e.message}); node left as it is", err=True)
+        click.echo(P(f"envdoctor health: {node}: could not diagnose ({e.message}); node left as it is"), err=True)
         raise SystemExit(3)
     report, facts = report_from_bundle(bundle, checks, debug)
     report.gather_secs = round(time.monotonic() - t0, 3)
@@ -94,22 +95,23 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     not_drained = [r for r in found if r not in problems]
     if no_slurm:
         for r in problems:
-            click.echo(f"envdoctor health: {node}: {r.id}: {r.summary}", err=True)
+            click.echo(P(f"envdoctor health: {node}: {r.id}: {r.summary}"), err=True)
         raise SystemExit(1 if problems else 0)
     # Read again: an admin may have drained the node while the probe ran, and that drain must stay.
     action = slurm.plan_health(slurm.node_state(node, timeout=slurm_limit), problems)
     if check_mode:
-        click.echo(action.describe())
+        # Summaries quote the node's evidence, and an admin's reason is read back from sinfo: escaped, one line each.
+        click.echo(P(action.describe()))
         for r in problems:
-            click.echo(f"  {r.status.value}: {r.id}: {r.summary}")
+            click.echo(P(f"  {r.status.value}: {r.id}: {r.summary}"))
         for r in not_drained:
-            click.echo(f"  not drained on (no NVIDIA device: a CPU node; --require-gpu for GPU partitions): "
-                       f"{r.status.value}: {r.id}: {r.summary}")
+            click.echo(P(f"  not drained on (no NVIDIA device: a CPU node; --require-gpu for GPU partitions): "
+                         f"{r.status.value}: {r.id}: {r.summary}"))
         raise SystemExit(1 if problems else 0)
     if action.kind != "none":
         slurm.apply(action, timeout=slurm_limit)
-        click.echo(f"envdoctor health: {action.kind} {node}: {action.reason or action.why}", err=True)
+        click.echo(P(f"envdoctor health: {action.kind} {node}: {action.reason or action.why}"), err=True)
     elif problems:
-        click.echo(f"envdoctor health: {node}: {action.why}", err=True)
+        click.echo(P(f"envdoctor health: {node}: {action.why}"), err=True)
     raise SystemExit(1 if problems else 0)
 
