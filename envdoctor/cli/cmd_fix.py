@@ -19,6 +19,7 @@ from envdoctor.fixes.render import host_block, recap_lines
 from envdoctor.fixes.session import OpenHost
 from envdoctor.models import HostReport, HostStatus, Status
 from envdoctor.redact import redact, redact_obj
+from envdoctor.report.printable import printable
 from envdoctor.runner import run_hosts
 
 
@@ -149,9 +150,9 @@ def command(targets, inventory, limit, ssh_config, forks, timeout, connect_timeo
                 click.echo("\n".join(host_block(hf.plan, show_diff, color,
                                                 "plan: " + (", ".join(hf.playbooks) or "no playbook needed"))))
                 for m in hf.manual:
-                    say(redact(f"  manual   {m['check']}: {m['fix']}"))
+                    say(printable(redact(f"  manual   {m['check']}: {m['fix']}")))
                     for c in m["commands"]:
-                        say(redact(f"             $ {c}"))
+                        say(printable(redact(f"             $ {c}")))
         planned_failures = any(h.plan.failed for h in hosts)
         to_apply = [h for h in hosts if h.playbooks and h.pending and h.plan.unreachable == 0]
         applied = False
@@ -178,9 +179,9 @@ def command(targets, inventory, limit, ssh_config, forks, timeout, connect_timeo
                     click.echo("\n".join(host_block(h.apply, show_diff, color, "apply")))
                 if h.verify:
                     still = [k for k, v in h.verify.items() if v == "fail" or k == "error"]
-                    click.echo(f"VERIFY [{h.name}] " + ", ".join(f"{k}: {v}" for k, v in h.verify.items()))
+                    click.echo(printable(f"VERIFY [{h.name}] " + ", ".join(f"{k}: {v}" for k, v in h.verify.items())))
                     if still:
-                        click.echo(f"  still failing: {', '.join(still)}")
+                        click.echo(printable(f"  still failing: {', '.join(still)}"))
             title = "PLAY RECAP" if applied else "PLAY RECAP (plan only: nothing was changed)"
             click.echo("\n".join(recap_lines(recaps, color, title)))
     finally:

@@ -10,6 +10,7 @@ from envdoctor.cli.common import json_option
 from envdoctor.cli.fleet_options import target_options
 from envdoctor.errors import UserError
 from envdoctor.inventory import describe, resolve
+from envdoctor.report.printable import printable
 
 
 @click.command("hosts")
@@ -28,7 +29,7 @@ def command(targets, python, inventory, limit, ssh_config, as_json):
         return
     for r in rows:
         if r["transport"] == "local":
-            click.echo(f"{r['name']}  local  python={r['python'] or 'this interpreter'}")
+            click.echo(printable(f"{r['name']}  local  python={r['python'] or 'this interpreter'}"))
             continue
         extra = ""
         if r.get("proxy_jump"):
@@ -38,5 +39,6 @@ def command(targets, python, inventory, limit, ssh_config, as_json):
         if r.get("groups"):
             extra += f"  groups={','.join(r['groups'])}"
         user = f"{r['user']}@" if r["user"] else ""
-        click.echo(f"{r['name']}  ssh {user}{r['hostname']}:{r['port']}  python={r['python']}{extra}")
+        # names come from inventories and ssh_config: one printable line per host
+        click.echo(printable(f"{r['name']}  ssh {user}{r['hostname']}:{r['port']}  python={r['python']}{extra}"))
     click.echo(f"{len(rows)} host(s)", err=True)

@@ -15,6 +15,7 @@ from envdoctor.cli.slurm_options import refuse_mixed, slurm_options
 from envdoctor.models import HostReport, HostStatus, Report
 from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.redact import redact
+from envdoctor.report.printable import printable
 from envdoctor.runner import DEFAULT_FORKS
 from envdoctor.targets import LOCAL, Target
 
@@ -103,7 +104,7 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
                 click.echo(render_proof(h.host, h.proof or {"status": "error", "summary": h.error or h.status.value},
                                         use_color(), verbose))
             if job:
-                click.echo(f"multi-node job: {job['status']}: {job['summary']}")
+                click.echo(printable(f"multi-node job: {job['status']}: {job['summary']}"))
         write_outputs(report, *outputs, quiet=as_json)
         raise SystemExit(1 if job and job["status"] == "fail" else exit_code(hosts))
     if targets or inventory:
@@ -176,7 +177,7 @@ def _multi_node(resolved, board, as_json, verbose, ssh, outputs=(None, None, Non
         color = use_color()
         for h in hosts:
             click.echo(render_proof(h.host, h.proof or {}, color, verbose))
-        click.echo(f"multi-node job: {job['status']}: {job['summary']}")
+        click.echo(printable(f"multi-node job: {job['status']}: {job['summary']}"))
     write_outputs(report, *outputs, quiet=as_json)
     code = exit_code(hosts)
     raise SystemExit(1 if job["status"] == "fail" else code)

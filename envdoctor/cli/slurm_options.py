@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from envdoctor.models import HostReport
+from envdoctor.report.printable import printable
 
 
 def slurm_options(f):
@@ -29,7 +30,7 @@ def refuse_mixed(use_slurm: bool, targets, inventory, partition, nodelist) -> No
 
 def say_for(as_json: bool):
     """Phase lines on stderr (one per srun step), none with --json."""
-    return (lambda s: None) if as_json else (lambda s: click.echo(s, err=True))
+    return (lambda s: None) if as_json else (lambda s: click.echo(printable(s), err=True))  # may name nodes
 
 
 def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, debug, as_json) -> list[HostReport]:
