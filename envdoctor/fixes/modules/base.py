@@ -50,11 +50,18 @@ class FileDiff:
 
     def unified(self) -> str:
         """The diff as shown and saved: secrets in either side redacted (the write itself is not)."""
-        a = [] if self.before is None else redact(self.before).splitlines(keepends=True)
-        b = [] if self.after is None else redact(self.after).splitlines(keepends=True)
+        a = [] if self.before is None else _lines(redact(self.before))
+        b = [] if self.after is None else _lines(redact(self.after))
         lines = list(difflib.unified_diff(a, b, fromfile=self.path if self.before is not None else "/dev/null",
                                           tofile=self.path))
         return "".join(x if x.endswith("\n") else x + "\n\\ No newline at end of file\n" for x in lines)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines ended by newlines only: a file's form feed or \\x85 is part of its line (splitlines would
+    break there and mark a missing newline that the file does not miss)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 @dataclass
