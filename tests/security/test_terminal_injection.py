@@ -163,7 +163,7 @@ def test_play_diff_shows_a_files_escape_sequences(tmp_path):
     assert_clean(r.output)
     assert "-\\x1b]0;pwned\\x07" in r.output and "+\\x1b[2J" in r.output
     assert "-form\\x0cfeed\\x85nel" in r.output  # shown as one line, not broken at the form feed
-    assert target.read_bytes() == old.encode()  # unchanged (bytes: read_text would turn \\r into \\n)
+    assert target.read_bytes() == old.encode()  # unchanged (bytes: read_text would turn \r into \n)
 
 
 def test_fleet_table_and_drift():
