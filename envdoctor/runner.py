@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 from envdoctor.models import HostReport, HostStatus
@@ -27,8 +27,9 @@ DEFAULT_FORKS = 32
 
 @dataclass
 class RunResult:
-    reports: list[HostReport]  # in the order of the targets; unfinished hosts included with their status
+    reports: list[HostReport]  # in the order of the targets: every host that was started, finished or not
     interrupted: bool = False
+    not_started: list[str] = field(default_factory=list)  # after an interrupt: the rest, in order (a suffix)
 
 
 class Progress:
@@ -72,12 +73,14 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
     finished = threading.Event()
 
     def worker() -> None:
-        while not stop.is_set():
-            try:
-                i = todo.get_nowait()
-            except queue.Empty:
-                return
-            with lock:
+        while True:
+            with lock:  # taking a host and marking it running is one step: an interrupt sees either or neither
+                if stop.is_set():
+                    return
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
                 running[i] = time.monotonic()
             try:
                 rep = work(targets[i])
@@ -99,16 +102,18 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
     bar = Progress(len(targets), stream) if progress else None
     interrupted = False
     frozen = None
-    if bar:
-        bar.show(0, {})
+    not_started: list[int] = []
     try:
         with _sigterm_as_interrupt():
+            if bar:  # after the handler is in place: a SIGTERM once the bar shows is always an interrupt
+                bar.show(0, {})
             _wait(finished, lock, running, results, targets, deadline_s, bar)
     except KeyboardInterrupt:
         interrupted = True
-        stop.set()
         with lock:  # what finished before the interrupt; a host ended by it below is reported interrupted
+            stop.set()
             frozen = (dict(results), dict(running))
+            not_started = _drain(todo)
         end_running()
     finally:
         if bar:
@@ -118,14 +123,32 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
     with lock:
         done, busy = frozen or (results, running)
         reports = []
+        skipped = set(not_started)
         for i, t in enumerate(targets):
+            if i in skipped:
+                continue
             rep = done.get(i)
             if rep is None:
                 was_running = i in busy
                 rep = HostReport(host=t.name, status=HostStatus.ERROR,
                                  error="interrupted (Ctrl-C or SIGTERM) while " + ("running" if was_running else "waiting"))
             reports.append(rep)
-    return RunResult(reports, interrupted)
+    names = [targets[i].name for i in not_started]
+    if names:  # one line for them all: a report per host never started would be 100,000 lines of nothing
+        stream.write(f"envdoctor: interrupted before {len(names)} of {len(targets)} hosts were started "
+                     f"({names[0]}{' ... ' + names[-1] if len(names) > 1 else ''}); they were not checked\n")
+        stream.flush()
+    return RunResult(reports, interrupted, names)
+
+
+def _drain(todo: queue.Queue) -> list[int]:
+    """The hosts still queued (FIFO: the targets after the last one started)."""
+    out = []
+    while True:
+        try:
+            out.append(todo.get_nowait())
+        except queue.Empty:
+            return out
 
 
 @contextlib.contextmanager
