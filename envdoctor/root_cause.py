@@ -583,6 +583,7 @@ class Diagnosis:
     # candidates an observation contradicts (CUDA works here), each with the note that replaces it
     contradicted: list[tuple[Candidate, str]] = field(default_factory=list)
     cuda_failure: str | None = None  # the meaning of a message seen that shows CUDA failing, if any
+    rivals: set[str] = field(default_factory=set)  # causes offered as explanations of the same failure
 
     @property
     def primary(self) -> Candidate | None:

@@ -65,7 +65,7 @@ def violations(h: HostReport) -> list[str]:
         out.append(f"state {root.state} with status {root.status.value}")
     # a check that offers another explanation of the same failure points at the root cause's fix
     if root.state == "established":
-        rivals = {c.cause_id for c in root.candidates}
+        rivals = {c.cause_id for c in root.candidates if not any(x.startswith("check ") for x in c.confirmed)}
         for c in checks:
             if (c.status in (Status.FAIL, Status.WARN) and c.cause_id and c.cause_id != root.cause_id
                     and c.cause_id in rivals and not (c.fix and c.fix.summary.startswith("Fix the root cause first"))):
