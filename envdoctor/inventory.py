@@ -77,6 +77,13 @@ def _ansible_values(spec: str, pattern: str):
 
 
 # --- the inventory model ------------------------------------------------------------------------
+# Groups nest as a graph, not a tree: a diamond of `:children` 24 layers deep has 2**24 paths. Every
+# group's members and depth are computed once (so that work is linear in the file) and the total is
+# capped: a group's members count against MAX_MEMBERSHIPS, with the children merged into it.
+MAX_GROUPS = 100_000
+MAX_MEMBERSHIPS = 2_000_000
+
+
 @dataclass
 class Group:
     name: str
@@ -84,6 +91,8 @@ class Group:
     children: list[str] = field(default_factory=list)
     vars: dict = field(default_factory=dict)
     member_set: set = field(default_factory=set, repr=False)  # `hosts` as a set: big groups are not O(n^2)
+    where: str = ""  # file:line where the group first appears
+    child_where: dict = field(default_factory=dict, repr=False)  # child -> file:line naming it
 
 
 @dataclass
@@ -93,9 +102,24 @@ class Inventory:
     host_vars: dict[str, dict] = field(default_factory=dict)  # every host, in file order
     plain: list[str] = field(default_factory=list)  # a plain file: target strings, resolved like CLI ones
     _membership: dict | None = field(default=None, repr=False)
+    _members: dict | None = field(default=None, repr=False)  # group -> its hosts, children's included
+    _depth: dict | None = field(default=None, repr=False)
 
-    def group(self, name: str) -> Group:
-        return self.groups.setdefault(name, Group(name))
+    def group(self, name: str, where: str = "") -> Group:
+        g = self.groups.get(name)
+        if g is None:
+            if len(self.groups) >= MAX_GROUPS:
+                raise UserError(f"the inventory declares more than {MAX_GROUPS} groups", where=where or self.source)
+            g = self.groups[name] = Group(name, where=where)
+            self._members = self._membership = self._depth = None
+        return g
+
+    def add_child(self, parent: str, child: str, where: str) -> None:
+        g = self.group(parent, where)
+        if child not in g.child_where:
+            g.children.append(child)
+            g.child_where[child] = where
+            self._members = self._membership = self._depth = None
 
     def add_host(self, name: str, group: str | None, hvars: dict) -> None:
         self.host_vars.setdefault(name, {}).update(hvars)
@@ -103,34 +127,93 @@ class Inventory:
         if g is not None and name not in g.member_set:
             g.member_set.add(name)
             g.hosts.append(name)
+            self._members = self._membership = None
 
-    def members(self, group: str, _seen: tuple = ()) -> list[str]:
+    def members(self, group: str) -> list[str]:
         """Hosts of a group and of its children, recursively (`all`: every host)."""
         if group == "all":
             return list(self.host_vars)
-        if group in _seen:
-            raise UserError(f"group {group!r} is its own child ({' -> '.join(_seen + (group,))})",
-                            where=self.source)
-        g = self.groups.get(group)
-        if g is None:
-            return []
-        out = dict.fromkeys(g.hosts)
-        for c in g.children:
-            out.update(dict.fromkeys(self.members(c, _seen + (group,))))
-        return list(out)
+        if self._members is None:
+            self._members = self._expand()
+        return list(self._members.get(group, ()))
+
+    def _order(self) -> list[str]:
+        """Every group, children before their parents; a cycle is a UserError naming it and its line.
+        Iterative: 20,000 groups nested one in the next must not reach Python's recursion limit."""
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        order: list[str] = []
+        for root in self.groups:
+            if root in state:
+                continue
+            path, stack = [root], [iter(self._children(root))]
+            state[root] = 1
+            while stack:
+                child = next(stack[-1], None)
+                if child is None:
+                    stack.pop()
+                    done = path.pop()
+                    state[done] = 2
+                    order.append(done)
+                elif state.get(child) == 1:
+                    loop = path[path.index(child):] + [child]
+                    shown = " -> ".join(loop) if len(loop) <= 8 else " -> ".join(loop[:3] + ["..."] + loop[-3:])
+                    raise UserError(f"group {child!r} is its own child ({shown})",
+                                    where=self.groups[path[-1]].child_where.get(child) or self.source)
+                elif child not in state:
+                    state[child] = 1
+                    path.append(child)
+                    stack.append(iter(self._children(child)))
+        return order
+
+    def _children(self, name: str) -> list[str]:
+        g = self.groups.get(name)
+        return [c for c in g.children if c in self.groups and c != "all"] if g else []  # `all` is every host
+
+    def _expand(self) -> dict[str, dict]:
+        """Each group's members, once, children first; the merging work is capped."""
+        out: dict[str, dict] = {}
+        work = 0
+        for name in self._order():
+            g = self.groups[name]
+            hosts = dict.fromkeys(g.hosts)
+            work += len(hosts)
+            for c in g.children:
+                sub = dict.fromkeys(self.host_vars) if c == "all" else out.get(c, {})
+                work += len(sub)
+                if work > MAX_MEMBERSHIPS:
+                    raise UserError(f"the groups expand to more than {MAX_MEMBERSHIPS} host memberships "
+                                    f"(at group {name!r})", where=g.child_where.get(c) or g.where or self.source)
+                hosts.update(sub)
+            out[name] = hosts
+        return out
 
     def groups_of(self, host: str) -> list[str]:
         """Groups of a host, parents first (the order their vars apply). Computed once for all hosts."""
         if self._membership is None:
-            self._membership = {}
+            if self._members is None:
+                self._members = self._expand()
+            membership: dict[str, list[str]] = {}
             for g in sorted((g for g in self.groups if g != "all"), key=lambda g: (self.depth(g), g)):
-                for h in self.members(g):
-                    self._membership.setdefault(h, []).append(g)
+                for h in self._members.get(g, ()):
+                    membership.setdefault(h, []).append(g)
+            self._membership = membership
         return list(self._membership.get(host, []))
 
-    def depth(self, group: str, _seen: tuple = ()) -> int:
-        parents = [p.name for p in self.groups.values() if group in p.children and p.name not in _seen]
-        return 1 + max((self.depth(p, _seen + (group,)) for p in parents), default=0)
+    def depth(self, group: str) -> int:
+        """1 for a group without parents, else one more than its deepest parent."""
+        if self._depth is None:
+            depth: dict[str, int] = {}
+            for name in reversed(self._order()):  # parents before their children
+                depth.setdefault(name, 1)
+                for c in self._children(name):
+                    depth[c] = max(depth.get(c, 1), depth[name] + 1)
+            self._depth = depth
+        return self._depth.get(group, 1)
+
+    def check(self) -> None:
+        """Cycles and the membership cap are errors when the file is read, not when a host is looked up."""
+        self._members = self._expand()
+        self.depth("all")
 
     def vars_for(self, host: str) -> dict:
         """Ansible's order: all's vars, then groups from the shallowest to the deepest, then the host's."""
@@ -177,7 +260,7 @@ def parse_ini(text: str, source: str) -> Inventory:
             if suffix not in ("", "vars", "children"):
                 raise UserError(f"unknown section type ':{suffix}' (expected :vars or :children)", where=where)
             section, kind = name, suffix or "hosts"
-            inv.group(section)
+            inv.group(section, where)
             continue
         try:
             tokens = shlex.split(line, comments=True)
@@ -213,9 +296,8 @@ def parse_ini(text: str, source: str) -> Inventory:
     for parent, child, where in declared_children:
         if child not in inv.groups:
             raise UserError(f"[{parent}:children] names {child!r}, which is not a group", where=where)
-        inv.group(parent).children.append(child)
-    for g in inv.groups:  # cycles are an error now, not a recursion later
-        _no_cycle(inv, g)
+        inv.add_child(parent, child, where)
+    inv.check()  # cycles and the caps are errors now, not a recursion later
     return inv
 
 
@@ -237,10 +319,6 @@ def _check_port(hvars: dict, where: str) -> None:
                         where=where)
 
 
-def _no_cycle(inv: Inventory, g: str) -> None:
-    inv.members(g)
-
-
 def parse_yaml(text: str, source: str) -> Inventory:
     import yaml
 
@@ -258,9 +336,8 @@ def parse_yaml(text: str, source: str) -> Inventory:
         return inv
     _expect_map(root, source, "the top level of a YAML inventory (group: {hosts:, vars:, children:})")
     for key, val in root.value:
-        _yaml_group(inv, key.value, val, source)
-    for g in inv.groups:
-        _no_cycle(inv, g)
+        _yaml_group(inv, key.value, val, source, _where(key, source))
+    inv.check()
     return inv
 
 
@@ -281,10 +358,10 @@ def _yaml_value(node):
     return yaml.safe_load(yaml.serialize(node))
 
 
-def _yaml_group(inv: Inventory, name: str, node, source: str) -> None:
+def _yaml_group(inv: Inventory, name: str, node, source: str, where: str) -> None:
     import yaml
 
-    group = inv.group(name)
+    group = inv.group(name, where)
     if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
         return
     _expect_map(node, source, f"group {name!r}")
@@ -316,9 +393,8 @@ def _yaml_group(inv: Inventory, name: str, node, source: str) -> None:
                 continue
             _expect_map(val, source, f"the children of group {name!r}")
             for ckey, cval in val.value:
-                if ckey.value not in group.children:
-                    group.children.append(ckey.value)
-                _yaml_group(inv, ckey.value, cval, source)
+                inv.add_child(name, ckey.value, _where(ckey, source))
+                _yaml_group(inv, ckey.value, cval, source, _where(ckey, source))
         else:
             raise UserError(f"unknown key {k!r} in group {name!r} (expected hosts, vars or children)",
                             where=_where(key, source))
@@ -522,6 +598,8 @@ def resolve(words: list[str], inventory: str | os.PathLike | None = None, limit:
     if not words and inv is not None:
         words = list(inv.plain) if inv.plain else ["@all"]
     targets = _expand_words(words, inv) if inv is None or not inv.plain else _expand_words(words, None)
+    if not targets:  # nothing to check is a mistake, not a clean run (exit 0 with nothing checked)
+        raise _nothing_selected(words, inv)
     if limit:
         targets = apply_limit(targets, limit, inv)
     cfg = load_ssh_config(ssh_config) if any(not t.local for t in targets) else None
@@ -534,6 +612,15 @@ def resolve(words: list[str], inventory: str | os.PathLike | None = None, limit:
             t.python = python
         seen[(t.name, t.local)] = t
     return list(seen.values())
+
+
+def _nothing_selected(words: list[str], inv: Inventory | None) -> UserError:
+    if words and not any(w.strip(" ,") for w in words):
+        return UserError("the TARGET is empty (an unset variable such as $HOSTS?): name at least one host")
+    if inv is not None and not inv.host_vars and not inv.plain:
+        return UserError("the inventory names no hosts", where=inv.source)
+    return UserError(f"{' '.join(hostrange.short(w) for w in words)!r} names no hosts"
+                     + (f" in {inv.source}" if inv is not None else ""))
 
 
 def describe(t: Target) -> dict:
