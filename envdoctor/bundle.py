@@ -8,14 +8,19 @@ user copied into a bug report; each parser scans pastes for the blocks it knows.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import errno
+import gzip
 import io
 import json
+import lzma
+import math
 import os
 import re
 import secrets
 import stat
+import sys
 import tarfile
 import tempfile
 import time
@@ -44,7 +49,17 @@ class Section(BaseModel):
     @field_validator("cmd", "stdout", "stderr")
     @classmethod
     def _no_secrets(cls, v: str) -> str:
-        return redact(v)  # as early as possible: nothing after this ever sees the secret
+        return redact(no_surrogates(v))  # as early as possible: nothing after this ever sees the secret
+
+    @field_validator("error")
+    @classmethod
+    def _utf8(cls, v: str | None) -> str | None:
+        return None if v is None else no_surrogates(v)
+
+    @field_validator("secs")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        return v if math.isfinite(v) and v >= 0 else 0.0  # NaN would be written back as invalid JSON
 
     @property
     def ok(self) -> bool:
@@ -65,6 +80,16 @@ class Bundle(BaseModel):
     notes: list[str] = Field(default_factory=list)  # how a paste was read (e.g. only part of a huge one)
     # Sections a loaded bundle lists but could not give (file missing, a symlink...): name -> why.
     unread: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("host")
+    @classmethod
+    def _host_utf8(cls, v: str) -> str:
+        return no_surrogates(v)
+
+    @field_validator("collected_at")
+    @classmethod
+    def _sane_time(cls, v: float) -> float:
+        return v if math.isfinite(v) and 0 <= v <= MAX_TIMESTAMP else 0.0  # a tar mtime is an integer
 
     @field_validator("sections")
     @classmethod
@@ -153,30 +178,54 @@ class Bundle(BaseModel):
     @classmethod
     def load(cls, path: Path) -> "Bundle":
         """Read a bundle directory, a bundle tarball, or a plain text paste."""
-        path = Path(path)
-        if not path.exists():
-            raise UserError("no such file or directory", where=str(path))
-        try:
-            if path.is_dir():
-                return cls._from_files(_DirReader(path), str(path))
-            if tarfile.is_tarfile(path):
-                return cls._from_files(_read_tar(path), str(path))
-            if str(path).endswith((".tar.gz", ".tgz")):  # a damaged bundle, not a paste to scan
-                raise UserError("not a readable bundle tarball", where=str(path))
-            from envdoctor.parsers.paste import read_paste  # UTF-16/32 BOMs, size cap, empty/binary refused
+        # parsers/__init__ imports this module: importing the package's paste module at the top is a cycle
+        from envdoctor.parsers.paste import head_and_tail, paste_from_bytes, read_paste
 
-            text, notes = read_paste(path)
-        except (OSError, tarfile.TarError, EOFError, zlib.error) as e:
-            raise UserError(f"cannot read: {getattr(e, 'strerror', None) or e}", where=str(path)) from None
-        return cls(host=path.name, pastes=[text], notes=notes)
+        path = Path(path)
+        where = str(path)
+        held = _held_fd(where)
+        try:
+            if held is None:
+                st = os.stat(path)
+            if held is None and stat.S_ISDIR(st.st_mode):
+                return cls._from_files(_DirReader(path), where)
+            if held is None and stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as f:
+                    if _looks_like_tar(f):
+                        return cls._from_files(_read_tar(f, where), where)
+                if where.endswith((".tar.gz", ".tgz")):  # a damaged bundle, not a paste to scan
+                    raise UserError("not a readable bundle tarball", where=where)
+                text, notes = read_paste(path)  # UTF-16/32 BOMs, size cap, empty/binary refused
+            else:
+                if held is None and stat.S_ISFIFO(st.st_mode):
+                    # Opening a named FIFO waits for a writer, maybe forever: the shell's redirection makes
+                    # that wait explicit and visible to the user.
+                    raise UserError("a named FIFO: envdoctor does not wait on one; use `--from - < FIFO`",
+                                    where=where)
+                if held is None and stat.S_ISSOCK(st.st_mode):
+                    raise UserError("a socket, not a file, a bundle or a pipe", where=where)
+                data = _read_stream(held, path, where)  # a pipe or a device: once, bounded
+                f = io.BytesIO(data)
+                if _looks_like_tar(f):
+                    return cls._from_files(_read_tar(f, where), where)
+                text, notes = paste_from_bytes(head_and_tail(data), len(data), where)
+        except FileNotFoundError:
+            raise UserError("no such file or directory", where=where) from None
+        except (OSError, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as e:
+            raise UserError(f"cannot read: {getattr(e, 'strerror', None) or e}", where=where) from None
+        name = "stdin" if held is not None else os.fsencode(path.name).decode("utf-8", "backslashreplace")
+        return cls(host=name, pastes=[text], notes=notes)
 
     @classmethod
     def _from_files(cls, files, where: str) -> "Bundle":
         raw = files.get("manifest.json")
         if raw is None:
             raise UserError("not an envdoctor bundle (no manifest.json)", where=where)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise UserError(f"manifest.json is {len(raw)} bytes (the limit is {MAX_MANIFEST_BYTES >> 20} MiB): "
+                            "not a bundle envdoctor wrote; refused", where=where)
         try:
-            doc = json.loads(raw)
+            doc = json.loads(raw, object_pairs_hook=_ObjectCap(where), parse_constant=_no_constant)
         except RecursionError:
             raise UserError("manifest.json does not parse: nested too deeply", where=where) from None
         except ValueError as e:
@@ -216,7 +265,43 @@ _SECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 MAX_MEMBER_BYTES = 64 << 20  # one file of a bundle (the probe keeps at most 2 MB per stream)
 MAX_TOTAL_BYTES = 256 << 20  # all files of a bundle, uncompressed
 MAX_MEMBERS = 4096
+MAX_MANIFEST_BYTES = 4 << 20  # a real one is a few kB: sections are listed there, their output is not
+MAX_SECTIONS = 1024  # the probe collects under 100; each listed section costs a model and a file lookup
+MAX_STREAM_BYTES = 64 << 20  # a pipe or device given to --from: all of it is held to detect the format
+MAX_TIMESTAMP = 253402300799  # 9999-12-31: the last time a date can show
 _CHUNK = 1 << 20
+_MAGIC = ((b"\x1f\x8b", gzip.GzipFile), (b"BZh", bz2.BZ2File), (b"\xfd7zXZ\x00", lzma.LZMAFile))
+
+
+def no_surrogates(v: str) -> str:
+    """A string that encodes as UTF-8: lone surrogates (from JSON escapes or undecodable file names) shown as
+    their code, so that no report or JSON output fails on them."""
+    try:
+        v.encode("utf-8")
+        return v
+    except UnicodeEncodeError:
+        return v.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _no_constant(name: str):
+    # NaN and Infinity are not JSON; accepting them means writing them back as invalid JSON
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class _ObjectCap:
+    """json's object hook, counting objects as they are built: a manifest listing a million sections is
+    refused after MAX_SECTIONS of them, before they are all in memory."""
+
+    def __init__(self, where: str):
+        self.n = 0
+        self.where = where
+
+    def __call__(self, pairs):
+        self.n += 1
+        if self.n > MAX_SECTIONS + 8:
+            raise UserError(f"manifest.json lists more than {MAX_SECTIONS} sections: not a bundle envdoctor "
+                            "wrote; refused", where=self.where)
+        return dict(pairs)
 
 
 def check_section_name(name: str, where: str) -> str:
@@ -240,7 +325,7 @@ class ManifestSection(BaseModel):
 
     cmd: StrictStr = ""
     rc: StrictInt | None = None
-    secs: float = 0.0
+    secs: float = Field(0.0, ge=0, allow_inf_nan=False)
     error: StrictStr | None = None
 
 
@@ -251,9 +336,9 @@ class Manifest(BaseModel):
 
     format: Literal["envdoctor-bundle/1"] = FORMAT
     host: StrictStr = "unknown"
-    collected_at: float = 0.0
+    collected_at: float = Field(0.0, ge=0, le=MAX_TIMESTAMP, allow_inf_nan=False)
     probe_version: StrictInt | None = None
-    sections: dict[SectionName, ManifestSection] = Field(default_factory=dict)
+    sections: dict[SectionName, ManifestSection] = Field(default_factory=dict, max_length=MAX_SECTIONS)
 
 
 def _wanted(name: str) -> bool:
@@ -288,29 +373,123 @@ class _Budget:
             chunks.append(chunk)
 
 
-def _read_tar(path: Path) -> dict[str, bytes]:
-    """The wanted files of a bundle tarball, each read in bounded chunks: a decompression bomb is a
-    one-line refusal, not gigabytes of memory."""
+class _Bounded(io.RawIOBase):
+    """The decompressed archive as tarfile reads it: no single read may exceed a member's limit (tarfile
+    reads a GNU long name or a pax header whole, before any member is seen) and all reads together stay
+    within the bundle's."""
+
+    def __init__(self, f, where: str):
+        self.f, self.where, self.total = f, where, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.f.seek(pos, whence)  # forward only in practice; skipped members are counted by the caller
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0 or n > MAX_MEMBER_BYTES:
+            raise UserError(f"a tar header asks to read {n} bytes at once (a long name or pax header; the limit "
+                            f"is {MAX_MEMBER_BYTES >> 20} MiB): not a bundle envdoctor wrote; refused", where=self.where)
+        data = self.f.read(n)
+        self.total += len(data)
+        if self.total > MAX_TOTAL_BYTES + MAX_MEMBER_BYTES:
+            raise UserError(f"the bundle is larger than {MAX_TOTAL_BYTES >> 20} MiB uncompressed: refused",
+                            where=self.where)
+        return data
+
+
+def _decompressed(f):
+    f.seek(0)
+    head = f.read(6)
+    f.seek(0)
+    opener = next((o for magic, o in _MAGIC if head.startswith(magic)), None)
+    return opener(fileobj=f) if opener is gzip.GzipFile else opener(f) if opener else f
+
+
+def _looks_like_tar(f) -> bool:
+    """A tar archive, compressed or not, judged from its first block only (tarfile.is_tarfile would
+    read a device such as /dev/zero without end)."""
+    head = f.read(6)
+    f.seek(0)
+    if any(head.startswith(magic) for magic, _ in _MAGIC):
+        return True  # compressed: only ever a bundle here; a damaged one is reported as such
+    block = f.read(tarfile.BLOCKSIZE)
+    f.seek(0)
+    if len(block) < tarfile.BLOCKSIZE or not block.strip(b"\0"):
+        return False
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        return True
+    except tarfile.HeaderError:
+        return False
+
+
+def _read_tar(raw, where: str) -> dict[str, bytes]:
+    """The wanted files of a bundle tarball (an open binary file), each read in bounded chunks: a
+    decompression bomb is a one-line refusal, not gigabytes of memory."""
     files: dict[str, bytes] = {}
-    budget = _Budget(str(path))
-    with tarfile.open(path) as tar:
+    budget = _Budget(where)
+    with tarfile.open(fileobj=_Bounded(_decompressed(raw), where), mode="r:") as tar:
         for n, m in enumerate(tar):  # streamed: no member list of a hostile archive kept
             if n >= MAX_MEMBERS:
-                raise UserError(f"more than {MAX_MEMBERS} members: not a bundle envdoctor wrote", where=str(path))
+                raise UserError(f"more than {MAX_MEMBERS} members: not a bundle envdoctor wrote", where=where)
             name = m.name.split("/", 1)[1] if "/" in m.name else m.name
             if not m.isfile() or not _wanted(name):
                 # tarfile still decompresses through a skipped member to reach the next header: it counts.
                 budget.total += max(m.size, 0)
                 if budget.total > MAX_TOTAL_BYTES:
                     raise UserError(f"the bundle is larger than {MAX_TOTAL_BYTES >> 20} MiB uncompressed (with {name}, "
-                                    "a member envdoctor does not read): refused", where=str(path))
+                                    "a member envdoctor does not read): refused", where=where)
                 continue
             if m.size > MAX_MEMBER_BYTES or budget.total + m.size > MAX_TOTAL_BYTES:
                 raise UserError(f"{name} is {m.size} bytes uncompressed (the limit is {MAX_MEMBER_BYTES >> 20} MiB "
-                                f"a file, {MAX_TOTAL_BYTES >> 20} MiB in all): refused", where=str(path))
+                                f"a file, {MAX_TOTAL_BYTES >> 20} MiB in all): refused", where=where)
             f = tar.extractfile(m)
             files[name] = budget.read(f, name) if f is not None else b""
     return files
+
+
+def _held_fd(where: str) -> int | None:
+    """The descriptor a path names when it is one this process already holds: `-`, /dev/stdin, or a
+    shell's `<(cmd)` (/dev/fd/N). Read through that descriptor: reopening a pipe by name fails or waits."""
+    if where in ("-", "/dev/stdin"):
+        return 0
+    m = re.fullmatch(r"/(?:dev|proc/self)/fd/(\d{1,6})", where)
+    return int(m.group(1)) if m else None
+
+
+def _read_stream(fd: int | None, path: Path, where: str) -> bytes:
+    """All a pipe or a device gives, read once, up to MAX_STREAM_BYTES (/dev/zero ends there)."""
+    if fd == 0:
+        f = getattr(sys.stdin, "buffer", None) or sys.stdin
+        close = False
+    elif fd is not None:
+        f, close = os.fdopen(os.dup(fd), "rb"), True
+    else:
+        # a device: O_NONBLOCK so that opening never waits (a tty, a modem); reads of /dev/zero do not block
+        f, close = os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb"), True
+    chunks, size = [], 0
+    try:
+        while size <= MAX_STREAM_BYTES:
+            chunk = f.read(_CHUNK)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        if close:
+            f.close()
+    if size > MAX_STREAM_BYTES:
+        raise UserError(f"more than {MAX_STREAM_BYTES >> 20} MiB from a pipe or device: not a paste or a bundle; "
+                        "save it to a file if it is one", where=where)
+    return b"".join(chunks)
 
 
 class _DirReader:

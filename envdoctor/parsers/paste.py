@@ -20,17 +20,24 @@ _BOMS = [(codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
          (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")]
 
 
+# A crash leaves a block of NULs where a log file was preallocated; no text, UTF-16 included, has 8 in a row.
+_NUL_RUN = re.compile(rb"\0{8,}")
+
+
 def decode(data: bytes) -> str | None:
-    """Text of a paste, or None when it is binary."""
+    """Text of a paste, or None when it is binary. Blocks of NUL bytes (a log cut by a crash) are skipped."""
     for bom, enc in _BOMS:
         if data.startswith(bom):
             return data[len(bom):].decode(enc, "replace")
+    if b"\0" * 8 in data:
+        data = _NUL_RUN.sub(b"\n", data)
     if len(data) >= 4 and data.count(b"\0") > len(data) // 4:
         # BOM-less UTF-16: every other byte is NUL for ASCII text
         enc = "utf-16-le" if data[1:2] == b"\0" else "utf-16-be"
         text = data.decode(enc, "replace")
     else:
-        text = data.decode("utf-8", "replace")
+        # UTF-8 text holds no NUL: a stray one is damage, skipped like the blocks
+        text = data.decode("utf-8", "replace").replace("\0", "")
     sample = text[:65536]
     bad = sum(1 for c in sample if c == "\0" or (ord(c) < 32 and c not in "\n\r\t\f\v\x1b\b"))
     if bad > max(8, len(sample) // 100) or sample.count("\ufffd") > max(16, len(sample) // 20):
@@ -42,7 +49,6 @@ def read_paste(path: Path) -> tuple[str, list[str]]:
     """(text, notes) of a pasted file: at most MAX_SCAN bytes are read (head and tail), so a huge paste
     costs bounded time and memory. Raises UserError for an empty or binary file."""
     size = path.stat().st_size
-    notes = []
     with path.open("rb") as fh:
         if size > MAX_SCAN:
             head = fh.read(MAX_SCAN - _TAIL)
@@ -53,16 +59,35 @@ def read_paste(path: Path) -> tuple[str, list[str]]:
                 2 if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else 1
             tail = tail[(size - _TAIL) % unit:] if unit > 1 else tail
             data = head + (b"\n" if unit == 1 else "\n".encode(_bom_encoding(head))) + tail
-            notes.append(f"the paste is {size / 2**20:.0f} MiB: scanned its first {(MAX_SCAN - _TAIL) / 2**20:.0f} MiB "
-                         f"and last {_TAIL / 2**20:.0f} MiB only")
         else:
             data = fh.read()
+    return paste_from_bytes(data, size, str(path))
+
+
+def paste_from_bytes(data: bytes, size: int, where: str) -> tuple[str, list[str]]:
+    """(text, notes) of paste bytes already read (a file's head and tail, or all a pipe gave, `size` in all)."""
+    notes = []
+    if size > MAX_SCAN:
+        notes.append(f"the paste is {size / 2**20:.0f} MiB: scanned its first {(MAX_SCAN - _TAIL) / 2**20:.0f} MiB "
+                     f"and last {_TAIL / 2**20:.0f} MiB only")
     if not data.strip(b" \t\r\n\0\xef\xbb\xbf\xff\xfe"):
-        raise UserError("the file is empty: nothing to diagnose", where=str(path))
+        raise UserError("the file is empty: nothing to diagnose", where=where)
     text = decode(data)
     if text is None:
-        raise UserError("binary data, not a text paste or an envdoctor bundle", where=str(path))
+        raise UserError("binary data, not a text paste or an envdoctor bundle", where=where)
     return clean(text), notes
+
+
+def head_and_tail(data: bytes) -> bytes:
+    """What read_paste keeps of a big file, from bytes already in memory (a pipe cannot seek)."""
+    if len(data) <= MAX_SCAN:
+        return data
+    head = data[:MAX_SCAN - _TAIL]
+    unit = 4 if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)) else \
+        2 if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else 1
+    tail = data[len(data) - _TAIL:]
+    tail = tail[(len(data) - _TAIL) % unit:] if unit > 1 else tail
+    return head + (b"\n" if unit == 1 else "\n".encode(_bom_encoding(head))) + tail
 
 
 def _bom_encoding(head: bytes) -> str:
