@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from envdoctor import __version__
-from envdoctor.bundle import Bundle
+from envdoctor.bundle import Bundle, no_surrogates
 from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import (checks_dir_option, debug_option, emit_report, exit_code, json_option,
                                   redacted)
@@ -53,8 +54,13 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
     fleet = None
     interrupted = False
     if from_paths:
-        for p in from_paths:
-            hosts.append(report_from_bundle(Bundle.load(p), checks, debug)[0])
+        bundles = [Bundle.load(p) for p in from_paths]
+        names = [b.host for b in bundles]
+        for p, b in zip(from_paths, bundles):
+            if names.count(b.host) > 1 and b.pastes and not b.sections:
+                # two pastes called nvidia.txt from two folders: name each by the path given
+                b.host = no_surrogates(os.fsencode(str(p)).decode("utf-8", "backslashreplace"))
+            hosts.append(report_from_bundle(b, checks, debug)[0])
     elif use_slurm:
         from envdoctor.fleet import fleet_summary
 

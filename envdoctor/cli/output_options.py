@@ -15,8 +15,8 @@ def output_options(f):
         click.option("--junit", "junit_path", type=click.Path(path_type=Path, dir_okay=False),
                      help="Also write JUnit XML here: one testcase per host and check (for CI)."),
         click.option("--prometheus", "prometheus_path", type=click.Path(path_type=Path, dir_okay=False),
-                     help="Also write Prometheus text metrics here, atomically (node exporter's textfile "
-                          "collector: name it *.prom in its --collector.textfile.directory)."),
+                     help="Also write Prometheus text metrics here, atomically to a file (node exporter's "
+                          "textfile collector: name it *.prom in its --collector.textfile.directory)."),
         click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False),
                      help="Also write a self-contained HTML fleet report here (heat map, proof, drift)."),
     ]):
@@ -26,23 +26,23 @@ def output_options(f):
 
 def write_outputs(report: Report, junit_path: Path | None, prometheus_path: Path | None, html_path: Path | None,
                   quiet: bool = False) -> None:
-    from envdoctor.report.atomic import write_atomic
+    from envdoctor.report.atomic import write_report
 
     written = []
     if junit_path:
         from envdoctor.report.junit import render_junit
 
-        write_atomic(junit_path, render_junit(report))
+        write_report(junit_path, render_junit(report))
         written.append(f"JUnit XML: {junit_path}")
     if prometheus_path:
         from envdoctor.report.prometheus import render_prometheus
 
-        write_atomic(prometheus_path, render_prometheus(report))
+        write_report(prometheus_path, render_prometheus(report))
         written.append(f"Prometheus metrics: {prometheus_path}")
     if html_path:
         from envdoctor.report.html import render_html
 
-        write_atomic(html_path, render_html(report))
+        write_report(html_path, render_html(report))
         written.append(f"HTML report: {html_path}")
     if written and not quiet:
         click.echo("envdoctor: wrote " + "; ".join(written), err=True)

@@ -50,23 +50,39 @@ def _number(v) -> str:
     return str(v)
 
 
+def unique_hosts(names: list[str]) -> list[str]:
+    """One label per host: a repeated name (two pastes both called nvidia.txt) becomes `name#2`, which
+    no other host is called. The textfile collector rejects a whole file with one duplicate series."""
+    taken, out = set(names), []
+    seen: set[str] = set()
+    for n in names:
+        label, i = n, 1
+        while label in seen or (label != n and label in taken):  # taken: another host's own name
+            i += 1
+            label = f"{n}#{i}"
+        seen.add(label)
+        out.append(label)
+    return out
+
+
 def render_prometheus(report: Report, now: float | None = None) -> str:
     f = _Families()
-    for h in report.hosts:
+    labels_of = unique_hosts([h.host for h in report.hosts])
+    for h, host in zip(report.hosts, labels_of):
         f.add("envdoctor_host_status", "gauge", f"Overall status of the host ({_MAPPING}).",
-              {"host": h.host}, STATUS_VALUES.get(h.status.value, 4))
+              {"host": host}, STATUS_VALUES.get(h.status.value, 4))
         for c in h.checks:
             f.add("envdoctor_check_status", "gauge", f"Status of one envdoctor check on a host ({_MAPPING}).",
-                  {"host": h.host, "check": c.id}, STATUS_VALUES[c.status.value])
+                  {"host": host, "check": c.id}, STATUS_VALUES[c.status.value])
         if h.gather_secs is not None:
             f.add("envdoctor_gather_seconds", "gauge", "Seconds envdoctor took to gather and check the host.",
-                  {"host": h.host}, float(h.gather_secs))
+                  {"host": host}, float(h.gather_secs))
         proof = h.proof or {}
         if proof.get("status"):
             f.add("envdoctor_proof_status", "gauge", f"Status of the proof-run on the host ({_MAPPING}).",
-                  {"host": h.host}, STATUS_VALUES.get(proof["status"], 4))
+                  {"host": host}, STATUS_VALUES.get(proof["status"], 4))
         for g in (proof.get("verdict") or {}).get("gpus") or []:
-            labels = {"host": h.host, "gpu": g.get("device_index"), "name": g.get("name") or ""}
+            labels = {"host": host, "gpu": g.get("device_index"), "name": g.get("name") or ""}
             if g.get("img_s") is not None:
                 f.add("envdoctor_proof_images_per_second", "gauge",
                       "Training throughput of the proof-run (ResNet, synthetic data) on one GPU, images per second.",
