@@ -203,8 +203,18 @@ def _play(node, path: str) -> Play:
                 become=bool(node.get("become", False)), where=where)
 
 
-def load_playbook(path: str | Path, _stack: tuple = ()) -> Playbook:
-    path = Path(path)
+# Imports form a graph: a file that imports the next one twice, 20 deep, names 2**20 plays. Each file is
+# read once per load; the plays it brings in are copied per import, and their total is capped.
+MAX_PLAYS = 1_000
+MAX_IMPORT_DEPTH = 50
+
+
+def load_playbook(path: str | Path) -> Playbook:
+    return Playbook(path=str(path), plays=_load_plays(Path(path), (), {}))
+
+
+def _load_plays(path: Path, stack: tuple, loaded: dict) -> list[Play]:
+    """The plays of one file, imports expanded; `loaded` holds each file's plays already read."""
     doc = load_yaml(path)
     if not isinstance(doc, list) or not doc:
         raise UserError("expected a list of plays (each with `tasks:`) or `- import_playbook: FILE` items",
@@ -221,22 +231,32 @@ def load_playbook(path: str | Path, _stack: tuple = ()) -> Playbook:
             sub = path.parent / str(node["import_playbook"])
             if not sub.is_file():
                 raise UserError(f"import_playbook: no such file {sub}", where=where)
-            if sub.resolve() in _stack:
+            key = sub.resolve()
+            if key in stack or key == path.resolve():
                 raise UserError(f"import_playbook: {sub} imports itself", where=where)
+            if len(stack) >= MAX_IMPORT_DEPTH:
+                raise UserError(f"import_playbook: imports nested deeper than {MAX_IMPORT_DEPTH} files", where=where)
             when = _as_list(node.get("when"))
             for w in when:
                 if isinstance(w, str):
                     _check_expr(w, where)
             tags = [str(x) for x in _as_list(node.get("tags"))]
-            for p in load_playbook(sub, _stack + (path.resolve(),)).plays:
+            if key not in loaded:
+                loaded[key] = _load_plays(sub, stack + (path.resolve(),), loaded)
+            if len(plays) + len(loaded[key]) > MAX_PLAYS:
+                raise UserError(f"import_playbook: the imports add up to more than {MAX_PLAYS} plays", where=where)
+            for p in loaded[key]:
+                p = p.model_copy(deep=True)  # each import gets its own when/tags/vars
                 for t in p.tasks:
                     t.when = when + t.when
                     t.tags = tags + t.tags
                 p.vars.update(node.get("vars") or {})
                 plays.append(p)
             continue
+        if len(plays) >= MAX_PLAYS:
+            raise UserError(f"more than {MAX_PLAYS} plays", where=where)
         plays.append(_play(node, str(path)))
-    return Playbook(path=str(path), plays=plays)
+    return plays
 
 
 def parse_extra_vars(items: list[str] | tuple[str, ...]) -> dict:
