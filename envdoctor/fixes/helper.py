@@ -310,10 +310,28 @@ def _backup(path):
     try:
         os.link(path, dest)
     except OSError:
-        tmp = dest + ".tmp"
-        shutil.copy2(path, tmp)
-        os.rename(tmp, dest)
+        _copy_into_place(path, dest)
     return dest, True
+
+
+def _copy_into_place(path, dest):
+    """Copy through a new file of our own (O_EXCL, a random name), then rename it to `dest`: in a
+    world-writable directory a symlink planted at a name we could be predicted to use is never followed."""
+    d, base = os.path.dirname(dest) or ".", os.path.basename(path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s.envdoctor-tmp-%d-" % (base, os.getpid()), dir=d)
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        shutil.copystat(path, tmp)
+        os.rename(tmp, dest)  # rename(2) replaces a name, it never writes through a link there
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _remove_stale_temps(d, base):
