@@ -59,6 +59,7 @@ def _expand_spec(spec: str, whole: str) -> list[str]:
             raise HostRangeError(f"range {short(item)!r} in {short(whole)!r} names more than {MAX_HOSTS} hosts")
         width = len(lo) if lo.startswith("0") else 0
         out.extend(str(n).zfill(width) for n in range(a, b + 1))
+        check_count(len(out), whole)  # many items in one bracket add up
     return out
 
 
@@ -80,19 +81,24 @@ def check_count(count: int, whole: str) -> None:
 
 
 def expand_one(pattern: str) -> list[str]:
-    """Expand one host pattern (no top-level commas); several bracket groups multiply out."""
-    m = _BRACKET.search(pattern)
-    if not m:
-        if "[" in pattern or "]" in pattern:
-            raise HostRangeError(f"unbalanced brackets in {pattern!r}")
-        return [pattern]
-    head, tail = pattern[: m.start()], pattern[m.end():]
-    if "[" in head or "]" in head:
-        raise HostRangeError(f"unbalanced brackets in {pattern!r}")
-    out: list[str] = []
-    for v in _expand_spec(m.group(1), pattern):
-        out.extend(head + v + rest for rest in expand_one(tail))
-        check_count(len(out), pattern)
+    """Expand one host pattern (no top-level commas); several bracket groups multiply out. The count is
+    known before a name is made, and no recursion: 2,000 bracket groups are not a RecursionError."""
+    parts: list[list[str]] = []
+    count, rest = 1, pattern
+    while m := _BRACKET.search(rest):
+        head = rest[: m.start()]
+        if "[" in head or "]" in head:
+            raise HostRangeError(f"unbalanced brackets in {short(pattern)!r}")
+        values = _expand_spec(m.group(1), pattern)
+        count *= len(values)
+        check_count(count, pattern)
+        parts += [[head], values]
+        rest = rest[m.end():]
+    if "[" in rest or "]" in rest:
+        raise HostRangeError(f"unbalanced brackets in {short(pattern)!r}")
+    out = [""]
+    for values in parts + [[rest]]:
+        out = [o + v for o in out for v in values]
     return out
 
 

@@ -139,3 +139,16 @@ def test_a_selection_of_no_hosts_is_bad_input(tmp_path, args, words):
         r = CliRunner().invoke(main, [*command, "-F", "/dev/null", *args])
         assert r.exit_code == 2, (command, r.output)
         assert len(r.stderr.strip().splitlines()) == 1 and words in r.stderr
+
+
+@pytest.mark.parametrize("pattern,code,words", [
+    ("a" + "[1]" * 2000, 0, None),  # before: RecursionError, a traceback
+    ("a[1-2]" * 40, 2, "names more than 100000 hosts"),  # 2**40: refused from the count, before any name
+    ("g[" + "1-90000," * 50 + "1]", 2, "names more than 100000 hosts"),  # items of one bracket add up
+], ids=["2000-brackets", "2-to-the-40", "items-add-up"])
+def test_host_ranges_are_counted_before_they_are_expanded(pattern, code, words):
+    """Constructed attacks on the TARGET syntax, each a single command-line word."""
+    r = _hosts(pattern)
+    assert r.returncode == code and "Traceback" not in r.stderr, r.stderr[-300:]
+    if words:
+        assert words in r.stderr and len(r.stderr.strip().splitlines()) == 1
