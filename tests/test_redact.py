@@ -30,6 +30,62 @@ CASES = [
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n-----END OPENSSH PRIVATE KEY-----\n", MARK + "\n"),
 ]
 
+# Constructed: the shapes of issue 21's second round, each as a log or config line carries it.
+SHAPES = [
+    ("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4==;EndpointSuffix=core.windows.net",
+     "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=<redacted>;EndpointSuffix=core.windows.net"),
+    ("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey=a2V5a2V5a2V5=",
+     "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey=<redacted>"),
+    ("GET https://acct.blob.core.windows.net/c/f?sv=2022-11-02&sr=b&sig=AbC%2Bdef%3D&se=2030",
+     "GET https://acct.blob.core.windows.net/c/f?sv=2022-11-02&sr=b&sig=<redacted>&se=2030"),
+    ("curl -H 'Authorization: token 0123456789abcdef0123' https://api.example/x",
+     "curl -H 'Authorization: token <redacted>' https://api.example/x"),
+    ("> authorization: abc123def", "> authorization: <redacted>"),
+    ("curl -H 'PRIVATE-TOKEN: abcd1234' https://gitlab.example", "curl -H 'PRIVATE-TOKEN: <redacted>' https://gitlab.example"),
+    ("    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=",
+     "    client-key-data: <redacted>"),
+    ("    token: kubeadm.abcdef0123456789", "    token: <redacted>"),
+    ("redis_url=redis://:s3cretpass@cache:6379/0", "redis_url=redis://:<redacted>@cache:6379/0"),
+    ("machine api.example.com login bob password hunter2", "machine api.example.com login bob password <redacted>"),
+    ("machine api.example.com\n  login bob\n  password hunter2\n", "machine api.example.com\n  login bob\n  password <redacted>\n"),
+    ("+ curl -sS -u bob:hunter2 https://x.example/api", "+ curl -sS -u bob:<redacted> https://x.example/api"),
+    ("curl --user=bob:hunter2 https://x", "curl --user=bob:<redacted> https://x"),
+    ("Driver={ODBC Driver 18 for SQL Server};Server=db;Uid=sa;Pwd=Str0ng!pass;Encrypt=yes",
+     "Driver={ODBC Driver 18 for SQL Server};Server=db;Uid=sa;Pwd=<redacted>;Encrypt=yes"),
+    ("Server=db;Uid=sa;Pwd={a;b};", "Server=db;Uid=sa;Pwd=<redacted>;"),
+    ("-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF\n=abcd\n-----END PGP PRIVATE KEY BLOCK-----\nnext", MARK + "\nnext"),
+    ("User name,Password,Access key ID,Secret access key,Console login link\n"
+     "bob,pw123,AKIAABCDEFGHIJKLMNOP,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY,https://console.example\n",
+     "User name,Password,Access key ID,Secret access key,Console login link\n"
+     "bob,<redacted>,<redacted>,<redacted>,https://console.example\n"),
+    ("Access key ID,Secret access key\nAKIAABCDEFGHIJKLMNOP,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+     "Access key ID,Secret access key\n<redacted>,<redacted>"),
+    ("notify https://hooks.slack.com/services/T0000000/B0000000/XXXXXXXXXXXXXXXXXXXXXXXX done",
+     "notify https://hooks.slack.com/services/<redacted> done"),
+    ("https://discord.com/api/webhooks/123456789012345678/abcDEF-ghi_JKL", "https://discord.com/api/webhooks/<redacted>"),
+    ("https://contoso.webhook.office.com/webhookb2/1234-abcd@5678/IncomingWebhook/abc/def",
+     "https://contoso.webhook.office.com/webhookb2/<redacted>"),
+    ("maps key=AIzaSyA1234567890abcdefghijklmnopqrstuv", "maps key=<redacted>"),
+    ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe <redacted>"),
+    ("announce https://tracker.example/announce.php?passkey=0123456789abcdef", "announce https://tracker.example/announce.php?passkey=<redacted>"),
+    ("https://tracker.example/0123456789abcdef0123456789abcdef/announce",
+     "https://tracker.example/<redacted>/announce"),
+    ("aws_access_key_id ASIAABCDEFGHIJKLMNOP", "aws_access_key_id <redacted>"),
+    ("train.py --api-key abc123 --epochs 3", "train.py --api-key <redacted> --epochs 3"),
+    ("tool --secret-key abc123", "tool --secret-key <redacted>"),
+    ("header eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlMDE.tail",
+     "header <redacted>.tail"),
+]
+
+SHAPE_LOOK_ALIKES = [
+    "PWD=/home/bob",  # the shell's working directory, not an ODBC password
+    "docker run -u 1000:1000 image",  # uid:gid
+    "Permission denied (publickey,password).",
+    "password authentication failed for user bob",
+    "ssh://git@github.com:22/org/repo",
+    "Access key ID,Secret access key",  # a header alone
+]
+
 NOT_SECRETS = [
     "    Accounting Mode : Disabled",
     '{"unauthenticated_get": "200 OK", "author": "me"}',
@@ -50,6 +106,18 @@ NOT_SECRETS = [
 def test_secret_forms_are_redacted(text, want):
     assert redact(text) == want
     assert redact(want) == want  # idempotent
+
+
+@pytest.mark.parametrize("text,want", SHAPES)
+def test_issue21_secret_shapes_are_redacted(text, want):
+    """Constructed: one line (or block) per shape found leaking in real logs and configs."""
+    assert redact(text) == want
+    assert redact(want) == want  # idempotent
+
+
+@pytest.mark.parametrize("text", SHAPE_LOOK_ALIKES)
+def test_issue21_look_alikes_are_kept(text):
+    assert redact(text) == text
 
 
 @pytest.mark.parametrize("text", NOT_SECRETS)
