@@ -28,6 +28,9 @@ STRONG = 8.0  # a candidate at or above this score, with nothing close, is estab
 CLOSE = 3.0  # a runner-up within this many points leaves the first one unconfirmed
 SPECIFIC = 12.0  # an unconfirmed message at or above this weight names its cause by itself (calibrated on tuned + r2)
 LIKELY = 4.0  # below this, a candidate is not even "most likely" (unless it is the only one)
+# An unconfirmed lead of less than this is "not determined" (a one-point lead was right 3 times in 8 on
+# the tuned and r2 splits; a bare is_available() False ranks its candidates within a point or two).
+LEAD = 2.0
 CHECK_WEIGHT = 8.0  # a failed check names its cause as an observation of its own
 
 ROOT_CAUSE_ID = "root_cause"
@@ -59,6 +62,9 @@ def _add_failed_checks(d: Diagnosis, results: list[CheckResult]) -> list[CheckRe
     """Failed checks are observations too: each one's cause joins the candidates. Returns the failed
     checks that name no cause (they leave the root cause undetermined when nothing else explains them)."""
     contradicted = {c.cause for c, _ in d.contradicted}
+    # A check that takes its cause from the diagnosis (torch_cuda_available, torch_installed) only mirrors
+    # the leading candidate: counting it again would confirm a guess by itself.
+    mirrored = d.primary.cause if d.primary else None
     uncaused = []
     for r in results:
         if r.id == ROOT_CAUSE_ID or r.status != Status.FAIL:
@@ -66,7 +72,7 @@ def _add_failed_checks(d: Diagnosis, results: list[CheckResult]) -> list[CheckRe
         if not r.cause_id:
             uncaused.append(r)
             continue
-        if r.cause_id in contradicted or r.cause_id == "healthy":
+        if r.cause_id in contradicted or r.cause_id == "healthy" or r.cause_id == mirrored:
             continue
         line = f"check {r.id} fails: {r.summary}"
         old = next((c for c in d.ranked if c.cause == r.cause_id), None)
@@ -102,12 +108,15 @@ def _tell_apart(d: Diagnosis, upto: int) -> list[str]:
 
 
 def _failure_line(f: HostFacts, d: Diagnosis, cuda: str, cuda_line: str | None) -> str | None:
+    """What was seen failing: CUDA itself, else the message behind the leading candidate (not just any
+    message: a missing torch is not what fails when the GPU is missing)."""
     kb = signatures()
     if cuda == "fails" and cuda_line:
         return f"CUDA fails: {cuda_line}"
+    lead = d.primary.cause if d.primary else None
     for sid in d.signatures:
         s = kb.signature(sid)
-        if not s.info:
+        if not s.info and (lead is None or any(r.cause == lead for r in s.causes)):
             return s.meaning
     return None
 
@@ -147,7 +156,8 @@ def root_cause_of(f: HostFacts, results: list[CheckResult] | None = None) -> tup
     settled = p.support == "observed" or (p.support == "message" and (bool(p.confirmed) or p.score >= SPECIFIC))
     if p.score >= STRONG and margin >= CLOSE and settled:
         state, status, conf = "established", Status.FAIL, Confidence.HIGH
-    elif (p.score >= LIKELY and (margin > 0 or stronger)) or (second is None and p.score >= 3):
+    elif (p.score >= LIKELY and (margin >= LEAD or (margin > 0 and p.confirmed) or stronger)) \
+            or (second is None and p.score >= 3):
         state, status, conf = "most_likely", Status.WARN, Confidence.MEDIUM
     else:
         state, status, conf = "undetermined", Status.WARN, Confidence.LOW
@@ -163,8 +173,11 @@ def root_cause_of(f: HostFacts, results: list[CheckResult] | None = None) -> tup
                      notes=notes), d
 
 
-def root_cause_result(root: RootCause, d: Diagnosis, title: str) -> CheckResult:
-    """The root cause as the report's first check line, with its evidence and fix."""
+def root_cause_result(root: RootCause, d: Diagnosis, title: str,
+                      results: list[CheckResult] | None = None) -> CheckResult:
+    """The root cause as the report's first check line, with its evidence and fix. Where a failed check
+    names the same cause, its fix (worked out for this host: the driver branch, the wheel tag) is the
+    root cause's too, so the report gives one fix per cause."""
     kb = signatures()
     ev: list[str] = []
     if root.failure and root.state != "none":
@@ -174,8 +187,9 @@ def root_cause_result(root: RootCause, d: Diagnosis, title: str) -> CheckResult:
         ev += [f"seen: {line}" for line in p.signatures[:3] if f"seen: {line}" not in ev]
         ev += [f"confirms: {c}" for c in p.confirmed[:4] if c.removeprefix("observed: ") not in p.signatures]
         lead = 1 if root.cause_id else 0
-        for a in d.ranked[lead:4]:
-            if a.score >= 3:
+        # alternatives are the causes the evidence offers for the same failure, not other checks' problems
+        for a in [c for c in d.ranked if c.cause in d.rivals][lead:4]:
+            if a.score >= 3 and (a is not p or not root.cause_id):
                 ev.append(("candidate" if not root.cause_id else "also possible") + f": {a.cause} - "
                           f"{kb.causes[a.cause].title}" + (f" (confirmed by: {a.confirmed[0]})" if a.confirmed else ""))
     ev += [f"note: {n}" for n in root.notes]
@@ -184,14 +198,19 @@ def root_cause_result(root: RootCause, d: Diagnosis, title: str) -> CheckResult:
         if line not in ev and f"note: {line}" not in ev:
             ev.append(line)
     fix = None
+    # the commands that tell the candidates apart are commands, with why as a shell comment
+    tell = [t if "#" in t else f"{t}   # tells the candidate causes apart" for t in root.tell_apart]
     if root.cause_id:
         spec = kb.causes[root.cause_id]
-        commands = list(spec.fix.commands) + [f"to tell the causes apart: {t}" for t in root.tell_apart]
-        fix = Fix(summary=spec.fix.summary, commands=commands, playbook=spec.fix.playbook,
-                  manual=spec.fix.playbook is None)
+        same = next((r.fix for r in results or [] if r.id != ROOT_CAUSE_ID and r.cause_id == root.cause_id
+                     and r.status in (Status.FAIL, Status.WARN) and r.fix is not None), None)
+        base = same or Fix(summary=spec.fix.summary, commands=list(spec.fix.commands), playbook=spec.fix.playbook,
+                           manual=spec.fix.playbook is None)
+        extra = tell if root.state != "established" else []
+        fix = base.model_copy(update={"commands": list(base.commands) + [t for t in extra if t not in base.commands]})
     elif root.state == "undetermined":
         fix = Fix(summary="Run these to tell the candidate causes apart, then check again with their output",
-                  commands=root.tell_apart, manual=True)
+                  commands=tell, manual=True)
     label = {"established": "", "most_likely": " (most likely, not confirmed)", "undetermined": "",
              "none": "", "no_evidence": ""}[root.state]
     summary = (f"{root.cause_id}: {root.title}" if root.cause_id else root.title) + label
@@ -304,7 +323,7 @@ def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None 
     cuda, cuda_line = _cuda_state(f, d)
     title = next((r.title for r in results if r.id == ROOT_CAUSE_ID), None)
     # The root cause's line leads whenever the catalog has it (a site's catalog or a test may not).
-    lead = [root_cause_result(root, d, title)] if title else []
+    lead = [root_cause_result(root, d, title, results)] if title else []
     checks = for_platform(lead + _reconcile(results, root, d, cuda, cuda_line), f)
     status, bottom = _bottom_line(checks, root, cuda, cuda_line, proof_status)
     return Conclusion(root=root, checks=checks, status=status, bottom_line=bottom)
