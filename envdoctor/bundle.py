@@ -54,7 +54,7 @@ class Section(BaseModel):
     @field_validator("error")
     @classmethod
     def _utf8(cls, v: str | None) -> str | None:
-        return None if v is None else no_surrogates(v)
+        return None if v is None else redact(no_surrogates(v))  # an error may quote a URL with its password
 
     @field_validator("secs")
     @classmethod
@@ -84,7 +84,7 @@ class Bundle(BaseModel):
     @field_validator("host")
     @classmethod
     def _host_utf8(cls, v: str) -> str:
-        return no_surrogates(v)
+        return redact(no_surrogates(v))  # a host may be written user:pass@host
 
     @field_validator("collected_at")
     @classmethod

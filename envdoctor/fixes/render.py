@@ -20,7 +20,8 @@ def task_lines(rec: TaskRecord, show_diff: bool, color: bool) -> list[str]:
     if show_diff:
         for d in rec.diffs:
             # split on newlines only: a file's \x85 or \x0c is shown as such, not taken as a line break
-            for ln in d.unified().split("\n")[:-1]:
+            # redacted whole (a key block spans lines), then escaped line by line: redact first, then printable
+            for ln in redact(d.unified()).split("\n")[:-1]:
                 ln = printable(ln)  # a file's own escape sequences are shown, not played
                 if color and ln.startswith("+") and not ln.startswith("+++"):
                     ln = click.style(ln, fg="green")
