@@ -29,8 +29,11 @@ def cuda_visible_devices(facts):
     GPUs listed after it. Schedulers (Slurm, Kubernetes) set it for you; a value left in a shell
     profile or a Dockerfile is a common cause of a GPU that "disappears"."""
     ce = facts.cuda_env
-    if ce.cuda_visible_devices_set is None:
+    pasted = facts.diagnosis.cuda_visible_devices  # an `export CUDA_VISIBLE_DEVICES=...` seen in a paste
+    if ce.cuda_visible_devices_set is None and pasted is None:
         return unknown("the environment was not collected", missing=["environment variables"])
+    if ce.cuda_visible_devices_set is None:
+        ce = ce.model_copy(update={"cuda_visible_devices_set": True, "cuda_visible_devices": pasted})
     if not ce.cuda_visible_devices_set:
         nvd = ce.nvidia_visible_devices
         if nvd is not None and nvd.strip().lower() in ("", "void", "none"):

@@ -255,7 +255,7 @@ def _reconcile(results: list[CheckResult], root: RootCause, d: Diagnosis, cuda: 
 
 
 def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_line: str | None,
-                 proof_status: str | None) -> tuple[HostStatus, BottomLine]:
+                 proof_status: str | None, paste: bool = False) -> tuple[HostStatus, BottomLine]:
     failed = [r for r in results if r.status == Status.FAIL and r.id != ROOT_CAUSE_ID]
     training = [r for r in failed if not r.id.startswith("security_")]
     security = [r for r in failed if r.id.startswith("security_")]
@@ -278,6 +278,10 @@ def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_li
                                       cuda_evidence=cuda_line)
         if proof_status not in (None, "pass") and base == HostStatus.PASS:
             base = HostStatus.UNKNOWN  # a proof that could not finish: not a clean bill of health
+        if paste:
+            # a paste holds what the user chose to show: its silence on other checks is not a doubt about them
+            return HostStatus.PASS, BottomLine(verdict=TrainingVerdict.READY, cuda=cuda, cuda_evidence=cuda_line,
+                                               text="this host is ready to train on its GPU(s), as far as the paste shows.")
         text = "this host is ready to train on its GPU(s)" + (
             "; some evidence could not be collected (?): not a clean bill of health" if base == HostStatus.UNKNOWN else "")
         return base, BottomLine(verdict=TrainingVerdict.READY, text=text + ".", cuda=cuda, cuda_evidence=cuda_line)
@@ -325,7 +329,8 @@ def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None 
     # The root cause's line leads whenever the catalog has it (a site's catalog or a test may not).
     lead = [root_cause_result(root, d, title, results)] if title else []
     checks = for_platform(lead + _reconcile(results, root, d, cuda, cuda_line), f)
-    status, bottom = _bottom_line(checks, root, cuda, cuda_line, proof_status)
+    paste = f.sources == ["paste"]
+    status, bottom = _bottom_line(checks, root, cuda, cuda_line, proof_status, paste)
     return Conclusion(root=root, checks=checks, status=status, bottom_line=bottom)
 
 
