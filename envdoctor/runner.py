@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 from envdoctor.models import HostReport, HostStatus
+from envdoctor.report.printable import printable
 from envdoctor.targets import Target
 from envdoctor.transport.base import end_running
 
@@ -43,7 +44,7 @@ class Progress:
         line = f"envdoctor: {done}/{self.total} hosts done"
         if running:
             name, started = min(running.items(), key=lambda kv: kv[1])
-            line += f"; {len(running)} running, slowest: {name} ({time.monotonic() - started:.1f} s)"
+            line += f"; {len(running)} running, slowest: {printable(name)} ({time.monotonic() - started:.1f} s)"
         self.stream.write("\r" + line.ljust(self.width))
         self.stream.flush()
         self.width = len(line)
