@@ -117,3 +117,14 @@ def test_a_windows_paste_gets_no_linux_commands():
     commands = [c for r in h.checks if r.fix for c in r.fix.commands]
     assert h.bottom_line.cuda == "fails"  # `print(torch.__version__, torch.cuda.is_available())` answered False
     assert not any(c.startswith(("sudo", "apt-get", "unset", "ls ", "lsmod", "modprobe")) for c in commands), commands
+
+
+def test_a_paste_indented_as_a_markdown_code_block_is_read():
+    """A real collect_env from the corpus, indented four spaces as GitHub's Markdown code blocks are."""
+    from tests.corpus import corpus_body
+
+    body = corpus_body("cases/torch-containers-healthy/healthy--torch1131-cu117-rtx3090-3080ti-510.txt")
+    indented = "".join("    " + line for line in body.splitlines(keepends=True))
+    named, failing, h = diagnose_paste(indented, CHECKS)
+    assert h.recognised and "collect_env" in " ".join(h.recognised)
+    assert named == "healthy" and failing == [] and h.bottom_line.cuda == "works"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import textwrap
 from pathlib import Path
 
 from envdoctor.errors import UserError
@@ -113,6 +114,11 @@ def clean(text: str) -> str:
         if _FENCE.match(line):
             continue
         out.append(line)
+    body = [l for l in out if l.strip()]
+    if body and all(l.startswith(("    ", "\t")) for l in body):
+        # The whole paste is a Markdown indented code block (four spaces or a tab): read it unindented;
+        # dedenting keeps the relative indentation that nvidia-smi -q's sections rely on.
+        return textwrap.dedent("\n".join(out))
     return "\n".join(out)
 
 
