@@ -123,7 +123,7 @@ def test_container_ulimit_next_to_hosts():
 
 def test_docker_run_ulimit_line_is_the_containers():
     # constructed: the one-liner form, host's first
-    text = "$ ulimit -l\nunlimited\n$ docker run --rm --gpus all nvcr.io/nvidia/pytorch:24.05-py3 bash -c 'ulimit -l'\n64\n"
+    text = "$ ulimit -l\nunlimited\n$ docker run --rm --gpus all trainer-image:24.05 bash -c 'ulimit -l'\n64\n"
     r = limits.scan_ulimit(text)
     assert (r.scope, r.soft, r.host.soft) == ("container", 64 * 1024, limits.UNLIMITED)
 
