@@ -55,6 +55,9 @@ class Progress:
             self.stream.flush()
 
 
+INTERRUPT_GRACE_S = 5.0  # after an interrupt, how long hosts that are only building their report may finish
+
+
 def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks: int = DEFAULT_FORKS,
               deadline_s: float | None = None, progress: bool | None = None,
               stream: TextIO | None = None) -> RunResult:
@@ -116,6 +119,11 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
             frozen = (dict(results), dict(running))
             not_started = _drain(todo)
         end_running()
+        # A host whose transport had already answered is only building its report here (parsing, checks):
+        # let it finish, bounded, so what finished is reported; the ended transports return at once.
+        grace = time.monotonic() + INTERRUPT_GRACE_S
+        for t in threads:
+            t.join(max(0.0, grace - time.monotonic()))
     finally:
         if bar:
             with lock:
@@ -129,6 +137,9 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
             if i in skipped:
                 continue
             rep = done.get(i)
+            late = results.get(i) if rep is None and i in busy else None
+            if late is not None and late.status.evaluated:
+                rep = late  # it had its evidence before the interrupt and finished its report after
             if rep is None:
                 was_running = i in busy
                 rep = HostReport(host=t.name, status=HostStatus.ERROR,
