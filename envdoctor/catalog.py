@@ -70,9 +70,7 @@ def from_cause(status: Status, summary: str, cause_id: str, evidence: list[str] 
     written for this host (its interpreter, its driver branch)."""
     spec = signatures().causes[cause_id]  # KeyError: a check names a cause the knowledge base lacks (a bug)
     cause = f"{spec.title} ({detail})" if detail else spec.title
-    fix = Fix(summary=spec.fix.summary, commands=list(spec.fix.commands) if commands is None else commands,
-              playbook=spec.fix.playbook, manual=spec.fix.playbook is None)
-    return Outcome(status, summary, evidence or [], cause, fix, cause_id)
+    return Outcome(status, summary, evidence or [], cause, spec.fix.to_fix(commands=commands), cause_id)
 
 
 def cause_among(facts: HostFacts, ids: tuple[str, ...] | set[str]) -> str | None:

@@ -204,8 +204,7 @@ def root_cause_result(root: RootCause, d: Diagnosis, title: str,
         spec = kb.causes[root.cause_id]
         same = next((r.fix for r in results or [] if r.id != ROOT_CAUSE_ID and r.cause_id == root.cause_id
                      and r.status in (Status.FAIL, Status.WARN) and r.fix is not None), None)
-        base = same or Fix(summary=spec.fix.summary, commands=list(spec.fix.commands), playbook=spec.fix.playbook,
-                           manual=spec.fix.playbook is None)
+        base = same or spec.fix.to_fix()
         extra = tell if root.state != "established" else []
         fix = base.model_copy(update={"commands": list(base.commands) + [t for t in extra if t not in base.commands]})
     elif root.state == "undetermined":
@@ -239,12 +238,10 @@ def _reconcile(results: list[CheckResult], root: RootCause, d: Diagnosis, cuda: 
             spec = kb.causes[root.cause_id]
             r = r.model_copy(update={
                 "evidence": r.evidence + [f"explained by the root cause: {root.cause_id}"],
-                "fix": Fix(summary=f"Fix the root cause first ({root.cause_id}): {spec.fix.summary}",
-                           commands=list(spec.fix.commands), playbook=spec.fix.playbook, manual=spec.fix.playbook is None)})
+                "fix": spec.fix.to_fix(summary=f"Fix the root cause first ({root.cause_id}): {spec.fix.summary}")})
         elif r.status in (Status.FAIL, Status.WARN) and r.cause_id and r.cause_id == root.cause_id and r.fix is None:
             spec = kb.causes[r.cause_id]
-            r = r.model_copy(update={"fix": Fix(summary=spec.fix.summary, commands=list(spec.fix.commands),
-                                                playbook=spec.fix.playbook, manual=spec.fix.playbook is None)})
+            r = r.model_copy(update={"fix": spec.fix.to_fix()})
         if r.id == "torch_cuda_available" and r.status in (Status.UNKNOWN, Status.SKIP) and cuda == "fails" and cuda_line:
             # The pasted message is torch's own answer (e.g. "Setting the available devices to be zero").
             r = r.model_copy(update={"status": Status.FAIL, "summary": "False: CUDA fails (from the pasted message)",
@@ -310,7 +307,7 @@ def for_platform(checks: list[CheckResult], f: HostFacts) -> list[CheckResult]:
         if r.fix is not None:
             spec = kb.causes.get(r.cause_id) if r.cause_id else None
             if spec is not None and spec.windows is not None and not r.fix.summary.startswith("Fix the root cause first"):
-                fix = Fix(summary=spec.windows.summary, commands=list(spec.windows.commands), manual=True)
+                fix = spec.windows.to_fix()
             else:
                 kept = [c for c in r.fix.commands if not _linux_only(c.removeprefix("to tell the causes apart: "))]
                 note = " (Linux commands left out: this is a Windows host)" if len(kept) < len(r.fix.commands) else ""

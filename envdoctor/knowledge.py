@@ -30,6 +30,8 @@ from dataclasses import dataclass, field  # noqa: E402
 
 from pydantic import BaseModel, Field, ValidationError  # noqa: E402
 
+from envdoctor.models import Fix  # noqa: E402
+
 
 class CauseRef(BaseModel):
     """A candidate cause of a signature: its weight, and the evidence that confirms or rules it out."""
@@ -56,6 +58,13 @@ class FixSpec(BaseModel):
     summary: str
     commands: list[str] = Field(default_factory=list)
     playbook: str | None = None  # the playbook of playbooks/ that `envdoctor fix` applies for this cause
+
+    def to_fix(self, summary: str | None = None, commands: list[str] | None = None) -> Fix:
+        """The report's Fix for this cause; `summary`/`commands` replace the generic ones where a host's
+        own are known. Without a playbook envdoctor cannot apply it: manual."""
+        return Fix(summary=self.summary if summary is None else summary,
+                   commands=list(self.commands) if commands is None else commands,
+                   playbook=self.playbook, manual=self.playbook is None)
 
 
 class CauseSpec(BaseModel):
