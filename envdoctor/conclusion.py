@@ -125,9 +125,6 @@ def root_cause_of(f: HostFacts, results: list[CheckResult] | None = None) -> tup
     """The root cause from the facts (and, when given, the checks that failed)."""
     kb = signatures()
     d = diagnose(f)
-    # the causes the evidence offers as explanations of one failure: a check that names one of them is a
-    # rival of the root cause; a check failing on a cause of its own is an independent problem
-    d.rivals = {c.cause for c in d.ranked} | {c.cause for c in d.ruled_out}
     uncaused = _add_failed_checks(d, results or [])
     cuda, cuda_line = _cuda_state(f, d)
     notes = [note for _, note in d.contradicted]
@@ -224,7 +221,6 @@ def _reconcile(results: list[CheckResult], root: RootCause, d: Diagnosis, cuda: 
     cause's fix; a cause CUDA's working contradicts is a note; the check that observes CUDA says it fails
     when a pasted message shows it failing."""
     kb = signatures()
-    rivals = d.rivals
     contradicted = {c.cause: note for c, note in d.contradicted}
     out = []
     for r in results:
@@ -234,7 +230,7 @@ def _reconcile(results: list[CheckResult], root: RootCause, d: Diagnosis, cuda: 
             r = r.model_copy(update={"status": Status.WARN, "evidence": r.evidence + [f"note: {contradicted[r.cause_id]}"],
                                      "fix": None, "summary": r.summary + " (but CUDA works here: see the note)"})
         elif (root.state == "established" and r.status in (Status.FAIL, Status.WARN) and r.cause_id
-              and r.cause_id != root.cause_id and r.cause_id in rivals):
+              and r.cause_id != root.cause_id and r.cause_id in d.rivals):
             spec = kb.causes[root.cause_id]
             r = r.model_copy(update={
                 "evidence": r.evidence + [f"explained by the root cause: {root.cause_id}"],

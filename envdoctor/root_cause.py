@@ -699,5 +699,8 @@ def diagnose(f: HostFacts) -> Diagnosis:
         if support == "message" and top is not None and kb.causes[top.cause].blocks_cuda and top.cause in cands:
             cuda_failure = kb.signature(sid).meaning
             break
+    # the causes the evidence offers as explanations of one failure: a check naming one of them is a rival
+    # of the root cause; a check failing on a cause of its own is an independent problem
+    rivals = {c.cause for c in ranked} | set(dropped)
     return Diagnosis(ranked, list(dropped.values()), list(dict.fromkeys(seen)), contradicted,
-                     None if works else cuda_failure)
+                     None if works else cuda_failure, rivals)
