@@ -120,6 +120,17 @@ class HostReport(BaseModel):
     bottom_line: BottomLine | None = None  # the verdict; never contradicts root_cause or the checks
 
 
+class NotStarted(BaseModel):
+    """The hosts a run was interrupted (Ctrl-C, SIGTERM) before it started: not checked, and not failed.
+
+    The names are a plain array in target order, not a folded range (gpu[0033-100000]): a CI job reads it
+    with jq or json.load and needs no host-range parser, and a name may itself hold brackets or commas.
+    100,000 names are a few MB of JSON; the text report gives them one line."""
+
+    count: int
+    hosts: list[str] = Field(default_factory=list)
+
+
 REPORT_SCHEMA_ID = "urn:envdoctor:report:1"  # the `$schema` of a report; `envdoctor schema` prints that schema
 
 
@@ -131,6 +142,8 @@ class Report(BaseModel):
     envdoctor: str
     hosts: list[HostReport] = Field(default_factory=list)
     fleet: dict[str, Any] | None = None  # fleet summary and drift, for several hosts
+    interrupted: bool = False  # the run was stopped (Ctrl-C, SIGTERM): `hosts` holds what was started
+    not_started: NotStarted | None = None  # after an interrupt: the hosts never started, in no `hosts` entry
 
     # The document's keys are the aliases (`$schema`), always.
     def model_dump(self, **kw):

@@ -101,15 +101,16 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
         return RunResult([])
     threads = [threading.Thread(target=worker, daemon=True, name=f"envdoctor-host-{n}")
                for n in range(max(1, min(forks, len(targets))))]
-    for t in threads:
-        t.start()
     bar = Progress(len(targets), stream) if progress else None
     interrupted = False
     frozen = None
     not_started: list[int] = []
     try:
         with _sigterm_as_interrupt():
-            if bar:  # after the handler is in place: a SIGTERM once the bar shows is always an interrupt
+            # after the handler is in place: a SIGTERM once a host was started or the bar shows is an interrupt
+            for t in threads:
+                t.start()
+            if bar:
                 bar.show(0, {})
             _wait(finished, lock, running, results, targets, deadline_s, bar)
     except KeyboardInterrupt:
@@ -123,7 +124,8 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
         # let it finish, bounded, so what finished is reported; the ended transports return at once.
         grace = time.monotonic() + INTERRUPT_GRACE_S
         for t in threads:
-            t.join(max(0.0, grace - time.monotonic()))
+            if t.ident is not None:  # the interrupt may have come while the threads were being started
+                t.join(max(0.0, grace - time.monotonic()))
     finally:
         if bar:
             with lock:

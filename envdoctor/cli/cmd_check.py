@@ -18,7 +18,7 @@ from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
 from envdoctor.conclusion import with_proof as conclude_with_proof
 from envdoctor.diagnose import diagnose_target, report_from_bundle
-from envdoctor.models import HostReport, HostStatus, Report
+from envdoctor.models import HostReport, HostStatus, NotStarted, Report
 from envdoctor.targets import LOCAL, Target
 
 
@@ -53,6 +53,7 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
     hosts = []
     fleet = None
     interrupted = False
+    not_started = None
     if from_paths:
         bundles = [Bundle.load(p) for p in from_paths]
         names = [b.host for b in bundles]
@@ -91,9 +92,12 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
                            + (proof_time_budget + 60 if proof else 0),
                            progress=None if not as_json else False)
         hosts, interrupted = result.reports, result.interrupted
+        if result.not_started:
+            not_started = NotStarted(count=len(result.not_started), hosts=result.not_started)
         if len(hosts) > 1 or golden:
             fleet = fleet_summary(hosts, golden)
-    report = redacted(Report(envdoctor=__version__, hosts=hosts, fleet=fleet))
+    report = redacted(Report(envdoctor=__version__, hosts=hosts, fleet=fleet, interrupted=interrupted,
+                             not_started=not_started))
     emit_report(report, as_json, verbose)
     write_outputs(report, junit_path, prometheus_path, html_path, quiet=as_json)
     if interrupted:

@@ -97,8 +97,11 @@ def command(playbook, targets, inventory, limit, ssh_config, forks, timeout, con
         ordered.append(r)
     mode = "check" if check_mode else "apply"
     if as_json:
-        click.echo(json.dumps(redact_obj({"version": 1, "command": "play", "playbook": pb.path, "mode": mode,
-                                          "hosts": [r.to_json() for r in ordered]}), indent=2))
+        doc = {"version": 1, "command": "play", "playbook": pb.path, "mode": mode,
+               "hosts": [r.to_json() for r in ordered]}
+        if result.interrupted:  # as in check's report: the hosts never started, as one array
+            doc.update(interrupted=True, not_started={"count": len(result.not_started), "hosts": result.not_started})
+        click.echo(json.dumps(redact_obj(doc), indent=2))
     else:
         color = use_color()
         for r in ordered:

@@ -12,7 +12,7 @@ from envdoctor.cli.common import exit_code, json_option, redacted, use_color
 from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import refuse_mixed, slurm_options
-from envdoctor.models import HostReport, HostStatus, Report
+from envdoctor.models import HostReport, HostStatus, NotStarted, Report
 from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.redact import redact
 from envdoctor.report.printable import printable
@@ -137,7 +137,9 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
     result = run_hosts(resolved, work, forks=forks, deadline_s=time_budget + 120 + 3 * connect_timeout, progress=False)
     if board:
         board.close()
-    report = redacted(Report(envdoctor=__version__, hosts=result.reports))
+    not_started = NotStarted(count=len(result.not_started), hosts=result.not_started) if result.not_started else None
+    report = redacted(Report(envdoctor=__version__, hosts=result.reports, interrupted=result.interrupted,
+                             not_started=not_started))
     hosts = report.hosts
     if as_json:
         click.echo(report.model_dump_json(indent=2))

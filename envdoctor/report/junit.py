@@ -2,7 +2,8 @@
 A failed check is a <failure> carrying its summary, evidence, cause and fix; a check that did not
 complete an <error>; a skipped check <skipped> with its reason. JUnit has no "unknown": an unknown
 check is <skipped> with a message that starts "unknown:", so it never reads as a pass; a warning passes
-and says so in its <system-out>. A host that could not be evaluated is one <error> testcase.
+and says so in its <system-out>. A host that could not be evaluated is one <error> testcase. Hosts an interrupted run never started are
+one <error> testcase of their own suite (see `_not_started`).
 
 The element and attribute names follow the JUnit XML format as Jenkins and most CI servers read it;
 tests/report/junit.xsd is our schema of it."""
@@ -71,6 +72,26 @@ def _proof_results(h: HostReport) -> list[tuple[str, CheckResult]]:
     return out
 
 
+def _not_started(root: ET.Element, report: Report, ts: str) -> dict[str, int]:
+    """The hosts an interrupt came before, as ONE <error> testcase listing them (a name a line): a CI gate
+    counts errors, so an interrupted run never reads as green, and its results are not buried under
+    100,000 <skipped> cases that a gate accepting skips would pass."""
+    ns = report.not_started
+    total = len(report.hosts) + ns.count
+    names = ns.hosts
+    span = names[0] + (f" ... {names[-1]}" if len(names) > 1 else "") if names else ""
+    suite = ET.SubElement(root, "testsuite", name="not started", timestamp=ts, tests="1", failures="0",
+                          errors="1", skipped="0", time="0")
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="envdoctor.version", value=report.envdoctor)
+    ET.SubElement(props, "property", name="not_started.count", value=str(ns.count))
+    case = ET.SubElement(suite, "testcase", name="not_started", classname="envdoctor", time="0")
+    el = ET.SubElement(case, "error", type="interrupted", message=_clean(
+        f"interrupted before {ns.count} of {total} hosts were started ({span}); they were not checked"))
+    el.text = _clean("\n".join(names))
+    return {"tests": 1, "errors": 1}
+
+
 def render_junit(report: Report, timestamp: datetime | None = None) -> str:
     ts = (timestamp or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S")
     root = ET.Element("testsuites", name="envdoctor")
@@ -101,6 +122,9 @@ def render_junit(report: Report, timestamp: datetime | None = None) -> str:
         suite.set("time", f"{h.gather_secs or 0:.3f}")
         for k in total:
             total[k] += counts[k]
+    if report.not_started:
+        for k, n in _not_started(root, report, ts).items():
+            total[k] += n
     for k in ("tests", "failures", "errors", "skipped"):
         root.set(k, str(total[k]))
     ET.indent(root)

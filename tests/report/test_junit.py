@@ -8,6 +8,7 @@ import xmlschema
 from click.testing import CliRunner
 
 from envdoctor.cli import main
+from envdoctor.models import HostReport, HostStatus, NotStarted, Report
 from envdoctor.report.junit import render_junit
 from tests.corpus import corpus_path
 from tests.report.corpus_fleet import corpus_report
@@ -71,3 +72,19 @@ def test_junit_to_a_missing_directory_is_one_line(tmp_path):
                                   "--junit", str(tmp_path / "nope" / "j.xml")])
     assert r.exit_code == 2
     assert "its directory does not exist" in r.output
+
+
+def test_hosts_an_interrupt_came_before_are_one_error_case():
+    """Constructed: a run stopped after two of five hosts were started; the three others are one <error>
+    case naming each (a CI gate sees an error, never a green run of two hosts)."""
+    report = Report(envdoctor="0", hosts=[HostReport(host=h, status=HostStatus.ERROR, error="interrupted")
+                                          for h in ("gpu1", "gpu2")],
+                    interrupted=True, not_started=NotStarted(count=3, hosts=["gpu3", "gpu4", "gpu\x1b5"]))
+    xml = render_junit(report)
+    SCHEMA.validate(xml)
+    root = ET.fromstring(xml)
+    err = root.find("testsuite[@name='not started']/testcase[@name='not_started']/error")
+    assert err.get("type") == "interrupted"
+    assert err.get("message") == "interrupted before 3 of 5 hosts were started (gpu3 ... gpu?5); they were not checked"
+    assert err.text.split("\n") == ["gpu3", "gpu4", "gpu?5"]
+    assert root.get("errors") == "3" and root.get("tests") == "3"

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from envdoctor.cli import main
-from envdoctor.models import REPORT_SCHEMA_ID, Report
+from envdoctor.models import REPORT_SCHEMA_ID, NotStarted, Report
 from envdoctor.proof.stage import multinode_summary
 from envdoctor.report.schema import report_schema
 from envdoctor.targets import Target
@@ -52,6 +52,15 @@ def test_a_multi_node_job_validates(tmp_path):
     job = multinode_summary(targets, proofs, {"a": True, "b": False}, "10.0.0.1:29500")
     doc = json.loads(Report(envdoctor="t", fleet={"multi_node": job}).model_dump_json())
     assert _errors(doc) == []
+
+
+def test_an_interrupted_run_names_its_hosts_never_started():
+    doc = json.loads(Report(envdoctor="t", interrupted=True,
+                            not_started=NotStarted(count=2, hosts=["gpu3", "gpu4"])).model_dump_json())
+    assert _errors(doc) == []
+    assert doc["not_started"] == {"count": 2, "hosts": ["gpu3", "gpu4"]} and doc["interrupted"] is True
+    doc["not_started"]["hosts"] = "gpu[3-4]"
+    assert any("hosts" in e for e in _errors(doc))
 
 
 @pytest.mark.parametrize("args", [["check", "--no-proof", "--json"], ["schema"]])
