@@ -4,11 +4,13 @@ By *name*: a variable or key whose name holds a word of data/secret_names.yaml (
 API_KEY, AUTH, COOKIE, SESSION...; any prefix, any case; as a word of its own: AUTH_TOKEN and
 Authorization are secrets, unauthenticated_get is not) has its value replaced, in
 `NAME=value`, `NAME: value` (at the start of a line) and JSON `"name": "value"`.
-By *shape*: the password of URL userinfo (`scheme://user:pass@host`, `scheme://:pass@host`),
-`Bearer`/`Basic`/`Authorization:` credentials, PEM and PGP private keys, storage connection strings and
-SAS signatures, kubeconfig key data, netrc, `curl -u`, ODBC `Pwd=`, credential CSVs, webhook URLs,
-tracker login keys, and the token formats that announce themselves (GitHub, GitLab, Hugging Face,
-NVIDIA API, OpenAI, Slack, Google, Stripe, npm, AWS key ids long-term and temporary, JWTs).
+By *shape* (data/secret_shapes.yaml, which the probe applies on the target too): the password of URL
+userinfo (`scheme://user:pass@host`, `scheme://:pass@host`), `Bearer`/`Basic`/`Authorization:`
+credentials, PEM and PGP private keys, storage connection strings and SAS signatures, kubeconfig key data,
+netrc, `curl -u`, `smbclient -U user%pass`, openssl's `pass:`, ODBC `Pwd=`, credential CSVs, webhook URLs,
+tracker login keys, the token formats that announce themselves (GitHub, GitLab, Hugging Face, NVIDIA
+API, OpenAI, Slack, Google, Stripe, npm, AWS key ids long-term and temporary, JWTs), and the flags whose
+value is a password only after their program (`sshpass -p`, `mysql -pVALUE`, `redis-cli -a`, `ipmitool -P`).
 Linear in the input, whatever it holds (tests/security/test_redaction_linear.py).
 
 The value becomes MARK, so a report can say that something was redacted; the text keeps its shape
@@ -20,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envdoctor.vocabulary import secret_name_words
+from envdoctor.vocabulary import secret_name_words, secret_shapes
 
 MARK = "<redacted>"
 
@@ -45,22 +47,17 @@ _COLON_LINE = re.compile(rf"^(?P<lead>\s*(?:-\s+)?)(?P<name>{_NAME_CHARS}+)(?P<s
 # A header inside quotes, as in `curl -H 'PRIVATE-TOKEN: abc'` or `-H "X-Api-Key: abc"`.
 _HEADER = re.compile(r"""(?<=["'])(?P<name>[A-Za-z0-9_\-]{1,64})(?P<sep>:[ \t]*)(?P<value>[^"'\n]+)""")
 
-_KEEP = r"\g<keep>" + MARK
+def _token_shape(t: dict):
+    """A token that announces itself by its prefix, where a word starts: the pattern takes the whole run of
+    its characters, so it never retries inside the run; length and character checks are made on the run."""
+    prefix, least, needs = t["prefix"], t["least"], t.get("needs") or ()
 
-
-def _token(prefix: str, chars: str, least: int, check=None):
-    """A token that announces itself by `prefix`, where a word starts (`mask-ghp_...` is one, `xghp_...`
-    is not): the pattern takes the whole run of `chars` after it, so it never retries inside the run."""
     def repl(m: re.Match) -> str:
         rest = m.group(0)[len(prefix):]
-        return MARK if len(rest) >= least and (check is None or check(rest)) else m.group(0)
-    return (prefix.lower(),), re.compile(r"(?<![A-Za-z0-9_])" + re.escape(prefix) + chars + "*"), repl
-
-
-def _sk_key(rest: str) -> bool:
-    # sk- keys are random base62: an upper-case letter and a digit tell them from names such as sshd's
-    # sk-ecdsa-sha2-nistp256-cert-v01@openssh.com, which must stay readable evidence.
-    return any(c.isupper() for c in rest) and any(c.isdigit() for c in rest)
+        ok = len(rest) >= least and ("upper" not in needs or any(c.isupper() for c in rest)) \
+            and ("digit" not in needs or any(c.isdigit() for c in rest))
+        return MARK if ok else m.group(0)
+    return (prefix.lower(),), re.compile(r"(?<![A-Za-z0-9_])" + re.escape(prefix) + t["chars"] + "*"), repl
 
 
 def _jwt(m: re.Match) -> str:
@@ -79,63 +76,87 @@ def _odbc_pwd(m: re.Match) -> str:
     return m.group("keep") + MARK if before in (";", "{") or s[b:b + 1] == ";" else m.group(0)
 
 
-# Each shape is tried only when one of its literals is in the (lower-cased) text at all.
-_SHAPES = [
-    # URL userinfo: keep the user (which may be empty: redis://:pass@host), drop the password.
-    # The password may hold a "/"; a port followed by a path (`host:8443/path@v2`) is not a password.
-    (("://",), re.compile(r"(?P<keep>://[^\s:/@\"'<>]{0,256}:)(?!<redacted>@)(?![0-9]{1,6}[/@])[^\s@\"'<>]{1,512}@"),
-     r"\g<keep>" + MARK + "@"),
-    # `docker login -p PASSWORD` (and podman's, helm registry's...): the flag's name holds no secret word.
-    ((" login",), re.compile(r"(?P<keep>\b(?:docker|podman|nerdctl|buildah|skopeo|oras|registry)\s+login\b[^\n]{0,256}?\s-p\s+)"
-                             r"(?!<redacted>)[^\s\-]\S*"), _KEEP),
-    (("bearer",), re.compile(r"(?P<keep>[Bb]earer[ \t]+)(?!<redacted>)[A-Za-z0-9._~+/=-]{8,}"), _KEEP),
-    (("basic",), re.compile(r"(?P<keep>Basic[ \t]+)(?!<redacted>)[A-Za-z0-9+/]{12,}={0,2}"), _KEEP),
-    # `Authorization: token abc` (GitHub's scheme), or any scheme, or none.
-    (("authorization",), re.compile(r"(?i)(?P<keep>\bauthorization[ \t]*:[ \t]*(?:[a-z][a-z-]{0,19}[ \t]+)?)"
-                                    r"(?!<redacted>)[^\s\"',;]+(?![^\s\"',;])(?![ \t]+<redacted>)"), _KEEP),
-    # PEM and PGP private keys, to their end line (or the end of the text).
-    (("-----begin",), re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----.*?"
-                                 r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)", re.S), MARK),
-    # Storage connection strings and SAS tokens: AccountKey=...; SharedAccessSignature=sv=...&sig=...;
-    (("accountkey", "sharedaccess"), re.compile(r"(?i)(?P<keep>\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)"
-                                                r"[ \t]*=[ \t]*)(?!<redacted>)[^;\s\"'<>]+"), _KEEP),
-    # kubeconfig's client key (base64 of a PEM key), in YAML or JSON; its `token:` is a secret name already.
-    (("client-key-data",), re.compile(r"(?P<keep>\bclient-key-data[\"']?[ \t]*:[ \t]*[\"']?)(?!<redacted>)[A-Za-z0-9+/=]+"),
-     _KEEP),
-    # Query parameters that are credentials though their names hold no secret word: a SAS signature,
-    # a private tracker's login key (passkey, torrent_pass); the tracker key as a path (/<32 hex>/announce).
-    (("sig=", "passkey=", "torrent_pass="), re.compile(r"(?i)(?P<keep>[?&;](?:sig|passkey|torrent_pass)=)"
-                                                       r"(?!<redacted>)[^&\s\"'<>#;]+"), _KEEP),
-    (("/announce",), re.compile(r"(?P<keep>/)[0-9a-fA-F]{32}(?=/announce)"), _KEEP),
-    # ODBC connection strings: Pwd=secret; or Pwd={secret with ; inside};
-    (("pwd",), re.compile(r"(?i)(?P<keep>(?<![A-Za-z0-9_])pwd[ \t]*=[ \t]*)(?!<redacted>)(?:\{[^}\n]{0,512}\}|[^;\s\"'{]+)"),
-     _odbc_pwd),
-    # netrc: `machine h login u password p` on one line, or `password p` alone on its line.
-    (("password",), re.compile(r"(?P<keep>\b(?:machine[ \t]+\S{1,256}|default)(?:[ \t]+(?:login|account)[ \t]+\S{1,256}){0,4}"
-                               r"[ \t]+password[ \t]+)(?!<redacted>)\S+"), _KEEP),
-    (("password",), re.compile(r"(?m)^(?P<keep>[ \t]*password[ \t]+)(?!<redacted>)\S+(?=[ \t]*$)"), _KEEP),
-    # curl -u user:pass / --user / --proxy-user / -U; a numeric uid:gid (`docker run -u 1000:1000`) is kept.
-    (("-u",), re.compile(r"""(?P<keep>(?<![^\s"'])(?:-u|-U|--user|--proxy-user)(?:[ \t]+|=)["']?[^\s:"'@]{0,256}:)"""
-                         r"""(?![0-9]{1,10}(?:[\s"']|$))(?!<redacted>)[^\s"']+"""), _KEEP),
-    # Incoming webhooks: the path is the credential.
-    (("hooks.slack.com",), re.compile(r"(?P<keep>hooks\.slack\.com/(?:services|workflows|triggers)/)(?!<redacted>)[A-Za-z0-9_/\-]+"), _KEEP),
-    (("discord",), re.compile(r"(?P<keep>discord(?:app)?\.com/api/webhooks/)(?!<redacted>)[A-Za-z0-9_/\-]+"), _KEEP),
-    (("office.com",), re.compile(r"(?P<keep>(?:webhook|outlook)\.office\.com/webhook(?:b2)?/)(?!<redacted>)[^\s\"'<>]+"), _KEEP),
-    # AWS key ids: long-term (AKIA) and temporary (ASIA), and the other credential prefixes.
-    (("akia", "asia", "abia", "acca", "a3t"),
-     re.compile(r"(?<![A-Za-z0-9_])(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"), MARK),
-    (("eyj",), re.compile(r"(?<![A-Za-z0-9_])eyJ[A-Za-z0-9_.-]*"), _jwt),
-] + [_token(*t) for t in (
-    ("ghp_", "[A-Za-z0-9]", 20), ("gho_", "[A-Za-z0-9]", 20), ("ghu_", "[A-Za-z0-9]", 20),
-    ("ghs_", "[A-Za-z0-9]", 20), ("ghr_", "[A-Za-z0-9]", 20), ("github_pat_", "[A-Za-z0-9_]", 20),
-    ("glpat-", "[A-Za-z0-9_-]", 20), ("hf_", "[A-Za-z0-9]", 20), ("nvapi-", "[A-Za-z0-9_-]", 20),
-    ("sk-", "[A-Za-z0-9_-]", 20, _sk_key),
-    ("xoxb-", "[A-Za-z0-9-]", 10), ("xoxp-", "[A-Za-z0-9-]", 10), ("xoxa-", "[A-Za-z0-9-]", 10),
-    ("xoxr-", "[A-Za-z0-9-]", 10), ("xapp-", "[A-Za-z0-9-]", 10),
-    ("AIza", "[0-9A-Za-z_-]", 35),  # Google API keys
-    ("sk_live_", "[0-9A-Za-z]", 20), ("rk_live_", "[0-9A-Za-z]", 20), ("sk_test_", "[0-9A-Za-z]", 20),  # Stripe
-    ("npm_", "[A-Za-z0-9]", 36), ("pypi-Ag", "[A-Za-z0-9_-]", 50),
-)]
+def _shape(d: dict):
+    kind = d["replace"]
+    repl = {"keep": r"\g<keep>" + MARK + d.get("after", ""), "mark": MARK, "jwt": _jwt, "odbc_pwd": _odbc_pwd}[kind]
+    return tuple(d["literals"]), re.compile(d["pattern"]), repl
+
+
+# The shapes are data (data/secret_shapes.yaml), shared with the probe, which hides them on the target.
+# Each is tried only when one of its literals is in the (lower-cased) text at all.
+_SHAPE_DATA = secret_shapes()
+_SHAPES = [_shape(d) for d in _SHAPE_DATA["shapes"]] + [_token_shape(t) for t in _SHAPE_DATA["tokens"]]
+
+# `sshpass -p VALUE`, `mysql -pVALUE`: flags whose value is secret only for the program they follow.
+_FLAGS_OF = {prog: frozenset(f["flags"]) for f in _SHAPE_DATA["program_flags"] for prog in f["programs"]}
+# The program as a word of its own or a path's last part (`/usr/bin/mysql`, `sudo mysql`, `x;mysql`).
+_PROGRAM = re.compile(r"(?<![^\s\"'/;|&(=])(?P<prog>" + "|".join(sorted(map(re.escape, _FLAGS_OF), key=len, reverse=True))
+                      + r")(?![^\s\"';|&)])")
+_COMMAND_END = re.compile(r"[\n;|&]")  # where the program's arguments end
+_SPACE = re.compile(r"[ \t]+")
+_WORD_END = re.compile(r"[\s]")
+
+
+def _value_end(text: str, v: int, end: int, line_end: int) -> int:
+    """Where the value starting at `v` ends: its closing quote (on its line), else the next blank. A search
+    for a quote that fails scans to the line's end, but only the last quote of a kind on a line fails."""
+    if v >= end:  # `--pass=` and nothing after it
+        return v
+    if text[v] in "\"'":
+        close = text.find(text[v], v + 1, line_end)
+        if close != -1:
+            return close + 1
+    w = _WORD_END.search(text, v, end)
+    return w.start() if w else end
+
+
+def _program_flags(text: str) -> str:
+    """The values of the flags `_FLAGS_OF` lists after their program, as the next word or attached. Each
+    program's arguments (to the end of its command) are read once, and a program named inside them is not
+    read again: linear in the text."""
+    out, pos, done = [], 0, 0
+    for m in _PROGRAM.finditer(text):
+        if m.start() < done:
+            continue
+        flags = _FLAGS_OF[m.group("prog")]
+        e = _COMMAND_END.search(text, m.end())
+        end = e.start() if e else len(text)
+        nl = text.find("\n", end)
+        line_end = len(text) if nl == -1 else nl
+        j, want_value = m.end(), False
+        while j < end:
+            sp = _SPACE.match(text, j, end)
+            if sp:
+                j = sp.end()
+                continue
+            v = None
+            if want_value:
+                want_value = False
+                if text[j] != "-":  # `mysql -p -u root`: -p prompts, -u is the next flag
+                    v = j
+            if v is None:
+                w = _WORD_END.search(text, j, end)
+                word = text[j: w.start() if w else end]
+                if word in flags:
+                    want_value = True
+                else:
+                    v = next((j + len(f) + (f.startswith("--")) for f in flags
+                              if word.startswith(f + "=" if f.startswith("--") else f) and len(word) > len(f)), None)
+            if v is None:
+                w = _WORD_END.search(text, j, end)
+                j = w.start() if w else end
+                continue
+            stop = _value_end(text, v, end, line_end)
+            value = text[v:stop]
+            if value.strip("\"'") not in ("", MARK):
+                out += [text[pos:v], _quoted(value)]
+                pos = stop
+            j = stop
+        done = max(end, j)
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _credential_csv(text: str) -> str:
@@ -223,14 +244,23 @@ def _by_name(line: str) -> str:
     return line
 
 
+def by_shape(text: str, lower: str | None = None) -> str:
+    """`text` with the shapes of data/secret_shapes.yaml hidden: what the probe's redact_shapes does on the target."""
+    lower = text.lower() if lower is None else lower
+    for literals, rx, repl in _SHAPES:
+        if any(lit in lower for lit in literals):
+            text = rx.sub(repl, text)
+    return text
+
+
 def redact(text: str) -> str:
     """`text` with every secret it holds replaced by MARK (idempotent)."""
     if not text:
         return text
     lower = text.lower()
-    for literals, rx, repl in _SHAPES:
-        if any(lit in lower for lit in literals):
-            text = rx.sub(repl, text)
+    text = by_shape(text, lower)
+    if any(prog in lower for prog in _FLAGS_OF):
+        text = _program_flags(text)
     if "secret access key" in lower:
         text = _credential_csv(text)
     upper = text.upper()

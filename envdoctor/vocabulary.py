@@ -1,6 +1,7 @@
 """The vocabularies the controller shares with the scripts it sends to targets, one data file each:
-which names are secret (data/secret_names.yaml), the clock-event (throttle) reasons and which of them are
-problems (data/clock_event_reasons.yaml), which GPUs are data-center parts (data/datacenter_gpus.yaml).
+which names are secret (data/secret_names.yaml), what a secret looks like whatever its name
+(data/secret_shapes.yaml), the clock-event (throttle) reasons and which of them are problems
+(data/clock_event_reasons.yaml), which GPUs are data-center parts (data/datacenter_gpus.yaml).
 
 How a script gets them: the probe and the proof script run where envdoctor is not installed (stdlib only,
 sent on stdin), so they cannot read the data files. `with_vocabulary` writes what a script reads into the
@@ -20,6 +21,13 @@ MARKER = "VOCABULARY = None"  # the line of a script that `with_vocabulary` repl
 def secret_name_words() -> tuple[str, ...]:
     """The words that make a variable, key or flag name secret, upper case ("TOKEN", "PASSW", ...)."""
     return tuple(w.upper() for w in load("secret_names")["words"])
+
+
+def secret_shapes() -> dict:
+    """{"shapes", "tokens", "program_flags"}: what a secret looks like whatever it is named (data/secret_shapes.yaml)."""
+    d = load("secret_shapes")
+    return {"shapes": [dict(s) for s in d["shapes"]], "tokens": [dict(t) for t in d["tokens"]],
+            "program_flags": [{"programs": list(f["programs"]), "flags": list(f["flags"])} for f in d["program_flags"]]}
 
 
 def clock_event_reasons() -> list[dict]:
@@ -45,7 +53,7 @@ def datacenter_gpus() -> dict:
 
 
 # What each script reads (a script is sent only what it uses; neither classifies GPUs).
-PROBE = {"secret_name_words": lambda: list(secret_name_words())}
+PROBE = {"secret_name_words": lambda: list(secret_name_words()), "secret_shapes": secret_shapes}
 PROOF = {"clock_event_reasons": clock_event_reasons}
 
 

@@ -77,7 +77,36 @@ SHAPES = [
      "header <redacted>.tail"),
 ]
 
+# A secret flag followed by its value, where only the program tells the flag is a password (constructed).
+PROGRAM_FLAGS = [
+    ("sshpass -p hunter2 ssh gpu01", "sshpass -p <redacted> ssh gpu01"),
+    ("sshpass -phunter2 ssh gpu01", "sshpass -p<redacted> ssh gpu01"),
+    ('sshpass -p "two words" ssh gpu01', 'sshpass -p "<redacted>" ssh gpu01'),
+    ("mysql -u root -phunter2 db", "mysql -u root -p<redacted> db"),
+    ("mysql -u root -p'two words' db", "mysql -u root -p'<redacted>' db"),
+    ("mysql -u root -p hunter2", "mysql -u root -p <redacted>"),  # mysql reads a database there; hidden anyway
+    ("$ sudo /usr/bin/mysqldump -phunter2 db > x.sql; ssh -p 22 gpu01", "$ sudo /usr/bin/mysqldump -p<redacted> db > x.sql; ssh -p 22 gpu01"),
+    ("redis-cli -h cache -a hunter2 ping", "redis-cli -h cache -a <redacted> ping"),
+    ("redis-cli --pass=hunter2 ping", "redis-cli --pass=<redacted> ping"),
+    ("ipmitool -I lanplus -H bmc01 -U admin -P hunter2 -p 623 sel list",
+     "ipmitool -I lanplus -H bmc01 -U admin -P <redacted> -p 623 sel list"),
+    ("racadm -r bmc01 -u root -p calvin getsysinfo", "racadm -r bmc01 -u root -p <redacted> getsysinfo"),
+    ("ldapsearch -x -D cn=admin -w hunter2 -b dc=x", "ldapsearch -x -D cn=admin -w <redacted> -b dc=x"),
+    ("mongosh -u admin -p hunter2 db", "mongosh -u admin -p <redacted> db"),
+    ("echo x | sshpass -p hunter2 ssh h && mysql -phunter3", "echo x | sshpass -p <redacted> ssh h && mysql -p<redacted>"),
+    ("curl -ubob:hunter2 https://x", "curl -ubob:<redacted> https://x"),
+    ("smbclient //nas/share -U bob%hunter2", "smbclient //nas/share -U bob%<redacted>"),
+    ("openssl pkcs12 -in a.p12 -passin pass:hunter2 -nodes", "openssl pkcs12 -in a.p12 -passin pass:<redacted> -nodes"),
+]
+
 SHAPE_LOOK_ALIKES = [
+    "ssh -p 2222 gpu01",  # a port: -p is secret only after the programs that take a password there
+    "docker run -p 8080:80 -u 1000:1000 image",
+    "mysql -p -u root db",  # -p alone prompts; -u is the next flag
+    "tar -cpf x.tar /var/lib/mysql",
+    "ipmitool -U admin -p 623 sel list",
+    "date -U +%s",
+    "openssl pkcs12 -passin env:P12_PASS",
     "PWD=/home/bob",  # the shell's working directory, not an ODBC password
     "docker run -u 1000:1000 image",  # uid:gid
     "Permission denied (publickey,password).",
@@ -111,6 +140,12 @@ def test_secret_forms_are_redacted(text, want):
 @pytest.mark.parametrize("text,want", SHAPES)
 def test_issue21_secret_shapes_are_redacted(text, want):
     """Constructed: one line (or block) per shape found leaking in real logs and configs."""
+    assert redact(text) == want
+    assert redact(want) == want  # idempotent
+
+
+@pytest.mark.parametrize("text,want", PROGRAM_FLAGS)
+def test_a_secret_flag_followed_by_its_value(text, want):
     assert redact(text) == want
     assert redact(want) == want  # idempotent
 

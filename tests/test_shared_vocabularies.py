@@ -17,7 +17,7 @@ from envdoctor import redact
 from envdoctor.knowledge import load
 from envdoctor.proof import STDIN as PROOF_STDIN
 from envdoctor.proof.verdict import THROTTLE_PROBLEMS
-from envdoctor.vocabulary import MARKER, clock_event_reasons, datacenter_gpus, with_vocabulary
+from envdoctor.vocabulary import MARKER, clock_event_reasons, datacenter_gpus, secret_shapes, with_vocabulary
 from tests.support.sent_scripts import sent_probe, sent_proof
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +62,45 @@ def test_probe_without_its_vocabulary_says_so_and_hides_every_value(monkeypatch)
                        text=True, timeout=300)
     doc = json.loads(r.stdout)
     assert doc["vocabulary_missing"] == bare.VOCABULARY_MISSING and "vocabulary" in r.stderr
+
+
+# ---- secret shapes: data/secret_shapes.yaml
+
+def test_probe_and_redactor_hide_the_same_secret_shapes():
+    """One list of shapes: the probe as sent carries the data file, and hides every constructed sample the
+    way the controller's redactor does."""
+    from tests.test_redact import CASES, NOT_SECRETS, SHAPE_LOOK_ALIKES, SHAPES
+
+    probe = sent_probe()
+    assert probe.VOCABULARY["secret_shapes"] == secret_shapes() == {k: load("secret_shapes")[k] for k in
+                                                                   ("shapes", "tokens", "program_flags")}
+    samples = [t for t, _ in SHAPES + CASES] + SHAPE_LOOK_ALIKES + NOT_SECRETS
+    assert [probe.redact_shapes(t) for t in samples] == [redact.by_shape(t) for t in samples]
+    assert sum(redact.MARK in redact.by_shape(t) for t, _ in SHAPES) > len(SHAPES) // 2  # not a vacuous match
+
+
+def test_shape_patterns_compile_on_the_probes_oldest_python():
+    # Python 3.6 takes inline flags only at the start of a pattern (3.11 refuses them elsewhere, too)
+    for d in load("secret_shapes")["shapes"]:
+        assert not re.search(r"(?<!^)\(\?[aiLmsux]+\)", d["pattern"]), d["id"]
+        assert "(?>" not in d["pattern"] and not re.search(r"[*+?}]\+", d["pattern"]), d["id"]  # no 3.11 syntax
+
+
+def test_probe_hides_a_program_flag_value_and_a_shape_in_a_command_line():
+    argv = sent_probe()._sec_redact_argv
+    assert argv(["sshpass", "-p", "hunter2", "ssh", "gpu01"]) == ["sshpass", "-p", "<redacted>", "ssh", "gpu01"]
+    assert argv(["sudo", "/usr/bin/mysql", "-uroot", "-phunter2"]) == ["sudo", "/usr/bin/mysql", "-uroot", "-p<redacted>"]
+    assert argv(["redis-server", "--requirepass", "hunter2"]) == ["redis-server", "--requirepass", "<redacted>"]
+    assert argv(["mysql", "-p", "-u", "root"]) == ["mysql", "-p", "-u", "root"]
+    assert argv(["ssh", "-p", "2222", "gpu01"]) == ["ssh", "-p", "2222", "gpu01"]
+    assert argv(["python", "x.py", "--mirror", "https://bob:hunter2@pypi.internal/simple"]) == \
+        ["python", "x.py", "--mirror", "https://bob:<redacted>@pypi.internal/simple"]
+
+
+def test_probe_hides_a_shape_in_a_kept_variable(monkeypatch):
+    monkeypatch.setenv("CUDA_CACHE_MIRROR", "https://bob:hunter2@cache.internal/")
+    env = json.loads(sent_probe().environment()["stdout"])
+    assert env["CUDA_CACHE_MIRROR"] == "https://bob:<redacted>@cache.internal/"
 
 
 # ---- clock-event (throttle) reasons: data/clock_event_reasons.yaml
