@@ -1,7 +1,9 @@
-"""Hostile inputs, second round (issue 21, classes 3, 4, 6, 7 and the bundle/--from items of 5). Every input
-here is constructed. The CLI runs in a child process under RLIMIT_AS and RLIMIT_CPU: a bomb that gets
-through is killed by the limit and the test fails on the exit status, never on wall-clock time. FIFOs
-and files live in tmp_path only."""
+"""Hostile inputs, second round (issue 21, classes 1, 2, 3, 4, 6, 7, 9 and the bundle/--from items of 5; the
+redactor's bombs are in tests/security/test_redaction_linear.py, the inventory and host-range ones in
+tests/inventory/test_bombs.py, the playbook imports in tests/fixes/test_import_bombs.py, the SIGTERM of a
+huge fleet in tests/hosts/test_interrupt_big_fleet.py). Every input here is constructed. The CLI runs in a
+child process under RLIMIT_AS and RLIMIT_CPU: a bomb that gets through is killed by the limit and the test
+fails on the exit status, never on wall-clock time. FIFOs and files live in tmp_path only."""
 
 import io
 import json
@@ -52,6 +54,64 @@ def bundle_dir(d, manifest_text: str, sections=()):
     for n in sections:
         (d / "sections" / f"{n}.txt").write_text("out\n")
     return d
+
+
+# --- 1: terminal injection -------------------------------------------------------------------------
+
+# OSC title (BEL), OSC 8 hyperlink and DCS (ST), an unterminated OSC 52 clipboard write, CSI clears, RIS,
+# C1 CSI, CR; the unterminated OSC goes last on its line, as it swallows what follows.
+ESCAPES = ("\x1b]0;pwned\x07 \x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\ \x1bP+q544e\x1b\\ "
+           "\x1b[2J\x1b[H \x1bc \x9b2J \rfake ok \x1b]52;c;cHduZWQ=")
+RAW = ("\x1b", "\x07", "\x9b", "\x90", "\x9d", "\r")
+
+
+def test_escape_sequences_in_a_paste_and_its_name_reach_no_terminal(tmp_path):
+    """Constructed attack: a paste whose file name and Xid, NVRM and error lines carry every kind of escape
+    sequence, 10,000 lines of them (1.5 MB; about 3 CPU-s here): the text report and stderr show them escaped, never raw, and
+    the run stays within the CPU and memory limits."""
+    line = "Mar  4 10:12:01 gpu1 kernel: NVRM: Xid (PCI:0000:01:00): 79, pid=1, " + ESCAPES + "\n"
+    paste = tmp_path / "nvidia\x1b]0;title\x07.txt"
+    paste.write_text(XID.decode() + line * 10_000 + "RuntimeError: CUDA error: " + ESCAPES + "\n")
+    for extra in ((), ("--verbose",)):
+        rc, out, err = envdoctor("check", "--no-proof", *extra, "--from", paste)
+        assert rc == 1 and "Traceback" not in err, err[-2000:]
+        assert "gpu_hardware_xid" in out and "nvidia\\x1b]0;title\\x07.txt" in out
+        assert not [c for c in RAW if c in out or c in err], [c for c in RAW if c in out or c in err]
+    rc, out, err = envdoctor("check", "--no-proof", "--json", "--from", paste)
+    assert json.loads(out)["hosts"][0]["host"] == "nvidia\x1b]0;title\x07.txt"  # JSON keeps the raw text
+
+
+# --- 2: secrets in pastes, bundles and diffs -----------------------------------------------------------
+
+SECRETS = ["hunter2-sshpass", "hunter2-mysql", "hunter2-curl", "hunter2-url", "ghp_" + "A1b2C3d4E5" * 4,
+           "hunter2-ipmi", "Zm9vYmFyYmF6cXV4c2VjcmV0a2V5"]
+SECRET_PASTE = f"""$ sshpass -p {SECRETS[0]} ssh gpu1 nvidia-smi
+$ mysql -u root -p{SECRETS[1]} jobs
+$ curl -u bob:{SECRETS[2]} https://artifacts.internal/cuda.run
+$ pip install --index-url https://bob:{SECRETS[3]}@pypi.internal/simple torch
+export GH_PAT={SECRETS[4]}
+$ ipmitool -I lanplus -H bmc1 -U admin -P {SECRETS[5]} sel list
+DefaultEndpointsProtocol=https;AccountName=a;AccountKey={SECRETS[6]};EndpointSuffix=core.windows.net
+""" + XID.decode()
+
+
+def test_secrets_in_a_paste_reach_no_output_and_no_saved_bundle(tmp_path):
+    """Constructed: a paste holding a password flag and its value (sshpass -p, mysql -pVALUE, ipmitool -P),
+    curl -u, a URL password, a token and a storage key, then 1.5 MB more of such lines (about 3 CPU-s
+    here): the text and JSON reports and a bundle saved from it hold none of them."""
+    paste = tmp_path / "paste.txt"
+    paste.write_text(SECRET_PASTE + SECRET_PASTE * 3_000)
+    outputs = []
+    for args in (["check", "--no-proof"], ["check", "--no-proof", "--json"], ["facts", "--raw"]):
+        rc, out, err = envdoctor(*args, "--from", paste)
+        assert "Traceback" not in err, err[-2000:]
+        outputs += [out, err]
+    rc, out, err = envdoctor("facts", "--from", paste, "--bundle", tmp_path / "saved.tar.gz")
+    assert rc == 0, err
+    with tarfile.open(tmp_path / "saved.tar.gz") as tar:
+        outputs += [tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()]
+    assert any("<redacted>" in o for o in outputs)
+    assert not [s for s in SECRETS for o in outputs if s in o]
 
 
 # --- 3: text that is not clean UTF-8 ---------------------------------------------------------------
@@ -252,3 +312,21 @@ def test_prometheus_labels_unique_in_the_renderer_too():
                                        HostReport(host="n", status=HostStatus.FAIL)])
     lines = [l for l in render_prometheus(rep, now=0).splitlines() if l.startswith("envdoctor_host_status{")]
     assert lines == ['envdoctor_host_status{host="n"} 0', 'envdoctor_host_status{host="n#2"} 2']
+
+
+# --- 9: empty selections -------------------------------------------------------------------------------
+
+def test_empty_target_and_an_inventory_of_control_characters_are_one_line(tmp_path):
+    """Constructed: `check "$HOSTS"` with HOSTS unset, and YAML inventories whose host names carry escape
+    sequences (raw: refused by YAML; written as \\x1b escapes: refused as a host): exit 2, one printable line."""
+    rc, out, err = envdoctor("check", "--no-proof", "-F", "/dev/null", "")
+    refused(rc, err, "the TARGET is empty")
+    raw = tmp_path / "raw.yml"
+    raw.write_bytes(b"all:\n  hosts:\n    gpu\x1b]0;pwned\x07\x0b01:\n")
+    escaped = tmp_path / "escaped.yml"
+    escaped.write_text('all:\n  hosts:\n    "gpu\\x1b[2J\\nx":\n')
+    for inv in (raw, escaped):
+        for command in (["check", "--no-proof"], ["hosts"]):
+            rc, out, err = envdoctor(*command, "-F", "/dev/null", "-i", inv)
+            refused(rc, err)
+            assert not [c for c in RAW if c in err], err
