@@ -1,13 +1,13 @@
 """Diagnosis accuracy on the real-case corpus: for each labelled paste, is the cause class that
 `envdoctor check --from` names first the one the thread concluded? Per split (tuned: the cases the
-knowledge base was built on; r2: the second round, tuned on; blind-1: collected while r2 was tuned, by
-collectors the tuners did not read; blind-2: collected after the knowledge base was frozen; neither blind
-split is ever tuned on), prints accuracy per class, the cases left "undetermined" (a recognised failure
-whose cause is not determined: honest, not right), the confident-wrong ones (failed on a cause the thread
-did not conclude), and the false alarms on healthy outputs (a named cause or a failed check).
-Runs without pytest.
+knowledge base was built on; r2: the second round; blind-N: collected by collectors the tuners did not
+read - blind-1 and blind-2 were measured once at the round-2 freeze and tuned on in round 3, blind-3 and
+blind-4 are the round-3 blind splits, see tests/corpus.py BLIND_NOW), prints accuracy per class, the
+cases left "undetermined" (a recognised failure whose cause is not determined: honest, not right), the
+confident-wrong ones (failed on a cause the thread did not conclude), and the false alarms on healthy
+outputs (a named cause or a failed check). Runs without pytest.
 
-    python benchmarks/diagnosis_accuracy.py [-v] [--split tuned|r2|blind-1|blind-2]
+    python benchmarks/diagnosis_accuracy.py [-v] [--split tuned|r2|blind-1|...]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main() -> None:
     splits: dict[str, dict[str, str]] = defaultdict(dict)
     for rel, want in cases.items():
         splits[split_of(rel)][rel] = want
-    for name in ("tuned", "r2", "blind-1", "blind-2"):
+    for name in sorted(splits, key=lambda n: ({"tuned": 0, "r2": 1}.get(n, 2), n)):
         if only and name != only:
             continue
         show(name, measure(splits[name], checks), verbose)

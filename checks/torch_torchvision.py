@@ -2,6 +2,7 @@
 
 from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.cuda_compat import torchvision_for, vtuple, wheel_index
+from envdoctor.knowledge import load
 from envdoctor.models import Status
 from envdoctor.torch_evidence import python_cmd
 
@@ -35,6 +36,9 @@ def torchvision_match(facts):
     have = vtuple(t.torchvision)
     if not have:
         return unknown(f"torchvision version {t.torchvision!r} is not readable", evidence=ev)
+    if have < vtuple(load("torch_releases")["torchvision_compiled_since"]):
+        return passed(f"torchvision {t.torchvision} is pure Python (no compiled operators): bound to no torch release",
+                      evidence=ev)
     if have[:2] != vtuple(want)[:2]:
         return from_cause(Status.FAIL, f"torchvision {t.torchvision} does not pair with torch {t.version} (expects "
                           f"{want}.x)", "torchvision_mismatch", ev, detail="installed from different releases",

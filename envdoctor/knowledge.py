@@ -74,6 +74,7 @@ class CauseSpec(BaseModel):
     windows: FixSpec | None = None  # the fix on a Windows host, where it differs
     blocks_cuda: bool = False  # CUDA cannot work at all under this cause: "CUDA works" contradicts it
     when_cuda_works: str | None = None  # the note that replaces this cause when CUDA is seen working
+    sources: list[str] = Field(default_factory=list)  # the threads and docs the cause was learnt from
 
 
 class EvidenceSpec(BaseModel):

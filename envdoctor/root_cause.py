@@ -155,6 +155,12 @@ def _wsl(f: HostFacts, want: bool) -> Verdict:
     if w is None and (_sig(f, "wsl_libcuda_messages") or "wsl" in f.diagnosis.mentions):
         w = True
     drv = f.gpu.nvml_version or f.gpu.kernel_module_version
+    smi = f.gpu.nvidia_smi_version
+    if w is None and smi and f.gpu.nvml_version and smi != f.gpu.nvml_version and re.fullmatch(r"\d{3}\.\d{2}", f.gpu.nvml_version) \
+            and vtuple(f.gpu.nvml_version) >= (455,):
+        # On Linux nvidia-smi and the driver it reports are one release; under WSL the Linux-side nvidia-smi
+        # reports the Windows driver, whose version has two parts (555.85)
+        return want, f"NVIDIA-SMI {smi} reports the Windows driver {f.gpu.nvml_version} (WSL)"
     if w is None and drv and vtuple(drv) and vtuple(drv) < (455,):
         # GPU support in WSL 2 came with the 455 driver preview: an older driver is not a WSL one
         return (not want), f"driver {drv} predates GPU support in WSL (455+)"
@@ -262,11 +268,31 @@ def _cvd_bad(f: HostFacts) -> Verdict:
     vs = v.strip()
     if vs in ("", "-1", "none", "NoDevFiles"):
         return True, f"CUDA_VISIBLE_DEVICES={v!r}"
+    if vs.startswith("$"):
+        # "$0" expands to the shell's or script's name, never a GPU; other variables are not known here
+        return (True, f"CUDA_VISIBLE_DEVICES={v} (the shell's name, not a GPU index)") if vs == "$0" else (None, None)
+    if not re.fullmatch(r"(?:\s*(?:\d+|(?:GPU|MIG)-[\w/-]+)\s*,?)+", vs):
+        return True, f"CUDA_VISIBLE_DEVICES={v!r} names no GPU index or UUID"
     n = len(f.gpu.gpus) if f.gpu.gpus else None
     idx = [int(x) for x in re.findall(r"\d+", vs)] if re.fullmatch(r"[\d,\s]+", vs) else []
     if n and idx and max(idx) >= n:
         return True, f"CUDA_VISIBLE_DEVICES={v!r} but {n} GPU(s) exist"
     return False, f"CUDA_VISIBLE_DEVICES={v!r}"
+
+
+def _cuda_libs_mixed(f: HostFacts) -> Verdict:
+    """`ldd` shows CUDA libraries of a pip/conda install resolved from a system toolkit (or two toolkits)."""
+    libs = [x for x in f.system.cuda_libs_resolved or [] if x.path]
+    if not libs:
+        return None, None
+    system = [x for x in libs if x.origin == "system toolkit" and not x.subject]
+    packaged = [x for x in libs if x.origin in ("pip wheel", "conda")]
+    roots = sorted({x.cuda_root for x in libs if x.cuda_root})
+    if system and packaged:
+        return True, f"{system[0].name} from {system[0].cuda_root or system[0].path} next to {packaged[0].name} of a {packaged[0].origin}"
+    if len(roots) > 1:
+        return True, f"CUDA libraries from {roots[0]} and {roots[1]}"
+    return False, f"the CUDA libraries ldd shows come from one place ({libs[0].origin})"
 
 
 def _system_cuda_on_ld(f: HostFacts) -> Verdict:
@@ -322,9 +348,27 @@ def _driver_vs_torch(f: HostFacts, too_old: bool) -> Verdict:
     return old == too_old, f"driver runs CUDA {d.cuda}, torch needs {tc}"
 
 
+def _arch_by_build(f: HostFacts, caps: list[tuple[str, str]], missing: bool) -> Verdict:
+    """Without torch's arch list: a GPU whose architecture needs a newer CUDA than the one torch was built
+    with (sm_120 needs CUDA 12.8) cannot be in the build. The converse is not known: an older CUDA's
+    build may still lack an arch, so only "missing" is ever concluded this way."""
+    build = vtuple(f.torch.cuda_build)
+    if not build:
+        return None, None
+    need = load("torch_gpu_arch")["min_cuda_for_arch"]
+    for name, cap in caps:
+        c = vtuple(cap)
+        arch = f"sm_{c[0]}{c[1]}" if c and len(c) >= 2 else None
+        if arch in need and vtuple(need[arch]) > build:
+            return missing, f"{name} ({arch}) needs a CUDA {need[arch]} build; torch is built with CUDA {f.torch.cuda_build}"
+    return None, None
+
+
 def _arch(f: HostFacts, missing: bool) -> Verdict:
     arch = f.torch.arch_list
     caps = _caps(f)
+    if caps and not arch:
+        return _arch_by_build(f, caps, missing)
     if not arch or not caps:
         return None, None
     have = {a.replace("sm_", "") for a in arch if a.startswith("sm_")}
@@ -381,6 +425,10 @@ def _ecc_pending(f: HostFacts) -> Verdict:
 
 def _throttled(f: HostFacts) -> Verdict:
     gs = f.gpu.gpus or []
+    # a GPU at its "GPU Max Operating Temp" is held there by slowing down (a platform may set that limit low)
+    hot = [g for g in gs if g.temperature_c is not None and g.max_operating_temp_c and g.temperature_c >= g.max_operating_temp_c - 2]
+    if hot:
+        return True, f"{hot[0].label}: {hot[0].temperature_c} C, its max operating temperature is {hot[0].max_operating_temp_c} C"
     known = [g for g in gs if g.throttle_reasons_active is not None or g.pcie_width_current is not None]
     if not known:
         return None, None
@@ -458,6 +506,12 @@ def _slurm_without_gpus(f: HostFacts) -> Verdict:
     return True, f"a Slurm job without a GPU request: {job.line}"
 
 
+def _slurm_node(f: HostFacts) -> Verdict:
+    """The output comes from a Slurm node: its daemon (slurmd) or a job on it."""
+    s = _sig(f, "slurm_node") or _sig(f, "slurm_job")
+    return (True, s.line) if s else (None, None)
+
+
 def _driver_unreachable(f: HostFacts) -> Verdict:
     """nvidia-smi or torch reached no driver / no device (the messages a job without GPUs shows)."""
     s = next((_sig(f, i) for i in ("smi_cannot_communicate", "smi_no_devices", "torch_no_driver") if _sig(f, i)), None)
@@ -517,6 +571,7 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "shm_large": lambda f: _shm(f, False),
     "cuda_visible_devices_bad": _cvd_bad,
     "system_cuda_on_ld_path": _system_cuda_on_ld,
+    "cuda_libs_mixed": _cuda_libs_mixed,
     "pip_nvidia_wheels": _pip_nvidia,
     "several_toolkits": _several_toolkits,
     "nvcc_differs_from_torch": _nvcc_differs,
@@ -541,7 +596,9 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "oom_self_holds": lambda f: _oom_split(f, False),
     "snap_docker": _text("snap_docker", r"snap[./]docker|/snap/"),
     "rootless_engine": _text("rootless", r"rootless|no-cgroups"),
+    "cdi_requested": _text("cdi_requested", r"--device[\s=]+nvidia\.com/gpu=|\bnvidia\.com/gpu=(?:all|\d)"),
     "slurm_job_without_gpus": _slurm_without_gpus,
+    "slurm_node": _slurm_node,
     "driver_unreachable": _driver_unreachable,
     "smi_lists_gpus": _smi_lists_gpus,
 }

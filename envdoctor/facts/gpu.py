@@ -29,6 +29,7 @@ class GpuInfo(BaseModel):
     memory_used_mib: int | None = None
     utilization_pct: int | None = None
     temperature_c: int | None = None
+    max_operating_temp_c: int | None = None  # "GPU Max Operating Temp": the GPU slows down to stay below it
     power_draw_w: float | None = None
     power_limit_w: float | None = None
     compute_capability: str | None = None  # "9.0"

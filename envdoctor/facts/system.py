@@ -14,6 +14,7 @@ class ResolvedLib(BaseModel):
     cuda_version: str | None = None  # that toolkit's version when its path names it: "12.1"
     origin: str | None = None  # "system toolkit", "pip wheel", "conda", "driver", "other"
     line: str = ""  # verbatim
+    subject: bool = False  # the library `ldd` was run on (its own path), not one it resolved
 
 
 class SystemFacts(BaseModel):

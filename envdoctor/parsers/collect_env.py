@@ -134,3 +134,29 @@ def find_collect_env(text: str) -> CollectEnv | None:
             continue
     close()
     return CollectEnv(fields=fields, gpus=gpus, packages=packages, warnings=warnings)
+
+
+# GitHub issue templates ask for the environment as Markdown bullets ("- PyTorch Version (e.g., 1.0): 1.4",
+# "- **GPU**: NVIDIA GeForce RTX 5090"): the same facts as collect_env, typed by the user.
+_TEMPLATE_LINE = re.compile(r"^\s*[-*]\s+(?:\*\*)?(?P<key>[A-Za-z][\w /.-]*?)(?:\*\*)?\s*(?:\([^)\n]*\))?\s*(?:\*\*)?:"
+                            r"(?:\*\*)?\s*(?P<value>\S.*?)\s*$", re.M)
+_TEMPLATE_KEYS = {"pytorch version": "PyTorch version", "torch version": "PyTorch version", "pytorch": "PyTorch version",
+                  "gpu models and configuration": "GPU models and configuration", "gpu": "GPU models and configuration",
+                  "os": "OS", "python version": "Python version"}
+
+
+def find_issue_template(text: str) -> CollectEnv | None:
+    """The environment bullets of an issue template, as a CollectEnv (None without a PyTorch version).
+    The build comes only from the version's own label (+cu121, +cpu); a bare version tells nothing of it."""
+    fields: dict[str, str] = {}
+    for m in _TEMPLATE_LINE.finditer(text):
+        key = _TEMPLATE_KEYS.get(m.group("key").strip().lower())
+        if key and key not in fields:
+            fields[key] = m.group("value").strip().strip("*`").strip()
+    v = fields.get("PyTorch version", "")
+    label = re.search(r"^\d+\.\d+\S*\+(cu(\d+)(\d)|cpu)\b", v)
+    if not label:
+        return None
+    fields["CUDA used to build PyTorch"] = "None" if label.group(1) == "cpu" else f"{label.group(2)}.{label.group(3)}"
+    gpu = fields.get("GPU models and configuration")
+    return CollectEnv(fields=fields, gpus=[gpu] if gpu else None)

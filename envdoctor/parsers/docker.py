@@ -195,7 +195,7 @@ def scan_cdi_devices(text: str) -> list[str] | None:
 # Which container/toolkit error a line shows is the knowledge base's call (data/signatures/container.yaml,
 # host.yaml); a line's kind is the signature's id. Order matters: the first signature matching a line names it.
 CONTAINER_SIGNATURES = ("docker_no_gpu_driver", "docker_unknown_runtime", "container_cli_requirement",
-                        "driver_init_timed_out", "container_cli_init_error")
+                        "driver_init_timed_out", "toolkit_binary_missing", "container_cli_init_error")
 # Kinds dockerd reports itself, before the toolkit's hook runs
 DOCKERD_KINDS = ("docker_no_gpu_driver", "docker_unknown_runtime")
 # The clause worth quoting out of docker's long, escaped one-line error

@@ -218,6 +218,7 @@ def _xml_gpu(g: ET.Element) -> GpuInfo:
     info.memory_used_mib = _int(_x(g, "fb_memory_usage/used"))
     info.utilization_pct = _int(_x(g, "utilization/gpu_util"))
     info.temperature_c = _int(_x(g, "temperature/gpu_temp"))
+    info.max_operating_temp_c = _int(_x(g, "temperature/gpu_temp_max_gpu_threshold"))
     power = g.find("gpu_power_readings")
     if power is None:
         power = g.find("power_readings")
@@ -373,6 +374,7 @@ def _q_gpu(bus: str, n: _Node) -> GpuInfo:
     info.memory_used_mib = _int(n.get("FB Memory Usage", "Used"))
     info.utilization_pct = _int(n.get("Utilization", "GPU"))
     info.temperature_c = _int(n.get("Temperature", "GPU Current Temp"))
+    info.max_operating_temp_c = _int(n.get("Temperature", "GPU Max Operating Temp"))
     pw = n.node("GPU Power Readings") or n.node("Power Readings")
     if pw is not None:
         info.power_draw_w = _float(pw.get("Instantaneous Power Draw")) or _float(pw.get("Power Draw")) \

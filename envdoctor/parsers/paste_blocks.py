@@ -82,10 +82,18 @@ def _origin(path: str) -> str:
     return "other"
 
 
+_LDD_SUBJECT = re.compile(r"(?:^|[$#>]\s*)ldd\s+(?P<path>/\S+\.so\S*)\s*$", re.M)
+
+
 def cuda_libs_resolved(text: str) -> list[ResolvedLib] | None:
     """Each CUDA library `ldd`/`ldconfig -p` resolved, with the toolkit its path comes from (the
-    "/usr/local/cuda-11.8" of "/usr/local/cuda-11.8/lib64/libcublas.so.11")."""
+    "/usr/local/cuda-11.8" of "/usr/local/cuda-11.8/lib64/libcublas.so.11"); the library `ldd` was asked
+    about comes first, marked `subject`, when the command line is pasted too."""
     out, seen = [], set()
+    for m in _LDD_SUBJECT.finditer(text):
+        path = m.group("path")
+        out.append(ResolvedLib(name=path.rsplit("/", 1)[-1], path=path, origin=_origin(path), subject=True,
+                               line=m.group(0).strip()))
     for m in _LDD.finditer(text):
         name, path = m.group(1), m.group(2)
         if (name, path) in seen:
@@ -105,8 +113,11 @@ _LD_PATH_ASSIGN = re.compile(r"^\s*(?:export\s+)?LD_LIBRARY_PATH=(\S*)", re.M)
 _PATH_LIST = re.compile(r"^\s*((?:/[\w.+-]+)+/?(?::(?:/[\w.+-]+)+/?)+:?)\s*$", re.M)
 
 
+_ECHO_LD_PATH = re.compile(r"echo\s+[\"']?\$\{?LD_LIBRARY_PATH\}?[\"']?\s*\n\s*((?:/[\w.+-]+)+/?(?::(?:/[\w.+-]+)+/?)*:?)\s*$", re.M)
+
+
 def ld_library_path(text: str) -> list[str] | None:
-    m = _LD_PATH_ASSIGN.search(text)
+    m = _LD_PATH_ASSIGN.search(text) or _ECHO_LD_PATH.search(text)
     if m:
         return [p for p in m.group(1).strip("'\"").split(":") if p]
     for m in _PATH_LIST.finditer(text):  # `echo $LD_LIBRARY_PATH` prints a bare path list
@@ -116,12 +127,15 @@ def ld_library_path(text: str) -> list[str] | None:
     return None
 
 
-_CVD = re.compile(r"(?:^|\s|export\s)CUDA_VISIBLE_DEVICES=(\"[^\"]*\"|'[^']*'|\S*)", re.M)
+_CVD = re.compile(r"(?:^|\s|export\s)CUDA_VISIBLE_DEVICES=(\"[^\"]*\"|'[^']*'|\S*)"
+                  r"|os\.environ\[[\"']CUDA_VISIBLE_DEVICES[\"']\]\s*=\s*(\"[^\"]*\"|'[^']*')", re.M)
 
 
 def cuda_visible_devices(text: str) -> str | None:
-    m = _CVD.search(text)
-    return m.group(1).strip("'\"") if m else None
+    m = None
+    for m in _CVD.finditer(text):  # the last assignment is the one in effect (os.environ after the shell's)
+        pass
+    return (m.group(1) if m.group(1) is not None else m.group(2)).strip("'\"") if m else None
 
 
 _USR_LOCAL = re.compile(r"^[dl][rwxst-]{9}\S*\s+\d+\s+\S+\s+\S+\s+\d+\s+\w{3}\s+\d+\s+[\d:]+\s+(cuda(?:-[\d.]+)?)(?: -> (\S+))?\s*$", re.M)
@@ -185,7 +199,8 @@ def in_container_text(text: str) -> bool:
 
 _MENTIONS = [
     ("wsl", re.compile(r"microsoft-standard|/usr/lib/wsl/|\bWSL2?\b|/mnt/c/|\\\\wsl", re.I)),
-    ("suspend", re.compile(r"\b(?:suspend|resume[ds]? from|hibernat\w*|wak(?:e|ing) (?:up|from)|after sleep)\b", re.I)),
+    ("suspend", re.compile(r"\b(?:suspend|resume[ds]? from|hibernat\w*|wak(?:e|ing) (?:up|from)|(?:after|from) (?:a |the )?sleep|"
+                           r"wak(?:e|ing) (?:the |my |a )?(?:laptop|computer|machine|pc|system) (?:up|from))\b(?!\()", re.I)),
     ("daemon-reload", re.compile(r"daemon-reload|after (?:a while|some time|some hours|a few hours|several hours)", re.I)),
     ("jupyter", re.compile(r"jupyter|ipykernel|notebook|\bIn \[\d+\]:|ipython|vscode|pycharm|spyder", re.I)),
     ("extension build", re.compile(r"setup\.py|cpp_extension|building wheel|build_ext|\bnvcc\b|pip install .*(?:flash.attn|apex|"

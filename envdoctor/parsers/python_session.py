@@ -21,22 +21,34 @@ _EXPRS = {
 _ANSWER = re.compile(r"^\s*(?:Out\[\d+\]:\s*)?(?P<value>'[^']*'|\"[^\"]*\"|True|False|None|\d+)\s*$")
 
 
-_ONE_LINER = re.compile(r"""python3?(?:\.exe)?\s+-c\s+(?P<q>["'])(?:.*?;\s*)?print\((?P<args>[^()]*(?:\(\)[^()]*)*)\)\s*(?P=q)""")
+_ONE_LINER = re.compile(r"""python[\d.]*(?:\.exe)?\s+-c\s+(?P<q>["'])(?P<code>.*?print\(.*?)(?P=q)""")
+_PRINT = re.compile(r"print\((?P<args>[^()]*(?:\(\)[^()]*)*)\)")
+_VALUES = re.compile(r"^\s*(?:(?:'[^']*'|\"[^\"]*\"|True|False|None|\d[\w.+]*)\s*)+$")
 
 
-def _one_liner(line: str, answer: str | None, out: dict) -> None:
-    """`python -c "import torch; print(torch.__version__, torch.cuda.is_available())"` then `2.1.0 False`."""
+def _one_liner(line: str, following: list[str], out: dict) -> None:
+    """`python -c "import torch; print(torch.__version__, torch.cuda.is_available())"` then `2.1.0 False`;
+    several print() calls answer on as many lines (lines of prose between are passed over)."""
     m = _ONE_LINER.search(line)
-    if not m or answer is None:
+    if not m:
         return
-    exprs = [e.strip() for e in m.group("args").split(",")]
-    values = answer.split()
-    if not exprs or any(e not in _EXPRS for e in exprs) or len(values) != len(exprs):
+    exprs = [e.strip() for p in _PRINT.finditer(m.group("code")) for e in p.group("args").split(",")]
+    if not exprs or any(e not in _EXPRS for e in exprs):
+        return
+    values: list[str] = []
+    for x in following:
+        if _VALUES.match(x):
+            values += x.split()
+        elif values:
+            break
+        if len(values) >= len(exprs):
+            break
+    if len(values) != len(exprs):
         return
     for e, v in zip(exprs, values):
         field = _EXPRS[e]
         if field in ("version", "cuda_build"):
-            out[field] = None if v == "None" else v
+            out[field] = None if v == "None" else v.strip("'\"")
         elif field == "is_available" and v in ("True", "False"):
             out[field] = v == "True"
         elif field == "device_count" and v.isdigit():
@@ -49,7 +61,7 @@ def session_values(text: str) -> dict:
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if "-c" in line and "print(" in line:
-            _one_liner(line, next((x for x in lines[i + 1:i + 3] if x.strip()), None), out)
+            _one_liner(line, [x for x in lines[i + 1:i + 8] if x.strip()][:4], out)
         m = _PROMPT.match(line)
         if not m or m.group("expr") not in _EXPRS:
             continue

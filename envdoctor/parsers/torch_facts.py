@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from envdoctor.bundle import Bundle
 from envdoctor.facts.torch import CudaEnvFacts, TorchFacts
-from envdoctor.parsers.collect_env import find_collect_env
+from envdoctor.parsers.collect_env import find_collect_env, find_issue_template
 from envdoctor.parsers.cuda_env import (compat_dirs, parse_cuda_driver_api, parse_cuda_toolkits, parse_environment, parse_ldconfig,
                                         parse_nvcc_version, parse_tools, parse_torch_json, split_path_list,
                                         torch_fields_from_json)
@@ -49,6 +49,8 @@ def build_torch_facts(bundle: Bundle) -> TorchFacts:
         ce = find_collect_env(t)
         if ce is not None:
             break
+    if ce is None:
+        ce = next((x for x in map(find_issue_template, bundle.pastes) if x is not None), None)
     if ce is not None:
         fields["collect_env_driver"] = ce.driver_version
         fields["collect_env_gpus"] = ce.gpus

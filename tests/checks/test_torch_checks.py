@@ -184,6 +184,8 @@ def test_torch_not_installed_and_unknown():
     ("2.5.1+cu121", "0.20.1+cpu", Status.FAIL),
     ("2.14.1+cu130", "0.29.1+cu130", Status.PASS),  # beyond the table: the 2.x -> 0.(x+15) rule
     ("1.12.1+cu102", "0.13.1+cu102", Status.PASS),
+    ("1.1.0", "0.2.0", Status.PASS),  # torchvision before 0.3 has no compiled operators
+    ("1.1.0", "0.4.0", Status.FAIL),
 ])
 def test_torchvision_pairs(torch_v, tv, status):
     f = HostFacts(torch=TorchFacts(installed=True, version=torch_v, torchvision=tv, source="probe"))
