@@ -116,8 +116,11 @@ def _failure_line(f: HostFacts, d: Diagnosis, cuda: str, cuda_line: str | None) 
     lead = d.primary.cause if d.primary else None
     for sid in d.signatures:
         s = kb.signature(sid)
-        if not s.info and (lead is None or any(r.cause == lead for r in s.causes)):
+        if not s.info and not s.unrecognised and (lead is None or any(r.cause == lead for r in s.causes)):
             return s.meaning
+    seen = next((x for x in f.diagnosis.signatures if kb.signature(x.id).unrecognised), None)
+    if seen is not None and lead is None:
+        return f"{kb.signature(seen.id).meaning}: {seen.line.strip().splitlines()[-1][:200]}"
     return None
 
 
@@ -205,8 +208,10 @@ def root_cause_result(root: RootCause, d: Diagnosis, title: str,
         extra = tell if root.state != "established" else []
         fix = base.model_copy(update={"commands": list(base.commands) + [t for t in extra if t not in base.commands]})
     elif root.state == "undetermined":
-        fix = Fix(summary="Run these to tell the candidate causes apart, then check again with their output",
-                  commands=tell, manual=True)
+        summary = ("Run these to tell the candidate causes apart, then check again with their output" if root.candidates
+                   else "Nothing envdoctor knows explains this failure: run these to see CUDA's and the driver's own view, "
+                        "then check again with their output (or search the error's own words)")
+        fix = Fix(summary=summary, commands=tell, manual=True)
     label = {"established": "", "most_likely": " (most likely, not confirmed)", "undetermined": "",
              "none": "", "no_evidence": ""}[root.state]
     summary = (f"{root.cause_id}: {root.title}" if root.cause_id else root.title) + label

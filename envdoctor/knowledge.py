@@ -51,6 +51,9 @@ class Signature(BaseModel):
     causes: list[CauseRef] = Field(default_factory=list)
     info: bool = False  # context, not a failure (e.g. "SecureBoot enabled", a container prompt)
     xid_table: bool = False  # the causes come from xid.yaml per Xid code
+    # an error of a shape any program prints (an exception, "Error:"), with no cause: when nothing known
+    # explains the paste, the report says what it saw and that its cause is not determined
+    unrecognised: bool = False
     sources: list[str] = Field(default_factory=list)
 
 

@@ -572,6 +572,10 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "cuda_visible_devices_bad": _cvd_bad,
     "system_cuda_on_ld_path": _system_cuda_on_ld,
     "cuda_libs_mixed": _cuda_libs_mixed,
+    "cuda_unavailable": lambda f: (True, "torch.cuda.is_available() = False") if f.torch.is_available is False else (
+        (True, f"cuInit: {f.torch.cu_init}") if f.torch.cu_init and not f.torch.cu_init.startswith("0 ") else (None, None)),
+    "kernel_without_seccomp": lambda f: (None, None) if f.diagnosis.kernel_seccomp is None else (
+        not f.diagnosis.kernel_seccomp, "CONFIG_SECCOMP " + ("set" if f.diagnosis.kernel_seccomp else "not set")),
     "pip_nvidia_wheels": _pip_nvidia,
     "several_toolkits": _several_toolkits,
     "nvcc_differs_from_torch": _nvcc_differs,

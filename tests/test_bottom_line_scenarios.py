@@ -128,3 +128,18 @@ def test_a_paste_indented_as_a_markdown_code_block_is_read():
     named, failing, h = diagnose_paste(indented, CHECKS)
     assert h.recognised and "collect_env" in " ".join(h.recognised)
     assert named == "healthy" and failing == [] and h.bottom_line.cuda == "works"
+
+
+def test_an_error_nothing_knows_is_said_as_seen_and_undetermined_not_passed():
+    """A working driver's table next to an exception envdoctor has no knowledge of (constructed: the
+    exception's name and words are made up): not "no known failure" with a ✓, but the error as seen, its cause
+    not determined, and a verdict that cannot tell."""
+    text = constructed_body("paste/healthy-table-and-unknown-exception.txt")
+    named, failing, h = diagnose_paste(text, CHECKS)
+    assert named == "undetermined" and not failing
+    assert h.root_cause.status == Status.WARN and h.root_cause.cause_id is None
+    assert "foo.BarError: the frobnicator failed to initialise" in h.root_cause.failure
+    assert h.bottom_line.verdict == TrainingVerdict.CANNOT_TELL
+    # without the exception the same table is healthy
+    healthy = text.split("Traceback")[0]
+    assert diagnose_paste(healthy, CHECKS)[0] == "healthy"

@@ -38,6 +38,7 @@ class DiagnosisFacts(BaseModel):
     dkms_kernels: list[str] | None = None  # kernels dkms built nvidia for
     dev_nodes: list[str] | None = None  # /dev/nvidia* present
     uvm_loaded: bool | None = None  # nvidia_uvm module loaded / /dev/nvidia-uvm present
+    kernel_seccomp: bool | None = None  # the kernel config's CONFIG_SECCOMP (or /proc/<pid>/status' Seccomp line)
     nvml_init: str | None = None  # "0 NVML_SUCCESS", "9 NVML_ERROR_DRIVER_NOT_LOADED", ...
     kernel_changed: bool | None = None
     driver_changed: bool | None = None

@@ -100,6 +100,9 @@ def _paste_evidence(text: str, d: DiagnosisFacts, seen: list[str]) -> None:
             d.module_for_kernel = mi[0]
         d.module_evidence.append(mi[1])
         seen.append("modinfo nvidia" if mi[0] else "modprobe/modinfo error")
+    if d.kernel_seccomp is None and (sc := pb.kernel_seccomp(text)) is not None:
+        d.kernel_seccomp = sc
+        seen.append("kernel seccomp")
     if (mods := pb.lsmod_modules(text)) is not None:
         seen.append("lsmod")
         if any(m.startswith("nvidia") for m in mods) and d.uvm_loaded is None:

@@ -253,3 +253,14 @@ def os_family(text: str) -> tuple[str, list[str]] | None:
 
 def mentions_wsl(text: str) -> bool:
     return bool(_MENTIONS[0][1].search(text))
+
+
+_SECCOMP = re.compile(r"^\s*(?:(?P<on>CONFIG_SECCOMP=y)|(?P<off># CONFIG_SECCOMP is not set)|Seccomp:\s+(?P<mode>\d))\s*$", re.M)
+
+
+def kernel_seccomp(text: str) -> bool | None:
+    """`grep SECCOMP /boot/config-$(uname -r)` or `grep Seccomp /proc/self/status`: does the kernel have it."""
+    m = _SECCOMP.search(text)
+    if not m:
+        return None
+    return bool(m.group("on") or m.group("mode"))
