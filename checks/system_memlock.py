@@ -43,7 +43,8 @@ def memlock_limit(facts):
     Fix: limits.conf / systemd LimitMEMLOCK=infinity, and `docker run --ulimit memlock=-1` in containers."""
     s = facts.system
     soft, hard = s.memlock_soft_bytes, s.memlock_hard_bytes
-    errors = s.memlock_errors_seen or []
+    # the knowledge base recognises the verbs failures (signature memlock_rdma_error); the check reports them
+    errors = list(dict.fromkeys(x.line for x in facts.diagnosis.signatures if x.id == "memlock_rdma_error"))
     known = soft is not None or hard is not None
     ev = list(s.memlock_evidence)
     limits_txt = f"soft {_fmt(soft)}, hard {_fmt(hard)}" + (f" from {s.memlock_source}" if s.memlock_source else "")

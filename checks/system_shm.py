@@ -4,6 +4,8 @@ from envdoctor.catalog import check, from_cause, passed, unknown
 from envdoctor.knowledge import load
 from envdoctor.models import Status
 
+SHM_SIGNATURE = "shm_bus_error"
+
 GiB = 1024**3
 MiB = 1024**2
 
@@ -44,7 +46,8 @@ def shm_size(facts):
     Fix: `docker run --shm-size=8g` or `--ipc=host`, docker's `default-shm-size`, or a bigger tmpfs."""
     s = facts.system
     data = load("container_limits")
-    errors = s.shm_errors_seen or []
+    # the knowledge base recognises the messages (signature shm_bus_error); the check reports the lines
+    errors = list(dict.fromkeys(x.line for x in facts.diagnosis.signatures if x.id == SHM_SIGNATURE))
     size = s.shm_size_bytes
     in_ctr = s.in_container
     if in_ctr is None and s.shm_filesystem == "shm":
@@ -53,7 +56,7 @@ def shm_size(facts):
     if errors:
         ev = errors[:3] + s.shm_evidence
         sized = f" /dev/shm is {_size(size)}." if size is not None else ""
-        return from_cause(Status.FAIL, f"a DataLoader worker ran out of shared memory (bus error).{sized}",
+        return from_cause(Status.FAIL, f"shared memory ran out (a bus error in DataLoader workers or NCCL).{sized}",
                           _cause(in_ctr), ev, commands=_commands(in_ctr),
                           detail="Docker's 64 MiB default" if size and size <= data["docker_default_shm_bytes"] else None)
     if size is None:

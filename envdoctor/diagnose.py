@@ -46,8 +46,11 @@ def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False)
     if bundle.pastes and not bundle.sections:
         kb = signatures()
         # a context signature (a container prompt, "SecureBoot enabled") is not a failure message
+        known = [s for s in facts.diagnosis.signatures if not kb.signature(s.id).unrecognised]
+        # an error nothing knows is worth naming only when it is the only message
+        shown = known if any(not kb.signature(s.id).info for s in known) else facts.diagnosis.signatures
         report.recognised = facts.diagnosis.recognised + [
-            f"{'context' if kb.signature(s.id).info else 'message'}: {s.id}" for s in facts.diagnosis.signatures]
+            f"{'context' if kb.signature(s.id).info else 'message'}: {s.id}" for s in shown]
         if not report.recognised:
             # evaluated: nothing. Say what envdoctor reads instead of a page of "unknown".
             report.status = HostStatus.ERROR

@@ -84,6 +84,7 @@ class EvidenceSpec(BaseModel):
     means: str
     ask: str
     rank: Literal["observed", "inferred", "hint"] = "observed"  # how it is known; observed outranks the others
+    text: str | None = None  # a regex: holds when a seen message or a container launch line matches it
 
 
 @dataclass

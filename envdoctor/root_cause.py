@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 from envdoctor.cuda_compat import capability_for_name, vtuple
@@ -446,7 +447,9 @@ def _rm_init(f: HostFacts) -> Verdict:
     return None, None
 
 
-def _text(name: str, pattern: str) -> Callable[[HostFacts], Verdict]:
+@lru_cache(maxsize=None)
+def _text(pattern: str) -> Callable[[HostFacts], Verdict]:
+    """Evidence read off the words of a seen message or a container launch line (`text:` in _evidence.yaml)."""
     rx = re.compile(pattern, re.I)
 
     def v(f: HostFacts) -> Verdict:
@@ -598,9 +601,6 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "cuda_libs_from_system_toolkit": lambda f: _libs_from_system(f),
     "oom_others_hold": lambda f: _oom_split(f, True),
     "oom_self_holds": lambda f: _oom_split(f, False),
-    "snap_docker": _text("snap_docker", r"snap[./]docker|/snap/"),
-    "rootless_engine": _text("rootless", r"rootless|no-cgroups"),
-    "cdi_requested": _text("cdi_requested", r"--device[\s=]+nvidia\.com/gpu=|\bnvidia\.com/gpu=(?:all|\d)"),
     "slurm_job_without_gpus": _slurm_without_gpus,
     "slurm_node": _slurm_node,
     "driver_unreachable": _driver_unreachable,
@@ -616,7 +616,9 @@ def evidence(f: HostFacts, name: str) -> Verdict:
     if name.startswith("sig:"):
         s = _sig(f, name[4:])
         return (True, s.line) if s else (None, None)
-    return EVIDENCE[name](f)
+    if name in EVIDENCE:
+        return EVIDENCE[name](f)
+    return _text(signatures().evidence[name].text)(f)
 
 
 # --- reasoning ---------------------------------------------------------------------------------------

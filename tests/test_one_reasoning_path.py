@@ -27,8 +27,6 @@ PHRASE_ALLOWED = {
     "envdoctor/probe/probe_script.py": "runs on the target without the knowledge base; its strings are commands",
     "envdoctor/parsers/nvidia_smi.py": "_NO_SUCH_COMMAND: the shell's 'command not found' for nvidia-smi, a fact about the binary",
     "envdoctor/parsers/paste_blocks.py": "recognises pasted blocks (prompts, tables), its owner's",
-    "envdoctor/parsers/limits.py": "scan_rdma_errors still picks lines by phrase (its owner's to move)",
-    "envdoctor/root_cause.py": "text-evidence names (_text) are the lead's to move into _evidence.yaml",
     "envdoctor/proof/proof_script.py": "runs on the target without the knowledge base (OOM retry)",
     "envdoctor/proof/verdict.py": "the proof-run's own verdict texts",
 }

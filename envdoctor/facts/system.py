@@ -29,7 +29,6 @@ class SystemFacts(BaseModel):
     in_container: bool | None = None
     container_kind: str | None = None  # "docker", "podman", "kubernetes", "lxc"
     wsl: bool | None = None
-    shm_errors_seen: list[str] | None = None  # "bus error ... insufficient shared memory (shm)"
     # Added by the system domain. Evidence lists hold verbatim lines so checks can quote them.
     shm_filesystem: str | None = None  # "tmpfs" (host), "shm" (the name docker/podman give their own mount)
     shm_source: str | None = None  # "df -k /dev/shm", "/proc/mounts", "pasted df"
@@ -37,7 +36,6 @@ class SystemFacts(BaseModel):
     container_shm_mounts: list[str] | None = None  # host df lines of containers' own 64M .../mounts/shm
     memlock_source: str | None = None  # "/proc/self/limits", "ulimit -a", "ulimit -Ha", "ulimit -l"
     memlock_evidence: list[str] = Field(default_factory=list)
-    memlock_errors_seen: list[str] | None = None  # NCCL/verbs: "Call to ibv_create_qp failed", ...
     container_evidence: list[str] = Field(default_factory=list)  # "/.dockerenv exists", cgroup lines...
     wsl_evidence: list[str] = Field(default_factory=list)
     # Added for pastes as they come (all optional):

@@ -154,17 +154,3 @@ def scan_ulimit(text: str) -> MemlockReading | None:
         host.scope = "host"
         container.host = host
     return container
-
-
-# Verbs/NCCL failures that a small locked-memory limit causes (pinning RDMA buffers needs memlock).
-_RDMA_ERR = re.compile(r"ibv_(?:create_qp|create_cq|reg_mr|reg_dmabuf_mr)\b[^\n]*\bfail|\bfail\w*[^\n]*\bibv_(?:create_qp|create_cq|reg_mr)",
-                       re.IGNORECASE)
-_NCCL_SYSTEM = re.compile(r"unhandled system error", re.IGNORECASE)
-
-
-def scan_rdma_errors(text: str) -> list[str]:
-    """Verbatim lines of ibv_* failures; NCCL's generic "unhandled system error" only alongside one."""
-    hits = [l.strip() for l in text.splitlines() if _RDMA_ERR.search(l)]
-    if hits:
-        hits += [l.strip() for l in text.splitlines() if _NCCL_SYSTEM.search(l)]
-    return hits

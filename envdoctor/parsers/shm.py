@@ -105,21 +105,3 @@ def shm_from_mounts(text: str) -> ShmReading | None:
                 size = int(opt.group(1)) * _SUFFIX[opt.group(2).upper()]
             found = ShmReading(size, None, m.group(1), "/proc/mounts", line.strip())
     return found
-
-
-# torch DataLoader: "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient
-# shared memory (shm)." / "DataLoader worker (pid N) is killed by signal: Bus error. ... out of shared memory"
-_SHM_ERR = re.compile(
-    r"bus error[^\n]*insufficient shared memory|killed by signal: Bus error|workers are out of shared memory"
-    r"|unable to (?:write to|open shared memory object) (?:file )?</torch_", re.IGNORECASE)
-
-
-def scan_bus_errors(text: str) -> list[str]:
-    """Verbatim (stripped, de-duplicated) lines of shared-memory exhaustion in DataLoader workers."""
-    out: list[str] = []
-    for line in text.splitlines():
-        if _SHM_ERR.search(line):
-            s = line.strip()
-            if s not in out:
-                out.append(s)
-    return out

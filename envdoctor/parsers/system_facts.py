@@ -76,7 +76,6 @@ def _shm(bundle: Bundle, f: SystemFacts) -> None:
         f.shm_evidence = [best.line] + [r.line for r in sized if r.line != best.line]
     others = [line for p in bundle.pastes for line in shm.container_shm_mounts(p)]
     f.container_shm_mounts = others or None
-    f.shm_errors_seen = [line for p in bundle.pastes for line in shm.scan_bus_errors(p)]
 
 
 def _memlock(bundle: Bundle, f: SystemFacts) -> None:
@@ -101,7 +100,6 @@ def _memlock(bundle: Bundle, f: SystemFacts) -> None:
         if reading.host is not None:  # the host's own, kept apart: the container's limit is the one that applies
             f.memlock_host_soft_bytes, f.memlock_host_hard_bytes = reading.host.soft, reading.host.hard
             f.memlock_host_evidence = reading.host.lines
-    f.memlock_errors_seen = [line for p in bundle.pastes for line in limits.scan_rdma_errors(p)]
 
 
 def _container(bundle: Bundle, f: SystemFacts) -> None:

@@ -7,6 +7,7 @@ import pytest
 from envdoctor.bundle import Bundle
 from envdoctor.gather import gather
 from envdoctor.parsers import limits
+from envdoctor.parsers.signatures import scan_signatures
 from envdoctor.parsers.system_facts import build_system_facts
 from envdoctor.transport import LocalTransport
 from tests.corpus import corpus_body
@@ -73,14 +74,16 @@ def test_soft_and_hard_combined_from_two_pastes():
 
 def test_nccl_ibv_create_qp_error_is_seen():
     f = build_system_facts(Bundle(pastes=[corpus_body("errors/nccl-ibv-create-qp-failed-unhandled-system-error.txt")]))
-    assert f.memlock_errors_seen == ["machine [0] misc/ibvwrap.cu:269 WARN Call to ibv_create_qp failed",
-                                     "Failed, NCCL error test_nccl.c:99 'unhandled system error'"]
     assert f.memlock_soft_bytes is None  # the limit itself was not pasted
+    seen = [x for x in scan_signatures(corpus_body("errors/nccl-ibv-create-qp-failed-unhandled-system-error.txt"))
+            if x.id == "memlock_rdma_error"]
+    assert seen and "ibv_create_qp failed" in seen[0].line  # the knowledge base's, which the check reports
 
 
 def test_unhandled_system_error_alone_is_not_blamed_on_memlock():
     # constructed: NCCL's generic error without any verbs failure
-    assert limits.scan_rdma_errors("NCCL error in: ... unhandled system error, NCCL version 2.18.1") == []
+    assert not [x for x in scan_signatures("NCCL error in: ... unhandled system error, NCCL version 2.18.1")
+                if x.id == "memlock_rdma_error"]
 
 
 def test_zsh_ulimit_layout():
