@@ -31,6 +31,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
 from envdoctor.errors import UserError
+from envdoctor.paste import head_and_tail, paste_from_bytes, read_paste
 from envdoctor.redact import MARK, redact
 from envdoctor.report.atomic import umask
 
@@ -178,9 +179,6 @@ class Bundle(BaseModel):
     @classmethod
     def load(cls, path: Path) -> "Bundle":
         """Read a bundle directory, a bundle tarball, or a plain text paste."""
-        # parsers/__init__ imports this module: importing the package's paste module at the top is a cycle
-        from envdoctor.parsers.paste import head_and_tail, paste_from_bytes, read_paste
-
         path = Path(path)
         where = str(path)
         held = _held_fd(where)

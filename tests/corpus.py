@@ -133,7 +133,7 @@ def diagnose_paste(text: str, checks):
     a failure is recognised but its cause is not determined, else "healthy"."""
     from envdoctor.bundle import Bundle
     from envdoctor.diagnose import report_from_bundle
-    from envdoctor.parsers.paste import clean
+    from envdoctor.paste import clean
 
     report, _ = report_from_bundle(Bundle(host="paste", pastes=[clean(text)]), checks)
     h = report

@@ -10,7 +10,7 @@ import pytest
 from envdoctor.errors import UserError
 from envdoctor.knowledge import signatures
 from envdoctor.parsers import paste_blocks as pb
-from envdoctor.parsers.paste import MAX_SCAN, clean, decode, for_scanning, read_paste
+from envdoctor.paste import MAX_SCAN, clean, decode, for_scanning, read_paste
 from envdoctor.parsers.signatures import scan_signatures
 from tests.corpus import corpus_body
 

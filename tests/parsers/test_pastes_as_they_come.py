@@ -9,7 +9,7 @@ from envdoctor.parsers import limits
 from envdoctor.parsers import nvidia_smi as smi
 from envdoctor.parsers import paste_blocks as pb
 from envdoctor.parsers.collect_env import find_collect_env
-from envdoctor.parsers.paste import clean, for_scanning
+from envdoctor.paste import clean, for_scanning
 from envdoctor.parsers.system_facts import build_system_facts
 from tests.corpus import constructed_body, corpus_body
 

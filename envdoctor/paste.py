@@ -1,4 +1,5 @@
 """Pasted text as users paste it (pure but for `read_paste`, which reads a bounded amount of a file).
+Beside bundle.py, not in parsers/: a bundle is loaded from a paste, and the parsers read the bundle.
 
 Decoding: UTF-8, or UTF-16/UTF-32 with a BOM (a PowerShell `>` redirect), or BOM-less UTF-16.
 Cleaning for every parser: CRLF, ANSI colour codes, Markdown fences and `>` quoting. Scanning for
