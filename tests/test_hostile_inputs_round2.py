@@ -234,7 +234,7 @@ def test_reports_to_a_fifo_and_to_stdout_are_written_through(tmp_path):
     assert rc == 1 and "Traceback" not in err, err
     assert got.startswith("<?xml") and "</testsuites>" in got
     assert os.path.exists(fifo) and not os.path.isfile(fifo)  # still a FIFO
-    assert 'envdoctor_host_status{host="p.txt"} 2' in out
+    assert 'envdoctor_host_status{host="p.txt"} 2.0' in out
 
 
 def test_report_to_a_fifo_without_reader_is_one_line_not_a_wait(tmp_path):
@@ -311,7 +311,7 @@ def test_prometheus_labels_unique_in_the_renderer_too():
     rep = Report(envdoctor="t", hosts=[HostReport(host="n", status=HostStatus.PASS),
                                        HostReport(host="n", status=HostStatus.FAIL)])
     lines = [l for l in render_prometheus(rep, now=0).splitlines() if l.startswith("envdoctor_host_status{")]
-    assert lines == ['envdoctor_host_status{host="n"} 0', 'envdoctor_host_status{host="n#2"} 2']
+    assert lines == ['envdoctor_host_status{host="n"} 0.0', 'envdoctor_host_status{host="n#2"} 2.0']
 
 
 # --- 9: empty selections -------------------------------------------------------------------------------

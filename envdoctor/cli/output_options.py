@@ -35,9 +35,9 @@ def write_outputs(report: Report, junit_path: Path | None, prometheus_path: Path
         write_report(junit_path, render_junit(report))
         written.append(f"JUnit XML: {junit_path}")
     if prometheus_path:
-        from envdoctor.report.prometheus import render_prometheus
+        from envdoctor.report.prometheus import write_prometheus
 
-        write_report(prometheus_path, render_prometheus(report))
+        write_prometheus(prometheus_path, report)
         written.append(f"Prometheus metrics: {prometheus_path}")
     if html_path:
         from envdoctor.report.html import render_html

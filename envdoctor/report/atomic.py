@@ -9,15 +9,17 @@ import re
 import stat
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from envdoctor.errors import UserError
 
 
-def write_report(path: Path, text: str) -> None:
+def write_report(path: Path, text: str, write_file: Callable[[Path, str], None] | None = None) -> None:
     """Write a report where the user asked: atomically to a regular file (or a new name), through to a
     FIFO, a device or a descriptor (/dev/stdout, /dev/fd/N) — replacing those with a regular file would
-    leave a CI reader waiting, or (as root) put a plain file where /dev/stdout or /dev/null was."""
+    leave a CI reader waiting, or (as root) put a plain file where /dev/stdout or /dev/null was.
+    `write_file` writes the regular file (default: write_atomic)."""
     where = str(path)
     m = re.fullmatch(r"/dev/(stdout|stderr)|/(?:dev|proc/self)/fd/(\d{1,6})", where)
     if m:
@@ -37,7 +39,7 @@ def write_report(path: Path, text: str) -> None:
     except OSError as e:
         raise UserError(f"{where}: cannot write there: {e.strerror}") from None
     if st is None or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-        write_atomic(Path(path), text)
+        (write_file or write_atomic)(Path(path), text)
         return
     if stat.S_ISDIR(st.st_mode):
         raise UserError(f"{where}: is a directory")

@@ -1,53 +1,41 @@
 """Prometheus text exposition (format 0.0.4) for the node exporter's textfile collector: a check's
 status per host, each host's status, the proof-run's img/s per GPU with the published baseline, how
 long gathering took, and when envdoctor last ran. Statuses are numbers so that alerts can compare them;
-the mapping is in the HELP line and in STATUS_VALUES."""
+the mapping is in the HELP line and in STATUS_VALUES. The exposition and the atomic write are
+prometheus_client's: the report becomes a collector of gauge families in a registry of its own."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from envdoctor.errors import UserError
 from envdoctor.models import Report
+from envdoctor.report.atomic import write_report
 
 # 0 is the only healthy value; unknown is not 0: missing evidence is never reported as healthy.
 STATUS_VALUES = {"pass": 0, "warn": 1, "fail": 2, "unknown": 3, "error": 4, "skip": 5,
                  "unreachable": 6, "auth-failed": 6, "host-key-unknown": 6, "host-key-changed": 6, "timeout": 6}
 _MAPPING = ", ".join(f"{v} {k}" for k, v in STATUS_VALUES.items() if v != 6) + ", 6 not reached"
 
-
-def _label(v) -> str:
-    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(**kv) -> str:
-    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in kv.items()) + "}"
-
-
-class _Families:
-    def __init__(self):
-        self.order: list[str] = []
-        self.meta: dict[str, tuple[str, str]] = {}
-        self.samples: dict[str, list[str]] = {}
-
-    def add(self, name: str, kind: str, help_text: str, labels: dict, value) -> None:
-        if name not in self.meta:
-            self.order.append(name)
-            self.meta[name] = (kind, help_text)
-            self.samples[name] = []
-        self.samples[name].append(f"{name}{_labels(**labels) if labels else ''} {_number(value)}")
-
-    def text(self) -> str:
-        out = []
-        for name in self.order:
-            kind, help_text = self.meta[name]
-            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"] + self.samples[name]
-        return "\n".join(out) + "\n"
-
-
-def _number(v) -> str:
-    if isinstance(v, float):
-        return repr(v) if v == v else "NaN"
-    return str(v)
+# name -> (help, label names); the order here is the order in the file
+METRICS = {
+    "envdoctor_host_status": (f"Overall status of the host ({_MAPPING}).", ["host"]),
+    "envdoctor_check_status": (f"Status of one envdoctor check on a host ({_MAPPING}).", ["host", "check"]),
+    "envdoctor_gather_seconds": ("Seconds envdoctor took to gather and check the host.", ["host"]),
+    "envdoctor_proof_status": (f"Status of the proof-run on the host ({_MAPPING}).", ["host"]),
+    "envdoctor_proof_images_per_second": (
+        "Training throughput of the proof-run (ResNet, synthetic data) on one GPU, images per second.",
+        ["host", "gpu", "name"]),
+    "envdoctor_proof_baseline_images_per_second": (
+        "Published throughput the proof-run on that GPU is compared with, images per second.",
+        ["host", "gpu", "name"]),
+    "envdoctor_last_run_timestamp_seconds": ("Unix time at which envdoctor wrote these metrics.", []),
+}
 
 
 def unique_hosts(names: list[str]) -> list[str]:
@@ -65,33 +53,61 @@ def unique_hosts(names: list[str]) -> list[str]:
     return out
 
 
+class ReportCollector(Collector):
+    """The report's metrics, as gauge families; a family no host has a sample for is left out."""
+
+    def __init__(self, report: Report, now: float | None = None):
+        self.report = report
+        self.now = now
+
+    def collect(self):
+        families = {name: GaugeMetricFamily(name, help_text, labels=labels)
+                    for name, (help_text, labels) in METRICS.items()}
+
+        def add(name: str, labels: list, value) -> None:
+            families[name].add_metric([str(v) for v in labels], float(value))
+
+        for h, host in zip(self.report.hosts, unique_hosts([h.host for h in self.report.hosts])):
+            add("envdoctor_host_status", [host], STATUS_VALUES.get(h.status.value, 4))
+            for c in h.checks:
+                add("envdoctor_check_status", [host, c.id], STATUS_VALUES[c.status.value])
+            if h.gather_secs is not None:
+                add("envdoctor_gather_seconds", [host], h.gather_secs)
+            proof = h.proof or {}
+            if proof.get("status"):
+                add("envdoctor_proof_status", [host], STATUS_VALUES.get(proof["status"], 4))
+            for g in (proof.get("verdict") or {}).get("gpus") or []:
+                labels = [host, g.get("device_index"), g.get("name") or ""]
+                if g.get("img_s") is not None:
+                    add("envdoctor_proof_images_per_second", labels, g["img_s"])
+                if (g.get("baseline") or {}).get("img_s") is not None:
+                    add("envdoctor_proof_baseline_images_per_second", labels, g["baseline"]["img_s"])
+        add("envdoctor_last_run_timestamp_seconds", [], round(self.now if self.now is not None else time.time(), 3))
+        return [f for f in families.values() if f.samples]
+
+
+def registry_of(report: Report, now: float | None = None) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)  # a registry of its own, not the process-wide default
+    registry.register(ReportCollector(report, now))
+    return registry
+
+
 def render_prometheus(report: Report, now: float | None = None) -> str:
-    f = _Families()
-    labels_of = unique_hosts([h.host for h in report.hosts])
-    for h, host in zip(report.hosts, labels_of):
-        f.add("envdoctor_host_status", "gauge", f"Overall status of the host ({_MAPPING}).",
-              {"host": host}, STATUS_VALUES.get(h.status.value, 4))
-        for c in h.checks:
-            f.add("envdoctor_check_status", "gauge", f"Status of one envdoctor check on a host ({_MAPPING}).",
-                  {"host": host, "check": c.id}, STATUS_VALUES[c.status.value])
-        if h.gather_secs is not None:
-            f.add("envdoctor_gather_seconds", "gauge", "Seconds envdoctor took to gather and check the host.",
-                  {"host": host}, float(h.gather_secs))
-        proof = h.proof or {}
-        if proof.get("status"):
-            f.add("envdoctor_proof_status", "gauge", f"Status of the proof-run on the host ({_MAPPING}).",
-                  {"host": host}, STATUS_VALUES.get(proof["status"], 4))
-        for g in (proof.get("verdict") or {}).get("gpus") or []:
-            labels = {"host": host, "gpu": g.get("device_index"), "name": g.get("name") or ""}
-            if g.get("img_s") is not None:
-                f.add("envdoctor_proof_images_per_second", "gauge",
-                      "Training throughput of the proof-run (ResNet, synthetic data) on one GPU, images per second.",
-                      labels, float(g["img_s"]))
-            base = g.get("baseline") or {}
-            if base.get("img_s") is not None:
-                f.add("envdoctor_proof_baseline_images_per_second", "gauge",
-                      "Published throughput the proof-run on that GPU is compared with, images per second.",
-                      labels, float(base["img_s"]))
-    f.add("envdoctor_last_run_timestamp_seconds", "gauge", "Unix time at which envdoctor wrote these metrics.",
-          {}, float(round(now if now is not None else time.time(), 3)))
-    return f.text()
+    return generate_latest(registry_of(report, now)).decode("utf-8")
+
+
+def write_prometheus(path: Path, report: Report, now: float | None = None) -> None:
+    """A regular file (or a new name) is written by prometheus_client's write_to_textfile (a temporary file
+    beside it, then a rename); write_report decides that, and writes through a FIFO, /dev/stdout or a
+    descriptor itself: write_to_textfile would rename a plain file over them."""
+    registry = registry_of(report, now)
+
+    def to_textfile(file: Path, _text: str) -> None:
+        if not file.parent.is_dir():
+            raise UserError(f"{file}: its directory does not exist")
+        try:
+            write_to_textfile(str(file), registry)
+        except OSError as e:
+            raise UserError(f"{file}: cannot write there: {e.strerror}") from None
+
+    write_report(path, generate_latest(registry).decode("utf-8"), write_file=to_textfile)

@@ -108,3 +108,18 @@ def test_label_values_are_escaped():
                    checks=[CheckResult(id="c", title="t", status="fail", summary="s")])
     text = render_prometheus(Report(envdoctor="t", hosts=[h]), now=1.0)
     assert 'host="we\\"ird\\\\host\\nx"' in text
+
+
+def test_write_errors_are_one_line_and_leave_nothing(tmp_path):
+    from envdoctor.errors import UserError
+    from envdoctor.models import HostReport, Report
+    from envdoctor.report.prometheus import write_prometheus
+
+    report = Report(envdoctor="t", hosts=[HostReport(host="n", status="pass")])
+    with pytest.raises(UserError, match="its directory does not exist"):
+        write_prometheus(tmp_path / "nosuch" / "m.prom", report)
+    (tmp_path / "ro").mkdir(mode=0o555)
+    if os.geteuid() != 0:  # root writes anyway
+        with pytest.raises(UserError, match="cannot write there"):
+            write_prometheus(tmp_path / "ro" / "m.prom", report)
+    assert os.listdir(tmp_path / "ro") == []
