@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 
 import pytest
 
@@ -60,12 +59,13 @@ def _targets(n):
 
 def test_forks_bound_the_parallelism_and_order_is_kept():
     active, peak, lock = [0], [0], threading.Lock()
+    together = threading.Barrier(3, timeout=60)  # three hosts at a time, however fast each one is
 
     def work(t):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.05)
+        together.wait()
         with lock:
             active[0] -= 1
         return HostReport(host=t.name, status=HostStatus.PASS)
@@ -76,27 +76,38 @@ def test_forks_bound_the_parallelism_and_order_is_kept():
 
 
 def test_a_host_past_the_deadline_is_a_timeout_and_a_crash_is_an_error():
+    release, h0_returned = threading.Event(), threading.Event()
+
     def work(t):
         if t.name == "h0":
-            time.sleep(30)  # hangs in a way no transport timeout caught
+            release.wait(120)  # hangs in a way no transport timeout caught
+            h0_returned.set()
         if t.name == "h1":
             raise RuntimeError("boom")
         return HostReport(host=t.name, status=HostStatus.PASS)
 
-    t0 = time.monotonic()
     res = run_hosts(_targets(3), work, forks=3, deadline_s=1, progress=False)
-    assert time.monotonic() - t0 < 3
+    assert not h0_returned.is_set()  # the run did not wait for the hung host
+    release.set()
     assert [r.status for r in res.reports] == [HostStatus.TIMEOUT, HostStatus.ERROR, HostStatus.PASS]
     assert "boom" in res.reports[1].error
 
 
 def test_progress_shows_done_total_and_the_slowest():
+    shown = threading.Event()
+
     class Tty(io.StringIO):
         def isatty(self):
             return True
 
+        def write(self, text):
+            if "2/3 hosts done; 1 running, slowest: h2" in text:
+                shown.set()
+            return super().write(text)
+
     def work(t):
-        time.sleep(0.6 if t.name == "h2" else 0.01)
+        if t.name == "h2":
+            shown.wait(60)  # the slow host ends once the line has shown it running
         return HostReport(host=t.name, status=HostStatus.PASS)
 
     out = Tty()
