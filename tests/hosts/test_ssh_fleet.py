@@ -163,31 +163,66 @@ def test_proxy_jump_through_another_host(fleet, tmp_path):
 
 
 def test_ctrl_c_stops_and_reports_what_finished(fleet, tmp_path):
+    stuck_pid, quick_done = tmp_path / "stuck.pid", tmp_path / "quick.done"
     slow = tmp_path / "slow-python"
-    slow.write_text("#!/bin/sh\nexec sleep 47.5\n")
+    slow.write_text(f"#!/bin/sh\necho $$ > {stuck_pid}.new && mv {stuck_pid}.new {stuck_pid}\nexec sleep 47.5\n")
     slow.chmod(0o755)
+    quick = tmp_path / "quick-python"  # the system python, saying when its probe has ended
+    quick.write_text(f'#!/bin/sh\n{SYSTEM_PYTHON} "$@"\nrc=$?\ntouch {quick_done}\nexit $rc\n')
+    quick.chmod(0o755)
     inv = tmp_path / "inv.ini"
     h0, h1, _ = fleet.hosts
     inv.write_text(f"[all:vars]\nansible_host=127.0.0.1\nansible_user=root\n"
                    f"ansible_ssh_private_key_file={fleet.client_key}\n"
-                   f"[fast]\nquick ansible_port={h0.port} ansible_python_interpreter={SYSTEM_PYTHON}\n"
+                   f"[fast]\nquick ansible_port={h0.port} ansible_python_interpreter={quick}\n"
                    f"[slow]\nstuck ansible_port={h1.port} ansible_python_interpreter={slow}\n")
     p = subprocess.Popen([sys.executable, "-m", "envdoctor", "check", "--json", "-i", str(inv), "--known-hosts",
                           str(fleet.known_hosts)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    deadline = time.monotonic() + 20  # wait until the hung probe is running on the target
-    while subprocess.run(["pgrep", "-f", "sleep 47.5"], capture_output=True).returncode != 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    time.sleep(1.5)  # the quick host finishes meanwhile
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=10)
+    try:
+        # Until the hung probe runs on its target, and the quick host's probe has ended and envdoctor has
+        # closed its connection (it has its evidence: what is left is building its report).
+        deadline = time.monotonic() + 120
+        while not (stuck_pid.exists() and quick_done.exists() and not _connected(p.pid, h0.port)):
+            assert time.monotonic() < deadline and p.poll() is None, p.poll()
+            time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()  # the run this test started
+            p.communicate()
+        if stuck_pid.exists():
+            try:
+                os.kill(int(stuck_pid.read_text()), signal.SIGKILL)  # the remote leftover, if any: by its id
+            except ProcessLookupError:
+                pass
     assert p.returncode == 130, err
     hosts = by_host(json.loads(out))
     assert hosts["quick"]["status"] == "fail" and hosts["quick"]["checks"]
     assert hosts["stuck"]["status"] == "error" and "interrupted" in hosts["stuck"]["error"]
     assert "Traceback" not in err
-    subprocess.run(["pkill", "-f", "sleep 47.5"])  # the remote leftover of this test only
+
+
+def _connected(pid: int, port: int) -> bool:
+    """Whether process `pid` has an established TCP connection to `port` (on loopback)."""
+    mine = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # it has exited
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            mine.add(link[8:-1])
+    for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = ln.split()
+        if f[3] == "01" and int(f[2].split(":")[1], 16) == port and f[9] in mine:
+            return True
+    return False
 
 
 def test_progress_goes_to_a_terminal_only(fleet):
