@@ -54,14 +54,14 @@ def test_a_failed_handler_is_pending_shown_by_check_and_run_by_the_next_play(hos
 def test_a_run_killed_between_the_write_and_its_handler_is_finished_by_the_next_play(host, tmp_path):
     host.install_fake_systemctl()
     pb = tmp_path / "slow.yml"
-    pb.write_text("""# constructed: a change, then a slow task during which the run is killed
+    pb.write_text("""# constructed: a change, then a step that waits for the test, during which the run is killed
 - name: slow
   tasks:
     - name: the change
       copy: {path: /etc/envdoctor-t/conf, content: "x=1\\n", create_parents: true}
       notify: restart thing
     - name: slow step
-      command: {cmd: "sleep 5"}
+      command: {cmd: "while [ ! -e /etc/envdoctor-t/go ]; do sleep 0.1; done", timeout: 120}
   handlers:
     - name: restart thing
       service: {name: thing, state: restarted}
@@ -74,6 +74,7 @@ def test_a_run_killed_between_the_write_and_its_handler_is_finished_by_the_next_
     assert host.h.root("etc/envdoctor-t/conf").exists(), "the first run never made its change"
     os.killpg(proc.pid, signal.SIGKILL)  # the play our test started, by its id
     proc.wait(30)
+    host.sh("touch /etc/envdoctor-t/go")  # the killed run's step on the target ends; the next run's passes
     assert "restart thing" in json.loads(host.h.root(PENDING).read_text())
     assert "restart thing" not in host.systemctl_log()
     # The killed run's lock is left behind, naming a connection that is gone: the next run takes it.

@@ -85,7 +85,10 @@ def test_kill_between_temp_write_and_rename_leaves_the_old_file(host):
     temps = _temps(host)
     assert temps, "the helper never wrote its temp file"
     pid = int(temps[0].name.split(".envdoctor-tmp-")[1].split("-")[0])
-    time.sleep(0.3)  # it is now paused after fsync, before rename
+    # The backup is made after the temp file is written and fsynced, just before the pause and the rename.
+    while not list(host.h.root("etc/docker").glob("daemon.json.envdoctor-backup-*")):
+        assert time.monotonic() < deadline and t.is_alive(), "the helper never reached its backup"
+        time.sleep(0.02)
     os.kill(pid, signal.SIGKILL)  # the helper process our own test started, by its id
     t.join(30)
     assert host.read("/etc/docker/daemon.json") == old  # whole, and the old one
