@@ -2,21 +2,18 @@
 
 import shlex
 
-from packaging.version import InvalidVersion, Version
-
 from envdoctor.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.knowledge import load
 from envdoctor.models import Status
 from envdoctor.parsers.docker import CONTAINER_SIGNATURES
+from envdoctor.versions import release
 
 _UNKNOWN_RUNTIME = CONTAINER_SIGNATURES[1]  # docker_unknown_runtime: the kind of its error lines
 
 
 def _older(version: str | None, minimum: str) -> bool:
-    try:
-        return version is not None and Version(version.split("-")[0]) < Version(minimum)
-    except InvalidVersion:
-        return False
+    have = release(version)
+    return have is not None and have < release(minimum)
 
 
 @check("docker_gpu_runtime", "Docker is configured to give containers GPUs", order=780,

@@ -1,9 +1,10 @@
 """Check: the NVIDIA driver runs the CUDA runtime the installed torch was built with."""
 
 from envdoctor.catalog import check, from_cause, passed, skip, unknown
-from envdoctor.cuda_compat import forward_compat_supported, min_driver_for, minor_compat_floor, vtuple
+from envdoctor.cuda_compat import forward_compat_supported, min_driver_for, minor_compat_floor
 from envdoctor.models import Status
 from envdoctor.torch_evidence import driver_view, gpus_seen, no_driver_evidence, no_gpu_evidence, wheel_suggestion
+from envdoctor.versions import release
 
 _TOO_OLD_KINDS = ("torch_driver_too_old",)  # signature ids (kinds of TorchErrorSeen)
 
@@ -52,7 +53,7 @@ def driver_cuda_compat(facts):
         have = f"CUDA {d.cuda}" if d.cuda else "an older CUDA"
         return _too_old(facts, Status.FAIL, f"the driver is too old for the CUDA runtime in use (driver runs {have}"
                         + (f", torch needs {need})" if need else ")"), ev + too_old[:3], need, d)
-    if need is None or not vtuple(need):
+    if need is None or not release(need):
         return unknown("torch's CUDA version is not known", missing=["torch.version.cuda"], evidence=ev)
     if d.cuda is None:
         ran = [x for x in t.devices or [] if x.kernel_ok is True]
@@ -64,12 +65,12 @@ def driver_cuda_compat(facts):
                         evidence=ev + no_gpu_evidence(facts) + no_driver_evidence(facts))
         return unknown(f"torch needs CUDA {need}; the driver's version is not known",
                        missing=["nvidia-smi / /proc/driver/nvidia/version"], evidence=ev)
-    have, want = vtuple(d.cuda)[:2], vtuple(need)[:2]
+    have, want = release(d.cuda)[:2], release(need)[:2]
     if have >= want:
         return passed(f"driver runs CUDA {d.cuda} natively; torch needs {need}", evidence=ev)
     floor = minor_compat_floor(need)
     if have[0] == want[0] and floor:
-        if d.version is None or vtuple(d.version) >= vtuple(floor):
+        if d.version is None or release(d.version) >= release(floor):
             note = (f"works by CUDA minor-version compatibility (driver >= {floor}); PTX JIT and features "
                     f"newer than CUDA {d.cuda} may fail (e.g. extensions shipping only PTX)")
             if d.version is None and want[0] == 11 and have == (11, 0):

@@ -4,9 +4,10 @@ import re
 import shlex
 
 from envdoctor.catalog import check, from_cause, passed, unknown
-from envdoctor.cuda_compat import forward_compat_supported, minor_compat_floor, vtuple
+from envdoctor.cuda_compat import forward_compat_supported, minor_compat_floor
 from envdoctor.models import Status
 from envdoctor.torch_evidence import driver_view, gpus_seen
+from envdoctor.versions import release
 
 _CUDA_DIR = re.compile(r"(/(?:usr/local|opt)/cuda(?:-(\d+\.\d+))?)(?:/|$)")
 
@@ -73,19 +74,19 @@ def cuda_toolkits(facts):
         v = _version_of(d, toolkits)
         if v:
             named.setdefault("LD_LIBRARY_PATH", v)
-            if vtuple(v) != vtuple(named["LD_LIBRARY_PATH"]):
+            if release(v) != release(named["LD_LIBRARY_PATH"]):
                 problems.append(f"LD_LIBRARY_PATH holds two CUDA versions ({named['LD_LIBRARY_PATH']} and {v})")
-    versions = {k: vtuple(v)[:2] for k, v in named.items() if vtuple(v)}
+    versions = {k: release(v)[:2] for k, v in named.items() if release(v)}
     if len(set(versions.values())) > 1:
         problems.append("different CUDA versions: " + ", ".join(f"{k} {named[k]}" for k in named))
 
     # Newer than the driver runs?
     d = driver_view(facts)
     top = max(versions.values(), default=None)
-    compat_v = [vtuple(_version_of(c, toolkits) or "")[:2] for c in ce.compat_lib_dirs or []]
-    if d.cuda and top and top > vtuple(d.cuda)[:2] and not any(cv and cv >= top for cv in compat_v):
+    compat_v = [release(_version_of(c, toolkits) or "")[:2] for c in ce.compat_lib_dirs or []]
+    if d.cuda and top and top > release(d.cuda)[:2] and not any(cv and cv >= top for cv in compat_v):
         floor = minor_compat_floor(".".join(map(str, top)))
-        if top[0] == vtuple(d.cuda)[0] and floor:
+        if top[0] == release(d.cuda)[0] and floor:
             problems.append(f"toolkit CUDA {top[0]}.{top[1]} is newer than the driver's CUDA {d.cuda}: binaries built "
                             "with it run by minor-version compatibility, PTX from it does not JIT")
         else:
@@ -100,18 +101,18 @@ def cuda_toolkits(facts):
         if consumer:
             fatal.append((f"{cdir} (cuda-compat) is in use on {consumer[0]}: forward compatibility is not supported "
                           "there (CUDA error 804)", "forward_compat_unsupported"))
-        elif d.cuda and cv and vtuple(d.cuda)[:2] >= vtuple(cv)[:2]:
+        elif d.cuda and cv and release(d.cuda)[:2] >= release(cv)[:2]:
             problems.append(f"{cdir} (cuda-compat {cv}) is not needed: the driver already runs CUDA {d.cuda}, and an "
                             "older compat libcuda shadows it")
         elif d.cuda is None:
             problems.append(f"{cdir} (cuda-compat) is on the library path; the driver's CUDA is not known to judge it")
 
     # Same rule as cuda-switch.yml: the newest toolkit the driver runs natively.
-    fits = [t for t in real if t.version and (d.cuda is None or vtuple(t.version)[:2] <= vtuple(d.cuda)[:2])]
+    fits = [t for t in real if t.version and (d.cuda is None or release(t.version)[:2] <= release(d.cuda)[:2])]
     if not fits and d.cuda:  # else one the driver runs by minor-version compatibility
-        fits = [t for t in real if t.version and vtuple(t.version)[0] == vtuple(d.cuda)[0] and d.version
-                and vtuple(d.version) >= vtuple(minor_compat_floor(t.version) or "999")]
-    target = max(fits, key=lambda t: vtuple(t.version)).path if fits else "/usr/local/cuda-X.Y"
+        fits = [t for t in real if t.version and release(t.version)[0] == release(d.cuda)[0] and d.version
+                and release(d.version) >= release(minor_compat_floor(t.version) or "999")]
+    target = max(fits, key=lambda t: release(t.version)).path if fits else "/usr/local/cuda-X.Y"
     commands = [f"sudo ln -sfn {shlex.quote(target)} /usr/local/cuda",
                 "export CUDA_HOME=/usr/local/cuda PATH=/usr/local/cuda/bin:$PATH"]
     if fatal:

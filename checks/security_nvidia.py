@@ -4,6 +4,7 @@ from envdoctor.catalog import check, passed, skip, unknown, warn
 from envdoctor.knowledge import load
 from envdoctor.models import Fix
 from envdoctor.security_bulletins import driver_findings, installed_driver, toolkit_findings, toolkit_versions
+from envdoctor.versions import release
 
 
 @check("security_nvidia_toolkit", "The NVIDIA Container Toolkit has the fixes of NVIDIA's security bulletins",
@@ -80,7 +81,7 @@ def security_nvidia_driver(facts):
                   "earlier branches might also be affected")
     names = [b.id for b, _ in fixed] + [b.id for b in unfixed]
     if fixed:
-        target = max((v for _, v in fixed), key=lambda v: tuple(int(x) for x in v.split(".")))
+        target = max((v for _, v in fixed), key=release)
         summary = (f"driver {version} is below {branch}'s fixed version {target} of NVIDIA bulletin "
                    f"{fixed[0][0].id} ({fixed[0][0].title})" + (f" and {len(names) - 1} more" if len(names) > 1 else ""))
         todo = f"Install the {branch} driver {target} or later (or a newer branch) and reboot."

@@ -1,11 +1,12 @@
 """Check: torch ships kernels for every GPU's compute capability."""
 
 from envdoctor.catalog import check, fail, from_cause, passed, skip, unknown
-from envdoctor.cuda_compat import arch_coverage, vtuple
+from envdoctor.cuda_compat import arch_coverage
 from envdoctor.knowledge import load, signatures
 from envdoctor.models import Status
 from envdoctor.parsers.signatures import scan_signatures
 from envdoctor.torch_evidence import gpus_seen, no_gpu_evidence, python_cmd, reinstall_command
+from envdoctor.versions import release
 
 # The signatures that say a kernel has no binary for the GPU: only these mean the wheel lacks the arch
 _NO_KERNEL_SIGNATURES = {"cuda_no_kernel_image", "cuda_arch_not_in_wheel"}
@@ -15,12 +16,12 @@ _ARCH = "arch_not_in_wheel"
 def _below_all(cap: str | None, arches: list[str] | None) -> bool:
     """The GPU is older than every architecture the build has kernels for."""
     nums = [int(a.split("_")[1]) for a in arches or [] if a.split("_")[-1].isdigit()]
-    v = vtuple(cap)
+    v = release(cap)
     return bool(nums and v and len(v) >= 2 and v[0] * 10 + v[1] < min(nums))
 
 
 def _too_old(cap: str | None, min_cap: str | None) -> bool:
-    return bool(vtuple(cap) and vtuple(min_cap) and vtuple(cap) < vtuple(min_cap))
+    return bool(release(cap) and release(min_cap) and release(cap) < release(min_cap))
 
 
 def _wheel_commands(facts, caps: list[str]) -> list[str] | None:
@@ -30,13 +31,13 @@ def _wheel_commands(facts, caps: list[str]) -> list[str] | None:
         return None
     need = None
     for cap in caps:
-        v = vtuple(cap)
+        v = release(cap)
         arch = f"sm_{v[0]}{v[1]}" if v and len(v) >= 2 else None
         c = load("torch_gpu_arch")["min_cuda_for_arch"].get(arch)
-        if c and (need is None or vtuple(c) > vtuple(need)):
+        if c and (need is None or release(c) > release(need)):
             need = c
     if need:
-        tag = next((w["tag"] for w in reversed(load("torch_releases")["cuda_wheels"]) if vtuple(w["cuda"]) >= vtuple(need)
+        tag = next((w["tag"] for w in reversed(load("torch_releases")["cuda_wheels"]) if release(w["cuda"]) >= release(need)
                     and w.get("last_torch") is None), None)
         if tag:
             return [reinstall_command(facts, tag)]

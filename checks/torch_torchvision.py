@@ -1,10 +1,11 @@
 """Check: torchvision is the release paired with the installed torch."""
 
 from envdoctor.catalog import check, from_cause, passed, skip, unknown
-from envdoctor.cuda_compat import torchvision_for, vtuple, wheel_index
+from envdoctor.cuda_compat import torchvision_for, wheel_index
 from envdoctor.knowledge import load
 from envdoctor.models import Status
 from envdoctor.torch_evidence import python_cmd
+from envdoctor.versions import release
 
 
 def _local(v: str | None) -> str | None:
@@ -33,13 +34,13 @@ def torchvision_match(facts):
     ev = [f"torch {t.version}", f"torchvision {t.torchvision}"]
     if want is None:
         return unknown(f"no known torchvision pairing for torch {t.version}", evidence=ev)
-    have = vtuple(t.torchvision)
+    have = release(t.torchvision)
     if not have:
         return unknown(f"torchvision version {t.torchvision!r} is not readable", evidence=ev)
-    if have < vtuple(load("torch_releases")["torchvision_compiled_since"]):
+    if have < release(load("torch_releases")["torchvision_compiled_since"]):
         return passed(f"torchvision {t.torchvision} is pure Python (no compiled operators): bound to no torch release",
                       evidence=ev)
-    if have[:2] != vtuple(want)[:2]:
+    if have[:2] != release(want)[:2]:
         return from_cause(Status.FAIL, f"torchvision {t.torchvision} does not pair with torch {t.version} (expects "
                           f"{want}.x)", "torchvision_mismatch", ev, detail="installed from different releases",
                           commands=_commands(facts, want))

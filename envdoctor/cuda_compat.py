@@ -7,14 +7,7 @@ from __future__ import annotations
 import re
 
 from envdoctor.knowledge import load
-
-
-def vtuple(v: str | None) -> tuple[int, ...] | None:
-    """"535.183.01" -> (535, 183, 1); "12.4" -> (12, 4); None or junk -> None."""
-    if not v:
-        return None
-    parts = re.findall(r"\d+", v.split("+")[0])
-    return tuple(int(p) for p in parts) if parts else None
+from envdoctor.versions import release
 
 
 def cuda_from_found(n: int | None) -> str | None:
@@ -26,7 +19,7 @@ def cuda_from_found(n: int | None) -> str | None:
 
 def driver_native_cuda(driver: str | None) -> str | None:
     """The CUDA version a driver supports natively (what nvidia-smi prints as "CUDA Version")."""
-    dv = vtuple(driver)
+    dv = release(driver)
     if not dv:
         return None
     table = load("cuda_driver_table")
@@ -35,25 +28,25 @@ def driver_native_cuda(driver: str | None) -> str | None:
         return branch
     best = None
     for row in table["toolkit_driver"]:
-        if vtuple(row["linux"]) <= dv and (best is None or vtuple(row["cuda"]) > vtuple(best)):
+        if release(row["linux"]) <= dv and (best is None or release(row["cuda"]) > release(best)):
             best = row["cuda"]
     return best
 
 
 def min_driver_for(cuda: str | None) -> str | None:
     """The lowest Linux driver of Table 3 that runs `cuda` ("12.8" -> "570.26") natively."""
-    cv = vtuple(cuda)
+    cv = release(cuda)
     if not cv:
         return None
-    rows = [r for r in load("cuda_driver_table")["toolkit_driver"] if vtuple(r["cuda"]) == cv[:2]]
+    rows = [r for r in load("cuda_driver_table")["toolkit_driver"] if release(r["cuda"]) == cv[:2]]
     if not rows:
         return None
-    return min((r["linux"] for r in rows), key=vtuple)
+    return min((r["linux"] for r in rows), key=release)
 
 
 def minor_compat_floor(cuda: str | None) -> str | None:
     """The minimum driver for CUDA minor-version compatibility in `cuda`'s major family (11, 12, 13)."""
-    cv = vtuple(cuda)
+    cv = release(cuda)
     if not cv:
         return None
     row = load("cuda_driver_table")["minor_version_compat"].get(str(cv[0]))
@@ -75,22 +68,22 @@ def wheel_index(tag: str) -> str:
 def wheel_for_driver(driver_cuda: str | None, driver: str | None = None) -> dict | None:
     """The newest torch wheel variant that runs on this driver: natively (variant CUDA <= driver's),
     or via minor-version compatibility (same major, driver >= the family floor)."""
-    dc = vtuple(driver_cuda)
+    dc = release(driver_cuda)
     if not dc:
         return None
-    dv = vtuple(driver)
+    dv = release(driver)
     for w in load("torch_releases")["cuda_wheels"]:  # newest first
-        wc = vtuple(w["cuda"])
+        wc = release(w["cuda"])
         if wc <= dc[:2]:
             return w
-        if wc[0] == dc[0] and dv and vtuple(minor_compat_floor(w["cuda"]) or "999") <= dv:
+        if wc[0] == dc[0] and dv and release(minor_compat_floor(w["cuda"]) or "999") <= dv:
             return w
     return None
 
 
 def torchvision_for(torch_version: str | None) -> str | None:
     """"2.5.1+cu121" -> "0.20" (torchvision major.minor published with that torch)."""
-    tv = vtuple(torch_version)
+    tv = release(torch_version)
     if not tv or len(tv) < 2:
         return None
     rel = load("torch_releases")
@@ -118,7 +111,7 @@ def arch_coverage(capability: str | None, arch_list: list[str] | None) -> str | 
     """How a build's arch list covers a GPU of `capability` ("8.6"):
     "sass" (a cubin for this major, minor <= the GPU's), "ptx" (PTX of a lower arch, JIT by the
     driver), "none" (no kernels for it), or None when either side is unknown."""
-    cv = vtuple(capability)
+    cv = release(capability)
     if not cv or len(cv) < 2 or arch_list is None:
         return None
     cap = cv[0] * 10 + cv[1]

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-from envdoctor.cuda_compat import capability_for_name, vtuple
+from envdoctor.cuda_compat import capability_for_name
 from envdoctor.facts import HostFacts
 from envdoctor.knowledge import KnowledgeBase, load, signatures
 from envdoctor.torch_evidence import driver_view
+from envdoctor.versions import release
 
 CONFIRM_BONUS = 5.0
 OBSERVED_BONUS = 5.0  # a fact signature whose evidence is all observed (lspci, /proc, a CUDA call) shows the cause itself
@@ -158,11 +159,11 @@ def _wsl(f: HostFacts, want: bool) -> Verdict:
     drv = f.gpu.nvml_version or f.gpu.kernel_module_version
     smi = f.gpu.nvidia_smi_version
     if w is None and smi and f.gpu.nvml_version and smi != f.gpu.nvml_version and re.fullmatch(r"\d{3}\.\d{2}", f.gpu.nvml_version) \
-            and vtuple(f.gpu.nvml_version) >= (455,):
+            and release(f.gpu.nvml_version) >= (455,):
         # On Linux nvidia-smi and the driver it reports are one release; under WSL the Linux-side nvidia-smi
         # reports the Windows driver, whose version has two parts (555.85)
         return want, f"NVIDIA-SMI {smi} reports the Windows driver {f.gpu.nvml_version} (WSL)"
-    if w is None and drv and vtuple(drv) and vtuple(drv) < (455,):
+    if w is None and drv and release(drv) and release(drv) < (455,):
         # GPU support in WSL 2 came with the 455 driver preview: an older driver is not a WSL one
         return (not want), f"driver {drv} predates GPU support in WSL (455+)"
     if w is None:
@@ -196,7 +197,7 @@ def _pre_turing(f: HostFacts) -> Verdict:
     caps = _caps(f)
     if not caps:
         return None, None
-    old = [(n, c) for n, c in caps if vtuple(c) < (7, 5)]
+    old = [(n, c) for n, c in caps if release(c) < (7, 5)]
     return bool(old), ", ".join(f"{n} (sm {c})" for n, c in (old or caps)[:2])
 
 
@@ -321,9 +322,9 @@ def _several_toolkits(f: HostFacts) -> Verdict:
 
 def _nvcc_differs(f: HostFacts) -> Verdict:
     nv, tc = f.cuda_env.nvcc_version, f.torch.cuda_build
-    if not (nv and tc and vtuple(nv) and vtuple(tc)):
+    if not (nv and tc and release(nv) and release(tc)):
         return None, None
-    return vtuple(nv)[:2] != vtuple(tc)[:2], f"nvcc {nv}, torch built with CUDA {tc}"
+    return release(nv)[:2] != release(tc)[:2], f"nvcc {nv}, torch built with CUDA {tc}"
 
 
 def _torch_cpu(f: HostFacts, cpu: bool) -> Verdict:
@@ -343,9 +344,9 @@ def _torch_cpu(f: HostFacts, cpu: bool) -> Verdict:
 def _driver_vs_torch(f: HostFacts, too_old: bool) -> Verdict:
     tc = f.torch.cuda_build
     d = driver_view(f)
-    if not (tc and d.cuda and vtuple(tc) and vtuple(d.cuda)):
+    if not (tc and d.cuda and release(tc) and release(d.cuda)):
         return None, None
-    old = vtuple(d.cuda)[0] < vtuple(tc)[0]
+    old = release(d.cuda)[0] < release(tc)[0]
     return old == too_old, f"driver runs CUDA {d.cuda}, torch needs {tc}"
 
 
@@ -353,14 +354,14 @@ def _arch_by_build(f: HostFacts, caps: list[tuple[str, str]], missing: bool) -> 
     """Without torch's arch list: a GPU whose architecture needs a newer CUDA than the one torch was built
     with (sm_120 needs CUDA 12.8) cannot be in the build. The converse is not known: an older CUDA's
     build may still lack an arch, so only "missing" is ever concluded this way."""
-    build = vtuple(f.torch.cuda_build)
+    build = release(f.torch.cuda_build)
     if not build:
         return None, None
     need = load("torch_gpu_arch")["min_cuda_for_arch"]
     for name, cap in caps:
-        c = vtuple(cap)
+        c = release(cap)
         arch = f"sm_{c[0]}{c[1]}" if c and len(c) >= 2 else None
-        if arch in need and vtuple(need[arch]) > build:
+        if arch in need and release(need[arch]) > build:
             return missing, f"{name} ({arch}) needs a CUDA {need[arch]} build; torch is built with CUDA {f.torch.cuda_build}"
     return None, None
 
@@ -374,7 +375,7 @@ def _arch(f: HostFacts, missing: bool) -> Verdict:
         return None, None
     have = {a.replace("sm_", "") for a in arch if a.startswith("sm_")}
     lacking = [(n, c) for n, c in caps if c.replace(".", "") not in have and
-               not any(vtuple(c)[0] == int(a[:-1] or 0) and int(a[-1]) <= vtuple(c)[1] for a in have if a.isdigit())]
+               not any(release(c)[0] == int(a[:-1] or 0) and int(a[-1]) <= release(c)[1] for a in have if a.isdigit())]
     return bool(lacking) == missing, (f"{lacking[0][0]} (sm_{lacking[0][1].replace('.', '')}) not in {', '.join(arch[:6])}"
                                       if lacking else f"arch list {', '.join(arch[:6])} covers the GPUs")
 

@@ -3,17 +3,11 @@ which bulletins a Container Toolkit or a driver version is affected by. Pure fun
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from envdoctor.facts import HostFacts
 from envdoctor.knowledge import load
-
-
-def version_key(v: str) -> tuple[int, ...]:
-    """"1.17.8-1" -> (1, 17, 8); "570.86.15" -> (570, 86, 15). Only the leading dotted numbers count."""
-    m = re.match(r"v?(\d+(?:\.\d+)*)", v.strip())
-    return tuple(int(x) for x in m.group(1).split(".")) if m else ()
+from envdoctor.versions import release
 
 
 @dataclass
@@ -28,8 +22,8 @@ class Bulletin:
     note: str | None = None
 
     @property
-    def fixed_key(self) -> tuple[int, ...]:
-        return version_key(self.fixed)
+    def fixed_key(self) -> tuple[int, ...] | None:
+        return release(self.fixed)
 
 
 def toolkit_bulletins() -> list[Bulletin]:
@@ -46,22 +40,22 @@ def driver_bulletins() -> list[Bulletin]:
 
 def toolkit_findings(version: str) -> list[Bulletin]:
     """The toolkit bulletins whose affected range ("up to and including") holds `version`, newest first."""
-    v = version_key(version)
-    return [b for b in toolkit_bulletins() if v and v <= version_key(b.affected)]
+    v = release(version)
+    return [b for b in toolkit_bulletins() if v and v <= release(b.affected)]
 
 
 def driver_findings(version: str) -> tuple[list[tuple[Bulletin, str]], list[Bulletin]]:
     """(bulletins with a fixed version for the driver's branch above it -> that version; bulletins that
     list newer branches but none for this one: NVIDIA says earlier branches "might also be affected").
     A branch newer than every branch a bulletin lists came out after it and is not counted."""
-    v = version_key(version)
+    v = release(version)
     if not v:
         return [], []
     branch = f"R{v[0]}"
     fixed, unfixed = [], []
     for b in driver_bulletins():
         if branch in b.branches:
-            if v < version_key(b.branches[branch]):
+            if v < release(b.branches[branch]):
                 fixed.append((b, b.branches[branch]))
         elif v[0] < max(int(k[1:]) for k in b.branches):
             unfixed.append(b)
@@ -78,12 +72,12 @@ def toolkit_versions(facts: HostFacts) -> dict[str, tuple[str, tuple[int, ...]]]
     out = {}
     for name, v in (("nvidia-ctk", c.nvidia_ctk_version), ("nvidia-container-cli", c.nvidia_container_cli_version),
                     ("nvidia-container-runtime-hook", c.nvidia_container_toolkit_version)):
-        if v and version_key(v):
-            out[name] = (v, version_key(v))
+        if v and release(v):
+            out[name] = (v, release(v))
     for pkg in TOOLKIT_PACKAGES:
         v = (facts.gpu.dpkg_packages or {}).get(pkg)
-        if v and version_key(v):
-            out[f"{pkg} (dpkg)"] = (v, version_key(v))
+        if v and release(v):
+            out[f"{pkg} (dpkg)"] = (v, release(v))
     return out
 
 
@@ -92,6 +86,6 @@ def installed_driver(facts: HostFacts) -> tuple[str | None, str]:
     g = facts.gpu
     for v, where in ((g.kernel_module_version, "/proc/driver/nvidia/version"), (g.nvml_version, "nvidia-smi"),
                      (g.module_version_from_log, "kernel log")):
-        if v and version_key(v):
+        if v and release(v):
             return v, where
     return None, ""

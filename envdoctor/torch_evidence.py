@@ -6,9 +6,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from envdoctor.cuda_compat import (capability_for_name, cuda_from_found, driver_native_cuda, vtuple,
-                                   wheel_for_driver, wheel_index)
+from envdoctor.cuda_compat import capability_for_name, cuda_from_found, driver_native_cuda, wheel_for_driver, wheel_index
 from envdoctor.facts import HostFacts
+from envdoctor.versions import release
 
 
 @dataclass
@@ -23,10 +23,10 @@ def driver_view(f: HostFacts) -> DriverView:
     for value, label in ((f.gpu.nvml_version, "driver version (nvidia-smi/NVML)"),
                          (f.gpu.kernel_module_version, "loaded kernel module (/proc/driver/nvidia/version)"),
                          (f.torch.collect_env_driver, "collect_env: Nvidia driver version")):
-        if value and vtuple(value):
+        if value and release(value):
             d.evidence.append(f"{label}: {value}")
             d.version = d.version or value
-    smi_cuda = f.gpu.cuda_driver_version if vtuple(f.gpu.cuda_driver_version) else None
+    smi_cuda = f.gpu.cuda_driver_version if release(f.gpu.cuda_driver_version) else None
     if smi_cuda:
         d.cuda = smi_cuda
         d.evidence.append(f"driver's CUDA version (nvidia-smi): {smi_cuda}")

@@ -3,20 +3,20 @@ choices a YAML expression should not have to spell out, such as which CUDA toolk
 
 from __future__ import annotations
 
-import re
-
 from envdoctor.facts import HostFacts
+from envdoctor.versions import release
 
 
-def _version(text: str | None) -> tuple[int, ...] | None:
-    m = re.search(r"(\d+)\.(\d+)", text or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
+def _major_minor(text: str | None) -> tuple[int, ...] | None:
+    """"12.4.131" or "cuda-12.4" -> (12, 4); None without both numbers."""
+    v = release(text)
+    return v[:2] if v and len(v) >= 2 else None
 
 
 def cuda_toolkit_for_driver(facts: HostFacts) -> str | None:
     """The newest installed /usr/local/cuda-X.Y whose version the driver supports (X.Y <= the driver's
     CUDA version), or None when the driver's CUDA version or the toolkits are not known."""
-    driver = _version(facts.gpu.cuda_driver_version)
+    driver = _major_minor(facts.gpu.cuda_driver_version)
     toolkits = facts.cuda_env.toolkits
     if driver is None or not toolkits:
         return None
@@ -24,7 +24,7 @@ def cuda_toolkit_for_driver(facts: HostFacts) -> str | None:
     for tk in toolkits:
         if tk.is_link or tk.path.rstrip("/") == "/usr/local/cuda":
             continue
-        v = _version(tk.version) or _version(tk.path.rsplit("-", 1)[-1])
+        v = _major_minor(tk.version) or _major_minor(tk.path.rsplit("-", 1)[-1])
         if v is not None and v <= driver and (best is None or v > best[0]):
             best = (v, tk.path)
     return best[1] if best else None

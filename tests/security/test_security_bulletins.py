@@ -8,8 +8,8 @@ import pytest
 from envdoctor.bundle import Bundle
 from envdoctor.knowledge import load
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.security_bulletins import (driver_findings, installed_driver, toolkit_findings, toolkit_versions,
-                                          version_key)
+from envdoctor.security_bulletins import driver_findings, installed_driver, toolkit_findings, toolkit_versions
+from envdoctor.versions import release
 from tests.checks.support import run
 from tests.corpus import corpus_body
 
@@ -24,9 +24,9 @@ def test_the_table_names_its_source_and_is_consistent():
     ids = [b["id"] for b in data["container_toolkit"] + data["driver"]]
     assert len(ids) == len(set(ids))
     for b in data["container_toolkit"]:
-        assert version_key(b["affected_up_to"]) < version_key(b["fixed"]) and b["cves"]
+        assert release(b["affected_up_to"]) < release(b["fixed"]) and b["cves"]
     for b in data["driver"]:
-        assert b["cves"] and all(k.startswith("R") and version_key(v)[0] == int(k[1:]) for k, v in b["fixed"].items())
+        assert b["cves"] and all(k.startswith("R") and release(v)[0] == int(k[1:]) for k, v in b["fixed"].items())
     fixed_by_cve = {c: b["fixed"] for b in data["container_toolkit"] for c in b["cves"]}
     assert fixed_by_cve["CVE-2024-0132"] == "1.16.2" and fixed_by_cve["CVE-2025-23266"] == "1.17.8"
 
