@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from envdoctor.errors import UserError
+from envdoctor.hostrange import fold
 from envdoctor.models import HostReport
 from envdoctor.report.printable import printable
 
@@ -51,8 +52,21 @@ def fleet_summary(hosts: list[HostReport], golden: str | None = None) -> dict:
             "compared": len(evaluated)}
 
 
+def hosts_by(pairs) -> dict:
+    """{key: [host, ...]} from (host, key) pairs, in the order met."""
+    out: dict = {}
+    for host, key in pairs:
+        out.setdefault(key, []).append(host)
+    return out
+
+
+def folded(hosts: list[str], sep: str = ", ") -> str:
+    """gpu01..gpu12, gpu14, login1 -> "gpu[01-12,14], login1" (escaped, as every host name shown)."""
+    return sep.join(printable(h) for h in fold(hosts))
+
+
 def render_fleet(fleet: dict) -> str:
-    """The table and the drift, as text."""
+    """The hosts of each status, folded; the table; the drift, as text."""
     cols = ["host", "status"] + fleet["columns"]
     head = {"host": "host", "status": "status", **TITLES}
     cells = [[head[c] for c in cols]]
@@ -62,6 +76,8 @@ def render_fleet(fleet: dict) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = [f"Fleet summary ({len(fleet['rows'])} hosts: "
              + ", ".join(f"{n} {s}" for s, n in sorted(fleet["counts"].items())) + ")"]
+    by_status = hosts_by((r["host"], r["status"]) for r in fleet["rows"])
+    lines += [f"  {status}: {folded(by_status[status])}" for status in sorted(by_status)]
     for n, row in enumerate(cells):
         lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
         if n == 0:
@@ -77,8 +93,9 @@ def render_fleet(fleet: dict) -> str:
     else:
         lines.append(f"Drift (against {against}):")
         for d in fleet["drift"]:
-            odd = ", ".join(f"{printable(h)}={printable(v) if v is not None else 'unknown'}"
-                            for h, v in d["hosts"].items())
+            # hosts with one value are folded together: gpu[03-04]=535.104.05
+            odd = ", ".join(f"{folded(hosts, ',')}={printable(v) if v is not None else 'unknown'}"
+                            for v, hosts in hosts_by(d["hosts"].items()).items())
             exp = printable(d["expected"]) if d["expected"] is not None else "unknown"
             lines.append(f"  {TITLES.get(d['fact'], d['fact'])}: expected {exp}; {odd}")
     return "\n".join(lines)

@@ -28,52 +28,38 @@ _ANSIBLE_RANGE = re.compile(r"\[([^\[\]]*)\]")
 
 # --- Ansible host patterns: www[01:50].example.com, db-[a:f] -----------------------------------
 def expand_ansible(pattern: str) -> list[str]:
-    """Capped like command-line ranges (hostrange.MAX_HOSTS, bounds of at most MAX_BOUND_DIGITS digits):
-    the count is known before a single name is made."""
-    parts = _ansible_parts(pattern)
-    count = 1
-    for p in parts:
-        count *= len(p) if isinstance(p, list) else 1
-        hostrange.check_count(count, pattern)
-    out = [""]
-    for p in parts:
-        out = [o + v for o in out for v in (p if isinstance(p, list) else [p])]
-    return out
-
-
-def _ansible_parts(pattern: str) -> list:
-    """Literal text and value ranges, in order: 'gpu[01:03]x' -> ['gpu', range of '01'..'03', 'x']."""
-    parts: list = []
-    rest = pattern
+    """Ansible's `[01:50]` (and `[1:9:2]`) is NodeSet's `[01-50]` (`[1-9/2]`); letters `[a:f]` are spelled
+    out (NodeSet has no letter ranges). Capped like command-line ranges (hostrange.MAX_HOSTS, bounds of at
+    most MAX_BOUND_DIGITS digits): the count is known before a single name is made."""
+    literals, ranges, rest = [], [], pattern
     while m := _ANSIBLE_RANGE.search(rest):
-        parts.append(rest[: m.start()])
-        parts.append(_ansible_values(m.group(1), pattern))
+        literals.append(rest[: m.start()])
+        ranges.append(_ansible_runs(m.group(1), pattern))
         rest = rest[m.end():]
-    parts.append(rest)
-    return parts
+    return hostrange.names(literals + [rest], ranges, pattern)
 
 
-def _ansible_values(spec: str, pattern: str):
+def _ansible_runs(spec: str, pattern: str) -> hostrange.Runs:
     shown = hostrange.short(spec)
     bits = spec.split(":")
     if len(bits) not in (2, 3) or not bits[0] or not bits[1]:
         raise ValueError(f"bad host range [{shown}] (expected [start:end] or [start:end:step])")
-    if len(bits) == 3 and not (bits[2].isdigit() and len(bits[2]) <= hostrange.MAX_BOUND_DIGITS and int(bits[2])):
+    if len(bits) == 3 and not (hostrange.is_number(bits[2]) and len(bits[2]) <= hostrange.MAX_BOUND_DIGITS and int(bits[2])):
         raise ValueError(f"bad step in host range [{shown}]")
     lo, hi, step = bits[0], bits[1], int(bits[2]) if len(bits) == 3 else 1
-    if lo.isdigit() and hi.isdigit():
+    runs = hostrange.Runs()
+    if hostrange.is_number(lo) and hostrange.is_number(hi):
         hostrange.check_bounds(lo, hi, pattern)  # HostRangeError is a ValueError
-        width = len(lo) if lo.startswith("0") else 0
-        numbers = range(int(lo), int(hi) + 1, step)
-        hostrange.check_count(len(numbers), pattern)
-        values = [str(n).zfill(width) for n in numbers]
+        hostrange.check_count(len(range(int(lo), int(hi) + 1, step)), pattern)
+        if int(lo) <= int(hi):
+            runs.add(lo, hi, step)
     elif len(lo) == 1 and len(hi) == 1 and lo.isalpha() and hi.isalpha():
-        values = [chr(c) for c in range(ord(lo), ord(hi) + 1, step)]
+        runs += [chr(c) for c in range(ord(lo), ord(hi) + 1, step)]
     else:
         raise ValueError(f"bad host range [{shown}]")
-    if not values:
+    if not runs:
         raise ValueError(f"host range [{shown}] is empty")
-    return values
+    return runs
 
 
 # --- the inventory model ------------------------------------------------------------------------
@@ -309,7 +295,7 @@ def _room_for(inv: Inventory, names: list[str], where: str) -> None:
 
 def valid_port(port) -> bool:
     text = str(port)
-    return text.isdigit() and len(text) <= 5 and 0 < int(text) < 65536
+    return hostrange.is_number(text) and len(text) <= 5 and 0 < int(text) < 65536
 
 
 def _check_port(hvars: dict, where: str) -> None:

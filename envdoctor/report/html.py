@@ -13,6 +13,8 @@ import json
 from datetime import datetime, timezone
 from importlib.resources import files
 
+from envdoctor.fleet import hosts_by
+from envdoctor.hostrange import fold
 from envdoctor.models import HostReport, Report
 
 UTIL_POINTS = 120  # utilisation samples kept per GPU (evenly spaced), enough for a sparkline
@@ -108,6 +110,8 @@ def page_model(report: Report) -> dict:
         key = json.dumps([h.status.value, h.error, cells])
         g = groups.setdefault(key, {"status": h.status.value, "error": h.error, "cells": cells, "hosts": []})
         g["hosts"].append(h.host)
+    for g in groups.values():
+        g["folded"] = fold(g["hosts"])  # the row's label: gpu[04,09-10]
     counts: dict[str, int] = {}
     for h in report.hosts:
         counts[h.status.value] = counts.get(h.status.value, 0) + 1
@@ -115,8 +119,14 @@ def page_model(report: Report) -> dict:
     return {"envdoctor": report.envdoctor, "columns": columns, "strings": strings.items,
             "groups": list(groups.values()), "counts": counts, "hosts": len(report.hosts),
             "proof": [e for e in (_proof_entry(h) for h in report.hosts) if e],
-            "drift": fleet.get("drift") or [], "baseline": fleet.get("baseline"),
+            "drift": [_folded_drift(d) for d in fleet.get("drift") or []], "baseline": fleet.get("baseline"),
             "multi_node": fleet.get("multi_node")}
+
+
+def _folded_drift(d: dict) -> dict:
+    """A drift entry with its hosts folded per value: "values": [[value, ["gpu[03-04]", ...], count], ...]."""
+    by_value = hosts_by(d["hosts"].items())
+    return {**d, "values": [[v, fold(hosts), len(hosts)] for v, hosts in by_value.items()]}
 
 
 def _json_for_script(doc: dict) -> str:

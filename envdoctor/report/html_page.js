@@ -55,9 +55,9 @@
 
   const groups = D.groups.slice().sort((a, b) => rank(a.status) - rank(b.status) || b.hosts.length - a.hosts.length
                                                  || a.hosts[0].localeCompare(b.hosts[0]));
-  function hostLabel(g) {
-    const shown = g.hosts.slice(0, 3).join(", ");
-    return g.hosts.length > 3 ? `${shown}, …` : shown;
+  function hostLabel(g) {  // the hosts folded: gpu[04,09-10], cpu01
+    const shown = g.folded.slice(0, 3).join(", ");
+    return g.folded.length > 3 ? `${shown}, …` : shown;
   }
   function matches(g) {
     if (state.status !== "all" && g.status !== state.status) return false;
@@ -95,7 +95,7 @@
     box.hidden = false;
     box.style.borderLeftColor = getComputedStyle(td).backgroundColor;
     box.replaceChildren(el("h3", {text: `${c.title} (${c.id}): ${st}`}), el("p", {text: summary}),
-                        el("p", {class: "muted", text: `${g.hosts.length} host(s): ${g.hosts.join(", ")}`}));
+                        el("p", {class: "muted", text: `${g.hosts.length} host(s): ${g.folded.join(", ")}`}));
     if (!det) { box.append(el("p", {class: "muted", text: "no further evidence recorded"})); return; }
     if (det.evidence && det.evidence.length) {
       box.append(el("strong", {text: "Evidence"}), el("ul", {}, ...det.evidence.map((e) => el("li", {}, el("code", {text: e})))));
@@ -173,11 +173,10 @@
     const t = el("table", {class: "drift"}, el("tr", {}, el("th", {text: "fact"}), el("th", {text: "expected"}),
                                                   el("th", {text: "hosts that differ"})));
     for (const d of D.drift) {
-      const byValue = {};
-      for (const [h, v] of Object.entries(d.hosts)) (byValue[v === null ? "unknown" : v] ||= []).push(h);
       const cell = el("td");
-      for (const [v, hs] of Object.entries(byValue)) {
-        cell.append(el("div", {}, el("code", {text: v}), `: ${hs.length > 8 ? hs.slice(0, 8).join(", ") + ` … (${hs.length})` : hs.join(", ")}`));
+      for (const [v, hs, n] of d.values) {  // the hosts with one value, folded: gpu[03-04]
+        const shown = hs.length > 8 ? hs.slice(0, 8).join(", ") + ` … (${n})` : hs.join(", ");
+        cell.append(el("div", {}, el("code", {text: v === null ? "unknown" : v}), `: ${shown}`));
       }
       t.append(el("tr", {}, el("td", {text: d.fact}), el("td", {text: d.expected === null ? "unknown" : d.expected}), cell));
     }

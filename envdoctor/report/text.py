@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from envdoctor.fleet import render_fleet
 from envdoctor.models import CheckResult, HostReport, Report, Status
 from envdoctor.report.printable import printable as P
 
@@ -100,7 +101,5 @@ VERDICTS = {
 def render(report: Report, color: bool, verbose: bool = False) -> str:
     parts = [render_host(h, color, verbose) for h in report.hosts]
     if report.fleet:
-        from envdoctor.fleet import render_fleet
-
         parts.append(render_fleet(report.fleet))
     return "\n\n".join(parts)

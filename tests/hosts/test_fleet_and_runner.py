@@ -43,6 +43,16 @@ def test_drift_against_a_golden_host():
     assert "against golden host gpu01" in render_fleet(f)
 
 
+def test_hosts_per_status_and_per_drift_value_are_folded():
+    hosts = [host(f"gpu{i:02d}") for i in range(1, 13)] + [host("gpu13", status="fail"), host("gpu14")]
+    hosts += [host("login1", driver="535.104.05"), host("gpu15", driver="535.104.05"),
+              host("a/p.txt", status="fail", driver="535.104.05"), host("b/p.txt", status="fail", driver=None)]
+    text = render_fleet(fleet_summary(hosts))
+    assert "  pass: gpu[01-12,14-15], login1\n" in text
+    assert "  fail: gpu13, a/p.txt, b/p.txt\n" in text  # a paste's name is not folded: listed as it is
+    assert "driver: expected 550.54.15; gpu15,login1,a/p.txt=535.104.05, b/p.txt=unknown" in text
+
+
 def test_a_tie_has_no_majority():
     f = fleet_summary([host("a"), host("b", driver="535.104.05")])
     assert {d["fact"]: d["expected"] for d in f["drift"]} == {"driver": "(no majority)"}

@@ -28,7 +28,34 @@ def test_slurm_ranges(text, hosts):
     assert hostrange.expand(text) == hosts
 
 
-@pytest.mark.parametrize("text", ["gpu[01-", "gpu]", "gpu[3-1]", "gpu[a-b]", "gpu[1-999999999]", "gpu[,1]"])
+@pytest.mark.parametrize("text,hosts", [
+    ("n[5,1-3]", ["n5", "n1", "n2", "n3"]),  # the order written, not NodeSet's sorted order
+    ("r[2,1]-g[1-2]", ["r2-g1", "r2-g2", "r1-g1", "r1-g2"]),
+    ("gpu[98-100]", ["gpu98", "gpu99", "gpu100"]),
+    ("gpu[099-100]", ["gpu099", "gpu100"]),
+    ("gpu[09-100]", ["gpu09", "gpu10"] + [f"gpu{i}" for i in range(11, 101)]),  # wider than its padding
+    ("ml@gpu[1-2]:2222", ["ml@gpu1:2222", "ml@gpu2:2222"]),  # text around a range is literal
+    ("a!b[1-2]", ["a!b1", "a!b2"]),
+    ("x%s[1]", ["x%s1"]),
+])
+def test_ranges_keep_the_order_written_and_literal_text(text, hosts):
+    assert hostrange.expand(text) == hosts
+
+
+def test_fold_joins_hosts_and_keeps_names_that_do_not_fold():
+    hosts = [f"gpu{i:02d}" for i in range(1, 13)] + ["gpu14", "login1"]
+    assert hostrange.fold(hosts) == ["gpu[01-12,14]", "login1"]
+    assert hostrange.fold(["rack1-gpu01", "rack1-gpu02", "rack2-gpu01", "rack2-gpu02"]) == ["rack[1-2]-gpu[01-02]"]
+    # pastes, user@host:port, a bracketed address, NodeSet's operators and groups: listed as they are, once
+    odd = ["a/nvidia.txt", "root@[::1]:2200", "x!y", "@group", "gpu[1]", "we ird", "a/nvidia.txt"]
+    assert hostrange.fold(["gpu2", *odd, "gpu1"]) == ["gpu[1-2]"] + odd[:-1]
+    assert hostrange.fold([]) == []
+    for names in (hosts, [f"n{i}" for i in range(0, 300, 7)] + ["n007", "x"]):  # folded lists expand back
+        assert sorted(hostrange.expand(",".join(hostrange.fold(names)))) == sorted(names)
+
+
+@pytest.mark.parametrize("text", ["gpu[01-", "gpu]", "gpu[3-1]", "gpu[a-b]", "gpu[1-999999999]", "gpu[,1]",
+                                  "gpu[1-²]"])
 def test_bad_ranges(text):
     with pytest.raises(hostrange.HostRangeError):
         hostrange.expand(text)
@@ -46,8 +73,9 @@ def test_target_strings(text, user, host, port):
 
 
 def test_bad_port_is_a_user_error():
-    with pytest.raises(UserError, match="bad port"):
-        parse_target("ml@gpu01:http")
+    for text in ("ml@gpu01:http", "gpu01:²"):  # "²" is a digit to str.isdigit, not to int() (was a traceback)
+        with pytest.raises(UserError, match="bad port"):
+            parse_target(text)
 
 
 @pytest.mark.parametrize("text", ["h;ls", "$(reboot)", "ml@gpu01`id`", "gpu|01"])

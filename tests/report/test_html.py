@@ -91,7 +91,7 @@ def test_click_shows_evidence_and_fix_and_filters_narrow(browser, tmp_path):
     r = next(c for c in gpu04.checks if c.id == "driver_cuda_compat")
     row = next(tr for tr in browser.find_elements(By.CSS_SELECTOR, "#heatmap tbody tr")
                if "gpu04" in tr.find_element(By.CSS_SELECTOR, "td.host").get_attribute("title"))
-    assert "×3" in row.text  # gpu04, gpu09 and gpu10 are the same paste: one row
+    assert "×3" in row.text and "gpu[04,09-10]" in row.text  # the same paste: one row, its hosts folded
     row.find_element(By.CSS_SELECTOR, "td.cell[data-check='driver_cuda_compat']").click()
     detail = browser.find_element(By.ID, "detail")
     assert detail.is_displayed()
@@ -108,6 +108,7 @@ def test_click_shows_evidence_and_fix_and_filters_narrow(browser, tmp_path):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#proof .bar .base")) == 4
     assert len(browser.find_elements(By.CSS_SELECTOR, "#proof svg.util polyline")) == 4
     assert "torch" in browser.find_element(By.ID, "drift").text
+    assert "470.223.02: gpu[04,09-10]" in browser.find_element(By.ID, "drift").text
     assert severe_logs(browser) == []
 
 
@@ -137,3 +138,18 @@ def test_text_from_the_report_is_never_markup(tmp_path):
     assert evil not in html
     data = html.split('<script type="application/json" id="report-data">', 1)[1].split("</script>", 1)[0]
     assert evil in json.loads(data)["strings"]
+
+
+def test_host_lists_are_folded_and_names_that_do_not_fold_are_kept(tmp_path):
+    from envdoctor.fleet import fleet_summary
+    from envdoctor.models import HostReport, Report
+
+    hosts = [HostReport(host=name, status="pass", headline={"driver": driver}) for name, driver in
+             [("gpu01", "550"), ("gpu02", "550"), ("gpu03", "550"), ("gpu05", "550"), ("a/p.txt", "550"),
+              ("gpu04", "535"), ("ml@gpu06:2222", "535"), ("gpu07", "535")]]
+    model = page_model(Report(envdoctor="t", hosts=hosts, fleet=fleet_summary(hosts)))
+    (group,) = model["groups"]  # no checks ran: every host has the same (empty) row
+    assert group["folded"] == ["gpu[01-05,07]", "a/p.txt", "ml@gpu06:2222"]
+    assert group["hosts"] == [h.host for h in hosts]  # the full list stays (hover title, name filter)
+    (drift,) = [d for d in model["drift"] if d["fact"] == "driver"]
+    assert drift["values"] == [["535", ["gpu[04,07]", "ml@gpu06:2222"], 3]]
