@@ -6,9 +6,9 @@ import json
 
 from pydantic import ValidationError
 
+from envdoctor import probe
 from envdoctor.bundle import Bundle, Section
 from envdoctor.models import HostStatus
-from envdoctor.probe import SOURCE as PROBE_SOURCE
 from envdoctor.transport.base import MAX_OUTPUT_BYTES, ConnectionClosed, OutputTooLarge, Transport, TransportError
 
 DEFAULT_TIMEOUT = 180.0  # the probe's own commands time out sooner (torch import: 120 s)
@@ -36,7 +36,7 @@ def gather(transport: Transport, python: str = "python3", timeout: float = DEFAU
     writes too much, or the host hangs up."""
     cmd = (argv or [python]) + ["-c", BOOTSTRAP] + (["--no-torch"] if no_torch else [])
     try:
-        res = transport.run(cmd, stdin=PROBE_SOURCE.encode(), timeout=timeout)
+        res = transport.run(cmd, stdin=probe.SOURCE.encode(), timeout=timeout)
     except OutputTooLarge:
         raise TransportError(HostStatus.ERROR, f"{python} wrote more than {MAX_OUTPUT_BYTES >> 20} MiB instead of the "
                                                f"probe's report; it was stopped (is it a Python interpreter?)") from None

@@ -6,8 +6,9 @@ which names are secret (data/secret_names.yaml), what a secret looks like whatev
 How a script gets them: the probe and the proof script run where envdoctor is not installed (stdlib only,
 sent on stdin), so they cannot read the data files. `with_vocabulary` writes what a script reads into the
 source that is sent, replacing its one line `VOCABULARY = None` with `VOCABULARY = json.loads('<JSON>')`
-(envdoctor.probe.SOURCE and envdoctor.proof.SOURCE are built that way). The file on disk keeps None, so
-it stays runnable as it is: it then says in its output that it ran without the vocabulary."""
+(envdoctor.probe.SOURCE and envdoctor.proof.SOURCE are built that way, on the script envdoctor/payload.py
+assembles from its parts; the part that reads the vocabulary holds that line). The parts keep None, so the
+script assembled without it still runs: it then says in its output that it ran without the vocabulary."""
 
 from __future__ import annotations
 

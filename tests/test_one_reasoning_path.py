@@ -24,10 +24,12 @@ KNOWN_PHRASES = ["couldn't communicate with the NVIDIA driver", "system not yet 
 
 # Files allowed to hold message phrases, with the reason. Keep it short; shrink it.
 PHRASE_ALLOWED = {
-    "envdoctor/probe/probe_script.py": "runs on the target without the knowledge base; its strings are commands",
+    "envdoctor/probe/script/child_scripts.py": "runs on the target without the knowledge base: NVML's error names",
     "envdoctor/parsers/nvidia_smi.py": "_NO_SUCH_COMMAND: the shell's 'command not found' for nvidia-smi, a fact about the binary",
     "envdoctor/parsers/paste_blocks.py": "recognises pasted blocks (prompts, tables), its owner's",
-    "envdoctor/proof/proof_script.py": "runs on the target without the knowledge base (OOM retry)",
+    "envdoctor/proof/script/batch_size.py": "runs on the target without the knowledge base (OOM retry)",
+    "envdoctor/proof/script/sampler.py": "runs on the target without the knowledge base (its own sampler error)",
+    "envdoctor/proof/script/worker.py": "runs on the target without the knowledge base (--inject-failure's OOM)",
     "envdoctor/proof/verdict.py": "the proof-run's own verdict texts",
 }
 

@@ -5,31 +5,31 @@ without them says so in its output instead of guessing."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 from checks.gpu_health import _BAD_THROTTLE
 from envdoctor import redact
 from envdoctor.knowledge import load
+from envdoctor.payload import assemble
 from envdoctor.proof import STDIN as PROOF_STDIN
 from envdoctor.proof.verdict import THROTTLE_PROBLEMS
 from envdoctor.vocabulary import MARKER, clock_event_reasons, datacenter_gpus, secret_shapes, with_vocabulary
 from tests.support.sent_scripts import sent_probe, sent_proof
 
 ROOT = Path(__file__).resolve().parent.parent
-PROBE_FILE = ROOT / "envdoctor" / "probe" / "probe_script.py"
-PROOF_FILE = ROOT / "envdoctor" / "proof" / "proof_script.py"
+PROBE = "envdoctor.probe.script"
+PROOF = "envdoctor.proof.script"
 
 
-def _bare(path: Path, name: str):
-    """The script as it is on disk: no vocabulary written in."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def _bare(package: str, name: str):
+    """The script as assembled from its parts, before the controller writes its vocabulary in."""
+    mod = types.ModuleType(name)
+    exec(compile(assemble(package), f"<{name}>", "exec"), mod.__dict__)  # noqa: S102 - our own script
     return mod
 
 
@@ -55,10 +55,10 @@ def test_sent_probe_hides_a_secret_variable_and_keeps_the_others(monkeypatch):
 
 def test_probe_without_its_vocabulary_says_so_and_hides_every_value(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    bare = _bare(PROBE_FILE, "envdoctor_probe_bare")
+    bare = _bare(PROBE, "envdoctor_probe_bare")
     assert bare.VOCABULARY is None
     assert json.loads(bare.environment()["stdout"])["CUDA_VISIBLE_DEVICES"] == "<redacted>"  # fails closed
-    r = subprocess.run([sys.executable, "-", "--no-torch"], input=PROBE_FILE.read_text(), capture_output=True,
+    r = subprocess.run([sys.executable, "-", "--no-torch"], input=assemble(PROBE), capture_output=True,
                        text=True, timeout=300)
     doc = json.loads(r.stdout)
     assert doc["vocabulary_missing"] == bare.VOCABULARY_MISSING and "vocabulary" in r.stderr
@@ -118,7 +118,7 @@ def test_proof_script_verdict_and_check_read_one_reason_table():
 
 
 def test_proof_script_without_its_vocabulary_says_so_and_decodes_nothing():
-    bare = _bare(PROOF_FILE, "envdoctor_proof_bare")
+    bare = _bare(PROOF, "envdoctor_proof_bare")
     assert bare.VOCABULARY is None and bare.reason_names(0x8) is None  # unknown, never "not throttled"
     args = bare.parse_args(["--device", "cpu", "--time-budget", "10"])
     assert bare.Parent(args, 0.0, None).result["vocabulary_missing"] == bare.VOCABULARY_MISSING
@@ -126,8 +126,8 @@ def test_proof_script_without_its_vocabulary_says_so_and_decodes_nothing():
 
 
 def test_the_marker_line_is_replaced_once_or_not_at_all():
-    assert PROBE_FILE.read_text().split("\n").count(MARKER) == 1
-    assert PROOF_FILE.read_text().split("\n").count(MARKER) == 1
+    assert assemble(PROBE).split("\n").count(MARKER) == 1
+    assert assemble(PROOF).split("\n").count(MARKER) == 1
     try:
         with_vocabulary("x = 1\n", {})
     except RuntimeError as e:

@@ -22,7 +22,7 @@ def test_wheel_installs_and_checks(tmp_path):
     assert repo_checks <= shipped_checks
     repo_playbooks = {f"envdoctor/playbooks/{p.name}" for p in (ROOT / "playbooks").glob("*.yml")}
     assert repo_playbooks <= set(names)
-    assert "envdoctor/probe/probe_script.py" in names
+    assert {"envdoctor/probe/script/main.py", "envdoctor/proof/script/launch.py"} <= set(names)  # the sent scripts
     assert "envdoctor/playbooks/README.md" in names  # the when: language, next to the playbooks
     assert {"envdoctor/report/html_page.html", "envdoctor/report/html_page.js", "envdoctor/slurm_task.py"} <= set(names)
     assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names), names

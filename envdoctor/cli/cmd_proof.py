@@ -13,7 +13,7 @@ from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import refuse_mixed, slurm_options
 from envdoctor.models import HostReport, HostStatus, NotStarted, Report
-from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
+from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.redact import redact
 from envdoctor.report.printable import printable
 from envdoctor.runner import DEFAULT_FORKS

@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any, Callable
 
+import envdoctor.proof
 from envdoctor.facts import HostFacts
-from envdoctor.proof import STDIN
-from envdoctor.proof.proof_script import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
+from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.proof.verdict import judge
 from envdoctor.targets import Target
 from envdoctor.transport.base import Transport, TransportError
@@ -124,7 +124,7 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
         connect = getattr(tr, "connect", None)
         if connect is not None:
             connect()  # the connection first (SSH, hops): the limit is for the command alone
-        return tr.run(argv, stdin=STDIN, timeout=limit, on_line=on_line)
+        return tr.run(argv, stdin=envdoctor.proof.STDIN, timeout=limit, on_line=on_line)
 
     try:
         if transport is None:

@@ -18,7 +18,7 @@ from envdoctor.models import CheckResult, Fix, Status, host_status
 from envdoctor.proof.input_pipeline import dataloader_advice, dataloader_figures, gpu_waits_for_data
 from envdoctor.proof.input_pipeline import median as _median
 from envdoctor.proof.input_pipeline import mib as _mib
-from envdoctor.proof.proof_script import COLLECTIVE_PHASES, COMPILE_BUDGET_S
+from envdoctor.proof.script.contract import COLLECTIVE_PHASES, COMPILE_BUDGET_S
 from envdoctor.vocabulary import problem_reason_keys
 
 PASS_RATIO = 0.7  # of the published img/s: pass at or above

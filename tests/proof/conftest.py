@@ -1,12 +1,12 @@
-"""The proof script's functions, imported here from the file on disk, read the vocabulary the controller
-writes into the copy it sends (envdoctor/vocabulary.py): give the imported module that same vocabulary."""
+"""The proof script's parts, imported here as modules (envdoctor/proof/script/), read the vocabulary the controller
+writes into the assembled copy it sends (envdoctor/vocabulary.py): give the part that holds it that same vocabulary."""
 
 import pytest
 
-import envdoctor.proof.proof_script as proof_script
+from envdoctor.proof.script import clock_reasons
 from envdoctor.vocabulary import PROOF, vocabulary
 
 
 @pytest.fixture(autouse=True)
 def _vocabulary_as_sent(monkeypatch):
-    monkeypatch.setattr(proof_script, "VOCABULARY", vocabulary(PROOF))
+    monkeypatch.setattr(clock_reasons, "VOCABULARY", vocabulary(PROOF))

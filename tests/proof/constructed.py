@@ -1,5 +1,5 @@
 """CONSTRUCTED result documents of GPU proof-runs: this machine has no GPU, so the GPU cases of the verdict
-are tested on documents shaped exactly like the script's (`proof_script.py` main/run_worker), with the
+are tested on documents shaped exactly like the script's (envdoctor/proof/script: supervisor.py, worker.py), with the
 numbers chosen for each case. Nothing here was recorded on a real GPU."""
 
 from __future__ import annotations

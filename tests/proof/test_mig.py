@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from envdoctor.proof.proof_script import plan_ordinals
+from envdoctor.proof.script.preflight import plan_ordinals
 from envdoctor.proof.verdict import full_gpu_sms, judge, mig_profile
 from tests.corpus import corpus_body
 from tests.proof import constructed as C

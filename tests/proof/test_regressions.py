@@ -10,9 +10,9 @@ import types
 
 import pytest
 
-import envdoctor.proof.proof_script as ps
-from envdoctor.probe import probe_script
+from envdoctor.probe.script import child_scripts
 from envdoctor.proof.render import render_proof
+from envdoctor.proof.script import sampler
 from envdoctor.proof.verdict import judge
 from tests.proof import constructed as C
 from tests.proof.test_sampler_parsing import rows_of
@@ -43,10 +43,10 @@ def test_partial_nvml_failure_does_not_list_devices_twice(monkeypatch):
             return types.SimpleNamespace(busId=b"00000000:00:09.0")
 
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml("pynvml"))
-    monkeypatch.setattr(ps.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(sampler.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
     (row,) = rows_of("nvidia-smi-query-csv/h100-590.48.01-query-gpu-all-fields.txt")
-    monkeypatch.setattr(ps.Sampler, "_smi", lambda self, fields: [{f: row[f] for f in fields if f in row}])
-    s = ps.Sampler(0.25)
+    monkeypatch.setattr(sampler.Sampler, "_smi", lambda self, fields: [{f: row[f] for f in fields if f in row}])
+    s = sampler.Sampler(0.25)
     s.setup()
     assert s.kind == "nvidia-smi"
     assert [d["index"] for d in s.devices] == [0]  # nvidia-smi's one GPU, not NVML's partial list plus it
@@ -94,7 +94,7 @@ def test_skipped_proof_names_no_device():
 
 
 def torch_probe(env=None) -> dict:
-    r = subprocess.run([sys.executable, "-c", probe_script.TORCH_SCRIPT], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", child_scripts.TORCH_SCRIPT], capture_output=True, text=True,
                        timeout=300, env=env)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -103,7 +103,7 @@ def torch_probe(env=None) -> dict:
 def test_probe_reads_the_driver_cuda_version_through_the_driver_api(tmp_path):
     import os
 
-    assert "_cuda_getDriverVersion()" not in probe_script.TORCH_SCRIPT  # torch 2.14 has no such function
+    assert "_cuda_getDriverVersion()" not in child_scripts.TORCH_SCRIPT  # torch 2.14 has no such function
     here = torch_probe()
     assert "AttributeError" not in (here.get("driver_cuda_error") or "")  # no driver here: said so, not a typo
     # SIMULATED driver: a libcuda.so.1 built here whose cuDriverGetVersion reports 13010 (CUDA 13.1).

@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-import envdoctor.proof.proof_script as ps
+from envdoctor.proof.script import batch_size, messages, preflight, sampler, supervisor, worker
 from envdoctor.proof.stage import run_proof
 from envdoctor.proof.verdict import judge, mig_profile
 from envdoctor.targets import LOCAL
@@ -57,12 +57,12 @@ def test_parent_never_imports_torch_and_keeps_every_final_result(simulate):  # n
 def test_worker_messages_are_json_text():
     q = queue.Queue()
     version = type("TorchVersion", (str,), {})("2.14.1+cu130")  # a str subclass from torch, as torch.__version__
-    ps.send(q, {"event": "worker_result", "rank": 0, "result": {"torch": version, "other": object()}})
+    messages.send(q, {"event": "worker_result", "rank": 0, "result": {"torch": version, "other": object()}})
     raw = q.get_nowait()
     assert type(raw) is str  # what crosses the process boundary is text: nothing of torch to unpickle
-    msg = ps.receive(raw)
+    msg = messages.receive(raw)
     assert msg["result"]["torch"] == "2.14.1+cu130" and type(msg["result"]["torch"]) is str
-    assert ps.receive(b"\x80\x04junk") is None and ps.receive("[1]") is None
+    assert messages.receive(b"\x80\x04junk") is None and messages.receive("[1]") is None
 
 
 def test_results_already_queued_at_the_deadline_are_kept():
@@ -70,9 +70,9 @@ def test_results_already_queued_at_the_deadline_are_kept():
     parent = types.SimpleNamespace(lock=threading.RLock(), results={}, final=set(), last_phase={}, emit=lambda m: None)
     q = queue.Queue()
     for rank in (0, 1):
-        ps.send(q, {"event": "progress", "rank": rank, "phase": "timed"})
-        ps.send(q, {"event": "worker_result", "rank": rank, "result": {"rank": rank, "img_s": 10.0}})
-    ps.drain(q, parent, world=2)
+        messages.send(q, {"event": "progress", "rank": rank, "phase": "timed"})
+        messages.send(q, {"event": "worker_result", "rank": rank, "result": {"rank": rank, "img_s": 10.0}})
+    supervisor.drain(q, parent, world=2)
     assert parent.final == {0, 1} and parent.results[1]["img_s"] == 10.0
     assert parent.last_phase == {0: "timed", 1: "timed"}
 
@@ -95,7 +95,7 @@ def test_cut_after_the_timed_steps_without_the_last_message_is_not_failed():
 def test_checkpoint_memory_figures_are_plain_numbers():
     fake = types.SimpleNamespace(cuda=types.SimpleNamespace(max_memory_allocated=lambda dev: 31 << 30,
                                                             mem_get_info=lambda dev: (40 << 30, 80 << 30)))
-    figs = ps.memory_figures(fake, "cuda:0")
+    figs = worker.memory_figures(fake, "cuda:0")
     assert figs == {"max_memory_allocated": 31 << 30, "memory_free_after": 40 << 30}
     assert json.loads(json.dumps(figs)) == figs
 
@@ -119,18 +119,18 @@ def test_ddp_replicas_end_with_the_same_parameters_and_momentum():
 
 def test_step_estimate_leaves_out_the_cold_compile():
     # The issue's simulated compile: the first warm-up step took 35 s, the compiled ones 0.11 s.
-    assert ps.step_estimate_s([35000.0, 110.0, 112.0, 111.0]) == pytest.approx(0.111)
-    assert ps.step_estimate_s([35000.0, 110.0]) == pytest.approx(0.110)
+    assert batch_size.step_estimate_s([35000.0, 110.0, 112.0, 111.0]) == pytest.approx(0.111)
+    assert batch_size.step_estimate_s([35000.0, 110.0]) == pytest.approx(0.110)
     # 20 s left: ~180 steps fit, not 0 (the compile's 35 s read as the step time)
-    assert int(20 / ps.step_estimate_s([35000.0, 110.0])) >= 10
-    assert ps.step_estimate_s([250.0]) == pytest.approx(0.25) and ps.step_estimate_s([]) == 1.0
+    assert int(20 / batch_size.step_estimate_s([35000.0, 110.0])) >= 10
+    assert batch_size.step_estimate_s([250.0]) == pytest.approx(0.25) and batch_size.step_estimate_s([]) == 1.0
 
 
 # ---------------------------------------------------------------- 6. --compile needs a compiler and Python.h
 
 def test_compile_toolchain_names_what_is_missing(tmp_path):
     empty = str(tmp_path)
-    tools = ps.compile_toolchain({"PATH": empty}, include_dir=empty)
+    tools = preflight.compile_toolchain({"PATH": empty}, include_dir=empty)
     assert tools["cc"] is None and tools["python_h"] is None
     assert any("neither gcc nor clang" in m for m in tools["missing"])
     assert any("Python.h" in m for m in tools["missing"])
@@ -138,8 +138,8 @@ def test_compile_toolchain_names_what_is_missing(tmp_path):
     cc.write_text("#!/bin/sh\n")
     cc.chmod(0o755)
     (tmp_path / "Python.h").write_text("")
-    assert ps.compile_toolchain({"PATH": empty}, include_dir=empty)["missing"] == []
-    assert "CC=/nonexistent/cc" in ps.compile_toolchain({"PATH": empty, "CC": "/nonexistent/cc"},
+    assert preflight.compile_toolchain({"PATH": empty}, include_dir=empty)["missing"] == []
+    assert "CC=/nonexistent/cc" in preflight.compile_toolchain({"PATH": empty, "CC": "/nonexistent/cc"},
                                                         include_dir=empty)["missing"][0].replace("$", "")
 
 
@@ -266,12 +266,12 @@ def test_gpu_count_keeps_torchs_own_warning(simulate, monkeypatch):  # noqa: F81
 def test_allocation_failures_of_cublas_and_cudnn_are_retried(message, retried):
     # The strings are libtorch_cuda's and cuDNN 9's own (read from the installed 2.14.1 wheel's libraries).
     fake_torch = types.SimpleNamespace(OutOfMemoryError=MemoryError)
-    assert ps.allocation_failure(fake_torch, RuntimeError(message)) is retried
+    assert batch_size.allocation_failure(fake_torch, RuntimeError(message)) is retried
 
 
 def test_torchs_out_of_memory_error_is_retried_whatever_its_text():
     torch = pytest.importorskip("torch")
-    assert ps.allocation_failure(torch, torch.OutOfMemoryError("allocator said no"))
+    assert batch_size.allocation_failure(torch, torch.OutOfMemoryError("allocator said no"))
 
 
 def test_slow_gpu_names_the_compute_processes_already_on_it():
@@ -316,9 +316,9 @@ def test_sampler_lists_other_compute_processes_but_not_ours(monkeypatch):
             return b"python3"
 
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml("pynvml"))
-    s = ps.Sampler(0.25, own_pids=lambda: {os.getpid()})
+    s = sampler.Sampler(0.25, own_pids=lambda: {os.getpid()})
     s.setup()
     assert s.kind == "nvml"
     assert s.others == {0: [{"pid": 4242, "name": "python3", "used_mib": 20480}]}
     w = {"rank": 0, "uuid": "aaaa", "phases": {}}
-    assert ps.gpu_samples(s, [w])[0]["other_processes"] == s.others[0]
+    assert sampler.gpu_samples(s, [w])[0]["other_processes"] == s.others[0]

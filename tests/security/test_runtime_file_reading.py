@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from envdoctor.probe import probe_script
+from envdoctor.probe.script import security_jupyter
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def _row(pid):
 def test_own_regular_file_is_read(server):
     pid, path = server
     path.write_text(json.dumps(_row(pid)))
-    row = probe_script._sec_runtime_file(pid)
+    row = security_jupyter._sec_runtime_file(pid)
     assert row is not None and row["listed_by"] == f"runtime file jpserver-{pid}.json"
     assert row["port"] == 8888 and row["token"] == "<redacted>" and "abc" not in row["url"]
 
@@ -43,7 +43,7 @@ def test_symlink_to_another_file_is_not_followed(server, tmp_path):
     target = tmp_path / "root-only.json"
     target.write_text(json.dumps({**_row(pid), "private_setting": "not for the report"}))
     path.symlink_to(target)
-    assert probe_script._sec_runtime_file(pid) is None
+    assert security_jupyter._sec_runtime_file(pid) is None
 
 
 def test_file_of_another_user_is_not_read(server):
@@ -52,10 +52,10 @@ def test_file_of_another_user_is_not_read(server):
     os.chown(path, 65534, 65534)  # inside the test's own directory
     if os.stat(path).st_uid == os.getuid():
         pytest.skip("cannot give the file to another user here")
-    assert probe_script._sec_runtime_file(pid) is None
+    assert security_jupyter._sec_runtime_file(pid) is None
 
 
 def test_a_fifo_is_not_read(server):
     pid, path = server
     os.mkfifo(path)
-    assert probe_script._sec_runtime_file(pid) is None  # returns at once: O_NONBLOCK, then not a regular file
+    assert security_jupyter._sec_runtime_file(pid) is None  # returns at once: O_NONBLOCK, then not a regular file
