@@ -1,5 +1,6 @@
 # envdoctor fix helper: runs on the target with its own python3 (stdlib only, Python >= 3.6), started as
-# `python3 -c <this source>`; reads one JSON request {"ops": [...]} on stdin and prints one JSON reply
+# `python3 -c <this source>`, the probe's process_group.py written in place of its import (fixes/remote.py);
+# reads one JSON request {"ops": [...]} on stdin and prints one JSON reply
 # {"results": [...]}, one result per op, in order. Ops run one after another; after a failed op the rest
 # are not run (their result is {"error": "not run: an earlier step failed"}).
 #
@@ -26,10 +27,11 @@ import os
 import pwd
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
 import time
+
+from envdoctor.probe.script.process_group import run_command  # written in when sent (fixes/remote.py)
 
 PAUSE_BEFORE_RENAME = 0.0  # fault injection for tests: --test-pause-before-rename SECS
 LEASE = 900.0
@@ -240,17 +242,16 @@ def op_which(req):
 
 
 def op_exec(req):
+    """A command (argv, or a shell line); on timeout its whole process group is killed (run_command)."""
     argv = req.get("argv") or ["sh", "-c", req["shell"]]
-    data = req.get("stdin")
     try:
-        p = subprocess.run(argv, input=(data or "").encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=float(req.get("timeout", 600)), cwd=req.get("chdir") or None)
+        rc, out, err, timed_out = run_command(argv, float(req.get("timeout", 600)),
+                                              stdin=(req.get("stdin") or "").encode(), cwd=req.get("chdir") or None)
     except FileNotFoundError:
         return {"rc": None, "not_found": True, "stdout": "", "stderr": "%s: command not found" % argv[0]}
-    except subprocess.TimeoutExpired:
+    if timed_out:
         return {"rc": None, "timed_out": True, "stdout": "", "stderr": "timed out after %ss" % req.get("timeout")}
-    return {"rc": p.returncode, "stdout": p.stdout.decode("utf-8", "replace")[-65536:],
-            "stderr": p.stderr.decode("utf-8", "replace")[-65536:]}
+    return {"rc": rc, "stdout": out.decode("utf-8", "replace")[-65536:], "stderr": err.decode("utf-8", "replace")[-65536:]}
 
 
 def _ids(req, st):

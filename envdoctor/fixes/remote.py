@@ -11,7 +11,20 @@ from importlib.resources import files
 from envdoctor.models import HostStatus
 from envdoctor.transport.base import Transport, TransportError
 
-HELPER_SOURCE = files("envdoctor.fixes").joinpath("helper.py").read_text()
+
+def _helper_source() -> str:
+    """helper.py as the target runs it: self-contained, the command runner it shares with the probe
+    (envdoctor/probe/script/process_group.py) written in place of its import line."""
+    lines = files("envdoctor.fixes").joinpath("helper.py").read_text().split("\n")
+    line = "from envdoctor.probe.script.process_group import run_command"
+    at = [i for i, text in enumerate(lines) if text.startswith(line)]
+    if len(at) != 1:  # a bug of ours: the helper lost (or doubled) its import line
+        raise RuntimeError(f"helper.py has {len(at)} '{line}' lines, expected one")
+    lines[at[0]] = files("envdoctor.probe.script").joinpath("process_group.py").read_text()
+    return "\n".join(lines)
+
+
+HELPER_SOURCE = _helper_source()
 
 
 class HelperError(Exception):

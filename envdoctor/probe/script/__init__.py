@@ -8,7 +8,8 @@ this one file, in this order (a part imports only the parts before it)."""
 PARTS = (
     "redaction",  # secrets never leave the target: secret names and shapes (the vocabulary), command lines
     "section",  # what a piece of evidence becomes; a file read, a text
-    "command",  # running one command: its own process group and timeout
+    "process_group",  # one command in its own process group, killed whole on timeout (the fix helper's too)
+    "command",  # running one command as a section: not-found, timeout, trimmed output
     "child_scripts",  # torch, the CUDA driver API and NVML, each inspected in a child interpreter
     "driver",  # the NVIDIA driver, its kernel module and CUDA on the host
     "host",  # environment, containers, WSL, cgroups, tools

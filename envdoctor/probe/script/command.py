@@ -3,9 +3,9 @@ killed when it runs past it; a missing program is "not-found", never a crash."""
 
 import os
 import shutil
-import subprocess
 import time
 
+from .process_group import run_command
 from .section import trim
 
 
@@ -18,20 +18,11 @@ def run(argv, timeout, env=None, show=None):
         sec["error"] = "not-found"
         return sec
     try:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=env, start_new_session=True)
+        sec["rc"], out, err, timed_out = run_command(argv, timeout, env=env)
     except OSError as e:
         sec["error"] = "%s" % e
         return sec
-    try:
-        out, err = p.communicate(timeout=timeout)
-        sec["rc"] = p.returncode
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, 9)
-        except OSError:
-            pass
-        out, err = p.communicate()
+    if timed_out:
         sec["error"] = "timeout"
     sec["stdout"], sec["stderr"] = trim(out), trim(err)
     sec["secs"] = round(time.time() - t0, 3)
