@@ -253,28 +253,28 @@ def _reconcile(results: list[CheckResult], root: RootCause, d: Diagnosis, cuda: 
 
 
 def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_line: str | None,
-                 proof_status: str | None, paste: bool = False) -> tuple[HostStatus, BottomLine]:
+                 proof_status: Status | None, paste: bool = False) -> tuple[HostStatus, BottomLine]:
     failed = [r for r in results if r.status == Status.FAIL and r.id != ROOT_CAUSE_ID]
     training = [r for r in failed if not r.id.startswith("security_")]
     security = [r for r in failed if r.id.startswith("security_")]
-    works = cuda == "works" or proof_status == "pass"
+    works = cuda == "works" or proof_status == Status.PASS
     base = host_status(results)
     sec = f"; {len(security)} security check(s) fail: fix them too" if security else ""
-    if cuda == "fails" or root.status == Status.FAIL or training or proof_status == "fail":
+    if cuda == "fails" or root.status == Status.FAIL or training or proof_status == Status.FAIL:
         why = (f"{root.cause_id}: {root.title}" if root.cause_id else
                (root.title if root.state == "undetermined" else
                 (f"CUDA fails ({cuda_line})" if cuda == "fails" else f"{training[0].id} fails" if training
                  else "the proof-run failed")))
         text = (f"this host cannot train on a GPU as it is: {why}. Fix the ✗ items above, the root cause first.")
         return HostStatus.FAIL, BottomLine(verdict=TrainingVerdict.CANNOT_TRAIN, text=text, cuda=cuda, cuda_evidence=cuda_line)
-    warned = [r for r in results if r.status == Status.WARN] + ([None] if proof_status == "warn" else [])
+    warned = [r for r in results if r.status == Status.WARN] + ([None] if proof_status == Status.WARN else [])
     if works:
         if warned or security:
             text = ("this host can train on its GPU(s); the warnings above may cost speed or stability" + sec + ".")
             status = HostStatus.FAIL if security else HostStatus.WARN
             return status, BottomLine(verdict=TrainingVerdict.CAN_TRAIN_WITH_WARNINGS, text=text, cuda=cuda,
                                       cuda_evidence=cuda_line)
-        if proof_status not in (None, "pass") and base == HostStatus.PASS:
+        if proof_status not in (None, Status.PASS) and base == HostStatus.PASS:
             base = HostStatus.UNKNOWN  # a proof that could not finish: not a clean bill of health
         if paste:
             # a paste holds what the user chose to show: its silence on other checks is not a doubt about them
@@ -319,7 +319,7 @@ def for_platform(checks: list[CheckResult], f: HostFacts) -> list[CheckResult]:
     return out
 
 
-def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None = None) -> Conclusion:
+def conclude(f: HostFacts, results: list[CheckResult], proof_status: Status | None = None) -> Conclusion:
     """The root cause, the reconciled checks (root cause first) and the verdict for one host."""
     root, d = root_cause_of(f, results)
     cuda, cuda_line = _cuda_state(f, d)
@@ -332,10 +332,10 @@ def conclude(f: HostFacts, results: list[CheckResult], proof_status: str | None 
     return Conclusion(root=root, checks=checks, status=status, bottom_line=bottom)
 
 
-def with_proof(report: HostReport, proof_status: str | None) -> None:
+def with_proof(report: HostReport, proof_status: Status | None) -> None:
     """The host's status and verdict once the proof-run is judged (the checks and the root cause are
     unchanged): a passing proof is an observation that CUDA trains, a failed one that it does not."""
-    if not report.status.evaluated or proof_status in (None, "skip") or report.root_cause is None \
+    if not report.status.evaluated or proof_status in (None, Status.SKIP) or report.root_cause is None \
             or report.bottom_line is None:
         return
     b = report.bottom_line

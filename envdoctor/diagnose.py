@@ -10,26 +10,26 @@ from envdoctor.conclusion import conclude
 from envdoctor.facts import HostFacts
 from envdoctor.gather import gather
 from envdoctor.knowledge import signatures
-from envdoctor.models import HostReport, HostStatus
+from envdoctor.models import Headline, HostReport, HostStatus
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.targets import Target
 from envdoctor.transport import LocalTransport, Transport, TransportError
 
 
-def headline(facts: HostFacts) -> dict:
+def headline(facts: HostFacts) -> Headline:
     """The few facts a fleet table shows per host."""
     gpus = facts.gpu.gpus or []
     names = sorted({g.name for g in gpus if g.name})
-    return {
-        "gpu": ", ".join(names) if names else None,
-        "gpu_count": len(gpus) if facts.gpu.gpus is not None else None,
-        "driver": facts.gpu.nvml_version or facts.gpu.kernel_module_version,
-        "cuda_driver": facts.gpu.cuda_driver_version,
-        "torch": facts.torch.version,
-        "torch_cuda": facts.torch.cuda_build,
-        "nccl": facts.torch.nccl,
-        "container_toolkit": facts.container.nvidia_ctk_version or facts.container.nvidia_container_cli_version,
-    }
+    return Headline(
+        gpu=", ".join(names) if names else None,
+        gpu_count=len(gpus) if facts.gpu.gpus is not None else None,
+        driver=facts.gpu.nvml_version or facts.gpu.kernel_module_version,
+        cuda_driver=facts.gpu.cuda_driver_version,
+        torch=facts.torch.version,
+        torch_cuda=facts.torch.cuda_build,
+        nccl=facts.torch.nccl,
+        container_toolkit=facts.container.nvidia_ctk_version or facts.container.nvidia_container_cli_version,
+    )
 
 
 READS = ("nvidia-smi (table, -q, -q -x, --query-gpu CSV, -L), collect_env, kernel log lines (NVRM/Xid), torch/CUDA/NCCL/"

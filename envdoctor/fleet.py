@@ -1,5 +1,5 @@
 """Fleet summary: a table of hosts x headline facts, and the drift — facts on which hosts disagree with
-the golden host (`--golden HOST`) or, without one, with the majority. Pure: HostReports in, dict out
+the golden host (`--golden HOST`) or, without one, with the majority. Pure: HostReports in, a Fleet out
 (it goes into `Report.fleet`)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections import Counter
 
 from envdoctor.errors import UserError
 from envdoctor.hostrange import fold
-from envdoctor.models import HostReport
+from envdoctor.models import Drift, Fleet, FleetBaseline, FleetRow, HostReport
 from envdoctor.report.printable import printable
 
 COLUMNS = ["gpu", "gpu_count", "driver", "cuda_driver", "torch", "torch_cuda", "nccl", "container_toolkit"]
@@ -20,36 +20,38 @@ def _value(v) -> str | None:
     return None if v is None else str(v)
 
 
-def fleet_summary(hosts: list[HostReport], golden: str | None = None) -> dict:
-    """{"columns", "rows": [{host, status, <facts>}], "baseline": {"kind", "host"?, "values"},
-    "drift": [{"fact", "expected", "hosts": {host: value}}], "counts": {status: n}, "compared": n evaluated}.
-    Only evaluated hosts take part in the baseline and the drift; None ("unknown") differs from a value."""
-    rows = [{"host": h.host, "status": h.status.value, **{c: h.headline.get(c) for c in COLUMNS}} for h in hosts]
+def fleet_summary(hosts: list[HostReport], golden: str | None = None) -> Fleet:
+    """The table (a row per host: its status and headline facts), the baseline, the drift from it, the
+    count per status and how many hosts were compared. Only evaluated hosts take part in the baseline
+    and the drift; None ("unknown") differs from a value."""
+    rows = [FleetRow(host=h.host, status=h.status, **{c: getattr(h.headline, c) for c in COLUMNS}) for h in hosts]
     evaluated = [h for h in hosts if h.status.evaluated]
-    baseline: dict = {"kind": "majority", "values": {}}
+    baseline = FleetBaseline(kind="majority", values={})
     if golden is not None:
         g = next((h for h in hosts if h.host == golden), None)
         if g is None:
             raise UserError(f"--golden {golden!r} is not one of the targets")
         if not g.status.evaluated:
             raise UserError(f"--golden {golden!r} could not be evaluated ({g.status.value}: {g.error})")
-        baseline = {"kind": "golden", "host": golden, "values": {c: _value(g.headline.get(c)) for c in COLUMNS}}
+        baseline = FleetBaseline(kind="golden", host=golden,
+                                 values={c: _value(getattr(g.headline, c)) for c in COLUMNS})
     else:
         for c in COLUMNS:
-            counts = Counter(_value(h.headline.get(c)) for h in evaluated)
+            counts = Counter(_value(getattr(h.headline, c)) for h in evaluated)
             top = counts.most_common(2)
             # a tie has no majority: every value is reported as drift against "no majority"
-            baseline["values"][c] = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else "(no majority)"
+            baseline.values[c] = top[0][0] if top and (len(top) == 1 or top[0][1] > top[1][1]) else "(no majority)"
     drift = []
     if len(evaluated) > 1:
         for c in COLUMNS:
-            expected = baseline["values"].get(c)
-            odd = {h.host: _value(h.headline.get(c)) for h in evaluated if _value(h.headline.get(c)) != expected}
+            expected = baseline.values.get(c)
+            odd = {h.host: _value(getattr(h.headline, c)) for h in evaluated
+                   if _value(getattr(h.headline, c)) != expected}
             if odd:
-                drift.append({"fact": c, "expected": expected, "hosts": odd})
+                drift.append(Drift(fact=c, expected=expected, hosts=odd))
     counts = Counter(h.status.value for h in hosts)
-    return {"columns": COLUMNS, "rows": rows, "baseline": baseline, "drift": drift, "counts": dict(counts),
-            "compared": len(evaluated)}
+    return Fleet(columns=COLUMNS, rows=rows, baseline=baseline, drift=drift, counts=dict(counts),
+                 compared=len(evaluated))
 
 
 def hosts_by(pairs) -> dict:
@@ -65,37 +67,38 @@ def folded(hosts: list[str], sep: str = ", ") -> str:
     return sep.join(printable(h) for h in fold(hosts))
 
 
-def render_fleet(fleet: dict) -> str:
+def render_fleet(fleet: Fleet) -> str:
     """The hosts of each status, folded; the table; the drift, as text."""
-    cols = ["host", "status"] + fleet["columns"]
+    cols = ["host", "status"] + fleet.columns
     head = {"host": "host", "status": "status", **TITLES}
     cells = [[head[c] for c in cols]]
-    for r in fleet["rows"]:
+    for r in fleet.rows:
         # host names and facts come from the hosts: escaped before they are measured and shown
-        cells.append(["-" if r.get(c) is None else printable(r.get(c)) for c in cols])
+        values = {"host": r.host, "status": r.status.value, **{c: getattr(r, c) for c in fleet.columns}}
+        cells.append(["-" if values[c] is None else printable(values[c]) for c in cols])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
-    lines = [f"Fleet summary ({len(fleet['rows'])} hosts: "
-             + ", ".join(f"{n} {s}" for s, n in sorted(fleet["counts"].items())) + ")"]
-    by_status = hosts_by((r["host"], r["status"]) for r in fleet["rows"])
+    lines = [f"Fleet summary ({len(fleet.rows)} hosts: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(fleet.counts.items())) + ")"]
+    by_status = hosts_by((r.host, r.status.value) for r in fleet.rows)
     lines += [f"  {status}: {folded(by_status[status])}" for status in sorted(by_status)]
     for n, row in enumerate(cells):
         lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
         if n == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
-    base = fleet["baseline"]
-    against = f"golden host {printable(base['host'])}" if base["kind"] == "golden" else "the majority"
-    compared = fleet.get("compared", 2)
+    base = fleet.baseline
+    against = f"golden host {printable(base.host)}" if base.kind == "golden" else "the majority"
+    compared = fleet.compared if fleet.compared is not None else 2
     if compared < 2:
         lines.append(f"Drift: nothing could be compared ({compared} host evaluated; drift needs two or more)."
                      if compared == 1 else "Drift: nothing could be compared (no host was evaluated).")
-    elif not fleet["drift"]:
+    elif not fleet.drift:
         lines.append(f"Drift: none (every evaluated host agrees with {against}).")
     else:
         lines.append(f"Drift (against {against}):")
-        for d in fleet["drift"]:
+        for d in fleet.drift:
             # hosts with one value are folded together: gpu[03-04]=535.104.05
             odd = ", ".join(f"{folded(hosts, ',')}={printable(v) if v is not None else 'unknown'}"
-                            for v, hosts in hosts_by(d["hosts"].items()).items())
-            exp = printable(d["expected"]) if d["expected"] is not None else "unknown"
-            lines.append(f"  {TITLES.get(d['fact'], d['fact'])}: expected {exp}; {odd}")
+                            for v, hosts in hosts_by(d.hosts.items()).items())
+            exp = printable(d.expected) if d.expected is not None else "unknown"
+            lines.append(f"  {TITLES.get(d.fact, d.fact)}: expected {exp}; {odd}")
     return "\n".join(lines)

@@ -1,12 +1,29 @@
 """Typed results and the report document. The JSON report (`--json`) is `Report.model_dump_json()`,
-and `envdoctor schema` prints `Report.model_json_schema()`."""
+and `envdoctor schema` prints `Report.model_json_schema()` (envdoctor/report/schema.py): the models below
+are the one definition of both."""
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
+
+
+# A figure as measured or published: 2791 stays 2791 and 1.5 stays 1.5 in the JSON (a `float` field would write
+# 2791.0), and the schema says "number".
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
+class Sparse(BaseModel):
+    """A JSON object with the keys its producer set: a field left at its default is not written, so the
+    documents keep the keys they have always had (docs/report-json.md). A proof names only what applies
+    (`reason` for a skipped run, `stderr_tail` for one that gave no result, `dataloader` with
+    --dataloader), and a host that could not be reached has an empty headline."""
+
+    @model_serializer(mode="wrap")
+    def _set_fields_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if k in self.model_fields_set}
 
 
 class Status(str, Enum):
@@ -104,15 +121,167 @@ class BottomLine(BaseModel):
     cuda_evidence: str | None = None
 
 
+class Headline(Sparse):
+    """The few facts the fleet table shows per host (envdoctor/diagnose.py); null when not known, no key at
+    all for a host that could not be evaluated."""
+
+    gpu: str | None = Field(None, description="GPU model name(s), comma-separated")
+    gpu_count: int | None = None
+    driver: str | None = Field(None, description="NVIDIA driver version")
+    cuda_driver: str | None = Field(None, description="CUDA version the driver supports")
+    torch: str | None = None
+    torch_cuda: str | None = Field(None, description="CUDA version torch was built with")
+    nccl: str | None = None
+    container_toolkit: str | None = None
+
+
+# ---------------------------------------------------------------- the proof-run (envdoctor/proof/verdict.py)
+
+class Baseline(Sparse):
+    """The published figure a GPU's speed is judged against (envdoctor/data/resnet_baselines.yaml)."""
+
+    gpu: str
+    precision: str
+    img_s: Number = Field(description="published ResNet-50 training images/s on one GPU")
+    url: str | None = None
+    date: str | None = None
+    mig_profile: str | None = Field(None, description="a MIG slice: the figure is scaled by its share of the SMs")
+    scaled_img_s: Number | None = None
+    scaled_by: str | None = None
+
+
+class OtherProcess(Sparse):
+    """A compute process NVML saw on a GPU before the proof's own started."""
+
+    pid: int | None = None
+    name: str | None = None
+    used_mib: int | None = None
+
+
+class Advice(BaseModel):
+    """A DataLoader setting to change, with the figures that show it (envdoctor/proof/input_pipeline.py)."""
+
+    setting: str
+    now: bool | int | str | None = None
+    suggest: bool | int | str | None = None
+    because: str
+
+
+class InputPipeline(BaseModel):
+    """What the --dataloader phase measured: per-batch figures (medians, ms) and the loader's settings."""
+
+    figures: dict[str, bool | Number | str | None]
+    advice: list[Advice] = Field(default_factory=list)
+    gpu_waits_for_data: bool
+
+
+class GpuVerdict(Sparse):
+    """One training process (one GPU, or one CPU process) of a proof-run, and its judgements."""
+
+    rank: int | None = None
+    device_index: int | None = Field(None, description="CUDA's ordinal (CUDA_VISIBLE_DEVICES renumbers it)")
+    name: str | None = None
+    precision: str | None = None
+    batch_size: int | None = None
+    img_s: Number | None = Field(None, description="measured training images/s on this GPU")
+    device: str | None = Field(None, description="cuda or cpu")
+    baseline: Baseline | None = None
+    ratio: Number | None = Field(None, description="img_s / baseline.img_s")
+    checks: list[CheckResult] = Field(default_factory=list)
+    nvml_index: int | None = Field(None, description="nvidia-smi's number for this GPU")
+    uuid: str | None = None
+    other_processes: list[OtherProcess] = Field(default_factory=list)
+    dataloader: InputPipeline | None = None
+    utilisation_median: Number | None = None
+    status: Status | None = None
+
+    @property
+    def label(self) -> str:
+        """The GPU as nvidia-smi numbers it (NVML's index), with the CUDA ordinal where they differ
+        (CUDA_VISIBLE_DEVICES renumbers CUDA's devices, not NVML's): "GPU 3 (CUDA device 1)"."""
+        if self.nvml_index is None:
+            return f"CUDA device {self.device_index}"
+        differs = self.device_index is not None and self.device_index != self.nvml_index
+        return f"GPU {self.nvml_index}" + (f" (CUDA device {self.device_index})" if differs else "")
+
+    @property
+    def smi_id(self) -> str | None:
+        """What `nvidia-smi -i` takes for this GPU: NVML's index, else its UUID; never a CUDA ordinal."""
+        if self.nvml_index is not None:
+            return str(self.nvml_index)
+        return self.uuid or None
+
+
+class Verdict(BaseModel):
+    """The judgement of one host's proof-run: the host's own checks, then each GPU's."""
+
+    status: Status
+    summary: str
+    host_checks: list[CheckResult] = Field(default_factory=list)
+    gpus: list[GpuVerdict] = Field(default_factory=list)
+    img_s_total: Number | None = None
+    time_to_verdict_s: Number | None = None
+
+
+class Proof(Sparse):
+    """One host's proof-run: what `proof` and the end of `check` report (envdoctor/proof/stage.py)."""
+
+    host: str | None = None
+    device: str | None = Field(None, description="cuda or cpu; null when nothing ran")
+    time_budget_s: Number | None = None
+    requested_device: str | None = Field(None, description="the device asked for, when the run was skipped")
+    status: Status
+    summary: str
+    reason: str | None = Field(None, description="why the run was skipped")
+    error: str | None = None
+    host_status: HostStatus | None = Field(None, description="the transport's status when the host could not run it")
+    stderr_tail: str | None = None
+    verdict: Verdict | None = None
+    # The target's own document, versioned by its `proof_version` and not covered by the report's promises.
+    result: dict[str, Any] | None = Field(None, description="the proof script's own result document")
+    secs: Number | None = None
+    controller_cut: str | None = Field(None, description="the result came but the script had to be cut")
+    constructed: bool | None = Field(None, description="a constructed example (documentation), not a real run")
+
+
+class AllReduce(Sparse):
+    """An all-reduce of a large float32 tensor, timed; bus bandwidth as nccl-tests defines it."""
+
+    bytes: int | None = None
+    secs: Number | None = None
+    algbw_gbs: Number | None = None
+    busbw_gbs: Number = Field(description="algbw * 2 (n - 1) / n, GB/s")
+    world: int | None = None
+
+
+class NotJoined(BaseModel):
+    host: str
+    reason: str | None = None
+
+
+class MultiNode(BaseModel):
+    """One torch.distributed job across hosts (`proof --multi-node`): who joined, the all-reduce bandwidth."""
+
+    status: Status
+    summary: str
+    nodes: int | None = None
+    world_size: int | None = None
+    master: str | None = None
+    joined: list[str] = Field(default_factory=list)
+    not_joined: list[NotJoined] = Field(default_factory=list)
+    allreduce: AllReduce | None = None
+    img_s_total: Number | None = None
+
+
 class HostReport(BaseModel):
     host: str
     root_cause: RootCause | None = None  # first, as in the text report
     local: bool = False  # this machine, without SSH (`host` is then its hostname)
     status: HostStatus
     error: str | None = None  # why the host could not be evaluated (unreachable, timeout, ...)
-    headline: dict[str, Any] = Field(default_factory=dict)  # GPU model/count, driver, CUDA, torch...
+    headline: Headline = Field(default_factory=Headline, description="GPU model/count, driver, CUDA, torch...")
     checks: list[CheckResult] = Field(default_factory=list)
-    proof: dict[str, Any] | None = None  # filled by the proof-run stage
+    proof: Proof | None = None  # filled by the proof-run stage
     gather_secs: float | None = None
     redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
     recognised: list[str] | None = None  # for a paste: the blocks and messages envdoctor read in it
@@ -131,6 +300,43 @@ class NotStarted(BaseModel):
     hosts: list[str] = Field(default_factory=list)
 
 
+# ---------------------------------------------------------------- several hosts (envdoctor/fleet.py)
+
+class _RowKey(Sparse):
+    host: str
+    status: HostStatus
+
+
+class FleetRow(Headline, _RowKey):
+    """A host and its headline facts: one row of the fleet table."""
+
+
+class FleetBaseline(Sparse):
+    """What drift is measured against: the golden host's facts, or each fact's majority value."""
+
+    kind: str = Field(description="majority or golden")
+    host: str | None = None
+    values: dict[str, str | None] = Field(default_factory=dict)
+
+
+class Drift(BaseModel):
+    fact: str
+    expected: str | None
+    hosts: dict[str, str | None] = Field(description="host -> its differing value (null: unknown)")
+
+
+class Fleet(Sparse):
+    """The fleet summary (several hosts) and/or the multi-node proof job."""
+
+    columns: list[str] | None = None
+    rows: list[FleetRow] | None = None
+    baseline: FleetBaseline | None = None
+    drift: list[Drift] | None = None
+    counts: dict[str, int] | None = None
+    compared: int | None = Field(None, description="how many hosts were evaluated and so compared for drift")
+    multi_node: MultiNode | None = None
+
+
 REPORT_SCHEMA_ID = "urn:envdoctor:report:1"  # the `$schema` of a report; `envdoctor schema` prints that schema
 
 
@@ -141,7 +347,7 @@ class Report(BaseModel):
     version: int = 1  # raised only on an incompatible change (docs/report-json.md)
     envdoctor: str
     hosts: list[HostReport] = Field(default_factory=list)
-    fleet: dict[str, Any] | None = None  # fleet summary and drift, for several hosts
+    fleet: Fleet | None = None  # fleet summary and drift, for several hosts; the multi-node proof job
     interrupted: bool = False  # the run was stopped (Ctrl-C, SIGTERM): `hosts` holds what was started
     not_started: NotStarted | None = None  # after an interrupt: the hosts never started, in no `hosts` entry
 

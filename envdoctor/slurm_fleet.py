@@ -16,7 +16,7 @@ from envdoctor.catalog import Check
 from envdoctor.diagnose import report_from_bundle
 from envdoctor.facts import HostFacts
 from envdoctor.gather import DEFAULT_TIMEOUT, gather
-from envdoctor.models import HostReport, HostStatus
+from envdoctor.models import HostReport, HostStatus, MultiNode, Proof
 from envdoctor.probe import SOURCE as PROBE_SOURCE
 from envdoctor.targets import Target
 from envdoctor.transport.base import CommandResult, Transport, TransportError
@@ -88,7 +88,7 @@ def proof_nodes(nodes: list[str], facts: dict[str, HostFacts | None], *, python:
                 partition: str | None = None, say: Callable[[str], None] = lambda s: None,
                 device: str = "cuda", arch: str | None = None, time_budget: float = 60.0,
                 batch_size: int | None = None, compile: bool = False, ddp: bool = False, dataloader: bool = False,
-                allow_cpu: bool = False) -> dict[str, dict]:
+                allow_cpu: bool = False) -> dict[str, Proof]:
     """The proof-run on every node, one srun step (nodes whose facts show no usable GPU are skipped with
     the reason, as `check` does over SSH). Returns each node's proof document, as run_proof makes it."""
     from envdoctor.proof import STDIN
@@ -116,7 +116,7 @@ def proof_nodes(nodes: list[str], facts: dict[str, HostFacts | None], *, python:
 def multinode_nodes(nodes: list[str], *, python: str = "python3", partition: str | None = None,
                     say: Callable[[str], None] = lambda s: None, device: str = "cuda", per_node: int | None = None,
                     master_port: int = 29500, iface: str | None = None, time_budget: float = 60.0,
-                    **kw) -> tuple[list[dict], dict]:
+                    **kw) -> tuple[list[Proof], MultiNode]:
     """One torch.distributed job across the nodes, started as one srun step: the first node is the
     rendezvous (at its Slurm NodeAddr), each task takes its node rank from its node's name. The results
     are judged by the proof's own multi-node code."""

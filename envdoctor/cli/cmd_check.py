@@ -18,7 +18,7 @@ from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
 from envdoctor.conclusion import with_proof as conclude_with_proof
 from envdoctor.diagnose import diagnose_target, report_from_bundle
-from envdoctor.models import HostReport, HostStatus, NotStarted, Report
+from envdoctor.models import HostReport, HostStatus, NotStarted, Report, Status
 from envdoctor.targets import LOCAL, Target
 
 
@@ -134,20 +134,20 @@ def check_host(target: Target, checks, python: str | None = None, debug: bool = 
 
 def judge_proof(report: HostReport) -> None:
     """Status and verdict once the host's proof-run is judged."""
-    proof_status = (report.proof or {}).get("status")
+    proof_status = report.proof.status if report.proof else None
     if report.bottom_line is not None:
         conclude_with_proof(report, proof_status)
     else:
         report.status = with_proof(report.status, proof_status)
 
 
-def with_proof(status: HostStatus, proof_status: str | None) -> HostStatus:
+def with_proof(status: HostStatus, proof_status: Status | None) -> HostStatus:
     """The host's status once the proof-run is judged: a failed proof fails the host, a warning warns;
     a proof that could not finish leaves a passing host unknown; a skipped proof changes nothing."""
-    if not status.evaluated or proof_status in (None, "skip", "pass"):
+    if not status.evaluated or proof_status in (None, Status.SKIP, Status.PASS):
         return status
-    if proof_status == "fail":
+    if proof_status == Status.FAIL:
         return HostStatus.FAIL
-    if proof_status == "warn":
+    if proof_status == Status.WARN:
         return status if status == HostStatus.FAIL else HostStatus.WARN
     return HostStatus.UNKNOWN if status == HostStatus.PASS else status

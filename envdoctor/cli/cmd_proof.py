@@ -11,24 +11,18 @@ from envdoctor import __version__
 from envdoctor.cli.common import exit_code, json_option, redacted, use_color
 from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
-from envdoctor.cli.slurm_options import refuse_mixed, slurm_options
-from envdoctor.models import HostReport, HostStatus, NotStarted, Report
+from envdoctor.cli.slurm_options import proof_through_slurm, refuse_mixed, slurm_options
+from envdoctor.errors import UserError
+from envdoctor.inventory import resolve
+from envdoctor.models import Fleet, HostReport, NotStarted, Proof, Report, Status
+from envdoctor.proof.progress import PhaseLines, ProgressBoard
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
+from envdoctor.proof.stage import default_budget, host_report, run_multinode, run_proof
 from envdoctor.redact import redact
 from envdoctor.report.printable import printable
-from envdoctor.runner import DEFAULT_FORKS
+from envdoctor.report.text import render_proof
+from envdoctor.runner import DEFAULT_FORKS, run_hosts
 from envdoctor.targets import LOCAL, Target
-
-_HOST_STATUS = {"pass": HostStatus.PASS, "warn": HostStatus.WARN, "fail": HostStatus.FAIL,
-                "unknown": HostStatus.UNKNOWN, "skip": HostStatus.UNKNOWN, "error": HostStatus.ERROR}
-
-
-def host_report(target: Target, proof: dict) -> HostReport:
-    status = _HOST_STATUS.get(proof.get("status"), HostStatus.ERROR)
-    if proof.get("host_status"):
-        status = HostStatus(proof["host_status"])  # unreachable, auth-failed, timeout... from the transport
-    return HostReport(host=target.name, status=status, error=proof.get("error"), proof=proof,
-                      gather_secs=proof.get("secs"))
 
 
 @click.command("proof")
@@ -79,87 +73,56 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
     """Prove that the GPUs train: a ResNet-50 on synthetic data with mixed precision on every GPU of each
     TARGET (this machine when none; same TARGET forms as `check`), judged for GPU use, correctness, speed
     against published figures, and health under load."""
-    from envdoctor.proof.progress import PhaseLines, ProgressBoard
-    from envdoctor.proof.render import render_proof
-    from envdoctor.proof.stage import default_budget, run_proof
-    from envdoctor.runner import run_hosts
-
     refuse_mixed(use_slurm, targets, inventory, partition, nodelist)
     time_budget = default_budget(time_budget, use_compile)
-    outputs = (junit_path, prometheus_path, html_path)
+    run = dict(device=device, arch=arch, time_budget=time_budget, batch_size=batch_size, compile=use_compile,
+               dataloader=dataloader, allow_cpu=allow_cpu)
     if use_slurm:
-        from envdoctor.cli.slurm_options import proof_through_slurm
-
-        hosts, job = proof_through_slurm(
-            partition=partition, nodelist=nodelist, multi_node=multi_node, as_json=as_json, python=python,
-            device=device, per_node=gpus_per_node, master_port=master_port, iface=iface, time_budget=time_budget,
-            arch=arch, batch_size=batch_size, compile=use_compile, dataloader=dataloader, allow_cpu=allow_cpu,
-            **({} if multi_node else {"ddp": ddp}))
-        report = redacted(Report(envdoctor=__version__, hosts=hosts, fleet={"multi_node": job} if job else None))
-        hosts, job = report.hosts, (report.fleet or {}).get("multi_node")
-        if as_json:
-            click.echo(report.model_dump_json(indent=2))
-        else:
-            for h in hosts:
-                click.echo(render_proof(h.host, h.proof or {"status": "error", "summary": h.error or h.status.value},
-                                        use_color(), verbose))
-            if job:
-                click.echo(printable(f"multi-node job: {job['status']}: {job['summary']}"))
-        write_outputs(report, *outputs, quiet=as_json)
-        raise SystemExit(1 if job and job["status"] == "fail" else exit_code(hosts))
-    if targets or inventory:
-        from envdoctor.inventory import resolve
-
-        resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
-        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, False)
+        hosts, job = proof_through_slurm(partition=partition, nodelist=nodelist, multi_node=multi_node,
+                                         as_json=as_json, python=python, per_node=gpus_per_node,
+                                         master_port=master_port, iface=iface, **run,
+                                         **({} if multi_node else {"ddp": ddp}))
+        report = Report(envdoctor=__version__, hosts=hosts, fleet=Fleet(multi_node=job) if job else None)
     else:
-        resolved, ssh = [LOCAL], {}
-    board = None
-    if not as_json:  # --json: stdout is the document and stderr stays quiet
-        board = (ProgressBoard([t.name for t in resolved], sys.stderr, dataloader=dataloader) if sys.stderr.isatty()
-                 else PhaseLines(sys.stderr))
-    if multi_node:
-        return _multi_node(resolved, board, as_json, verbose, ssh, outputs, device=device, per_node=gpus_per_node,
-                           master_addr=master_addr, master_port=master_port, iface=iface, time_budget=time_budget,
-                           arch=arch, batch_size=batch_size, compile=use_compile, dataloader=dataloader,
-                           allow_cpu=allow_cpu)
+        if targets or inventory:
+            resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
+            ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, False)
+        else:
+            resolved, ssh = [LOCAL], {}
+        board = None
+        if not as_json:  # --json: stdout is the document and stderr stays quiet
+            board = (ProgressBoard([t.name for t in resolved], sys.stderr, dataloader=dataloader)
+                     if sys.stderr.isatty() else PhaseLines(sys.stderr))
+        if multi_node:
+            report = _multi_node(resolved, board, ssh, per_node=gpus_per_node, master_addr=master_addr,
+                                 master_port=master_port, iface=iface, **run)
+        else:
+            report = _per_host(resolved, board, ssh, forks=forks, connect_timeout=connect_timeout, ddp=ddp,
+                               precision=precision, python=python, **run)
+    _emit(redacted(report), as_json, verbose, (junit_path, prometheus_path, html_path))
 
+
+def _per_host(resolved: list[Target], board, ssh: dict, *, forks: int, connect_timeout: float, python: str | None,
+              **run) -> Report:
+    """A proof on each host, `forks` at a time."""
     def work(t: Target) -> HostReport:
-        proof = run_proof(t, None, device=device, arch=arch, time_budget=time_budget, batch_size=batch_size,
-                          compile=use_compile, ddp=ddp, dataloader=dataloader, allow_cpu=allow_cpu,
-                          precision=precision, python=python if t.local else None,
-                          on_progress=(lambda ev: board.update(t.name, ev)) if board else None, **ssh)
+        proof = run_proof(t, None, python=python if t.local else None,
+                          on_progress=(lambda ev: board.update(t.name, ev)) if board else None, **run, **ssh)
         if board:
-            board.finish(t.name, redact(f"{proof['status']}: {proof['summary']}"))
+            board.finish(t.name, redact(f"{proof.status.value}: {proof.summary}"))
         return host_report(t, proof)
 
     # The runner's own deadline is a last resort: the script and the transport bound each host already.
-    result = run_hosts(resolved, work, forks=forks, deadline_s=time_budget + 120 + 3 * connect_timeout, progress=False)
+    result = run_hosts(resolved, work, forks=forks, deadline_s=run["time_budget"] + 120 + 3 * connect_timeout,
+                       progress=False)
     if board:
         board.close()
     not_started = NotStarted(count=len(result.not_started), hosts=result.not_started) if result.not_started else None
-    report = redacted(Report(envdoctor=__version__, hosts=result.reports, interrupted=result.interrupted,
-                             not_started=not_started))
-    hosts = report.hosts
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        color = use_color()
-        for h in hosts:
-            proof = h.proof or {"status": "error", "summary": h.error or h.status.value}
-            click.echo(render_proof(h.host, proof, color, verbose))
-    write_outputs(report, *outputs, quiet=as_json)
-    if result.interrupted:
-        click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
-        raise SystemExit(130)
-    raise SystemExit(exit_code(hosts))
+    return Report(envdoctor=__version__, hosts=result.reports, interrupted=result.interrupted, not_started=not_started)
 
 
-def _multi_node(resolved, board, as_json, verbose, ssh, outputs=(None, None, None), **kw):
-    from envdoctor.errors import UserError
-    from envdoctor.proof.render import render_proof
-    from envdoctor.proof.stage import run_multinode
-
+def _multi_node(resolved: list[Target], board, ssh: dict, **kw) -> Report:
+    """One torch.distributed job across the hosts: each host's proof, and the job's summary."""
     if len(resolved) < 2:
         raise UserError("--multi-node needs at least two TARGETs")
     if kw["device"] == "cuda" and not kw["per_node"]:
@@ -168,18 +131,27 @@ def _multi_node(resolved, board, as_json, verbose, ssh, outputs=(None, None, Non
                                 **kw, **ssh)
     if board:
         for t, p in zip(resolved, proofs):
-            board.finish(t.name, redact(f"{p['status']}: {p['summary']}"))
+            board.finish(t.name, redact(f"{p.status.value}: {p.summary}"))
         board.close()
-    report = redacted(Report(envdoctor=__version__, hosts=[host_report(t, p) for t, p in zip(resolved, proofs)],
-                             fleet={"multi_node": job}))
-    hosts, job = report.hosts, report.fleet["multi_node"]
+    return Report(envdoctor=__version__, hosts=[host_report(t, p) for t, p in zip(resolved, proofs)],
+                  fleet=Fleet(multi_node=job))
+
+
+def _emit(report: Report, as_json: bool, verbose: bool, outputs: tuple) -> None:
+    """The one way out, whichever way the hosts were reached: the document or the text, the output files,
+    and the exit status (130 after an interrupt; 1 when the multi-node job failed; else as for `check`)."""
+    job = report.fleet.multi_node if report.fleet else None
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
         color = use_color()
-        for h in hosts:
-            click.echo(render_proof(h.host, h.proof or {}, color, verbose))
-        click.echo(printable(f"multi-node job: {job['status']}: {job['summary']}"))
+        for h in report.hosts:
+            proof = h.proof or Proof(status=Status.ERROR, summary=h.error or h.status.value)  # never started
+            click.echo(render_proof(h.host, proof, color, verbose))
+        if job:
+            click.echo(printable(f"multi-node job: {job.status.value}: {job.summary}"))
     write_outputs(report, *outputs, quiet=as_json)
-    code = exit_code(hosts)
-    raise SystemExit(1 if job["status"] == "fail" else code)
+    if report.interrupted:
+        click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
+        raise SystemExit(130)
+    raise SystemExit(1 if job and job.status == Status.FAIL else exit_code(report.hosts))

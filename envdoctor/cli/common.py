@@ -41,7 +41,10 @@ def redacted(report: Report) -> Report:
     Evidence was redacted as it was collected; this second pass covers what checks and the proof added."""
     from envdoctor.redact import redact_obj
 
-    return Report.model_validate(redact_obj(report.model_dump(mode="json")))
+    doc = redact_obj(report.model_dump(mode="json"))
+    if report.fleet is not None and report.fleet.counts is not None:
+        doc["fleet"]["counts"] = report.fleet.counts  # hosts per status: "auth-failed" is a status, not a secret
+    return Report.model_validate(doc)
 
 
 def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:

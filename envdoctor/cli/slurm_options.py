@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from envdoctor.models import HostReport
+from envdoctor.models import HostReport, MultiNode
 from envdoctor.report.printable import printable
 
 
@@ -56,11 +56,11 @@ def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, 
 
 
 def proof_through_slurm(*, partition, nodelist, multi_node, as_json, python, device, per_node, master_port, iface,
-                        time_budget, **kw) -> tuple[list[HostReport], dict | None]:
+                        time_budget, **kw) -> tuple[list[HostReport], MultiNode | None]:
     """`proof --slurm`: one task per node (each its own proof), or with --multi-node one job across the
     nodes. Returns the hosts' reports and the multi-node job's summary (None without --multi-node)."""
-    from envdoctor.cli.cmd_proof import host_report
     from envdoctor.errors import UserError
+    from envdoctor.proof.stage import host_report
     from envdoctor.slurm_fleet import multinode_nodes, proof_nodes, select_nodes
     from envdoctor.targets import Target
 

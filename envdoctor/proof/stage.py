@@ -1,14 +1,16 @@
 """The proof stage: ship the proof script to a target over its transport (stdin, one round trip), stream its
-progress, parse its result, and judge it. `run_proof` returns the dict that goes into `HostReport.proof`."""
+progress, parse its result, and judge it. `run_proof` returns the Proof that goes into `HostReport.proof`
+(`host_report` makes a host's report of it when the proof is all that was run)."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import envdoctor.proof
 from envdoctor.facts import HostFacts
+from envdoctor.models import AllReduce, HostReport, HostStatus, MultiNode, NotJoined, Proof, Status
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.proof.verdict import judge
 from envdoctor.targets import Target
@@ -90,7 +92,7 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
               steps: int | None = None, warmup: int | None = None, image_size: int | None = None,
               precision: str | None = None, extra_args: list[str] | tuple[str, ...] = (),
               on_progress: Callable[[dict], None] | None = None, transport: Transport | None = None,
-              **ssh_options) -> dict[str, Any]:
+              **ssh_options) -> Proof:
     """Run the proof on one target and judge it. Never raises for the target's problems: an unreachable
     host, a crash or a timeout is a result with status "error" and the reason. On `device="cuda"`, facts
     that show no usable GPU give status "skip" with the reason, without running anything."""
@@ -100,9 +102,8 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
         usable, why = usable_gpu(facts)
         if usable is False:
             # Nothing ran: no device was used, so the document names none (the request stays visible).
-            return {**base, "device": None, "requested_device": device, "status": "skip",
-                    "summary": f"proof-run skipped: {why}", "reason": why, "verdict": None, "result": None,
-                    "secs": 0.0}
+            return Proof(**{**base, "device": None}, requested_device=device, status=Status.SKIP,
+                         summary=f"proof-run skipped: {why}", reason=why, verdict=None, result=None, secs=0.0)
     interp = target.interpreter(python)
     argv = build_argv(target.interpreter_argv(python), device=device, arch=arch, time_budget=time_budget,
                       batch_size=batch_size, compile=compile, ddp=ddp, dataloader=dataloader, steps=steps,
@@ -135,9 +136,8 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
         else:
             res = run_on(transport)
     except TransportError as e:
-        return {**base, "status": "error", "summary": f"could not run the proof: {e.message}", "error": e.message,
-                "host_status": e.status.value, "verdict": None, "result": None,
-                "secs": round(time.monotonic() - t0, 3)}
+        return Proof(**base, status=Status.ERROR, summary=f"could not run the proof: {e.message}", error=e.message,
+                     host_status=e.status, verdict=None, result=None, secs=round(time.monotonic() - t0, 3))
     result, _events = parse_lines(res.stdout)
     if result is None:
         tail = (res.stderr.strip() or res.stdout.strip())[-500:]
@@ -146,15 +146,27 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
                else f"the proof script gave no result (exit {res.rc})")
         if res.rc == 127 or "No such file" in res.stderr:
             why = f"{interp} not found on the target"
-        return {**base, "status": "error", "summary": why, "error": why, "stderr_tail": tail, "verdict": None,
-                "result": None, "secs": round(time.monotonic() - t0, 3)}
+        return Proof(**base, status=Status.ERROR, summary=why, error=why, stderr_tail=tail, verdict=None, result=None,
+                     secs=round(time.monotonic() - t0, 3))
     verdict = judge(result, allow_cpu=allow_cpu)
-    out = {**base, "status": verdict["status"], "summary": verdict["summary"], "verdict": verdict,
-           "result": result, "secs": round(time.monotonic() - t0, 3)}
+    out = Proof(**base, status=verdict.status, summary=verdict.summary, verdict=verdict, result=result,
+                secs=round(time.monotonic() - t0, 3))
     if res.timed_out:  # the line came, the command did not end in time (a child holding its output open)
-        out["controller_cut"] = f"the proof script had not ended {limit:g} s after it started; the controller cut it"
-        out["summary"] += f" ({out['controller_cut']})"
+        out.controller_cut = f"the proof script had not ended {limit:g} s after it started; the controller cut it"
+        out.summary += f" ({out.controller_cut})"
     return out
+
+
+# A proof's status as the host's: a skipped run leaves the host unknown, not passed.
+_HOST_STATUS = {Status.PASS: HostStatus.PASS, Status.WARN: HostStatus.WARN, Status.FAIL: HostStatus.FAIL,
+                Status.UNKNOWN: HostStatus.UNKNOWN, Status.SKIP: HostStatus.UNKNOWN, Status.ERROR: HostStatus.ERROR}
+
+
+def host_report(target: Target, proof: Proof) -> HostReport:
+    """The host's report of `proof`: a proof's status, or the transport's (unreachable, auth-failed,
+    timeout...) when the host could not run it."""
+    return HostReport(host=target.name, status=proof.host_status or _HOST_STATUS[proof.status], error=proof.error,
+                      proof=proof, gather_secs=proof.secs)
 
 
 def default_budget(time_budget: float | None, compile: bool) -> float:
@@ -167,7 +179,7 @@ def default_budget(time_budget: float | None, compile: bool) -> float:
 def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int | None = None,
                   master_addr: str | None = None, master_port: int = 29500, iface: str | None = None,
                   time_budget: float = 60.0, on_progress: Callable[[str, dict], None] | None = None,
-                  **kw) -> tuple[list[dict], dict[str, Any]]:
+                  **kw) -> tuple[list[Proof], MultiNode]:
     """One torch.distributed job across hosts: the first target is the rendezvous (its address as the
     controller reaches it, or `master_addr`). Each host runs the proof script with its node rank; the job
     measures all-reduce bus bandwidth and trains DDP across all of them. Returns each host's proof (as
@@ -180,7 +192,7 @@ def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int 
         ["--gpus", ",".join(str(i) for i in range(per_node))] if per_node else [])
     joined: dict[str, bool] = {t.name: False for t in targets}
     reached: dict[str, bool] = {t.name: False for t in targets}  # its script got as far as the rendezvous
-    proofs: list[dict | None] = [None] * n
+    proofs: list[Proof | None] = [None] * n
 
     def one(i: int, t: Target) -> None:
         def progress(ev: dict) -> None:
@@ -201,52 +213,52 @@ def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int 
         th.start()
     for th in threads:
         th.join(time_budget + TRANSPORT_SLACK_S + 30)
-    done = [p or {"host": t.name, "status": "error", "summary": "no result", "verdict": None, "result": None}
+    done = [p or Proof(host=t.name, status=Status.ERROR, summary="no result", verdict=None, result=None)
             for p, t in zip(proofs, targets)]
     for p, t in zip(done, targets):
-        if not joined[t.name] and p.get("status") not in ("error", "skip"):
+        if not joined[t.name] and p.status not in (Status.ERROR, Status.SKIP):
             # Its own verdict speaks of the run, not of the job it failed to join: say that first.
-            p["status"] = "fail"
+            p.status = Status.FAIL
             where = f"{addr}:{master_port}"
             head = (f"reached the rendezvous {where} but the multi-node job did not form" if reached.get(t.name)
                     else f"did not reach the multi-node job at {where}")
-            p["summary"] = f"{head}; " + (p.get("summary") or "")
+            p.summary = f"{head}; {p.summary}"
     return done, multinode_summary(targets, done, joined, f"{addr}:{master_port}", reached)
 
 
-def multinode_summary(targets: list[Target], proofs: list[dict], joined: dict[str, bool], master: str,
-                      reached: dict[str, bool] | None = None) -> dict:
+def multinode_summary(targets: list[Target], proofs: list[Proof], joined: dict[str, bool], master: str,
+                      reached: dict[str, bool] | None = None) -> MultiNode:
     """Pure: the job across hosts from each host's proof, whether its script reached the rendezvous and
     whether its processes joined the group. A host that never reached it is the one named; when all
     reached it and the group still did not form, they are all named (the network between them)."""
     reached = reached if reached is not None else joined
-    missing = [{"host": t.name, "reason": p.get("summary") or p.get("status")}
+    missing = [NotJoined(host=t.name, reason=p.summary or p.status.value)
                for t, p in zip(targets, proofs) if not reached.get(t.name)]
     if not missing:
-        missing = [{"host": t.name, "reason": f"reached the rendezvous {master} but the group did not form "
-                                              "(a firewall, or the wrong interface: --iface)"}
+        missing = [NotJoined(host=t.name, reason=f"reached the rendezvous {master} but the group did not form "
+                                                  "(a firewall, or the wrong interface: --iface)")
                    for t in targets if not joined.get(t.name)]
     allreduce = None
     for p in proofs:
-        for w in ((p.get("result") or {}).get("workers") or []):
+        for w in ((p.result or {}).get("workers") or []):
             if w.get("global_rank") == 0 and w.get("allreduce"):
-                allreduce = w["allreduce"]
-    world = sum(((p.get("result") or {}).get("local_world_size") or 0) for p in proofs)
-    total = sum(((p.get("verdict") or {}).get("img_s_total") or 0) for p in proofs) or None
+                allreduce = AllReduce(**w["allreduce"])
+    world = sum(((p.result or {}).get("local_world_size") or 0) for p in proofs)
+    total = sum((p.verdict.img_s_total or 0) for p in proofs if p.verdict) or None
     if missing:
-        names = ", ".join(m["host"] for m in missing)
-        status = "fail"
+        names = ", ".join(m.host for m in missing)
+        status = Status.FAIL
         summary = f"{len(missing)} of {len(targets)} hosts could not join the job at {master}: {names}"
         if len(missing) < len(targets):
             summary += " (the others waited for them until their time budget ran out)"
     else:
-        order = ["pass", "unknown", "warn", "error", "fail"]
-        status = max((p.get("status") or "error" for p in proofs), key=lambda s: order.index(s) if s in order else 4)
+        order = [Status.PASS, Status.UNKNOWN, Status.WARN, Status.ERROR, Status.FAIL]
+        status = max((p.status for p in proofs), key=lambda s: order.index(s) if s in order else 4)
         summary = f"{len(targets)} hosts, {world} processes joined at {master}"
         if allreduce:
-            summary += f"; all-reduce bus bandwidth {allreduce['busbw_gbs']:.2f} GB/s"
+            summary += f"; all-reduce bus bandwidth {allreduce.busbw_gbs:.2f} GB/s"
         if total:
             summary += f"; {total:,.0f} img/s across hosts"
-    return {"status": status, "summary": summary, "nodes": len(targets), "world_size": world or None,
-            "master": master, "joined": [h for h, ok in joined.items() if ok], "not_joined": missing,
-            "allreduce": allreduce, "img_s_total": round(total, 1) if total else None}
+    return MultiNode(status=status, summary=summary, nodes=len(targets), world_size=world or None, master=master,
+                     joined=[h for h, ok in joined.items() if ok], not_joined=missing, allreduce=allreduce,
+                     img_s_total=round(total, 1) if total else None)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from typing import Any
 
 from envdoctor.knowledge import load
-from envdoctor.models import CheckResult, Fix, Status, host_status
+from envdoctor.models import (Advice, Baseline, CheckResult, Fix, GpuVerdict, InputPipeline, OtherProcess, Status,
+                              Verdict, host_status)
 from envdoctor.proof.input_pipeline import dataloader_advice, dataloader_figures, gpu_waits_for_data
 from envdoctor.proof.input_pipeline import median as _median
 from envdoctor.proof.input_pipeline import mib as _mib
@@ -51,11 +51,10 @@ _TITLES = {
 
 
 def _r(check_id: str, status: Status, summary: str, evidence: list[str] | None = None, cause: str | None = None,
-       fix: Fix | None = None) -> dict:
+       fix: Fix | None = None) -> CheckResult:
     # An empty line of evidence would print as an empty bullet: only lines that say something.
     return CheckResult(id=check_id, title=_TITLES[check_id], status=status, summary=summary,
-                       evidence=[e for e in evidence or [] if e and e.strip()], cause=cause,
-                       fix=fix).model_dump(mode="json")
+                       evidence=[e for e in evidence or [] if e and e.strip()], cause=cause, fix=fix)
 
 
 # ---------------------------------------------------------------- baselines
@@ -85,7 +84,7 @@ def find_baselines(gpu_name: str | None, precision: str | None, table: dict | No
 
 # ---------------------------------------------------------------- per-GPU judgements
 
-def _losses_verdict(w: dict, cpu: bool = False) -> dict:
+def _losses_verdict(w: dict, cpu: bool = False) -> CheckResult:
     losses = w.get("losses") or []
     mm = w.get("matmul") or {}
     ev = []
@@ -124,7 +123,7 @@ def _losses_verdict(w: dict, cpu: bool = False) -> dict:
     return _r("proof_correct", Status.PASS, f"loss fell {first:.3f} -> {last:.3f}; {tail}", ev)
 
 
-def _gpu_used(w: dict, samples: list[dict]) -> dict:
+def _gpu_used(w: dict, samples: list[dict]) -> CheckResult:
     pdev = w.get("param_device") or ""
     mem = w.get("max_memory_allocated")
     utils = [s["util"] for s in samples if s.get("util") is not None]
@@ -183,17 +182,17 @@ def full_gpu_sms(name: str | None, table: dict | None = None) -> dict | None:
     return None
 
 
-def other_processes(others: list[dict] | None) -> str:
+def other_processes(others: list[OtherProcess]) -> str:
     """"pid 4242 (python3, 20,480 MiB), pid 77 (?)": the compute processes found on a GPU before the proof's."""
     parts = []
-    for p in others or []:
-        used = f", {p['used_mib']:,} MiB" if isinstance(p.get("used_mib"), int) else ""
-        parts.append(f"pid {p.get('pid')} ({p.get('name') or '?'}{used})")
+    for p in others:
+        used = f", {p.used_mib:,} MiB" if p.used_mib is not None else ""
+        parts.append(f"pid {p.pid} ({p.name or '?'}{used})")
     return ", ".join(parts)
 
 
 def _fast_enough(w: dict, result: dict, table: dict | None,
-                 others: list[dict] | None = None) -> tuple[dict, dict | None, float | None]:
+                 others: list[OtherProcess] = ()) -> tuple[CheckResult, Baseline | None, float | None]:
     img_s = w.get("img_s")
     name = w.get("name")
     prec = w.get("precision")
@@ -241,10 +240,10 @@ def _fast_enough(w: dict, result: dict, table: dict | None,
           f"{ref.get('source_date')}: {ref.get('url')}"] + scale_ev
     for other in refs[1:]:
         ev.append(f"also published: {other['img_s']:,} img/s — {other.get('source_what')}: {other.get('url')}")
-    base = {"gpu": ref["gpu"], "precision": ref["precision"], "img_s": ref["img_s"], "url": ref.get("url"),
-            "date": ref.get("source_date")}
+    base = Baseline(gpu=ref["gpu"], precision=ref["precision"], img_s=ref["img_s"], url=ref.get("url"),
+                    date=ref.get("source_date"))
     if profile:
-        base.update(mig_profile=profile, scaled_img_s=round(expected, 1), scaled_by="SM share")
+        base.mig_profile, base.scaled_img_s, base.scaled_by = profile, round(expected, 1), "SM share"
         msg = (f"{fig} = {ratio:.2f}x the published {ref['img_s']:,} img/s for {ref['gpu']} scaled to MIG {profile} "
                f"by its SM share ({expected:,.0f} img/s)")
     else:
@@ -267,7 +266,7 @@ def _fast_enough(w: dict, result: dict, table: dict | None,
     return _r("proof_fast_enough", status, msg, ev, cause=cause, fix=fix), base, ratio
 
 
-def _utilisation(w: dict, samples: list[dict], sampler: str | None, sampler_error: str | None) -> dict:
+def _utilisation(w: dict, samples: list[dict], sampler: str | None, sampler_error: str | None) -> CheckResult:
     rows = [s for s in samples if s.get("phase") == "timed"]
     timed = [s["util"] for s in rows if s.get("util") is not None]
     if not sampler:
@@ -303,7 +302,7 @@ def _utilisation(w: dict, samples: list[dict], sampler: str | None, sampler_erro
     return _r("proof_utilisation", Status.PASS, f"steady at {med:.0f}% (min {min(timed)}%)", ev)
 
 
-def _throttling(samples: list[dict], sampler: str | None) -> dict:
+def _throttling(samples: list[dict], sampler: str | None) -> CheckResult:
     rows = [s for s in samples if s.get("phase") in ("timed", "dataloader")]
     with_reasons = [s for s in rows if s.get("reasons") is not None]
     if not sampler or not with_reasons:
@@ -335,7 +334,8 @@ def _throttling(samples: list[dict], sampler: str | None) -> dict:
                       commands=["nvidia-smi -q -d PERFORMANCE,TEMPERATURE,POWER"], manual=True))
 
 
-def _input_pipeline(w: dict, samples: list[dict], cpu: bool = False) -> tuple[dict | None, dict | None]:
+def _input_pipeline(w: dict, samples: list[dict],
+                    cpu: bool = False) -> tuple[CheckResult | None, InputPipeline | None]:
     dl = (w.get("phases") or {}).get("dataloader")
     if dl is None:
         return None, None
@@ -361,11 +361,11 @@ def _input_pipeline(w: dict, samples: list[dict], cpu: bool = False) -> tuple[di
           f"{dl.get('cpus')} CPUs, /dev/shm {_mib(dl.get('shm_bytes'))}",
           f"same step on data already in place: {figure(synth, w)} (ratio {ratio:.2f})"]
     ev += [f"change {a['setting']}: {a['now']} -> {a['suggest']} ({a['because']})" for a in advice]
-    info = {"figures": fig, "advice": advice, "gpu_waits_for_data": gpu_waits_for_data(fig)}
+    info = InputPipeline(figures=fig, advice=[Advice(**a) for a in advice], gpu_waits_for_data=gpu_waits_for_data(fig))
     if cpu:
         return _r("proof_input_pipeline", Status.SKIP, f"not judged on --device cpu (the DataLoader workers share "
                   f"the CPUs with training): data {fig['data_ms']} ms, step {fig['step_ms']} ms per batch", ev), info
-    if info["gpu_waits_for_data"]:
+    if info.gpu_waits_for_data:
         return _r("proof_input_pipeline", Status.WARN,
                   f"input-bound: the GPU waits for data {fig['data_share']:.0%} of each step; the DataLoader feeds "
                   f"{ratio:.2f}x of what the GPU can train", ev,
@@ -378,10 +378,10 @@ def _input_pipeline(w: dict, samples: list[dict], cpu: bool = False) -> tuple[di
 
 # ---------------------------------------------------------------- per host
 
-def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | None = None) -> dict[str, Any]:
+def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | None = None) -> Verdict:
     """The verdict on one host's result document (the script's last JSON line)."""
-    host_checks: list[dict] = []
-    gpus: list[dict] = []
+    host_checks: list[CheckResult] = []
+    gpus: list[GpuVerdict] = []
     if not result:
         host_checks.append(_r("proof_ran", Status.FAIL, "the proof script returned no result"))
         return _finish(host_checks, gpus, result or {})
@@ -497,38 +497,37 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
     samples_by_rank = {g.get("rank"): g for g in result.get("gpus") or []}
     sampler, sampler_error = result.get("sampler"), result.get("sampler_error")
     for w in workers:
-        entry = {"rank": w.get("rank"), "device_index": w.get("device_index"), "name": w.get("name"),
-                 "precision": w.get("precision"), "batch_size": w.get("batch_size"), "img_s": w.get("img_s"),
-                 "device": result.get("device"), "baseline": None, "ratio": None, "checks": []}
         g = samples_by_rank.get(w.get("rank")) or {}
-        entry["nvml_index"] = g.get("nvml_index")
-        entry["uuid"] = g.get("uuid")
+        entry = GpuVerdict(rank=w.get("rank"), device_index=w.get("device_index"), name=w.get("name"),
+                           precision=w.get("precision"), batch_size=w.get("batch_size"), img_s=w.get("img_s"),
+                           device=result.get("device"), baseline=None, ratio=None, checks=[],
+                           nvml_index=g.get("nvml_index"), uuid=g.get("uuid"))
         if g.get("other_processes"):
-            entry["other_processes"] = g["other_processes"]
+            entry.other_processes = [OtherProcess(**p) for p in g["other_processes"]]
         samples = g.get("samples") or []
         if w.get("error") and not (w.get("cut_by_budget") and _judgeable(w)):
             # Out of time (a cold torch.compile, a busy host, a collective still waiting at the budget's end, a
             # missing compiler for --compile) says nothing about the GPU.
             st = Status.UNKNOWN if (w.get("cut_by_budget") or w.get("collective_at_budget_end")
                                     or _toolchain_error(w.get("error"))) else Status.FAIL
-            entry["checks"].append(_r("proof_ran", st, w["error"], [_last_line(w.get("traceback"))]))
+            entry.checks.append(_r("proof_ran", st, w["error"], [_last_line(w.get("traceback"))]))
         else:
-            entry["checks"].append(_losses_verdict(w, cpu))
+            entry.checks.append(_losses_verdict(w, cpu))
             if not cpu:
-                entry["checks"].append(_gpu_used(w, samples))
-                fast, base, ratio = _fast_enough(w, result, baselines, g.get("other_processes"))
-                entry["checks"].append(fast)
-                entry["baseline"], entry["ratio"] = base, (round(ratio, 3) if ratio is not None else None)
-                entry["checks"].append(_utilisation(w, samples, sampler, sampler_error))
-                entry["checks"].append(_throttling(samples, sampler))
+                entry.checks.append(_gpu_used(w, samples))
+                fast, entry.baseline, ratio = _fast_enough(w, result, baselines, entry.other_processes)
+                entry.checks.append(fast)
+                entry.ratio = round(ratio, 3) if ratio is not None else None
+                entry.checks.append(_utilisation(w, samples, sampler, sampler_error))
+                entry.checks.append(_throttling(samples, sampler))
             dl, dl_info = _input_pipeline(w, samples, cpu)
             if dl:
-                entry["checks"].append(dl)
+                entry.checks.append(dl)
             if dl_info:
-                entry["dataloader"] = dl_info
-            entry["utilisation_median"] = _median([s["util"] for s in samples
-                                                   if s.get("phase") == "timed" and s.get("util") is not None])
-        entry["status"] = host_status([CheckResult(**c) for c in entry["checks"]]).value
+                entry.dataloader = dl_info
+            entry.utilisation_median = _median([s["util"] for s in samples
+                                                if s.get("phase") == "timed" and s.get("util") is not None])
+        entry.status = Status(host_status(entry.checks).value)
         gpus.append(entry)
 
     if not cpu:
@@ -548,7 +547,7 @@ def _toolchain_error(error: str | None) -> bool:
     return "Failed to find C compiler" in e or "Python.h: No such file" in e
 
 
-def _hung_collective(w: dict, result: dict) -> dict:
+def _hung_collective(w: dict, result: dict) -> CheckResult:
     name, waited = w.get("hung_collective"), w.get("waited_s")
     ev = [f"process {w.get('rank')} (device {w.get('device_index')}): {w.get('error')}",
           "collectives completed before it: " + (", ".join(f"{c.get('name')} {c.get('secs')} s"
@@ -570,13 +569,13 @@ def _hung_collective(w: dict, result: dict) -> dict:
                                 "sudo dmesg | grep -i -e iommu -e dmar -e AMD-Vi"], manual=True))
 
 
-def _balance(gpus: list[dict], result: dict) -> dict | None:
-    ok = [g for g in gpus if g.get("img_s")]
+def _balance(gpus: list[GpuVerdict], result: dict) -> CheckResult | None:
+    ok = [g for g in gpus if g.img_s]
     if len(ok) < 2:
         return None
     if result.get("mode") == "ddp":
         # DDP ranks move in lock-step, so img/s is equal by construction: compare how busy each GPU was.
-        utils = {g["rank"]: g.get("utilisation_median") for g in ok if g.get("utilisation_median") is not None}
+        utils = {g.rank: g.utilisation_median for g in ok if g.utilisation_median is not None}
         if len(utils) < 2:
             return _r("proof_balance", Status.UNKNOWN, "DDP ranks are lock-stepped and utilisation was not sampled")
         lo, hi = min(utils.values()), max(utils.values())
@@ -585,15 +584,14 @@ def _balance(gpus: list[dict], result: dict) -> dict | None:
             return _r("proof_balance", Status.WARN, f"median utilisation differs by {hi - lo:.0f} points across GPUs", ev,
                       cause="one GPU waits for a slower one (a throttled GPU, or a slower link between them)")
         return _r("proof_balance", Status.PASS, f"utilisation within {hi - lo:.0f} points across {len(utils)} GPUs", ev)
-    rates = [g["img_s"] for g in ok]
-    hi = max(rates)
-    slow = min(ok, key=lambda g: g["img_s"])
-    spread = (hi - slow["img_s"]) / hi
-    ev = [f"{gpu_label(g)} ({g.get('name')}): {g['img_s']:,.0f} img/s" for g in ok]
+    hi = max(g.img_s for g in ok)
+    slow = min(ok, key=lambda g: g.img_s)
+    spread = (hi - slow.img_s) / hi
+    ev = [f"{g.label} ({g.name}): {g.img_s:,.0f} img/s" for g in ok]
     if spread > BALANCE_TOLERANCE:
-        smi = smi_id(slow)
+        smi = slow.smi_id
         return _r("proof_balance", Status.WARN,
-                  f"{gpu_label(slow)} is {spread:.0%} slower than the fastest GPU of this host", ev,
+                  f"{slow.label} is {spread:.0%} slower than the fastest GPU of this host", ev,
                   cause="a throttled or degraded GPU, a narrower PCIe link, or another process on it",
                   fix=Fix(summary="Compare the slow GPU's clocks, temperature and PCIe link with the others.",
                           commands=([f"nvidia-smi -q -i {smi} -d PERFORMANCE,TEMPERATURE,CLOCK"] if smi else []) +
@@ -602,62 +600,47 @@ def _balance(gpus: list[dict], result: dict) -> dict | None:
     return _r("proof_balance", Status.PASS, f"{len(ok)} GPUs within {spread:.0%} of each other", ev)
 
 
-def gpu_label(g: dict) -> str:
-    """A GPU as nvidia-smi numbers it (NVML's index), with the CUDA ordinal where they differ (CUDA_VISIBLE_DEVICES
-    renumbers CUDA's devices, not NVML's): "GPU 3 (CUDA device 1)"."""
-    nvml, cuda = g.get("nvml_index"), g.get("device_index")
-    if nvml is None:
-        return f"CUDA device {cuda}"
-    return f"GPU {nvml}" + (f" (CUDA device {cuda})" if cuda is not None and cuda != nvml else "")
+def _finish(host_checks: list[CheckResult], gpus: list[GpuVerdict], result: dict) -> Verdict:
+    status = Status(host_status(host_checks + [c for g in gpus for c in g.checks]).value)
+    total = sum(g.img_s for g in gpus if g.img_s) or None
+    return Verdict(status=status, summary=_summary(host_checks, gpus, result, total), host_checks=host_checks,
+                   gpus=gpus, img_s_total=round(total, 1) if total else None,
+                   time_to_verdict_s=result.get("elapsed_s") if result else None)
 
 
-def smi_id(g: dict) -> str | None:
-    """What `nvidia-smi -i` takes for this GPU: NVML's index, else its UUID; never a CUDA ordinal."""
-    if g.get("nvml_index") is not None:
-        return str(g["nvml_index"])
-    return g.get("uuid") or None
+_SEVERITY = {Status.FAIL: 0, Status.WARN: 1, Status.UNKNOWN: 2}
 
 
-def _finish(host_checks: list[dict], gpus: list[dict], result: dict) -> dict[str, Any]:
-    every = host_checks + [c for g in gpus for c in g["checks"]]
-    status = host_status([CheckResult(**c) for c in every]).value
-    total = sum(g["img_s"] for g in gpus if g.get("img_s")) or None
-    return {"status": status, "summary": _summary(status, host_checks, gpus, result, total),
-            "host_checks": host_checks, "gpus": gpus,
-            "img_s_total": round(total, 1) if total else None,
-            "time_to_verdict_s": result.get("elapsed_s") if result else None}
-
-
-def _by_severity(checks: list[dict]) -> list[dict]:
+def _by_severity(checks: list[CheckResult]) -> list[CheckResult]:
     """Failures before warnings (then unknowns), each group in its own order: a headline names the worst."""
-    order = {"fail": 0, "warn": 1, "unknown": 2}
-    return sorted([c for c in checks if c["status"] in order], key=lambda c: order[c["status"]])
+    return sorted([c for c in checks if c.status in _SEVERITY], key=lambda c: _SEVERITY[c.status])
 
 
-def _summary(status, host_checks, gpus, result, total) -> str:
-    worst = [c for c in _by_severity(host_checks) if c["status"] in ("fail", "warn")]
+def _summary(host_checks: list[CheckResult], gpus: list[GpuVerdict], result: dict, total: float | None) -> str:
+    problem = (Status.FAIL, Status.WARN)
+    worst = [c for c in _by_severity(host_checks) if c.status in problem]
+    every_gpu_check = [c for g in gpus for c in g.checks]
     if result.get("device") == "cpu":
-        dev = next((c for c in host_checks if c["id"] == "proof_device"), None)
-        fails = [c for c in _by_severity(host_checks + [c for g in gpus for c in g["checks"]])
-                 if c["id"] != "proof_device" and (c["status"] == "fail" or (c["id"] == "proof_ran" and
-                                                                            c["status"] != "pass"))]
+        dev = next((c for c in host_checks if c.id == "proof_device"), None)
+        fails = [c for c in _by_severity(host_checks + every_gpu_check)
+                 if c.id != "proof_device" and (c.status == Status.FAIL or (c.id == "proof_ran" and
+                                                                           c.status != Status.PASS))]
         if fails:  # the failure first, then that no GPU was used (a warning with --allow-cpu)
-            return fails[0]["summary"] + ("; " + dev["summary"] if dev else "")
-        return dev["summary"] if dev else "ran on the CPU"
+            return fails[0].summary + ("; " + dev.summary if dev else "")
+        return dev.summary if dev else "ran on the CPU"
     if result.get("error") or not gpus:
         # Nothing trained: the host check that says why (an unknown one too: a missing compiler, a short budget).
-        said = worst or [c for c in _by_severity(host_checks) if c["status"] == "unknown"]
-        return said[0]["summary"] if said else "no result"
-    names = sorted({g.get("name") or "?" for g in gpus})
-    ratios = [g["ratio"] for g in gpus if g.get("ratio") is not None]
-    precs = sorted({f"{g.get('precision')}, batch {g.get('batch_size')}" for g in gpus if g.get("img_s")})
+        said = worst or [c for c in _by_severity(host_checks) if c.status == Status.UNKNOWN]
+        return said[0].summary if said else "no result"
+    names = sorted({g.name or "?" for g in gpus})
+    ratios = [g.ratio for g in gpus if g.ratio is not None]
+    precs = sorted({f"{g.precision}, batch {g.batch_size}" for g in gpus if g.img_s})
     parts = [f"{len(gpus)}x {', '.join(names)}",
              f"{total:,.0f} img/s ({'; '.join(precs)})" if total else "no img/s"]
     if ratios:
         parts.append(f"{min(ratios):.2f}x published" if len(ratios) == 1 else
                      f"{min(ratios):.2f}-{max(ratios):.2f}x published")
-    problems = [c["summary"] for c in _by_severity(worst + [c for g in gpus for c in g["checks"]])
-                if c["status"] in ("fail", "warn")]
+    problems = [c.summary for c in _by_severity(worst + every_gpu_check) if c.status in problem]
     if problems:
         parts.append(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     return "; ".join(parts)

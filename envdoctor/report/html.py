@@ -15,7 +15,7 @@ from importlib.resources import files
 
 from envdoctor.fleet import hosts_by
 from envdoctor.hostrange import fold
-from envdoctor.models import HostReport, Report
+from envdoctor.models import Fleet, HostReport, Report, Status
 
 UTIL_POINTS = 120  # utilisation samples kept per GPU (evenly spaced), enough for a sparkline
 
@@ -42,20 +42,19 @@ def _detail(r: dict) -> dict | None:
     return d if any(d[k] for k in ("evidence", "cause", "fix", "commands")) else None
 
 
+_NOTEWORTHY = (Status.FAIL, Status.WARN, Status.UNKNOWN)
+
+
 def _proof_cell(h: HostReport) -> dict | None:
     p = h.proof
     if not p:
         return None
     ev = []
-    for g in (p.get("verdict") or {}).get("gpus") or []:
-        for c in g.get("checks") or []:
-            if c.get("status") in ("fail", "warn", "unknown"):
-                ev.append(f"GPU {g.get('device_index')}: {c.get('summary')}")
-    for c in (p.get("verdict") or {}).get("host_checks") or []:
-        if c.get("status") in ("fail", "warn", "unknown"):
-            ev.append(c.get("summary"))
-    return {"id": "proof", "title": "Proof-run (ResNet training)", "status": p.get("status") or "error",
-            "summary": p.get("summary") or "", "evidence": ev, "fix": None}
+    for g in p.verdict.gpus if p.verdict else []:
+        ev += [f"GPU {g.device_index}: {c.summary}" for c in g.checks if c.status in _NOTEWORTHY]
+    ev += [c.summary for c in (p.verdict.host_checks if p.verdict else []) if c.status in _NOTEWORTHY]
+    return {"id": "proof", "title": "Proof-run (ResNet training)", "status": p.status.value,
+            "summary": p.summary, "evidence": ev, "fix": None}
 
 
 def _utilisation(result: dict | None, rank) -> list[list[float]]:
@@ -72,18 +71,17 @@ def _utilisation(result: dict | None, rank) -> list[list[float]]:
 
 
 def _proof_entry(h: HostReport) -> dict | None:
-    p = h.proof or {}
-    gpus = (p.get("verdict") or {}).get("gpus") or []
-    if not gpus:
+    p = h.proof
+    if not p or not p.verdict or not p.verdict.gpus:
         return None
     out = []
-    for g in gpus:
-        base = g.get("baseline") or {}
-        out.append({"index": g.get("device_index"), "name": g.get("name"), "img_s": g.get("img_s"),
-                    "baseline": base.get("img_s"), "baseline_gpu": base.get("gpu"), "ratio": g.get("ratio"),
-                    "status": g.get("status"), "util": _utilisation(p.get("result"), g.get("rank"))})
-    return {"host": h.host, "status": p.get("status"), "summary": p.get("summary"), "gpus": out,
-            "constructed": bool(p.get("constructed"))}
+    for g in p.verdict.gpus:
+        out.append({"index": g.device_index, "name": g.name, "img_s": g.img_s,
+                    "baseline": g.baseline.img_s if g.baseline else None,
+                    "baseline_gpu": g.baseline.gpu if g.baseline else None, "ratio": g.ratio,
+                    "status": g.status.value if g.status else None, "util": _utilisation(p.result, g.rank)})
+    return {"host": h.host, "status": p.status.value, "summary": p.summary, "gpus": out,
+            "constructed": bool(p.constructed)}
 
 
 def page_model(report: Report) -> dict:
@@ -115,12 +113,14 @@ def page_model(report: Report) -> dict:
     counts: dict[str, int] = {}
     for h in report.hosts:
         counts[h.status.value] = counts.get(h.status.value, 0) + 1
-    fleet = report.fleet or {}
+    fleet = report.fleet or Fleet()
+    # the page's script reads the fleet's parts as the JSON report writes them
     return {"envdoctor": report.envdoctor, "columns": columns, "strings": strings.items,
             "groups": list(groups.values()), "counts": counts, "hosts": len(report.hosts),
             "proof": [e for e in (_proof_entry(h) for h in report.hosts) if e],
-            "drift": [_folded_drift(d) for d in fleet.get("drift") or []], "baseline": fleet.get("baseline"),
-            "multi_node": fleet.get("multi_node")}
+            "drift": [_folded_drift(d.model_dump(mode="json")) for d in fleet.drift or []],
+            "baseline": fleet.baseline.model_dump(mode="json") if fleet.baseline else None,
+            "multi_node": fleet.multi_node.model_dump(mode="json") if fleet.multi_node else None}
 
 
 def _folded_drift(d: dict) -> dict:

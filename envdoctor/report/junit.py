@@ -61,14 +61,17 @@ def _case(suite: ET.Element, r: CheckResult, classname: str) -> dict[str, int]:
 
 def _proof_results(h: HostReport) -> list[tuple[str, CheckResult]]:
     """The proof-run's judgements as (classname suffix, CheckResult): the host's, then each GPU's."""
-    verdict = (h.proof or {}).get("verdict") or {}
-    out = [("proof", CheckResult(**c)) for c in verdict.get("host_checks") or []]
-    for g in verdict.get("gpus") or []:
-        out += [(f"proof.gpu{g.get('device_index')}", CheckResult(**c)) for c in g.get("checks") or []]
-    if h.proof and not verdict and h.proof.get("status") in ("skip", "error"):
-        st = Status.SKIP if h.proof["status"] == "skip" else Status.ERROR
-        out.append(("proof", CheckResult(id="proof_run", title="Proof-run", status=st,
-                                         summary=h.proof.get("summary") or h.proof["status"])))
+    if h.proof is None:
+        return []
+    verdict = h.proof.verdict
+    if verdict is None:
+        if h.proof.status not in (Status.SKIP, Status.ERROR):
+            return []
+        return [("proof", CheckResult(id="proof_run", title="Proof-run", status=h.proof.status,
+                                      summary=h.proof.summary or h.proof.status.value))]
+    out = [("proof", c) for c in verdict.host_checks]
+    for g in verdict.gpus:
+        out += [(f"proof.gpu{g.device_index}", c) for c in g.checks]
     return out
 
 
@@ -101,7 +104,7 @@ def render_junit(report: Report, timestamp: datetime | None = None) -> str:
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="envdoctor.version", value=report.envdoctor)
         ET.SubElement(props, "property", name="host.status", value=h.status.value)
-        for k, v in sorted(h.headline.items()):
+        for k, v in sorted(h.headline):  # (fact, value) pairs
             if v is not None:
                 ET.SubElement(props, "property", name=f"headline.{k}", value=_clean(str(v)))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}

@@ -73,15 +73,15 @@ class ReportCollector(Collector):
                 add("envdoctor_check_status", [host, c.id], STATUS_VALUES[c.status.value])
             if h.gather_secs is not None:
                 add("envdoctor_gather_seconds", [host], h.gather_secs)
-            proof = h.proof or {}
-            if proof.get("status"):
-                add("envdoctor_proof_status", [host], STATUS_VALUES.get(proof["status"], 4))
-            for g in (proof.get("verdict") or {}).get("gpus") or []:
-                labels = [host, g.get("device_index"), g.get("name") or ""]
-                if g.get("img_s") is not None:
-                    add("envdoctor_proof_images_per_second", labels, g["img_s"])
-                if (g.get("baseline") or {}).get("img_s") is not None:
-                    add("envdoctor_proof_baseline_images_per_second", labels, g["baseline"]["img_s"])
+            if h.proof is None:
+                continue
+            add("envdoctor_proof_status", [host], STATUS_VALUES[h.proof.status.value])
+            for g in h.proof.verdict.gpus if h.proof.verdict else []:
+                labels = [host, g.device_index, g.name or ""]
+                if g.img_s is not None:
+                    add("envdoctor_proof_images_per_second", labels, g.img_s)
+                if g.baseline is not None:
+                    add("envdoctor_proof_baseline_images_per_second", labels, g.baseline.img_s)
         add("envdoctor_last_run_timestamp_seconds", [], round(self.now if self.now is not None else time.time(), 3))
         return [f for f in families.values() if f.samples]
 

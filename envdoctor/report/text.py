@@ -1,11 +1,12 @@
-"""The human report, in the style of `flutter doctor`: a line per check, details for each non-pass."""
+"""The human report, in the style of `flutter doctor`: a line per check, details for each non-pass; a
+proof-run's judgements (the host's, then each GPU's) in the same lines."""
 
 from __future__ import annotations
 
 import click
 
 from envdoctor.fleet import render_fleet
-from envdoctor.models import CheckResult, HostReport, Report, Status
+from envdoctor.models import CheckResult, HostReport, Proof, Report, Status
 from envdoctor.report.printable import printable as P
 
 MARKS = {
@@ -47,6 +48,39 @@ def render_check(r: CheckResult, color: bool, verbose: bool = False) -> list[str
     return lines
 
 
+def render_proof(host: str, proof: Proof, color: bool = False, verbose: bool = False) -> str:
+    """One host's proof-run: its status and summary, the host's judgements, then each GPU's figures and
+    judgements (stderr's last lines when nothing could be judged)."""
+    # The host name, the summary, stderr and the GPUs' fields come from the target: escaped here, at the edge.
+    title = f"[{_mark(proof.status, color)}] {P(host)}: proof-run {proof.status.value}"
+    lines = [click.style(title, bold=True) if color else title, f"    {P(proof.summary)}"]
+    v = proof.verdict
+    if not v:
+        if proof.stderr_tail:
+            lines += ["    stderr:"] + [f"      {P(ln)}" for ln in proof.stderr_tail.splitlines()[-8:]]
+        return "\n".join(lines)
+    for c in v.host_checks:
+        lines += ["    " + ln for ln in render_check(c, color, verbose)]
+    for g in v.gpus:
+        if g.device == "cpu" or g.name == "cpu":  # a CPU process is never "GPU 0"
+            label = f"CPU process {g.rank}" if len(v.gpus) > 1 else "CPU"
+        else:  # nvidia-smi's number when the sampler matched it (CUDA_VISIBLE_DEVICES renumbers CUDA's)
+            num = g.label if g.nvml_index is not None else f"GPU {g.device_index}"
+            label = f"{num} {g.name or ''}".rstrip()
+        rate = f"{g.img_s:,.1f} img/s" if g.img_s is not None else "no img/s"
+        extra = f", {g.precision}, batch {g.batch_size}" if g.precision else ""
+        if g.ratio is not None and g.baseline:
+            extra += f", {g.ratio:.2f}x published {g.baseline.img_s:,}"
+        lines.append(P(f"    {label}: {rate}{extra}"))
+        for c in g.checks:
+            if c.status == Status.PASS and not verbose and len(v.gpus) > 4:
+                continue  # big nodes: only what needs attention
+            lines += ["      " + ln for ln in render_check(c, color, verbose)]
+    if v.time_to_verdict_s is not None:
+        lines.append(f"    time to verdict: {v.time_to_verdict_s:.1f} s on the target")
+    return "\n".join(lines)
+
+
 def summary_line(h: HostReport) -> str:
     counts = {s: 0 for s in Status}
     for c in h.checks:
@@ -78,8 +112,6 @@ def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
     if folded:
         lines.append(f"  [{_mark(Status.UNKNOWN, color)}] no evidence in the paste for {len(folded)} checks: {P(', '.join(folded))}")
     if h.proof is not None:
-        from envdoctor.proof.render import render_proof
-
         lines += ["  " + line for line in render_proof(h.host, h.proof, color, verbose).splitlines()]
     lines.append(f"  Summary: {summary_line(h)}.")
     if h.redacted:

@@ -10,7 +10,7 @@ import pytest
 
 from envdoctor.errors import UserError
 from envdoctor.fleet import fleet_summary, render_fleet
-from envdoctor.models import HostReport, HostStatus
+from envdoctor.models import Drift, HostReport, HostStatus
 from envdoctor.runner import run_hosts
 from envdoctor.targets import Target
 
@@ -26,10 +26,10 @@ def test_drift_against_the_majority():
     hosts = [host("gpu01"), host("gpu02"), host("gpu03", driver="535.104.05", status="warn"),
              host("gpu04", torch=None), HostReport(host="gpu05", status=HostStatus.UNREACHABLE, error="refused")]
     f = fleet_summary(hosts)
-    assert f["baseline"]["kind"] == "majority"
-    assert {d["fact"]: d["hosts"] for d in f["drift"]} == {"driver": {"gpu03": "535.104.05"},
+    assert f.baseline.kind == "majority"
+    assert {d.fact: d.hosts for d in f.drift} == {"driver": {"gpu03": "535.104.05"},
                                                           "torch": {"gpu04": None}}
-    assert f["counts"] == {"pass": 3, "warn": 1, "unreachable": 1}
+    assert f.counts == {"pass": 3, "warn": 1, "unreachable": 1}
     text = render_fleet(f)
     assert "gpu05  unreachable" in text
     assert "driver: expected 550.54.15; gpu03=535.104.05" in text
@@ -39,7 +39,7 @@ def test_drift_against_the_majority():
 def test_drift_against_a_golden_host():
     hosts = [host("gpu01"), host("gpu02", nccl="2.21.5"), host("gpu03", nccl="2.21.5")]
     f = fleet_summary(hosts, golden="gpu01")
-    assert f["drift"] == [{"fact": "nccl", "expected": "2.20.5", "hosts": {"gpu02": "2.21.5", "gpu03": "2.21.5"}}]
+    assert f.drift == [Drift(fact="nccl", expected="2.20.5", hosts={"gpu02": "2.21.5", "gpu03": "2.21.5"})]
     assert "against golden host gpu01" in render_fleet(f)
 
 
@@ -55,7 +55,7 @@ def test_hosts_per_status_and_per_drift_value_are_folded():
 
 def test_a_tie_has_no_majority():
     f = fleet_summary([host("a"), host("b", driver="535.104.05")])
-    assert {d["fact"]: d["expected"] for d in f["drift"]} == {"driver": "(no majority)"}
+    assert {d.fact: d.expected for d in f.drift} == {"driver": "(no majority)"}
 
 
 def test_golden_must_be_evaluated():
@@ -138,7 +138,7 @@ def test_progress_shows_done_total_and_the_slowest():
 def test_drift_none_only_when_hosts_were_compared(hosts, line):
     f = fleet_summary(hosts)
     assert render_fleet(f).splitlines()[-1] == line
-    assert f["compared"] == sum(h.status.evaluated for h in hosts)
+    assert f.compared == sum(h.status.evaluated for h in hosts)
 
 
 def test_this_machine_is_headed_by_its_hostname_and_says_it_is_local():

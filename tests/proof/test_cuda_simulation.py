@@ -52,8 +52,8 @@ def test_the_detector_sees_a_fork_after_cuda(simulate):
 def test_workers_reach_cuda_and_no_process_that_attempted_it_forks(simulate):
     log = simulate(2)
     proof = run_proof(LOCAL, None, device="cuda", time_budget=300)
-    r = proof["result"]
-    assert r is not None, proof.get("summary")
+    r = proof.result
+    assert r is not None, proof.summary
     ev = events(log)
     attempted = {e["pid"] for e in ev if e["event"] == "cuda"}
     assert not [e for e in ev if e["event"] == "fork-after-cuda"], ev  # no fork of a process that touched CUDA
@@ -76,11 +76,11 @@ def test_mig_host_starts_workers_only_for_the_devices_cuda_has(simulate):
     # nvidia-smi shows are asked for; only ordinal 0 gets a worker, the others are named, nobody waits for them.
     simulate(4, cuda=1)
     proof = run_proof(LOCAL, None, device="cuda", time_budget=300, extra_args=["--gpus", "0,1,2,3"])
-    r = proof["result"]
-    assert r is not None, proof.get("summary")
+    r = proof.result
+    assert r is not None, proof.summary
     assert r["timed_out"] is False
     assert [w["device_index"] for w in r["workers"]] == [0]
     assert [m["device_index"] for m in r["not_started"]] == [1, 2, 3]
     assert "CUDA enumerates 1 device(s)" in r["not_started"][0]["reason"]
-    ordinals = next(c for c in proof["verdict"]["host_checks"] if c["id"] == "proof_ordinals")
-    assert ordinals["status"] == "warn" and "3 requested GPU ordinal(s) not started" in ordinals["summary"]
+    ordinals = next(c for c in proof.verdict.host_checks if c.id == "proof_ordinals")
+    assert ordinals.status == "warn" and "3 requested GPU ordinal(s) not started" in ordinals.summary

@@ -67,23 +67,23 @@ def slow_loader():
 
 def test_measured_figures_per_batch_and_advice_from_them(slow_loader):
     proof = slow_loader
-    assert proof["result"] is not None and proof["result"]["error"] is None, proof.get("summary")
-    (w,) = proof["result"]["workers"]
+    assert proof.result is not None and proof.result["error"] is None, proof.summary
+    (w,) = proof.result["workers"]
     assert w.get("error") is None, w
     dl = w["phases"]["dataloader"]
     assert dl.get("error") is None and dl["workers"] == 0 and dl["transform_cost"] == 40
     assert len(dl["data_ms"]) == len(dl["compute_ms"]) == len(dl["step_ms"]) == dl["steps"] >= 1
     assert all(d >= 0 for d in dl["data_ms"]) and all(c >= 0 for c in dl["compute_ms"])
-    (g,) = proof["verdict"]["gpus"]
-    info = g["dataloader"]
-    fig = info["figures"]
+    (g,) = proof.verdict.gpus
+    info = g.dataloader
+    fig = info.figures
     assert fig == dataloader_figures(dl, [], w["img_s"], "cpu")  # the verdict's figures are the measured ones
-    assert info["advice"] == dataloader_advice(fig)  # and its advice follows from them
-    assert info["gpu_waits_for_data"] == gpu_waits_for_data(fig)
+    assert [a.model_dump() for a in info.advice] == dataloader_advice(fig)  # and its advice follows from them
+    assert info.gpu_waits_for_data == gpu_waits_for_data(fig)
     # With no workers at all, a pipeline that makes the step wait is told to use the host's cores.
-    named = {a["setting"] for a in info["advice"]}
-    assert ("num_workers" in named) == (info["gpu_waits_for_data"] and fig["cpus"] > 0)
-    check = next(c for c in g["checks"] if c["id"] == "proof_input_pipeline")
-    assert check["status"] == "skip"  # measured, not judged, on the CPU
-    assert any(e.startswith("per batch: data ") and " ms, step " in e for e in check["evidence"])
-    assert any("num_workers=0" in e for e in check["evidence"])
+    named = {a.setting for a in info.advice}
+    assert ("num_workers" in named) == (info.gpu_waits_for_data and fig["cpus"] > 0)
+    check = next(c for c in g.checks if c.id == "proof_input_pipeline")
+    assert check.status == "skip"  # measured, not judged, on the CPU
+    assert any(e.startswith("per batch: data ") and " ms, step " in e for e in check.evidence)
+    assert any("num_workers=0" in e for e in check.evidence)

@@ -39,15 +39,15 @@ def test_slice_judged_against_its_sm_share_of_the_published_figure(index):
     expected = 2791 * sms / 132  # Lambda's H100 SXM figure x the slice's share of H100 SXM5's 132 SMs
     w = C.worker(name=name, img_s=round(expected * 0.9), precision="fp16", batch=64)
     w["sm_count"] = sms
-    g = judge(C.result([w]))["gpus"][0]
-    fast = next(c for c in g["checks"] if c["id"] == "proof_fast_enough")
-    assert fast["status"] == "pass", fast
-    assert g["baseline"]["scaled_by"] == "SM share" and g["baseline"]["mig_profile"] == mig_profile(name)
-    assert g["baseline"]["scaled_img_s"] == pytest.approx(expected, abs=0.1)
-    assert g["ratio"] == pytest.approx(0.9, abs=0.01)
-    assert f"scaled to MIG {mig_profile(name)} by its SM share" in fast["summary"]
-    assert "(fp16, batch 64)" in fast["summary"]
-    assert any(f"{sms} of 132 SMs" in e for e in fast["evidence"])
+    g = judge(C.result([w])).gpus[0]
+    fast = next(c for c in g.checks if c.id == "proof_fast_enough")
+    assert fast.status == "pass", fast
+    assert g.baseline.scaled_by == "SM share" and g.baseline.mig_profile == mig_profile(name)
+    assert g.baseline.scaled_img_s == pytest.approx(expected, abs=0.1)
+    assert g.ratio == pytest.approx(0.9, abs=0.01)
+    assert f"scaled to MIG {mig_profile(name)} by its SM share" in fast.summary
+    assert "(fp16, batch 64)" in fast.summary
+    assert any(f"{sms} of 132 SMs" in e for e in fast.evidence)
 
 
 def test_slice_never_compared_with_the_whole_gpu():
@@ -55,17 +55,17 @@ def test_slice_never_compared_with_the_whole_gpu():
     name, sms = h100_mig_slices()[2]
     w = C.worker(name=name, img_s=300.0)
     w["sm_count"] = sms
-    g = judge(C.result([w]))["gpus"][0]
-    assert g["ratio"] == pytest.approx(300 / (2791 * 16 / 132), abs=1e-3)  # 0.89x of the slice's share, not 0.11x
-    assert next(c for c in g["checks"] if c["id"] == "proof_fast_enough")["status"] == "pass"
+    g = judge(C.result([w])).gpus[0]
+    assert g.ratio == pytest.approx(300 / (2791 * 16 / 132), abs=1e-3)  # 0.89x of the slice's share, not 0.11x
+    assert next(c for c in g.checks if c.id == "proof_fast_enough").status == "pass"
 
 
 def test_slice_without_its_sm_count_is_unknown_and_says_so():
     name, _ = h100_mig_slices()[2]
     v = judge(C.result([C.worker(name=name, img_s=300.0)]))  # no sm_count in the worker's report
-    fast = next(c for c in v["gpus"][0]["checks"] if c["id"] == "proof_fast_enough")
-    assert fast["status"] == "unknown" and "not judged against the whole GPU" in fast["summary"]
-    assert "unknown, not scaled" in fast["summary"] and v["gpus"][0]["ratio"] is None
+    fast = next(c for c in v.gpus[0].checks if c.id == "proof_fast_enough")
+    assert fast.status == "unknown" and "not judged against the whole GPU" in fast.summary
+    assert "unknown, not scaled" in fast.summary and v.gpus[0].ratio is None
 
 
 def test_h200_mig_slice_sms_from_real_q_output():

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from envdoctor.cli import main
+from envdoctor.models import NotJoined, Proof, Status
 from envdoctor.proof.stage import multinode_summary
 from envdoctor.targets import Target
 from tests.support.testhost import SSHD, TestHost, fleet_files, free_port, keygen
@@ -68,10 +69,11 @@ def test_a_host_that_cannot_join_is_named(two_hosts):
 
 def test_summary_is_pure_and_names_missing_hosts():
     ts = [Target(name="a", hostname="10.0.0.1"), Target(name="b", hostname="10.0.0.2")]
-    proofs = [{"status": "fail", "summary": "timed out waiting"}, {"status": "error", "summary": "unreachable: refused"}]
+    proofs = [Proof(status=Status.FAIL, summary="timed out waiting"),
+              Proof(status=Status.ERROR, summary="unreachable: refused")]
     s = multinode_summary(ts, proofs, {"a": True, "b": False}, "10.0.0.1:29500")
-    assert s["not_joined"] == [{"host": "b", "reason": "unreachable: refused"}]
-    assert s["status"] == "fail" and "1 of 2 hosts could not join" in s["summary"]
+    assert s.not_joined == [NotJoined(host="b", reason="unreachable: refused")]
+    assert s.status == Status.FAIL and "1 of 2 hosts could not join" in s.summary
 
 
 def test_multi_node_usage_errors():

@@ -32,9 +32,9 @@ def test_proof_over_ssh_streams_and_judges(host):
     proof = run_proof(target, None, device="cpu", image_size=32, steps=6, warmup=1, batch_size=8, time_budget=300,
                       on_progress=events.append,
                       known_hosts=host.known_hosts, connect_timeout=10)
-    assert proof["status"] == "fail" and proof["summary"].startswith("no GPU was used"), proof.get("summary")
+    assert proof.status == "fail" and proof.summary.startswith("no GPU was used"), proof.summary
     assert any(e.get("phase") == "timed" for e in events)  # streamed over the SSH channel as it ran
-    assert proof["result"]["workers"][0]["phases"]["timed"]["steps"] == 6
+    assert proof.result["workers"][0]["phases"]["timed"]["steps"] == 6
 
 
 def test_cli_reports_each_host_and_unreachable_exits_1_when_one_fails(host):

@@ -10,10 +10,11 @@ import types
 
 import pytest
 
+from envdoctor.models import Proof, Status
 from envdoctor.probe.script import child_scripts
-from envdoctor.proof.render import render_proof
 from envdoctor.proof.script import sampler
 from envdoctor.proof.verdict import judge
+from envdoctor.report.text import render_proof
 from tests.proof import constructed as C
 from tests.proof.test_sampler_parsing import rows_of
 
@@ -57,16 +58,16 @@ def test_failed_proof_headline_names_the_failure_not_a_warning():
     # CONSTRUCTED: utilisation dips (a warning) and thermal throttling (a failure) on one GPU.
     rows = C.samples(utils=[99, 99, 20, 99, 10, 99, 99, 15] * 5, reasons=["hw_thermal_slowdown"])
     v = judge(C.result([C.worker()], gpu_samples={0: rows}))
-    assert v["status"] == "fail"
-    assert v["summary"].split("; ")[-1].startswith("the GPU slowed itself down"), v["summary"]
+    assert v.status == "fail"
+    assert v.summary.split("; ")[-1].startswith("the GPU slowed itself down"), v.summary
 
 
 def test_cpu_run_with_allow_cpu_whose_loss_does_not_fall_headlines_the_failure():
     w = C.worker(name="cpu", precision="fp32", losses=[2.30 + 0.01 * (i % 3) for i in range(30)])
     w.update(param_device="cpu", device_index=0)
     v = judge(C.result([w], device="cpu"), allow_cpu=True)
-    assert v["status"] == "fail" and v["summary"].startswith("the loss did not fall"), v["summary"]
-    assert "no GPU was used" in v["summary"]  # the warning still said, after the failure
+    assert v.status == "fail" and v.summary.startswith("the loss did not fall"), v.summary
+    assert "no GPU was used" in v.summary  # the warning still said, after the failure
 
 
 def test_cpu_report_never_says_gpu_0_or_empty_bullets_or_matches_the_cpu():
@@ -74,7 +75,7 @@ def test_cpu_report_never_says_gpu_0_or_empty_bullets_or_matches_the_cpu():
     ok = C.worker(rank=1, name="cpu", precision="fp32")
     ok.update(param_device="cpu", device_index=1)
     doc = C.result([failed, ok], device="cpu", sampler=None)
-    text = render_proof("localhost", {"status": "fail", "summary": "x", "verdict": judge(doc, allow_cpu=True)},
+    text = render_proof("localhost", Proof(status=Status.FAIL, summary="x", verdict=judge(doc, allow_cpu=True)),
                         verbose=True)
     assert "GPU 0" not in text and "GPU 1" not in text and "CPU process 0" in text
     assert "• \n" not in text + "\n" and not any(ln.strip() == "•" for ln in text.splitlines())
@@ -90,7 +91,7 @@ def test_skipped_proof_names_no_device():
 
     facts = facts_from_bundle(Bundle(host="x", pastes=[corpus_body("collect-env/cpu-wheel-2.3.1-aws-no-gpu.txt")]))
     proof = run_proof(LOCAL, facts)
-    assert proof["status"] == "skip" and proof["device"] is None and proof["requested_device"] == "cuda"
+    assert proof.status == "skip" and proof.device is None and proof.requested_device == "cuda"
 
 
 def torch_probe(env=None) -> dict:

@@ -26,11 +26,11 @@ BUDGET = 300
 
 
 def check(entry: dict, cid: str) -> dict:
-    return next(c for c in entry["checks"] if c["id"] == cid)
+    return next(c for c in entry.checks if c.id == cid)
 
 
 def host_check(v: dict, cid: str) -> dict:
-    return next(c for c in v["host_checks"] if c["id"] == cid)
+    return next(c for c in v.host_checks if c.id == cid)
 
 
 # ---------------------------------------------------------------- 1. the parent never imports torch
@@ -41,8 +41,8 @@ def test_parent_never_imports_torch_and_keeps_every_final_result(simulate):  # n
     log = simulate(0)
     proof = run_proof(LOCAL, None, device="cpu", allow_cpu=True, time_budget=30, image_size=32, steps=100000,
                       warmup=1, batch_size=8, extra_args=["--procs", "2"])
-    assert proof["status"] != "error", proof.get("summary")  # a result came back: read its error before fields
-    r = proof["result"]
+    assert proof.status != "error", proof.summary  # a result came back: read its error before fields
+    r = proof.result
     assert r["error"] is None, r["error"]
     importers = {e["pid"] for e in events(log) if e["event"] == "import-torch"}
     assert r["pid"] not in importers, "the proof's parent imported torch"
@@ -86,10 +86,10 @@ def test_cut_after_the_timed_steps_without_the_last_message_is_not_failed():
     del w["max_memory_allocated"]
     w.update(error="no result within the time budget (60 s)", cut_by_budget=True, last_phase="timed")
     v = judge(C.result([w], timed_out=True, ended_by="deadline"))
-    g = v["gpus"][0]
-    assert check(g, "proof_gpu_used")["status"] == "pass", check(g, "proof_gpu_used")
-    assert check(g, "proof_fast_enough")["status"] == "pass"
-    assert v["status"] == "warn", v["summary"]  # the cut itself is said, the GPU is not failed
+    g = v.gpus[0]
+    assert check(g, "proof_gpu_used").status == "pass", check(g, "proof_gpu_used")
+    assert check(g, "proof_fast_enough").status == "pass"
+    assert v.status == "warn", v.summary  # the cut itself is said, the GPU is not failed
 
 
 def test_checkpoint_memory_figures_are_plain_numbers():
@@ -107,8 +107,8 @@ def test_ddp_replicas_end_with_the_same_parameters_and_momentum():
     # model; DDP broadcasts parameters, not SGD's momentum. The replicas must end the same.
     proof = run_proof(LOCAL, None, device="cpu", ddp=True, allow_cpu=True, time_budget=BUDGET, image_size=32,
                       steps=4, warmup=1, batch_size=8, extra_args=["--procs", "2"])
-    assert proof["status"] != "error", proof.get("summary")
-    r = proof["result"]
+    assert proof.status != "error", proof.summary
+    r = proof.result
     assert r["error"] is None and not [w.get("error") for w in r["workers"] if w.get("error")], r["workers"]
     s0, s1 = (w["replica_state"] for w in r["workers"])
     assert s0["momentum"] != 0.0  # the optimizer did step: the comparison below means something
@@ -149,13 +149,13 @@ def test_compile_without_a_compiler_is_unknown_not_a_failed_gpu(simulate, tmp_pa
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("CC", raising=False)
     proof = run_proof(LOCAL, None, device="cuda", compile=True, python=sys.executable, time_budget=BUDGET)
-    assert proof["result"] is not None, proof.get("summary")
-    r = proof["result"]
+    assert proof.result is not None, proof.summary
+    r = proof.result
     assert "`--compile` needs gcc and Python headers on the target" in (r.get("compile_unavailable") or ""), r
     assert r["workers"] == []  # no worker was started
-    ran = host_check(proof["verdict"], "proof_ran")
-    assert ran["status"] == "unknown" and "not a GPU failure" in ran["summary"], ran
-    assert proof["status"] == "unknown" and proof["summary"] == ran["summary"]  # the headline says it too
+    ran = host_check(proof.verdict, "proof_ran")
+    assert ran.status == "unknown" and "not a GPU failure" in ran.summary, ran
+    assert proof.status == "unknown" and proof.summary == ran.summary  # the headline says it too
 
 
 def test_triton_compiler_error_in_a_worker_is_unknown():
@@ -163,7 +163,7 @@ def test_triton_compiler_error_in_a_worker_is_unknown():
     err = ("RuntimeError: Failed to find C compiler. Please specify via CC environment variable or set "
            "triton.knobs.build.impl.")
     v = judge(C.result([C.worker(error=err)], compile=True))
-    assert host_check(v, "proof_ran")["status"] == "unknown" and v["status"] == "unknown", v["summary"]
+    assert host_check(v, "proof_ran").status == "unknown" and v.status == "unknown", v.summary
 
 
 # ---------------------------------------------------------------- 7. a hung collective is named
@@ -175,17 +175,17 @@ def test_a_collective_that_never_completes_is_named_within_its_bound():
     proof = run_proof(LOCAL, None, device="cpu", ddp=True, allow_cpu=True, time_budget=BUDGET, image_size=32,
                       steps=4, warmup=1, batch_size=8, on_progress=events.append,
                       extra_args=["--procs", "2", "--inject-collective-hang", "1", "--collective-wait", "3"])
-    assert proof["status"] != "error", proof.get("summary")
-    r = proof["result"]
+    assert proof.status != "error", proof.summary
+    r = proof.result
     assert r["error"] is None, r["error"]
     assert r["ended_by"] == "failure" and r["timed_out"] is False, r
     hung = [w for w in r["workers"] if w.get("hung_collective")]
     assert hung and {w["hung_collective"] for w in hung} == {"all-reduce bandwidth"}, r["workers"]
     assert all(w["collective_at_budget_end"] is False for w in hung)
     assert "all-reduce bandwidth" in [e.get("phase") for e in events if e.get("event") == "progress"]
-    ran = host_check(proof["verdict"], "proof_ran")
-    assert ran["status"] == "fail" and "all-reduce bandwidth" in ran["summary"], ran
-    assert "hang between GPUs" in ran["summary"] and "P2P" in ran["cause"]
+    ran = host_check(proof.verdict, "proof_ran")
+    assert ran.status == "fail" and "all-reduce bandwidth" in ran.summary, ran
+    assert "hang between GPUs" in ran.summary and "P2P" in ran.cause
 
 
 def test_budget_cut_in_a_collective_names_it():
@@ -193,7 +193,7 @@ def test_budget_cut_in_a_collective_names_it():
     ws = [{"rank": r, "device_index": r, "error": "no result within the time budget (60 s)", "cut_by_budget": True,
            "last_phase": "all-reduce bandwidth"} for r in (0, 1)]
     ran = host_check(judge(C.result(ws, mode="ddp", timed_out=True, ended_by="deadline")), "proof_ran")
-    assert "waiting in all-reduce bandwidth" in ran["summary"] and "P2P/IOMMU" in ran["summary"], ran
+    assert "waiting in all-reduce bandwidth" in ran.summary and "P2P/IOMMU" in ran.summary, ran
 
 
 # ---------------------------------------------------------------- 8. MIG compute-instance profiles
@@ -206,11 +206,11 @@ def test_mig_compute_instance_is_judged_against_its_share():
     expected = 2791 * 20 / 132
     w = C.worker(name=name, img_s=round(expected * 0.9), precision="fp16", batch=32)
     w["sm_count"] = 20
-    g = judge(C.result([w]))["gpus"][0]
+    g = judge(C.result([w])).gpus[0]
     fast = check(g, "proof_fast_enough")
-    assert fast["status"] == "pass" and g["ratio"] == pytest.approx(0.9, abs=0.01), fast
-    assert g["baseline"]["mig_profile"] == "1c.3g.40gb"
-    assert any("compute instance 1c of GPU instance 3g.40gb" in e for e in fast["evidence"])
+    assert fast.status == "pass" and g.ratio == pytest.approx(0.9, abs=0.01), fast
+    assert g.baseline.mig_profile == "1c.3g.40gb"
+    assert any("compute instance 1c of GPU instance 3g.40gb" in e for e in fast.evidence)
 
 
 # ---------------------------------------------------------------- 9. nvidia-smi's index, not CUDA's ordinal
@@ -222,9 +222,9 @@ def test_balance_names_the_nvml_index_under_cuda_visible_devices():
     for g, nvml in zip(doc["gpus"], (2, 3)):
         g["nvml_index"] = nvml
     bal = host_check(judge(doc), "proof_balance")
-    assert bal["status"] == "warn" and bal["summary"].startswith("GPU 3 (CUDA device 1)"), bal
-    assert "nvidia-smi -q -i 3 -d PERFORMANCE,TEMPERATURE,CLOCK" in bal["fix"]["commands"]
-    assert any(e.startswith("GPU 2 (CUDA device 0)") for e in bal["evidence"])
+    assert bal.status == "warn" and bal.summary.startswith("GPU 3 (CUDA device 1)"), bal
+    assert "nvidia-smi -q -i 3 -d PERFORMANCE,TEMPERATURE,CLOCK" in bal.fix.commands
+    assert any(e.startswith("GPU 2 (CUDA device 0)") for e in bal.evidence)
 
 
 # ---------------------------------------------------------------- 10. smaller
@@ -237,9 +237,9 @@ def test_mig_without_nvml_utilisation_is_not_too_short_a_run():
     rows = C.samples()
     for s in rows:
         s["util"] = None
-    util = check(judge(C.result([w], gpu_samples={0: rows}))["gpus"][0], "proof_utilisation")
-    assert util["status"] == "unknown" and "too short" not in util["summary"], util
-    assert "NVML reports no utilisation for MIG devices" in util["summary"]
+    util = check(judge(C.result([w], gpu_samples={0: rows})).gpus[0], "proof_utilisation")
+    assert util.status == "unknown" and "too short" not in util.summary, util
+    assert "NVML reports no utilisation for MIG devices" in util.summary
 
 
 def test_gpu_count_keeps_torchs_own_warning(simulate, monkeypatch):  # noqa: F811
@@ -249,10 +249,10 @@ def test_gpu_count_keeps_torchs_own_warning(simulate, monkeypatch):  # noqa: F81
     simulate(1, cuda=0)
     monkeypatch.setenv("ENVDOCTOR_SIM_CUDA_WARNING", warning)
     proof = run_proof(LOCAL, None, device="cuda", time_budget=BUDGET)
-    assert proof["result"] is not None, proof.get("summary")
-    err = proof["result"]["error"]
+    assert proof.result is not None, proof.summary
+    err = proof.result["error"]
     assert "CUDA enumerates no device" in err and "found version 11040" in err, err
-    assert "found version 11040" in host_check(proof["verdict"], "proof_ran")["summary"]
+    assert "found version 11040" in host_check(proof.verdict, "proof_ran").summary
 
 
 @pytest.mark.parametrize("message,retried", [
@@ -279,9 +279,9 @@ def test_slow_gpu_names_the_compute_processes_already_on_it():
     doc = C.result([C.worker(img_s=1500.0)])
     doc["gpus"][0]["other_processes"] = [{"pid": 4242, "name": "python3", "used_mib": 20480}]
     v = judge(doc)
-    fast = check(v["gpus"][0], "proof_fast_enough")
-    assert fast["status"] == "warn" and "pid 4242 (python3, 20,480 MiB)" in fast["summary"], fast
-    assert "another compute process" in fast["cause"]
+    fast = check(v.gpus[0], "proof_fast_enough")
+    assert fast.status == "warn" and "pid 4242 (python3, 20,480 MiB)" in fast.summary, fast
+    assert "another compute process" in fast.cause
 
 
 def test_sampler_lists_other_compute_processes_but_not_ours(monkeypatch):

@@ -48,31 +48,31 @@ def test_cpu_run_ships_streams_parses_and_says_no_gpu_used(cpu_run):
     timed = [e for e in events if e.get("phase") == "timed"]
     assert timed[-1]["step"] == timed[-1]["of"] == 10 and timed[-1]["img_s"] > 0
 
-    r = proof["result"]
+    r = proof.result
     w = r["workers"][0]
     assert r["device"] == "cpu" and r["arch"] == "resnet18" and r["image_size"] == 32
     assert w["param_device"] == "cpu" and w["batch_size"] == 32 and w["precision"] == "fp32"
     assert w["phases"]["timed"]["steps"] == 10 and len(w["losses"]) == 1 + 2 + 10
     assert w["matmul"]["ok"]
 
-    assert proof["status"] == "fail"
-    assert proof["summary"].startswith("no GPU was used")
-    v = proof["verdict"]
-    dev = next(c for c in v["host_checks"] if c["id"] == "proof_device")
-    assert dev["status"] == "fail"
-    correct = next(c for c in v["gpus"][0]["checks"] if c["id"] == "proof_correct")
-    assert correct["status"] == "pass", correct  # the synthetic task is learnable: the loss falls
+    assert proof.status == "fail"
+    assert proof.summary.startswith("no GPU was used")
+    v = proof.verdict
+    dev = next(c for c in v.host_checks if c.id == "proof_device")
+    assert dev.status == "fail"
+    correct = next(c for c in v.gpus[0].checks if c.id == "proof_correct")
+    assert correct.status == "pass", correct  # the synthetic task is learnable: the loss falls
 
 
 def test_allow_cpu_makes_it_a_warning(cpu_run):
-    v = judge(cpu_run[2]["result"], allow_cpu=True)
-    assert v["status"] == "warn" and "no GPU was used" in v["summary"] and "--allow-cpu" in v["summary"]
+    v = judge(cpu_run[2].result, allow_cpu=True)
+    assert v.status == "warn" and "no GPU was used" in v.summary and "--allow-cpu" in v.summary
 
 
 def test_ddp_over_gloo_with_two_processes():
     proof = run_proof(LOCAL, None, device="cpu", ddp=True, extra_args=["--procs", "2"],
                       image_size=32, steps=4, warmup=1, batch_size=8, time_budget=300)
-    r = proof["result"]
+    r = proof.result
     assert r["mode"] == "ddp" and r["world_size"] == 2
     ws = r["workers"]
     assert [w.get("backend") for w in ws] == ["gloo", "gloo"], [w.get("error") for w in ws]
@@ -83,10 +83,10 @@ def test_ddp_over_gloo_with_two_processes():
 def test_dataloader_phase_runs_with_workers():
     proof = run_proof(LOCAL, None, device="cpu", dataloader=True, extra_args=["--workers", "1"],
                       image_size=32, steps=4, warmup=1, batch_size=8, time_budget=300)
-    dl = proof["result"]["workers"][0]["phases"]["dataloader"]
+    dl = proof.result["workers"][0]["phases"]["dataloader"]
     assert dl.get("error") is None and dl["workers"] == 1 and dl["steps"] >= 3 and dl["img_s"] > 0
-    dl_check = next(c for c in proof["verdict"]["gpus"][0]["checks"] if c["id"] == "proof_input_pipeline")
-    assert dl_check["status"] == "skip"  # on the CPU the workers compete with training: measured, not judged
+    dl_check = next(c for c in proof.verdict.gpus[0].checks if c.id == "proof_input_pipeline")
+    assert dl_check.status == "skip"  # on the CPU the workers compete with training: measured, not judged
 
 
 def test_time_budget_bounds_the_run():
@@ -94,8 +94,8 @@ def test_time_budget_bounds_the_run():
     # busy this machine is (the script's parent stops waiting at the budget and ends its workers; the bound is
     # enforced by the script, it does not depend on how fast the steps are).
     proof = run_proof(LOCAL, None, device="cpu", time_budget=8, image_size=32, steps=100000, warmup=1, batch_size=8)
-    assert proof["status"] != "error", proof.get("summary")  # a result came back: read its error before fields
-    r = proof["result"]
+    assert proof.status != "error", proof.summary  # a result came back: read its error before fields
+    r = proof.result
     assert r["error"] is None, r["error"]
     # The mechanism, not a speed: the budget ended the run, either in the workers (they stop short of it and
     # report) or at the parent's deadline; its elapsed time is a figure for benchmarks/proof.py.
@@ -106,7 +106,7 @@ def test_time_budget_bounds_the_run():
         assert timed["steps"] < 100000
     else:
         assert r["timed_out"] and "time budget" in w["error"], w
-        assert "time budget" in proof["summary"]
+        assert "time budget" in proof.summary
 
 
 def test_no_usable_gpu_in_facts_skips_without_running(monkeypatch):
@@ -118,8 +118,8 @@ def test_no_usable_gpu_in_facts_skips_without_running(monkeypatch):
             raise AssertionError("nothing may run on a host without a usable GPU")
 
     proof = run_proof(LOCAL, facts, transport=Refuse())
-    assert proof["status"] == "skip"
-    assert proof["reason"] == "torch 2.3.1+cpu is a CPU-only build"
+    assert proof.status == "skip"
+    assert proof.reason == "torch 2.3.1+cpu is a CPU-only build"
 
 
 def test_usable_gpu_reasons_from_real_outputs():
@@ -132,7 +132,7 @@ def test_usable_gpu_reasons_from_real_outputs():
 
 def test_missing_interpreter_is_an_error_result():
     proof = run_proof(LOCAL, None, device="cpu", python="/nonexistent/python3")
-    assert proof["status"] == "error" and "/nonexistent/python3" in proof["summary"]
+    assert proof.status == "error" and "/nonexistent/python3" in proof.summary
 
 
 def test_parse_lines_takes_the_result_and_ignores_noise():
@@ -146,13 +146,13 @@ def test_compile_out_of_budget_is_unknown_not_a_failed_device():
     # For real: a cold torch.compile of resnet18 does not fit in 10 s here; the run ends at the budget.
     proof = run_proof(LOCAL, None, device="cpu", compile=True, allow_cpu=True, time_budget=10, image_size=32,
                       steps=5, warmup=1, batch_size=8)
-    assert proof["result"] is not None, proof.get("summary")
-    r = proof["result"]
-    ran = next(c for c in proof["verdict"]["host_checks"] if c["id"] == "proof_ran")
+    assert proof.result is not None, proof.summary
+    r = proof.result
+    ran = next(c for c in proof.verdict.host_checks if c.id == "proof_ran")
     if r["timed_out"]:  # (a machine fast enough to compile in 10 s would pass instead)
         assert r["ended_by"] == "deadline", r
-        assert ran["status"] == "unknown" and "needs a larger --time-budget" in ran["summary"], ran
-        assert proof["status"] != "fail"
+        assert ran.status == "unknown" and "needs a larger --time-budget" in ran.summary, ran
+        assert proof.status != "fail"
 
 
 @pytest.fixture
@@ -174,15 +174,15 @@ def _cut_run(**kw):
     # parent's deadline: the deadline ends the run, however fast or busy the machine.
     proof = run_proof(LOCAL, None, device="cpu", allow_cpu=True, time_budget=2, image_size=32, steps=100000,
                       warmup=1, batch_size=8, **kw)
-    assert proof["status"] != "error", proof.get("summary")  # a result came back: read its error before fields
-    r = proof["result"]
+    assert proof.status != "error", proof.summary  # a result came back: read its error before fields
+    r = proof.result
     assert r["error"] is None, r["error"]
     assert r["ended_by"] == "deadline" and r["timed_out"], r  # the parent's own record of why it stopped
     (w,) = r["workers"]
     assert w["cut_by_budget"] and "time budget" in w["error"] and w["last_phase"], w
-    ran = next(c for c in proof["verdict"]["host_checks"] if c["id"] == "proof_ran")
-    assert ran["status"] == "unknown" and "before any timed step" in ran["summary"], ran
-    assert f"last phase reached {w['last_phase']}" in ran["evidence"][0], ran
+    ran = next(c for c in proof.verdict.host_checks if c.id == "proof_ran")
+    assert ran.status == "unknown" and "before any timed step" in ran.summary, ran
+    assert f"last phase reached {w['last_phase']}" in ran.evidence[0], ran
     return r
 
 
@@ -207,10 +207,10 @@ def test_proof_runs_with_an_interpreter_of_two_words():
                       image_size=32, steps=2, warmup=1, batch_size=8, time_budget=300)
     argv = tr.calls[0][0]
     assert argv[:3] == ["/usr/bin/env", "python3", "-"], argv[:3]
-    assert proof["status"] != "error", proof.get("summary")
-    r = proof["result"]
+    assert proof.status != "error", proof.summary
+    r = proof.result
     assert r["error"] is None and r["workers"][0].get("error") is None, r["workers"]
-    assert r["ended_by"] == "results" and proof["status"] == "warn", proof["summary"]
+    assert r["ended_by"] == "results" and proof.status == "warn", proof.summary
 
 
 def test_proof_playbook_task_runs_its_interpreter_as_words():
@@ -225,6 +225,6 @@ def test_controller_cuts_a_target_that_never_answers_and_says_so():
     # A "python" that hangs without a word (a shell sleeping): the controller waits the budget, the script's grace
     # and the transport's allowance, then cuts the command and says what it waited for.
     proof = run_proof(LOCAL, None, device="cpu", python="sh -c 'sleep 120' sh", time_budget=1)
-    assert proof["status"] == "error" and proof["result"] is None
-    assert "the controller cut the proof script" in proof["summary"], proof["summary"]
-    assert "grace" in proof["summary"] and "transport" in proof["summary"]
+    assert proof.status == "error" and proof.result is None
+    assert "the controller cut the proof script" in proof.summary, proof.summary
+    assert "grace" in proof.summary and "transport" in proof.summary

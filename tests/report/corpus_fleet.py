@@ -12,7 +12,7 @@ from envdoctor.catalog import load_catalog
 from envdoctor.cli.cmd_check import with_proof
 from envdoctor.diagnose import report_from_bundle
 from envdoctor.fleet import fleet_summary
-from envdoctor.models import HostReport, Report
+from envdoctor.models import HostReport, Proof, Report
 from envdoctor.proof.verdict import judge
 from tests.corpus import corpus_path
 from tests.proof import constructed
@@ -34,14 +34,14 @@ PASTES = [
 ]
 
 
-def _proof(host: str, name: str, rates: list[float], utils: list[list[int]] | None = None) -> dict:
+def _proof(host: str, name: str, rates: list[float], utils: list[list[int]] | None = None) -> Proof:
     workers = [constructed.worker(rank=i, name=name, img_s=r) for i, r in enumerate(rates)]
     series = utils or [[99] * 40 for _ in rates]
     samples = {i: constructed.samples(i, n=len(u), utils=u) for i, u in enumerate(series)}
     result = constructed.result(workers, gpu_samples=samples)
     v = judge(result)
-    return {"host": host, "device": "cuda", "time_budget_s": 60.0, "status": v["status"], "summary": v["summary"],
-            "verdict": v, "result": result, "secs": 44.0, "constructed": True}
+    return Proof(host=host, device="cuda", time_budget_s=60.0, status=v.status, summary=v.summary, verdict=v,
+                 result=result, secs=44.0, constructed=True)
 
 
 def corpus_hosts(tmp_path) -> list[HostReport]:
@@ -60,7 +60,7 @@ def corpus_hosts(tmp_path) -> list[HostReport]:
     by["gpu02"].proof = _proof("gpu02", "NVIDIA A100 80GB PCIe", [1402.0, 820.0],
                                utils=[[97 + i % 3 for i in range(40)], [95 if i % 5 else 35 for i in range(40)]])
     for h in (by["gpu01"], by["gpu02"]):
-        h.status = with_proof(h.status, h.proof["status"])
+        h.status = with_proof(h.status, h.proof.status)
     hosts.append(HostReport(host="gpu08", status="unreachable", error="no route to host (constructed: no SSH here)"))
     return hosts
 

@@ -78,10 +78,10 @@ def test_node_exporter_reads_the_fleet_metrics(tmp_path, exporter):
         assert got[f'envdoctor_host_status{{host="{h.host}"}}'] == STATUS_VALUES[h.status.value]
         for c in h.checks:
             assert got[f'envdoctor_check_status{{check="{c.id}",host="{h.host}"}}'] == STATUS_VALUES[c.status.value]
-    gpu = report.hosts[1].proof["verdict"]["gpus"][1]  # gpu02's slow GPU (constructed proof)
-    key = f'envdoctor_proof_images_per_second{{gpu="1",host="gpu02",name="{gpu["name"]}"}}'
-    assert got[key] == gpu["img_s"]
-    assert got[key.replace("images_per", "baseline_images_per")] == gpu["baseline"]["img_s"]
+    gpu = report.hosts[1].proof.verdict.gpus[1]  # gpu02's slow GPU (constructed proof)
+    key = f'envdoctor_proof_images_per_second{{gpu="1",host="gpu02",name="{gpu.name}"}}'
+    assert got[key] == gpu.img_s
+    assert got[key.replace("images_per", "baseline_images_per")] == gpu.baseline.img_s
     assert got['envdoctor_gather_seconds{host="gpu01"}'] == 0.0
     assert got["envdoctor_last_run_timestamp_seconds"] == 1.8e9
 

@@ -13,11 +13,10 @@ from click.testing import CliRunner
 from envdoctor.bundle import Bundle
 from envdoctor.cli import main
 from envdoctor.fleet import fleet_summary, render_fleet
-from envdoctor.models import CheckResult, HostReport, HostStatus, Report, Status
+from envdoctor.models import CheckResult, HostReport, HostStatus, Proof, Report, Status
 from envdoctor.proof.progress import PhaseLines, ProgressBoard, bar_line, phase_line
-from envdoctor.proof.render import render_proof
 from envdoctor.report.printable import printable
-from envdoctor.report.text import render
+from envdoctor.report.text import render, render_proof
 from envdoctor.slurm import REASON_MAX, NodeState, drain_reason, plan_health
 
 # Constructed attacks, each with the visible form that must be shown instead.
@@ -181,7 +180,7 @@ def test_fleet_table_and_drift():
 def test_proof_report_and_progress_lines():
     """Constructed: a proof result whose summary, stderr and GPU name carry attacks, and progress events
     from the target whose phase and message carry them."""
-    proof = {"status": "error", "summary": ATTACK, "stderr_tail": "ok\n" + ATTACK + "\n\x1b]52;c;QQ"}
+    proof = Proof(status=Status.ERROR, summary=ATTACK, stderr_tail="ok\n" + ATTACK + "\n\x1b]52;c;QQ")
     out = render_proof("gpu" + ATTACK, proof, color=True)
     assert_clean(click.unstyle(out))
     ev = {"event": "progress", "phase": ATTACK, "step": 1, "of": 2, "msg": ATTACK}

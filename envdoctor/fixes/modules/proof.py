@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan
+from envdoctor.models import Status
 from envdoctor.proof import STDIN
 from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
 from envdoctor.proof.verdict import judge
@@ -47,6 +48,6 @@ def _interpret(a: ProofArgs):
             tail = (r.get("stderr") or "").strip().splitlines()[-3:]
             return False, "the proof-run gave no result" + (": " + " | ".join(tail) if tail else "")
         verdict = judge(result, allow_cpu=a.allow_cpu)
-        return verdict["status"] in ("pass", "warn"), f"proof-run {verdict['status']}: {verdict['summary']}"
+        return verdict.status in (Status.PASS, Status.WARN), f"proof-run {verdict.status.value}: {verdict.summary}"
 
     return interpret
