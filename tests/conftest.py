@@ -66,6 +66,7 @@ SLOW = (
     "tests/proof/test_stage_cpu.py::test_watchdog_writes_the_result_when_the_parents_main_thread_hangs",
     "tests/proof/test_stage_cpu.py::test_deadline_ends_the_run_with_a_verdict_under_a_cpu_hog",
     "tests/proof/test_workers_cpu.py",
+    "tests/test_payload.py::test_proof_script_trains_stand_alone_on_the_cpu",
     # the CLI in subprocesses, many times, under resource limits or on large inputs
     "tests/cli/test_check_from.py::test_saved_bundle_gives_the_same_diagnosis",
     "tests/hosts/test_interrupt_big_fleet.py",
