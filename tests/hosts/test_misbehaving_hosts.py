@@ -16,7 +16,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from envdoctor.cli import main
-from tests.support.testhost import SYSTEM_PYTHON
+from tests.support.testhost import SYSTEM_PYTHON, established_sockets
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSTRUCTED = ROOT / "tests" / "data" / "constructed" / "hosts"
@@ -119,20 +119,8 @@ def test_sigterm_reports_what_finished_and_ends_the_remote_probes(fleet, tmp_pat
 
 def _quick_done(pid: int) -> bool:
     """The controller holds two SSH connections, the hung ones: the quick host's is closed, it finished."""
-    established = {ln.split()[9] for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                   if ln.split()[3] == "01"}
-    sockets = 0
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        sockets += link.startswith("socket:[") and link[8:-1] in established
-    return sockets == 2
+    sockets = established_sockets(pid)
+    return sockets is not None and len(sockets) == 2
 
 
 def test_a_become_password_with_a_line_break_is_refused(fleet, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from envdoctor.cli import main
-from tests.support.testhost import SYSTEM_PYTHON, SilentListener, free_port, keygen
+from tests.support.testhost import SYSTEM_PYTHON, SilentListener, established_sockets, free_port, keygen
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -206,23 +206,7 @@ def test_ctrl_c_stops_and_reports_what_finished(fleet, tmp_path):
 
 def _connected(pid: int, port: int) -> bool:
     """Whether process `pid` has an established TCP connection to `port` (on loopback)."""
-    mine = set()
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:  # it has exited
-        return False
-    for fd in fds:
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            mine.add(link[8:-1])
-    for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = ln.split()
-        if f[3] == "01" and int(f[2].split(":")[1], 16) == port and f[9] in mine:
-            return True
-    return False
+    return bool(established_sockets(pid, port))
 
 
 def test_progress_goes_to_a_terminal_only(fleet):

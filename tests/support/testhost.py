@@ -428,3 +428,27 @@ def fleet_files(hosts: list[TestHost], directory: Path) -> tuple[Path, Path]:
     cfg.write_text("".join(h.ssh_config_block() for h in hosts))
     kh.write_text("".join(h.known_hosts_line() for h in hosts))
     return cfg, kh
+
+
+def established_sockets(pid: int, port: int | None = None) -> set[str] | None:
+    """The inodes of process `pid`'s sockets that are established IPv4 TCP connections (to `port` on the
+    remote side, when given), read from /proc; None when the process has exited."""
+    mine = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            mine.add(link[8:-1])
+    out = set()
+    for ln in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = ln.split()
+        if f[3] == "01" and f[9] in mine and (port is None or int(f[2].split(":")[1], 16) == port):
+            out.add(f[9])
+    return out
+
