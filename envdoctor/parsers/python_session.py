@@ -26,6 +26,16 @@ _PRINT = re.compile(r"print\((?P<args>[^()]*(?:\(\)[^()]*)*)\)")
 _VALUES = re.compile(r"^\s*(?:(?:'[^']*'|\"[^\"]*\"|True|False|None|\d[\w.+]*)\s*)+$")
 
 
+def _store(out: dict, field: str, v: str) -> None:
+    """One printed answer as its value: a version string (None for None), a bool, a count."""
+    if field in ("version", "cuda_build"):
+        out[field] = None if v == "None" else v.strip("'\"")
+    elif field == "is_available" and v in ("True", "False"):
+        out[field] = v == "True"
+    elif field == "device_count" and v.isdigit():
+        out[field] = int(v)
+
+
 def _one_liner(line: str, following: list[str], out: dict) -> None:
     """`python -c "import torch; print(torch.__version__, torch.cuda.is_available())"` then `2.1.0 False`;
     several print() calls answer on as many lines (lines of prose between are passed over)."""
@@ -46,13 +56,7 @@ def _one_liner(line: str, following: list[str], out: dict) -> None:
     if len(values) != len(exprs):
         return
     for e, v in zip(exprs, values):
-        field = _EXPRS[e]
-        if field in ("version", "cuda_build"):
-            out[field] = None if v == "None" else v.strip("'\"")
-        elif field == "is_available" and v in ("True", "False"):
-            out[field] = v == "True"
-        elif field == "device_count" and v.isdigit():
-            out[field] = int(v)
+        _store(out, _EXPRS[e], v)
 
 
 def session_values(text: str) -> dict:
@@ -71,12 +75,6 @@ def session_values(text: str) -> dict:
                 break
             a = _ANSWER.match(nxt)
             if a:
-                v = a.group("value")
-                if field in ("version", "cuda_build"):
-                    out[field] = None if v == "None" else v.strip("'\"")
-                elif field == "is_available" and v in ("True", "False"):
-                    out[field] = v == "True"
-                elif field == "device_count" and v.isdigit():
-                    out[field] = int(v)
+                _store(out, field, a.group("value"))
                 break
     return out
