@@ -274,10 +274,16 @@ class MultiNode(BaseModel):
 
 
 class HostReport(BaseModel):
+    """One host's report, in the order it is read (docs/report-json.md): the host line, the root cause, the
+    verdict and the counts, then the checks and the rest."""
+
     host: str
-    root_cause: RootCause | None = None  # first, as in the text report
     local: bool = False  # this machine, without SSH (`host` is then its hostname)
     status: HostStatus
+    root_cause: RootCause | None = None  # first, as in the text report
+    bottom_line: BottomLine | None = None  # the verdict; never contradicts root_cause or the checks
+    counts: dict[str, int] | None = Field(None, description="checks per status (pass, warn, fail, unknown, skip, "
+                                                             "error), counted from `checks` when written")
     error: str | None = None  # why the host could not be evaluated (unreachable, timeout, ...)
     headline: Headline = Field(default_factory=Headline, description="GPU model/count, driver, CUDA, torch...")
     checks: list[CheckResult] = Field(default_factory=list)
@@ -286,7 +292,19 @@ class HostReport(BaseModel):
     redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
     recognised: list[str] | None = None  # for a paste: the blocks and messages envdoctor read in it
     notes: list[str] = Field(default_factory=list)  # e.g. that only part of a huge paste was scanned
-    bottom_line: BottomLine | None = None  # the verdict; never contradicts root_cause or the checks
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for c in self.checks:
+            counts[c.status.value] += 1
+        return counts
+
+    @model_serializer(mode="wrap")
+    def _with_counts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # counted as written, so the counts can never disagree with the checks beside them
+        doc = handler(self)
+        doc["counts"] = self.status_counts()
+        return doc
 
 
 class NotStarted(BaseModel):

@@ -1,5 +1,7 @@
 """The fleet report as one self-contained HTML file (no network needed to view it: its content security
-policy forbids any fetch). A heat map of hosts x checks (summary on hover, evidence and fix on click),
+policy forbids any fetch). For one host, or a row whose hosts are clicked, the doctor's report as the text
+report reads: root cause, verdict and counts, then the problems with their evidence and fix, then one
+folded line for the rest. For a fleet, a heat map of hosts x checks (summary on hover, evidence and fix on click),
 the proof-run's img/s per GPU as bars against the published baseline, each GPU's utilisation over time,
 and the drift table. At a thousand hosts it stays usable: hosts whose every result is identical share
 one row, and rows filter by status and name.
@@ -16,6 +18,7 @@ from importlib.resources import files
 from envdoctor.fleet import hosts_by
 from envdoctor.hostrange import fold
 from envdoctor.models import Fleet, HostReport, Report, Status
+from envdoctor.report.text import root_cause_line, summary_line, verdict_text
 
 UTIL_POINTS = 120  # utilisation samples kept per GPU (evenly spaced), enough for a sparkline
 
@@ -84,6 +87,14 @@ def _proof_entry(h: HostReport) -> dict | None:
             "constructed": bool(p.constructed)}
 
 
+def _doctor(h: HostReport) -> dict:
+    """The head of the doctor's report for a row: what the text report says before its problems. The
+    problems themselves are the row's cells (fail, error, warn; unknown too unless it is a paste, where
+    unknown means only that the paste did not show it)."""
+    return {"root_cause": root_cause_line(h), "verdict": verdict_text(h), "summary": summary_line(h),
+            "paste": h.recognised is not None, "read": h.recognised, "notes": h.notes}
+
+
 def page_model(report: Report) -> dict:
     strings = _Strings()
     columns: list[dict] = []
@@ -105,8 +116,10 @@ def page_model(report: Report) -> dict:
         for r in results:
             det = _detail(r)
             cells[seen[r["id"]]] = [r["status"], strings.add(r["summary"]), strings.add(det) if det else -1]
-        key = json.dumps([h.status.value, h.error, cells])
-        g = groups.setdefault(key, {"status": h.status.value, "error": h.error, "cells": cells, "hosts": []})
+        doctor = strings.add(_doctor(h))
+        key = json.dumps([h.status.value, h.error, cells, doctor])
+        g = groups.setdefault(key, {"status": h.status.value, "error": h.error, "cells": cells, "doctor": doctor,
+                                    "hosts": []})
         g["hosts"].append(h.host)
     for g in groups.values():
         g["folded"] = fold(g["hosts"])  # the row's label: gpu[04,09-10]

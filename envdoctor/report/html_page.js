@@ -73,6 +73,7 @@
       const hostCell = el("td", {class: "host", title: g.hosts.join("\n")},
                           el("span", {class: `badge ${g.status}`, text: g.status}), hostLabel(g),
                           g.hosts.length > 1 ? el("span", {class: "n", text: `×${g.hosts.length}`}) : null);
+      hostCell.addEventListener("click", () => { showDoctor(g); document.getElementById("doctor-section").scrollIntoView(); });
       const tr = el("tr", {"data-status": g.status}, hostCell);
       D.columns.forEach((c, i) => {
         const cell = g.cells[i];
@@ -97,6 +98,9 @@
     box.replaceChildren(el("h3", {text: `${c.title} (${c.id}): ${st}`}), el("p", {text: summary}),
                         el("p", {class: "muted", text: `${g.hosts.length} host(s): ${g.folded.join(", ")}`}));
     if (!det) { box.append(el("p", {class: "muted", text: "no further evidence recorded"})); return; }
+    appendDetail(box, det);
+  }
+  function appendDetail(box, det) {  // evidence, cause and fix, as the text report lists them
     if (det.evidence && det.evidence.length) {
       box.append(el("strong", {text: "Evidence"}), el("ul", {}, ...det.evidence.map((e) => el("li", {}, el("code", {text: e})))));
     }
@@ -106,7 +110,58 @@
     if (det.playbook) box.append(el("p", {text: `playbook: ${det.playbook} (envdoctor fix applies it)`}));
     else if (det.manual) box.append(el("p", {class: "muted", text: "manual: envdoctor will not apply this for you"}));
   }
+
+  // ---------------------------------------------------------------- the doctor's report of one row
+  // In the text report's order: host line, root cause, verdict, counts; the problems with evidence and fix;
+  // one folded line for what passed, was not applicable or had no evidence (opened, it lists them).
+  const SEVERITY = ["fail", "error", "warn", "unknown"];
+  function showDoctor(g) {
+    const doc = D.strings[g.doctor];
+    const box = document.getElementById("doctor");
+    document.getElementById("doctor-section").hidden = false;
+    const host = g.hosts.length > 1 ? `${g.folded.join(", ")} (${g.hosts.length} hosts, the same report)` : g.hosts[0];
+    box.replaceChildren(el("h2", {id: "doctor-host"}, el("span", {class: `badge ${g.status}`, text: g.status}), host));
+    if (g.error) { box.append(el("p", {class: "why", text: g.error})); return; }
+    if (doc.root_cause) box.append(el("p", {class: "root-cause"}, el("strong", {text: "Root cause: "}), doc.root_cause));
+    if (doc.verdict) box.append(el("p", {class: "verdict"}, el("strong", {text: "Verdict: "}), doc.verdict));
+    box.append(el("p", {class: "counts"}, el("strong", {text: "Summary: "}), doc.summary));
+    if (doc.read) box.append(el("p", {class: "muted", text: `Read: ${doc.read.join(", ")}`}));
+    for (const n of doc.notes || []) box.append(el("p", {class: "muted", text: `Note: ${n}`}));
+    const isProblem = (st) => SEVERITY.includes(st) && !(doc.paste && st === "unknown");
+    const cells = D.columns.map((c, i) => [c, g.cells[i]]).filter(([, cell]) => cell);
+    const order = ([c, cell]) => (c.id === "root_cause" ? -1 : SEVERITY.indexOf(cell[0]));
+    const problems = cells.filter(([, cell]) => isProblem(cell[0])).sort((a, b) => order(a) - order(b));
+    const list = el("div", {class: "problems"});
+    for (const [c, [st, si, di]] of problems) {
+      const item = el("div", {class: `problem ${st}-edge`, "data-check": c.id, "data-status": st},
+                      el("h3", {}, el("span", {class: `badge ${st}`, text: st}), `${c.title}: ${D.strings[si]}`,
+                         el("span", {class: "muted", text: ` (${c.id})`})));
+      if (di >= 0) appendDetail(item, D.strings[di]);
+      list.append(item);
+    }
+    box.append(list);
+    const rest = cells.filter(([, cell]) => !isProblem(cell[0]));
+    if (rest.length) {
+      const n = (st) => rest.filter(([, cell]) => cell[0] === st).length;
+      const parts = [[n("pass"), "passed"], [n("skip"), "not applicable"],
+                     [n("unknown"), doc.paste ? "with no evidence in the paste" : "unknown"]]
+        .filter(([k]) => k).map(([k, what]) => `${k} ${what}`);
+      const folded = el("details", {class: "folded"}, el("summary", {text: parts.join(", ")}));
+      folded.append(el("ul", {}, ...rest.map(([c, [st, si]]) => el("li", {"data-check": c.id},
+        el("span", {class: `badge ${st}`, text: st}), `${c.title}: ${D.strings[si]} (${c.id})`))));
+      box.append(folded);
+    }
+  }
   drawRows();
+  if (D.groups.length === 1 && D.hosts === 1) {
+    // one host: its doctor's report, not a strip of cells; no drift to measure
+    showDoctor(D.groups[0]);
+    document.getElementById("heatmap-section").hidden = true;
+    document.getElementById("drift-section").hidden = true;
+    legend.hidden = true;  // it explains the heat map's cells
+    document.querySelector("header h1").textContent = `envdoctor report: ${D.groups[0].hosts[0]}`;
+    document.title = `envdoctor report: ${D.groups[0].hosts[0]}`;
+  }
 
   // ---------------------------------------------------------------- proof
   const proof = document.getElementById("proof");

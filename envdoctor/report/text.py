@@ -1,5 +1,7 @@
-"""The human report, in the style of `flutter doctor`: a line per check, details for each non-pass; a
-proof-run's judgements (the host's, then each GPU's) in the same lines."""
+"""The human report, in the style of `flutter doctor`: per host the host line, the root cause, the verdict and
+the counts first; then the problems, each with its evidence and fix; then one folded line for what passed,
+was skipped or had no evidence (-v unfolds it). A proof-run's judgements (the host's, then each GPU's) use
+the same lines."""
 
 from __future__ import annotations
 
@@ -67,8 +69,9 @@ def render_proof(host: str, proof: Proof, color: bool = False, verbose: bool = F
         else:  # nvidia-smi's number when the sampler matched it (CUDA_VISIBLE_DEVICES renumbers CUDA's)
             num = g.label if g.nvml_index is not None else f"GPU {g.device_index}"
             label = f"{num} {g.name or ''}".rstrip()
-        rate = f"{g.img_s:,.1f} img/s" if g.img_s is not None else "no img/s"
-        extra = f", {g.precision}, batch {g.batch_size}" if g.precision else ""
+        rate = f"{g.img_s:,.1f} img/s" if g.img_s is not None else "no timed steps"
+        # what is known only: a process cut before it chose its batch has none to show
+        extra = "".join(f", {x}" for x in (g.precision, g.batch_size and f"batch {g.batch_size}") if x)
         if g.ratio is not None and g.baseline:
             extra += f", {g.ratio:.2f}x published {g.baseline.img_s:,}"
         lines.append(P(f"    {label}: {rate}{extra}"))
@@ -81,51 +84,91 @@ def render_proof(host: str, proof: Proof, color: bool = False, verbose: bool = F
     return "\n".join(lines)
 
 
+_ORDER = (Status.FAIL, Status.WARN, Status.UNKNOWN, Status.ERROR, Status.PASS, Status.SKIP)
+_SEVERITY = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.UNKNOWN: 3, Status.PASS: 4, Status.SKIP: 5}
+ROOT_CAUSE_ID = "root_cause"  # the check whose line is the root cause (envdoctor/conclusion.py)
+
+
 def summary_line(h: HostReport) -> str:
-    counts = {s: 0 for s in Status}
-    for c in h.checks:
-        counts[c.status] += 1
-    parts = [f"{counts[s]} {s.value}" for s in (Status.FAIL, Status.WARN, Status.UNKNOWN, Status.ERROR, Status.PASS,
-                                                 Status.SKIP) if counts[s]]
+    counts = h.status_counts()
+    parts = [f"{counts[s.value]} {s.value}" for s in _ORDER if counts[s.value]]
     return ", ".join(parts) if parts else "no checks ran"
 
 
+def _is_problem(c: CheckResult, paste: bool) -> bool:
+    # In a paste, "unknown" means only that the paste did not show it: folded, not a problem to read.
+    return c.status in (Status.FAIL, Status.ERROR, Status.WARN) or (c.status == Status.UNKNOWN and not paste)
+
+
+def root_cause_line(h: HostReport) -> str | None:
+    root = next((c for c in h.checks if c.id == ROOT_CAUSE_ID), None)
+    return root.summary if root is not None else (h.root_cause.title if h.root_cause is not None else None)
+
+
+def verdict_text(h: HostReport) -> str | None:
+    text = h.bottom_line.text if h.bottom_line else VERDICTS.get(h.status.value)
+    # The verdict is written for a report that ends with it; here it comes before the items it points at.
+    return text.replace("the ✗ items above", "the ✗ items below").replace("the warnings above", "the warnings below") \
+        if text else None
+
+
+def _folded_line(rest: list[CheckResult], paste: bool, color: bool) -> str | None:
+    """What needs no reading, in one line: how many passed, were skipped (not applicable) or had no evidence."""
+    n = {s: sum(1 for c in rest if c.status == s) for s in (Status.PASS, Status.SKIP, Status.UNKNOWN)}
+    parts = [f"[{_mark(Status.PASS, color)}] {n[Status.PASS]} passed" if n[Status.PASS] else "",
+             f"[{_mark(Status.SKIP, color)}] {n[Status.SKIP]} not applicable" if n[Status.SKIP] else "",
+             f"[{_mark(Status.UNKNOWN, color)}] {n[Status.UNKNOWN]} with no evidence in the paste" if n[Status.UNKNOWN] else ""]
+    parts = [p for p in parts if p]
+    return f"{', '.join(parts)}  (-v lists them)" if parts else None
+
+
 def render_host(h: HostReport, color: bool, verbose: bool = False) -> str:
+    """The doctor's report for one host: the host line, the root cause, the verdict and the counts; then the
+    problems, each with its evidence and fix; then one folded line for the rest (-v unfolds it)."""
     title = f"{P(h.host)}{' (this machine, local)' if h.local else ''}: {h.status.value}"
     lines = [click.style(title, bold=True) if color else title]
     if h.error:
         lines.append("  " + P(h.error, multiline=True).replace("\n", "\n  "))
         return "\n".join(lines)
-    folded: list[str] = []
-    if h.recognised is not None:
-        # A paste: what was read first, then the findings; the checks it held no evidence for, in one line.
-        lines.append(f"  Read: {P(', '.join(h.recognised))}")
-        lines += [f"  Note: {P(n)}" for n in h.notes]
-        order = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.PASS: 3, Status.SKIP: 4, Status.UNKNOWN: 5}
-        shown = sorted(h.checks, key=lambda c: (c.id != "root_cause", order[c.status]))  # the root cause first
-        folded = [c.id for c in shown if c.status == Status.UNKNOWN and not verbose]
-        shown = [c for c in shown if c.id not in folded]
-    else:
-        shown = h.checks
-    for c in shown:
-        lines += ["  " + line for line in render_check(c, color, verbose)]
-    if folded:
-        lines.append(f"  [{_mark(Status.UNKNOWN, color)}] no evidence in the paste for {len(folded)} checks: {P(', '.join(folded))}")
-    if h.proof is not None:
-        lines += ["  " + line for line in render_proof(h.host, h.proof, color, verbose).splitlines()]
-    lines.append(f"  Summary: {summary_line(h)}.")
-    if h.redacted:
-        lines.append(f"  Secrets redacted (shown as <redacted>) in: {P(', '.join(h.redacted))}.")
-    verdict = h.bottom_line.text if h.bottom_line else VERDICTS.get(h.status.value)
+    paste = h.recognised is not None
+    root = root_cause_line(h)
+    if root:
+        lines.append(f"  Root cause: {P(root)}")
+    verdict = verdict_text(h)
     if verdict:
         lines.append(f"  Verdict: {P(verdict)}")
+    lines.append(f"  Summary: {summary_line(h)}.")
+    if paste:
+        lines.append(f"  Read: {P(', '.join(h.recognised))}")
+    lines += [f"  Note: {P(n)}" for n in h.notes]
+    # the root cause first, then the worst first; the catalog's order within a status
+    ordered = sorted(h.checks, key=lambda c: (c.id != ROOT_CAUSE_ID, _SEVERITY[c.status]))
+    problems = [c for c in ordered if _is_problem(c, paste)]
+    rest = [c for c in ordered if not _is_problem(c, paste)]
+    if problems or h.proof is not None:
+        lines.append("")
+    for c in problems:
+        shown = c
+        if c.id == ROOT_CAUSE_ID and c.cause_id:  # its whole summary is the line above: name it, then the evidence
+            shown = c.model_copy(update={"summary": c.cause_id})
+        lines += ["  " + line for line in render_check(shown, color, verbose)]
+    if h.proof is not None:
+        lines += ["  " + line for line in render_proof(h.host, h.proof, color, verbose).splitlines()]
+    if verbose:
+        lines += ["  " + line for c in rest for line in render_check(c, color, verbose)]
+    else:
+        folded = _folded_line(rest, paste, color)
+        if folded:
+            lines.append("  " + folded)
+    if h.redacted:
+        lines.append(f"  Secrets redacted (shown as <redacted>) in: {P(', '.join(h.redacted))}.")
     return "\n".join(lines)
 
 
 VERDICTS = {
     "pass": "this host is ready to train on its GPU(s).",
-    "warn": "this host can train on its GPU(s); the warnings above may cost speed or stability.",
-    "fail": "this host cannot train on a GPU as it is: fix the ✗ items above, first one first.",
+    "warn": "this host can train on its GPU(s); the warnings below may cost speed or stability.",
+    "fail": "this host cannot train on a GPU as it is: fix the ✗ items below, first one first.",
     "unknown": "no failure found, but some evidence could not be collected (?): not a clean bill of health.",
 }
 

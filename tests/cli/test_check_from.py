@@ -66,15 +66,18 @@ def test_paste_with_nothing_recognised_says_what_envdoctor_reads(tmp_path):
     assert "[?]" not in r.output  # one line, not a page of unknowns
 
 
-def test_paste_report_leads_with_what_was_read_and_folds_unknowns(tmp_path):
+def test_paste_report_leads_with_the_root_cause_and_what_was_read_and_folds_unknowns(tmp_path):
     p = tmp_path / "paste.txt"
     p.write_text(corpus_body("errors/nvml-driver-library-version-mismatch-unattended-upgrade.txt"))
     r = CliRunner().invoke(main, ["check", "--from", str(p)])
     lines = r.output.splitlines()
     assert r.exit_code == 1
-    assert lines[1].startswith("  Read: ") and "nvml_library_mismatch" in lines[1]
-    assert "driver_library_mismatch" in lines[2] and "root_cause" in lines[2]
-    assert sum(1 for l in lines if l.lstrip().startswith("[?]")) == 1  # the no-evidence checks, folded
+    assert lines[1].startswith("  Root cause: driver_library_mismatch")
+    head = lines[:lines.index("")]
+    assert any(l.startswith("  Read: ") and "nvml_library_mismatch" in l for l in head)
+    assert lines[lines.index("") + 1].lstrip().startswith("[✗] Root cause") and "root_cause" in lines[lines.index("") + 1]
+    assert not any(l.lstrip().startswith("[?]") for l in lines)  # the no-evidence checks: in the folded line
+    assert "with no evidence in the paste" in lines[-1]
 
 
 def test_saved_bundle_gives_the_same_diagnosis(tmp_path):
