@@ -67,14 +67,15 @@ def transport_for(target: Target, **ssh_options) -> Transport:
 
 
 def diagnose_target(target: Target, checks: list[Check], python: str | None = None, debug: bool = False,
-                    timeout: float | None = None, **ssh_options) -> tuple[HostReport, HostFacts | None, Bundle | None]:
+                    timeout: float | None = None, no_torch: bool = False,
+                    **ssh_options) -> tuple[HostReport, HostFacts | None, Bundle | None]:
     """Gather from a target and check it. A host that cannot be reached is a HostReport with its status."""
     t0 = time.monotonic()
     interp = target.interpreter(python)
     try:
         with transport_for(target, **ssh_options) as tr:
             bundle = gather(tr, python=interp, host=target.name, argv=target.interpreter_argv(python),
-                            **({"timeout": timeout} if timeout else {}))
+                            no_torch=no_torch, **({"timeout": timeout} if timeout else {}))
     except TransportError as e:
         return HostReport(host=target.name, local=target.local, status=e.status, error=e.message,
                           gather_secs=round(time.monotonic() - t0, 3)), None, None

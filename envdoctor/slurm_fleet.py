@@ -55,11 +55,13 @@ def _missing(node: str, step: slurm.StepResult) -> str:
 
 def probe_nodes(nodes: list[str], checks: list[Check], *, python: str = "python3", timeout: float | None = None,
                 partition: str | None = None, debug: bool = False,
-                say: Callable[[str], None] = lambda s: None) -> list[tuple[HostReport, HostFacts | None]]:
+                say: Callable[[str], None] = lambda s: None,
+                no_torch: bool = False) -> list[tuple[HostReport, HostFacts | None]]:
     """Diagnose every node: one srun step runs the probe on all of them at once."""
     limit = timeout or DEFAULT_TIMEOUT
     say(f"envdoctor: running the probe on {len(nodes)} node(s) as one srun step")
-    step = slurm.run_step(nodes, python, PROBE_SOURCE, [], limit, partition=partition, job_name="envdoctor-check")
+    step = slurm.run_step(nodes, python, PROBE_SOURCE, ["--no-torch"] if no_torch else [], limit, partition=partition,
+                          job_name="envdoctor-check")
     say(f"envdoctor: {len(step.results)}/{len(nodes)} node(s) answered in {step.secs:.1f} s")
     out = []
     for node in nodes:

@@ -15,10 +15,13 @@ from envdoctor.cli.common import (checks_dir_option, debug_option, emit_report, 
                                   redacted)
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
+from envdoctor.cli.progress import Phases
+from envdoctor.cli.selection_options import select_checks, selection_options
 from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
 from envdoctor.conclusion import with_proof as conclude_with_proof
 from envdoctor.diagnose import diagnose_target, report_from_bundle
 from envdoctor.models import HostReport, HostStatus, NotStarted, Report, Status
+from envdoctor.report.printable import printable
 from envdoctor.targets import LOCAL, Target
 
 
@@ -29,6 +32,7 @@ from envdoctor.targets import LOCAL, Target
                    "of pasted outputs (nvidia-smi, collect_env, ulimit, docker info, error messages...).")
 @click.option("--python", "python", help="Interpreter whose environment (torch, venv, conda) to diagnose.")
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence for passing checks too.")
+@selection_options
 @target_options
 @connect_options
 @click.option("--golden", help="Measure fleet drift against this host instead of the majority.")
@@ -40,7 +44,7 @@ from envdoctor.targets import LOCAL, Target
 @output_options
 @checks_dir_option
 @debug_option
-def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, forks, timeout, connect_timeout,
+def command(targets, from_paths, python, verbose, only, skip, no_torch, inventory, limit, ssh_config, forks, timeout, connect_timeout,
             known_hosts, accept_new_host_keys, become, golden, no_proof, proof_time_budget, use_slurm, partition,
             nodelist, as_json, junit_path, prometheus_path, html_path, checks_dirs, debug):
     """Diagnose the GPU deep-learning environment of this machine (no TARGET), or of remote hosts over
@@ -48,32 +52,33 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
     of the inventory (-i). `localhost` given explicitly goes over SSH; `local` is this machine.
     With --slurm, the nodes of a Slurm cluster instead, as one srun step (-p, -w in Slurm's syntax)."""
     refuse_mixed(use_slurm, targets, inventory, partition, nodelist)
-    checks = load_catalog(checks_dirs)
-    proof = None if no_proof else {"time_budget": proof_time_budget}
+    checks = select_checks(load_catalog(checks_dirs), only, skip)
+    proof = None if no_proof or no_torch else {"time_budget": proof_time_budget}  # the proof-run imports torch
     hosts = []
     fleet = None
     interrupted = False
     not_started = None
     if from_paths:
-        bundles = [Bundle.load(p) for p in from_paths]
+        bundles = [load_evidence(p, as_json) for p in from_paths]
         names = [b.host for b in bundles]
         for p, b in zip(from_paths, bundles):
             if names.count(b.host) > 1 and b.pastes and not b.sections:
                 # two pastes called nvidia.txt from two folders: name each by the path given
                 b.host = no_surrogates(os.fsencode(str(p)).decode("utf-8", "backslashreplace"))
-            hosts.append(report_from_bundle(b, checks, debug)[0])
+            with phases_for(p, as_json).phase(f"recognising what {printable(str(p))} shows"):
+                hosts.append(report_from_bundle(b, checks, debug)[0])
     elif use_slurm:
         from envdoctor.fleet import fleet_summary
 
         hosts = check_through_slurm(checks, partition=partition, nodelist=nodelist, python=python, timeout=timeout,
-                                    proof=proof, debug=debug, as_json=as_json)
+                                    proof=proof, debug=debug, as_json=as_json, no_torch=no_torch)
         if golden and golden not in {h.host for h in hosts}:
             raise click.UsageError(f"--golden {golden!r} is not one of the nodes")
         if len(hosts) > 1 or golden:
             fleet = fleet_summary(hosts, golden)
     elif not targets and not inventory:
         hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout, proof=proof,
-                                show_progress=not as_json))
+                                no_torch=no_torch, phases=Phases.for_stderr(quiet=as_json)))
     else:
         from envdoctor.fleet import fleet_summary
         from envdoctor.inventory import resolve
@@ -87,7 +92,7 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
 
         probe_limit = timeout or DEFAULT_TIMEOUT
         result = run_hosts(resolved, lambda t: check_host(t, checks, python=None, debug=debug, timeout=timeout,
-                                                         proof=proof, **ssh),
+                                                         proof=proof, no_torch=no_torch, **ssh),
                            forks=forks, deadline_s=probe_limit + 3 * connect_timeout + 10
                            + (proof_time_budget + 60 if proof else 0),
                            progress=None if not as_json else False)
@@ -107,21 +112,29 @@ def command(targets, from_paths, python, verbose, inventory, limit, ssh_config, 
 
 
 def check_host(target: Target, checks, python: str | None = None, debug: bool = False,
-               timeout: float | None = None, proof: dict | None = None, show_progress: bool = False,
-               **ssh) -> HostReport:
+               timeout: float | None = None, proof: dict | None = None, no_torch: bool = False,
+               phases: Phases | None = None, **ssh) -> HostReport:
     """Everything `check` does for one host, from connecting to its HostReport (runs in a worker thread
     for fleets): gather and check, then, unless `proof` is None, the proof-run (skipped, with the reason,
-    where the facts show no usable GPU)."""
-    report, facts, _bundle = diagnose_target(target, checks, python=python, debug=debug, timeout=timeout, **ssh)
+    where the facts show no usable GPU). `phases`: progress on stderr (one host; a fleet has the runner's)."""
+    phases = phases or Phases.off()
+    with phases.phase("gathering the facts of this machine" if target.local else
+                      f"gathering the facts of {printable(target.name)}"):
+        report, facts, _bundle = diagnose_target(target, checks, python=python, debug=debug, timeout=timeout,
+                                                 no_torch=no_torch, **ssh)
     if proof is None or facts is None:
         return report
     from envdoctor.proof.stage import run_proof
 
     board = None
-    if show_progress and sys.stderr.isatty():
+    if phases.terminal:
         from envdoctor.proof.progress import ProgressBoard
 
         board = ProgressBoard([target.name], sys.stderr)
+    elif phases.stream is not None:
+        from envdoctor.proof.progress import PhaseLines
+
+        board = PhaseLines(phases.stream)
     try:
         report.proof = run_proof(target, facts, python=python, time_budget=proof["time_budget"],
                                  on_progress=(lambda ev: board.update(target.name, ev)) if board else None, **ssh)
@@ -130,6 +143,27 @@ def check_host(target: Target, checks, python: str | None = None, debug: bool = 
             board.close()
     judge_proof(report)
     return report
+
+
+# Reading and recognising a paste this big takes seconds: say so even without a terminal.
+BIG_INPUT_BYTES = 1 << 20
+
+
+def phases_for(path: Path, as_json: bool) -> Phases:
+    """Progress for --from PATH: live on a terminal; plain lines only when the input is big."""
+    phases = Phases.for_stderr(quiet=as_json)
+    if phases.terminal or phases.stream is None:
+        return phases
+    try:
+        big = os.stat(path).st_size >= BIG_INPUT_BYTES and not os.path.isdir(path)
+    except (OSError, ValueError):
+        big = False  # Bundle.load says what is wrong with it
+    return phases if big else Phases.off()
+
+
+def load_evidence(path: Path, as_json: bool) -> Bundle:
+    with phases_for(path, as_json).phase(f"reading {printable(str(path))}"):
+        return Bundle.load(path)
 
 
 def judge_proof(report: HostReport) -> None:

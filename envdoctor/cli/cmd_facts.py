@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from envdoctor.bundle import Bundle
+from envdoctor.cli.progress import Phases
 from envdoctor.gather import gather
 from envdoctor.parsers import facts_from_bundle
+from envdoctor.report.printable import printable
 from envdoctor.targets import LOCAL
 from envdoctor.transport import LocalTransport, TransportError
 
@@ -21,17 +23,25 @@ from envdoctor.transport import LocalTransport, TransportError
 @click.option("--from", "from_path", type=click.Path(path_type=Path), help="Read a saved bundle or paste instead.")
 @click.option("--python", "python", help="Interpreter whose environment to inspect.")
 def command(raw, bundle_path, from_path, python):
-    """Gather the facts of this machine and print them as JSON."""
+    """Gather the facts of this machine and print them as JSON; with --bundle, save the evidence instead
+    (`envdoctor check --from FILE` diagnoses it, on any machine)."""
     if from_path:
         bundle = Bundle.load(from_path)
     else:
         try:
-            bundle = gather(LocalTransport(), python=LOCAL.interpreter(python))
+            with Phases.for_stderr().phase("gathering the facts of this machine"):
+                # named by this machine's host name: a saved bundle is read elsewhere, where "localhost" is another
+                bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), host=LOCAL.name)
         except TransportError as e:
             raise click.ClickException(e.message)
     if bundle_path:
         bundle.save(bundle_path)
-        click.echo(f"evidence bundle saved to {bundle_path}", err=True)
+        saved = printable(f"evidence bundle of {bundle.host} saved to {bundle_path} ({len(bundle.sections)} sections; "
+                          f"envdoctor check --from {bundle_path} diagnoses it)")
+        if not raw:  # the bundle is what was asked for: one line, not the facts as well
+            click.echo(saved)
+            return
+        click.echo(saved, err=True)
     if raw:
         click.echo(json.dumps({n: s.model_dump() for n, s in bundle.sections.items()} | (
             {"pastes": bundle.pastes} if bundle.pastes else {}) | (

@@ -6,6 +6,7 @@ returns it to service once healthy, but only when envdoctor drained it (its reas
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -14,6 +15,8 @@ from envdoctor import __version__
 from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, debug_option, redacted
 from envdoctor.cli.output_options import output_options, write_outputs
+from envdoctor.cli.progress import Phases
+from envdoctor.cli.selection_options import select_checks, selection_options
 from envdoctor.models import Report
 from envdoctor.report.printable import printable as P
 
@@ -22,21 +25,16 @@ DEFAULT_BOUND_S = 45.0
 SLURM_ROOM_S = 10.0
 
 
-def _ids(values: tuple[str, ...]) -> set[str]:
-    return {v.strip() for x in values for v in x.split(",") if v.strip()}
-
-
 @click.command("health")
 @click.option("--node", help="Slurm node name of this machine  [default: $SLURMD_NODENAME, else the short host name]")
 @click.option("--drain-on", type=click.Choice(["fail", "warn"]), default="fail", show_default=True,
               help="fail: only failed checks drain the node; warn: warnings drain it too.")
 @click.option("--check", "check_mode", is_flag=True,
-              help="Change nothing: print what it would do (drain, resume, nothing) and why.")
+              help="Change nothing: print what it would do (drain, resume, nothing) and why; with --no-slurm, "
+                   "what it found and the exit status it would give.")
 @click.option("--time-bound", type=click.FloatRange(min=10), default=DEFAULT_BOUND_S, show_default=True,
               help="Seconds the whole run may take (slurmd allows its HealthCheckProgram 60 s).")
-@click.option("--only", multiple=True, help="Judge only these check ids (comma-separated, repeatable).")
-@click.option("--skip", multiple=True, help="Do not judge these check ids (comma-separated, repeatable).")
-@click.option("--no-torch", is_flag=True, help="Do not import torch in the probe (faster; torch checks unknown).")
+@selection_options
 @click.option("--python", "python", help="Interpreter whose environment (torch) to diagnose.")
 @click.option("--require-gpu", is_flag=True,
               help="For GPU partitions: GPU checks drain the node even when it has no NVIDIA device at all. "
@@ -61,25 +59,24 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
 
     t0 = time.monotonic()
     node = node or slurm.this_node()
-    checks = load_catalog(checks_dirs)
-    known = {c.id for c in checks}
-    only_ids, skip_ids = _ids(only), _ids(skip)
-    bad = sorted((only_ids | skip_ids) - known)
-    if bad:
-        raise click.UsageError(f"unknown check id(s): {', '.join(bad)} (envdoctor list shows them)")
-    if only_ids:
-        checks = [c for c in checks if c.id in only_ids]
-    checks = [c for c in checks if c.id not in skip_ids]
+    checks = select_checks(load_catalog(checks_dirs), only, skip)
     # Each Slurm call after the probe (read the state again, drain/resume) gets half the room; the first
     # read's time is taken from the probe's share.
     slurm_limit = SLURM_ROOM_S / 2
     # Read the state first: without Slurm this fails at once, before the probe.
     if not no_slurm:
-        slurm.node_state(node, timeout=slurm_limit)
+        try:
+            slurm.node_state(node, timeout=slurm_limit)
+        except slurm.SlurmError as e:
+            raise slurm.SlurmError(f"{e.message}; to diagnose this node without Slurm: envdoctor health --no-slurm") \
+                from None
     probe_limit = max(5.0, time_bound - SLURM_ROOM_S - (time.monotonic() - t0))
+    # slurmd's HealthCheckProgram has no terminal and must stay silent: progress only for a person at one
+    phases = Phases.for_stderr() if sys.stderr.isatty() else Phases.off()
     try:
-        bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), timeout=probe_limit, host=node,
-                        no_torch=no_torch)
+        with phases.phase(f"diagnosing {node}"):
+            bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), timeout=probe_limit, host=node,
+                            no_torch=no_torch)
     except TransportError as e:
         # Evidence that could not be collected is not a failure: report it, do not drain.
         click.echo(P(f"envdoctor health: {node}: could not diagnose ({e.message}); node left as it is"), err=True)
@@ -93,6 +90,13 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     found = [r for r in report.checks if r.status in slurm.drain_statuses(drain_on)]
     problems = slurm.drained_problems(found, facts, require_gpu)
     not_drained = [r for r in found if r not in problems]
+    if no_slurm and check_mode:
+        click.echo(P(f"would exit 1 on {node}: {len(problems)} check(s) found a problem (--no-slurm: Slurm is "
+                     f"neither asked nor changed)" if problems else
+                     f"nothing to do on {node}: healthy, {len(report.checks)} checks judged (--no-slurm: Slurm is "
+                     f"neither asked nor changed); exit 0"))
+        _show_found(problems, not_drained)
+        raise SystemExit(1 if problems else 0)
     if no_slurm:
         for r in problems:
             click.echo(P(f"envdoctor health: {node}: {r.id}: {r.summary}"), err=True)
@@ -100,13 +104,9 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     # Read again: an admin may have drained the node while the probe ran, and that drain must stay.
     action = slurm.plan_health(slurm.node_state(node, timeout=slurm_limit), problems)
     if check_mode:
-        # Summaries quote the node's evidence, and an admin's reason is read back from sinfo: escaped, one line each.
+        # an admin's reason is read back from sinfo: escaped, one line
         click.echo(P(action.describe()))
-        for r in problems:
-            click.echo(P(f"  {r.status.value}: {r.id}: {r.summary}"))
-        for r in not_drained:
-            click.echo(P(f"  not drained on (no NVIDIA device: a CPU node; --require-gpu for GPU partitions): "
-                         f"{r.status.value}: {r.id}: {r.summary}"))
+        _show_found(problems, not_drained)
         raise SystemExit(1 if problems else 0)
     if action.kind != "none":
         slurm.apply(action, timeout=slurm_limit)
@@ -115,3 +115,12 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
         click.echo(P(f"envdoctor health: {node}: {action.why}"), err=True)
     raise SystemExit(1 if problems else 0)
 
+
+def _show_found(problems, not_drained) -> None:
+    """--check: what would drain the node and what would not. Summaries quote the node's evidence: escaped,
+    one line each."""
+    for r in problems:
+        click.echo(P(f"  {r.status.value}: {r.id}: {r.summary}"))
+    for r in not_drained:
+        click.echo(P(f"  not drained on (no NVIDIA device: a CPU node; --require-gpu for GPU partitions): "
+                     f"{r.status.value}: {r.id}: {r.summary}"))

@@ -33,7 +33,8 @@ def say_for(as_json: bool):
     return (lambda s: None) if as_json else (lambda s: click.echo(printable(s), err=True))  # may name nodes
 
 
-def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, debug, as_json) -> list[HostReport]:
+def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, debug, as_json,
+                        no_torch=False) -> list[HostReport]:
     from envdoctor.cli.cmd_check import judge_proof
     from envdoctor.slurm_fleet import probe_nodes, proof_nodes, select_nodes
 
@@ -42,7 +43,7 @@ def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, 
     names = [s.name for s in ready]
     interp = python or "python3"
     done = probe_nodes(names, checks, python=interp, timeout=timeout, partition=partition, debug=debug,
-                       say=say) if names else []
+                       say=say, no_torch=no_torch) if names else []
     if proof is not None:
         facts = {r.host: f for r, f in done if f is not None}
         proofs = proof_nodes(list(facts), facts, python=interp, partition=partition, say=say,
