@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from envdoctor.knowledge import load
 from envdoctor.vocabulary import secret_name_words, secret_shapes
 
 MARK = "<redacted>"
@@ -29,6 +30,8 @@ MARK = "<redacted>"
 # The words of a secret name live in data/secret_names.yaml; the probe gets the same list from the controller
 # (envdoctor/vocabulary.py), so what the target hides and what envdoctor hides are one list.
 SECRET_NAME_WORDS = secret_name_words()
+# Values that state a setting (`PasswordAuthentication: no`, `token_required=true`): kept under a secret name.
+_SETTING_VALUES = frozenset(str(v).lower() for v in load("secret_names")["setting_values"])
 _NAME_CHARS = r"[A-Za-z0-9_.\-]"
 
 # Every pattern here is linear in its input, because target output and pastes of any length go through
@@ -36,7 +39,9 @@ _NAME_CHARS = r"[A-Za-z0-9_.\-]"
 # lookbehind), or always succeeds on the whole run it starts (checks on the run are done in Python after).
 # Name-based forms, tried on the lines that hold a secret word (cheap on a long paste).
 _JSON_PAIR = re.compile(r'"(?P<name>[^"\\]{0,200})"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"')
-_ASSIGN = re.compile(rf"(?<!{_NAME_CHARS})(?P<name>{_NAME_CHARS}+)(?P<sep>\s*=\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|'\"]+)")
+# An assignment, or a comparison in an expression (`password == "x"`, `!=`): the value is the right-hand side,
+# never the second "=" (a playbook's `when:` printed `sshd_password_authentication =<redacted> "no"`).
+_ASSIGN = re.compile(rf"(?<!{_NAME_CHARS})(?P<name>{_NAME_CHARS}+)(?P<sep>\s*(?:[!=]?==?)\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s;&|'\"]+)")
 _JSON_NUMBER = re.compile(r'"(?P<name>[^"\\]{0,200})"\s*:\s*(?P<value>-?[0-9][0-9.eE+-]*)')
 # A flag and its value as the next word (`--password hunter2`), or the next item of an argv list
 # (`["--NotebookApp.token", "abc"]`); the flag's last word must be the secret word (`--password-stdin
@@ -203,14 +208,20 @@ def _quoted(value: str) -> str:
     return MARK
 
 
+def _no_secret(value: str) -> bool:
+    """A value with nothing to hide: empty, hidden already, or a setting such as `no` or `true`."""
+    v = value.strip().strip("\"'")
+    return v in ("", MARK) or v.lower() in _SETTING_VALUES
+
+
 def _by_name(line: str) -> str:
     def pair(m: re.Match) -> str:
-        if not _secret_name(m.group("name")) or m.group("value") in ("", MARK):
+        if not _secret_name(m.group("name")) or _no_secret(m.group("value")):
             return m.group(0)
         return m.group(0)[: m.start("value") - m.start()] + MARK + '"'
 
     def assign(m: re.Match) -> str:
-        if not _secret_name(m.group("name")) or m.group("value").strip("\"'") in ("", MARK):
+        if not _secret_name(m.group("name")) or _no_secret(m.group("value")):
             return m.group(0)
         return m.group("name") + m.group("sep") + _quoted(m.group("value"))
 
@@ -223,7 +234,7 @@ def _by_name(line: str) -> str:
         words = re.split(r"[-_.]", m.group("name").strip("\"'-"))
         # `--api-key x`, `--secret-key x`: a KEY flag is judged with the word before it
         last = "_".join(words[-2:]) if words[-1].upper() in ("KEY", "KEYS") else words[-1]
-        if not _secret_name(last) or m.group("value").strip("\"'") in ("", MARK):
+        if not _secret_name(last) or _no_secret(m.group("value")):
             return m.group(0)
         return m.group("name") + m.group("sep") + _quoted(m.group("value"))
 
@@ -239,7 +250,7 @@ def _by_name(line: str) -> str:
     line = _FLAG_SPACE.sub(flag, line)
     line = _HEADER.sub(header, line)
     m = _COLON_LINE.match(line)
-    if m and _secret_name(m.group("name")) and m.group("value").strip() != MARK and MARK not in m.group("value"):
+    if m and _secret_name(m.group("name")) and not _no_secret(m.group("value")) and MARK not in m.group("value"):
         line = m.group("lead") + m.group("name") + m.group("sep") + MARK
     return line
 
@@ -298,7 +309,7 @@ def redact_obj(obj: Any) -> Any:
 def _hidden(value: Any) -> Any:
     """A value under a secret key: strings and numbers (in a list too) hidden; a flag (True: a token is
     required), None and empty values kept, as they tell what is set; a mapping has its own keys judged."""
-    if isinstance(value, bool) or value in (None, ""):
+    if isinstance(value, bool) or value in (None, "") or isinstance(value, str) and _no_secret(value):
         return value
     if isinstance(value, (str, int, float)):
         return MARK

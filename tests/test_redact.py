@@ -1,7 +1,12 @@
 """The redaction module on the forms secrets take (all constructed) and on text that only looks alike."""
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from envdoctor.cli import main
 from envdoctor.redact import MARK, redact, redact_obj
 
 CASES = [
@@ -170,3 +175,58 @@ def test_non_string_values_under_secret_keys():
     assert redact_obj({"token": ["a", 7], "password": 123456, "x": {"secret": 1.5}, "auth": True,
                        "session": None, "n": 3}) == \
         {"token": [MARK, MARK], "password": MARK, "x": {"secret": MARK}, "auth": True, "session": None, "n": 3}
+
+
+# A variable NAMED like a secret in an expression, or holding a setting, is no secret value (issue 20):
+# `play onboard-node.yml --check` printed `sshd_password_authentication =<redacted> "no"`. Constructed.
+SETTINGS_KEPT = [
+    'when: (sshd_password_authentication == "no" or login_user == "root")',
+    "ansible-playbook site.yml -e sshd_password_authentication=yes",
+    'sshd_password_authentication: "no"',
+    '{"token_required": "true", "PasswordAuthentication": "no"}',
+    "when: check.security_sshd != 'pass' and password_auth != none",
+]
+COMPARED_SECRETS = [
+    ('when: api_token == "hunter2xyz"', 'when: api_token == "<redacted>"'),
+    ("when: db_password != s3cret", "when: db_password != <redacted>"),
+    ("PASSWORD=no-way-in", "PASSWORD=<redacted>"),
+]
+
+
+@pytest.mark.parametrize("text", SETTINGS_KEPT)
+def test_a_secret_name_in_an_expression_or_holding_a_setting_is_kept(text):
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("text,want", COMPARED_SECRETS)
+def test_a_secret_compared_or_assigned_is_still_hidden(text, want):
+    assert redact(text) == want
+
+
+def test_the_playbooks_own_expressions_are_shown_as_written():
+    """Every `when:` of the shipped playbooks reads in a report as it is written: none holds a secret."""
+    def whens(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "when":
+                    yield from (v if isinstance(v, list) else [v])
+                else:
+                    yield from whens(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from whens(v)
+
+    exprs = [str(w) for p in sorted(Path("playbooks").glob("*.yml")) for w in whens(yaml.safe_load(p.read_text()))]
+    assert any("sshd_password_authentication ==" in e for e in exprs)
+    for e in exprs:
+        assert redact(e) == e, e
+
+
+def test_play_check_shows_the_sshd_guard_unredacted():
+    """What the user reads: `play onboard-node.yml --check` on this machine (check mode changes nothing)."""
+    r = CliRunner().invoke(main, ["play", "playbooks/onboard-node.yml", "--check"])
+    assert "Traceback" not in r.output, r.output
+    assert "<redacted>" not in r.output
+    guard = [ln for ln in r.output.splitlines() if "refuse to lock out" in ln and "when:" in ln]
+    for ln in guard:  # shown when the guard skipped the task (on this machine, sshd is not a problem)
+        assert 'sshd_password_authentication == "no"' in ln, ln
