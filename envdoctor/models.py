@@ -274,13 +274,13 @@ class MultiNode(BaseModel):
 
 
 class HostReport(BaseModel):
-    """One host's report, in the order it is read (docs/report-json.md): the host line, the root cause, the
-    verdict and the counts, then the checks and the rest."""
+    """One host's report, in the order it is read (docs/report-json.md): the host and its root cause, its
+    status, the verdict and the counts, then the checks and the rest."""
 
     host: str
+    root_cause: RootCause | None = None  # first, as in the text report
     local: bool = False  # this machine, without SSH (`host` is then its hostname)
     status: HostStatus
-    root_cause: RootCause | None = None  # first, as in the text report
     bottom_line: BottomLine | None = None  # the verdict; never contradicts root_cause or the checks
     counts: dict[str, int] | None = Field(None, description="checks per status (pass, warn, fail, unknown, skip, "
                                                              "error), counted from `checks` when written")
