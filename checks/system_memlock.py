@@ -37,8 +37,10 @@ def memlock_limit(facts):
     "unhandled system error". Both the soft limit (what a process gets) and the hard limit (how far it
     may raise it) matter.
 
-    Verdict: pass when soft and hard are unlimited; warn when either is limited (harmless without
-    RDMA networking, fatal with it); fail when a verbs/NCCL error of that kind was pasted.
+    Verdict: pass when soft and hard are unlimited, or when a limit is low but the host has no RDMA device
+    (/sys/class/infiniband empty: NCCL goes over sockets, which lock no memory), saying so; warn when either
+    is limited and RDMA devices exist or are not known (harmless without RDMA networking, fatal with it);
+    fail when a verbs/NCCL error of that kind was pasted.
     Evidence: /proc/self/limits of the probe, or pasted `ulimit -a` / `-Ha` / `-l` (KiB).
     Fix: limits.conf / systemd LimitMEMLOCK=infinity, and `docker run --ulimit memlock=-1` in containers."""
     s = facts.system
@@ -64,5 +66,9 @@ def memlock_limit(facts):
         return unknown(f"{side} memlock limit is unlimited; the other one was not in the evidence",
                        missing=["ulimit -Hl and ulimit -Sl"], evidence=ev)
     note = "; ".join(sorted({defaults[v] for v in limited if v in defaults}))
+    if facts.diagnosis.rdma_devices == []:  # looked, and nothing would pin memory for a NIC
+        return passed(f"locked memory is limited ({limits_txt}), which is fine here: no RDMA (InfiniBand/RoCE) "
+                      "device, so NCCL uses sockets, which need no locked memory",
+                      ev + ["/sys/class/infiniband: no devices"])
     return from_cause(Status.WARN, f"locked memory is limited ({limits_txt}): NCCL/RDMA over InfiniBand or RoCE needs "
                       "unlimited", "memlock_too_low", ev, detail=note or None, commands=_commands(s.in_container))

@@ -5,8 +5,10 @@ import os
 import resource
 
 import pytest
+from click.testing import CliRunner
 
-from envdoctor.bundle import Bundle
+from envdoctor.bundle import Bundle, Section
+from envdoctor.cli import main
 from envdoctor.facts import HostFacts, SystemFacts
 from envdoctor.gather import gather
 from envdoctor.models import Status
@@ -155,11 +157,38 @@ def test_memlock_this_machine_matches_getrlimit(live):
     r = run("memlock_limit", live)
     if soft == hard == resource.RLIM_INFINITY:
         assert r.status == Status.PASS
+    elif live.diagnosis.rdma_devices == []:  # a low limit costs nothing without an RDMA device
+        assert r.status == Status.PASS and "no RDMA (InfiniBand/RoCE) device" in r.summary
     else:
         assert r.status == Status.WARN
         assert r.evidence[0].startswith("Max locked memory")
         if live.system.in_container:
             assert any("--ulimit memlock=-1" in c for c in r.fix.commands)
+
+
+LIMITS_8M = ("Limit                     Soft Limit           Hard Limit           Units\n"
+             "Max locked memory         8388608              8388608              bytes\n")
+
+
+def memlock_bundle(tmp_path, rdma: str | None):
+    """Constructed: the probe's /proc/self/limits (the 8 MiB default of Linux >= 5.16) and, unless None, its
+    listing of /sys/class/infiniband, saved as a bundle for `check --from`."""
+    sections = {"limits": Section(cmd="cat /proc/self/limits", rc=0, stdout=LIMITS_8M)}
+    if rdma is not None:
+        sections["infiniband"] = Section(cmd="ls /sys/class/infiniband", rc=0, stdout=rdma)
+    Bundle(sections=sections).save(tmp_path / "b")
+    return str(tmp_path / "b")
+
+
+@pytest.mark.parametrize("rdma, mark, says", [
+    ("", "[✓]", "which is fine here: no RDMA (InfiniBand/RoCE) device"),  # a desktop, a default container
+    ("mlx5_0\nmlx5_1\n", "[!]", "NCCL/RDMA over InfiniBand or RoCE needs unlimited"),
+    (None, "[!]", "NCCL/RDMA over InfiniBand or RoCE needs unlimited"),  # not known whether RDMA is there
+])
+def test_memlock_is_judged_by_whether_the_host_has_rdma(tmp_path, rdma, mark, says):
+    out = CliRunner().invoke(main, ["check", "--from", memlock_bundle(tmp_path, rdma), "-v"]).output
+    line = next(ln for ln in out.splitlines() if "(memlock_limit)" in ln)
+    assert line.strip().startswith(mark) and says in line and "soft 8 MiB, hard 8 MiB" in line, out
 
 
 # --- in_container -------------------------------------------------------------------------------
