@@ -153,3 +153,73 @@ def test_host_lists_are_folded_and_names_that_do_not_fold_are_kept(tmp_path):
     assert group["hosts"] == [h.host for h in hosts]  # the full list stays (hover title, name filter)
     (drift,) = [d for d in model["drift"] if d["fact"] == "driver"]
     assert drift["values"] == [["535", ["gpu[04,07]", "ml@gpu06:2222"], 3]]
+
+
+def _doctor_text_order(browser):
+    from selenium.webdriver.common.by import By
+
+    box = browser.find_element(By.ID, "doctor")
+    assert box.is_displayed()
+    text = box.text
+    firsts = [text.index(s) for s in ("Root cause:", "Verdict:", "Summary:")]
+    assert firsts == sorted(firsts)
+    problems = box.find_elements(By.CSS_SELECTOR, ".problem")
+    assert problems and text.index("Summary:") < text.index(problems[0].text.splitlines()[0])
+    return box, problems
+
+
+def test_one_host_is_shown_as_its_doctors_report_not_a_strip_of_cells(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from envdoctor.models import Report
+
+    fleet = corpus_report(tmp_path)
+    host = next(h for h in fleet.hosts if h.host == "gpu05")  # a driver/library mismatch, pasted
+    open_report(browser, tmp_path, Report(envdoctor="t", hosts=[host]))
+    assert not browser.find_element(By.ID, "heatmap-section").is_displayed()
+    assert not browser.find_element(By.ID, "drift-section").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "header h1").text == "envdoctor report: gpu05"
+    box, problems = _doctor_text_order(browser)
+    assert host.root_cause.cause_id in box.find_element(By.CSS_SELECTOR, ".root-cause").text
+    assert host.bottom_line.text.split(":")[0] in box.find_element(By.CSS_SELECTOR, ".verdict").text
+    # the problems, root cause first and worst first, each with its evidence and fix
+    order = {"fail": 0, "error": 1, "warn": 2}
+    shown = [(p.get_attribute("data-check"), p.get_attribute("data-status")) for p in problems]
+    assert shown[0][0] == "root_cause" and [order[s] for _, s in shown[1:]] == sorted(order[s] for _, s in shown[1:])
+    by_id = {c.id: c for c in host.checks}
+    expected = {c.id for c in host.checks if c.status.value in order}  # a paste's unknowns are folded, not problems
+    assert {i for i, _ in shown} == expected
+    for p in problems:
+        c = by_id[p.get_attribute("data-check")]
+        assert c.summary in p.text
+        if c.fix:
+            assert c.fix.summary in p.text
+        if c.evidence:
+            assert c.evidence[0].split("\n")[0] in p.text
+    # one folded line for the rest; opened, it lists each of them
+    folded = box.find_element(By.CSS_SELECTOR, "details.folded")
+    rest = [c for c in host.checks if c.id not in expected]
+    assert "with no evidence in the paste" in folded.text and len(folded.text.splitlines()) == 1
+    folded.find_element(By.TAG_NAME, "summary").click()
+    items = folded.find_elements(By.CSS_SELECTOR, "li")
+    assert len(items) == len(rest) and all(li.is_displayed() for li in items)
+    assert severe_logs(browser) == []
+
+
+def test_clicking_a_fleet_rows_hosts_shows_their_doctors_report(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    report = corpus_report(tmp_path)
+    open_report(browser, tmp_path, report)
+    assert browser.find_element(By.ID, "heatmap-section").is_displayed()
+    assert not browser.find_element(By.ID, "doctor-section").is_displayed()
+    gpu04 = next(h for h in report.hosts if h.host == "gpu04")
+    row = next(tr for tr in browser.find_elements(By.CSS_SELECTOR, "#heatmap tbody tr")
+               if "gpu04" in tr.find_element(By.CSS_SELECTOR, "td.host").get_attribute("title"))
+    row.find_element(By.CSS_SELECTOR, "td.host").click()
+    box, problems = _doctor_text_order(browser)
+    assert "gpu[04,09-10] (3 hosts, the same report)" in box.find_element(By.ID, "doctor-host").text
+    compat = next(c for c in gpu04.checks if c.id == "driver_cuda_compat")
+    item = next(p for p in problems if p.get_attribute("data-check") == "driver_cuda_compat")
+    assert compat.summary in item.text and compat.fix.summary in item.text
+    assert severe_logs(browser) == []
