@@ -26,6 +26,14 @@ class EnvdoctorGroup(click.Group):
             return None
         return importlib.import_module(f"{__name__}.cmd_{name}").command
 
+    def resolve_command(self, ctx, args):
+        # Click suggests close names from self.commands, which a lazy group leaves empty: give it the names.
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as e:
+            raise click.exceptions.NoSuchCommand(e.command_name, possibilities=self.list_commands(ctx),
+                                                 ctx=ctx) from None
+
     def main(self, *args, **kwargs):
         # Errors a user can cause end in one line and exit 2, never a traceback.
         try:

@@ -1,20 +1,54 @@
-"""envdoctor explain ID: the long explanation of one check."""
+"""envdoctor explain ID: the long explanation of one check, or what one root cause is and how it is fixed."""
 
 from __future__ import annotations
 
+import difflib
+
 import click
 
-from envdoctor.catalog import get_check
+from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option
+from envdoctor.errors import UserError
+from envdoctor.report.printable import printable
 
 
 @click.command("explain")
-@click.argument("check_id")
+@click.argument("check_id", metavar="ID")
 @checks_dir_option
 def command(check_id, checks_dirs):
-    """Explain what a check looks at, why it matters, and how it is fixed."""
-    c = get_check(check_id, checks_dirs)
-    click.echo(f"{c.id}: {c.title}\n")
-    click.echo(c.explanation)
-    if c.playbook:
-        click.echo(f"\nFix playbook: {c.playbook}")
+    """Explain what a check looks at, why it matters, and how it is fixed; or, for a root cause the report
+    names (such as no_gpu_on_bus), what it is, how it is told apart and its fix."""
+    from envdoctor.knowledge import signatures
+
+    checks = {c.id: c for c in load_catalog(checks_dirs)}
+    causes = signatures().causes
+    if check_id in checks:
+        c = checks[check_id]
+        click.echo(f"{c.id}: {c.title}\n")
+        click.echo(c.explanation)
+        if c.playbook:
+            click.echo(f"\nFix playbook: {c.playbook}")
+    elif check_id in causes:
+        cause = causes[check_id]
+        click.echo(f"{check_id} (a root cause): {cause.title}\n")
+        if cause.tell:
+            click.echo("How it is told apart:")
+            for t in cause.tell:
+                click.echo(f"  - {t}")
+        click.echo(f"\nFix: {cause.fix.summary}")
+        for cmd in cause.fix.commands:
+            click.echo(f"  $ {cmd}")
+        if cause.fix.playbook:
+            click.echo(f"Fix playbook: {cause.fix.playbook} (envdoctor fix applies it)")
+    else:
+        near = close_names(check_id, list(checks) + sorted(causes))
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        raise UserError(f"unknown check or cause id {printable(repr(check_id))}{hint} (`envdoctor list` shows the checks)")
+
+
+def close_names(word: str, names: list[str], limit: int = 3) -> list[str]:
+    """Names that contain `word` (`shm` -> shm_size), then difflib's close spellings (`driver_laoded`)."""
+    w = word.lower()
+    found = [n for n in names if w and w in n.lower()] if len(w) >= 3 else []
+    found += [n for n in difflib.get_close_matches(w, names, n=limit) if n not in found]
+    return found[:limit]

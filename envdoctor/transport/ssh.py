@@ -139,12 +139,13 @@ class SSHTransport(Transport):
             self._conns.append(gateway)
         conn = self._connection(tg, gateway)
         self._conns.append(conn)
+        t0 = time.monotonic()
         try:
             conn.open()
         except TransportError as e:
             raise self._which_hop(e.status, e.message) from None
         except Exception as e:  # paramiko, socket and ProxyCommand errors: each gets its status
-            status, message = self._explain(e)
+            status, message = self._explain(e, time.monotonic() - t0)
             raise self._which_hop(status, message) from None
         return conn
 
@@ -158,7 +159,9 @@ class SSHTransport(Transport):
     def _failing(self) -> fabric.Connection:
         return next((c for c in self._conns[:-1] if not c.is_connected), self._conns[-1])
 
-    def _explain(self, e: Exception) -> tuple[HostStatus, str]:
+    def _explain(self, e: Exception, elapsed: float | None = None) -> tuple[HostStatus, str]:
+        """The status and one line for a failed connection; `elapsed`: seconds from the start of connecting
+        to the failure (a wait that ended early did not time out)."""
         c = self._failing()
         host, port, user = c.host, c.port, c.user
         proxy = self.target.proxy_command if c is self._conns[-1] and not self.target.proxy_jump else None
@@ -177,9 +180,8 @@ class SSHTransport(Transport):
             return HostStatus.UNREACHABLE, f"ProxyCommand {proxy!r} failed: {_first_line(e) or 'it ended'}"
         if isinstance(e, paramiko.SSHException):
             text = str(e)
-            if "banner" in text.lower():
-                return HostStatus.TIMEOUT, (f"{host}:{port} accepted the connection but sent no SSH banner within "
-                                            f"{self.connect_timeout:g} s")
+            if text.startswith("Error reading SSH protocol banner"):
+                return self._no_banner(host, port, e, elapsed)
             if "timed out" in text.lower() or "timeout" in text.lower() or "no existing session" in text.lower():
                 return HostStatus.TIMEOUT, f"{host}:{port} did not complete the SSH handshake in " \
                                            f"{self.connect_timeout:g} s"
@@ -195,6 +197,20 @@ class SSHTransport(Transport):
         if isinstance(e, EOFError):
             return HostStatus.UNREACHABLE, f"{host}:{port} closed the connection during the SSH handshake"
         return HostStatus.ERROR, f"cannot connect to {host}:{port}: {type(e).__name__}: {_first_line(e)}"
+
+    def _no_banner(self, host: str, port: int, e: Exception, elapsed: float | None) -> tuple[HostStatus, str]:
+        """paramiko says "Error reading SSH protocol banner" both when the wait ran out and when the other end
+        hung up or reset first: the cause it wraps, and the time it took, tell which."""
+        cause = e.__context__
+        waited = f"{elapsed:.1f} s" if elapsed is not None else "a moment"
+        if isinstance(cause, (socket.timeout, TimeoutError)) or (
+                cause is None and elapsed is not None and elapsed >= self.connect_timeout - 0.5):
+            return HostStatus.TIMEOUT, (f"{host}:{port} accepted the connection but sent no SSH banner within "
+                                        f"{self.connect_timeout:g} s")
+        how = ("reset it" if isinstance(cause, ConnectionResetError) else
+               "closed it" if isinstance(cause, EOFError) or cause is None else f"dropped it ({_first_line(cause)})")
+        return HostStatus.UNREACHABLE, (f"{host}:{port} accepted the connection but {how} after {waited} without "
+                                        f"sending an SSH banner (not an SSH server, or one refusing new connections?)")
 
     # --- running -----------------------------------------------------------------------------
     def _command(self, argv: list[str], timeout: float) -> tuple[str, bytes]:
