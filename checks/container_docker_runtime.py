@@ -3,6 +3,7 @@
 import shlex
 
 from envdoctor.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.docker_daemon import docker_daemon
 from envdoctor.knowledge import load
 from envdoctor.models import Status
 from envdoctor.parsers.docker import CONTAINER_SIGNATURES
@@ -28,7 +29,8 @@ def docker_gpu_runtime(facts):
     daemon.json declares the nvidia runtime but the running daemon does not list it, or when docker
     reported "unknown or invalid runtime name: nvidia"; warn when neither the nvidia runtime nor a CDI
     spec is present, or docker is older than 19.03; pass otherwise, naming the default runtime; unknown
-    when only the docker client is there and no daemon answered; skip without docker.
+    when only the docker client is there and no daemon answered (worded as the docker security checks
+    word it: envdoctor/docker_daemon.py); skip without docker.
     Evidence: `docker info`, /etc/docker/daemon.json, /etc/cdi and /var/run/cdi."""
     c = facts.container
     if c.daemon_json_error:
@@ -45,8 +47,10 @@ def docker_gpu_runtime(facts):
     if c.docker_installed is None and c.docker_runtimes is None:
         return unknown("docker's configuration is not known", missing=["docker info"])
     if c.docker_server_reachable is False:
-        ver = f" {c.docker_client_version}" if c.docker_client_version else ""
-        return unknown(f"docker client{ver} found but no docker daemon is reachable, so its runtimes are not known",
+        # the same answer as the docker security checks give (envdoctor/docker_daemon.py)
+        daemon = docker_daemon(facts)
+        says = daemon.says if daemon.runs is not None else "docker info could not reach a docker daemon"
+        return unknown(f"{says}, so docker's runtimes are not known",
                        evidence=[c.docker_info_error] if c.docker_info_error else [])
     declared = sorted((c.daemon_json or {}).get("runtimes", {}) or {})
     cdi = bool(c.cdi_specs) or bool(c.cdi_devices)

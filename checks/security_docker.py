@@ -1,6 +1,7 @@
 """Security: docker's daemon on TCP without TLS, the docker group, privileged or socket-mounting containers."""
 
 from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.docker_daemon import docker_daemon
 from envdoctor.models import Fix
 from envdoctor.parsers.security import is_loopback
 
@@ -20,8 +21,10 @@ def security_docker_tcp(facts):
     who can reach the port (`docker -H tcp://host:2375 run -v /:/host ...`); on loopback, to every local
     user, bypassing the docker group.
 
-    Verdict: fail for a TCP host beyond loopback without tlsverify; warn for one on loopback only; pass
-    when dockerd has no TCP host, or verifies client certificates; skip without docker.
+    Verdict: fail for a TCP host beyond loopback without tlsverify; warn for one on loopback only, or for a
+    configured one while no daemon runs (it listens when started); pass when dockerd has no TCP host, or
+    verifies client certificates; skip without docker, or when no docker daemon runs and none is configured
+    for TCP (the same answer as docker_gpu_runtime and security_docker_containers: envdoctor/docker_daemon.py).
     Evidence: "hosts" and "tlsverify" in /etc/docker/daemon.json, dockerd's -H/--tlsverify, and the LISTEN
     sockets of dockerd (or ports 2375/2376 where dockerd's sockets cannot be read)."""
     d = facts.security.docker
@@ -31,10 +34,17 @@ def security_docker_tcp(facts):
         return unknown("docker's listening addresses not known", missing=["/etc/docker/daemon.json", "/proc/net/tcp"])
     hosts = list(d.tcp_hosts or [])
     ev = list(d.evidence) + [f"LISTEN {s.show()} (dockerd or docker's port)" for s in d.tcp_listening or []]
+    daemon = docker_daemon(facts)
     if not hosts and not d.tcp_listening:
+        if daemon.runs is False:  # nothing to listen: no claim about how a daemon listens
+            return skip(f"{daemon.says}: nothing listens for docker, and no tcp:// host is configured",
+                        daemon.evidence + ev)
         if d.tcp_hosts is None or d.tcp_listening is None:
             return unknown("docker has no TCP socket as far as could be read", missing=[
                 "/etc/docker/daemon.json" if d.tcp_hosts is None else "/proc/net/tcp"], evidence=ev)
+        if daemon.runs is None:
+            return passed("no tcp:// host is configured for dockerd and nothing listens on docker's ports "
+                          "(2375/2376)", ev)
         return passed("dockerd listens on its unix socket only", ev)
     if d.tls_verify:
         return passed("dockerd on TCP verifies client certificates (tlsverify)", ev)
@@ -49,6 +59,10 @@ def security_docker_tcp(facts):
                         "sudo systemctl restart docker",
                         "dockerd --tlsverify --tlscacert=ca.pem --tlscert=server-cert.pem --tlskey=server-key.pem "
                         "-H tcp://0.0.0.0:2376   # if TCP is needed"], manual=True)
+    if daemon.runs is False and not d.tcp_listening:  # configured, not yet exposed
+        return warn(f"{daemon.says}, but its configuration makes it listen on TCP without TLS client "
+                    f"verification when it starts: {', '.join(hosts)}", daemon.evidence + ev,
+                    cause="a tcp:// host in daemon.json or dockerd -H without --tlsverify", fix=fix)
     if wide:
         return fail(f"dockerd listens on TCP without TLS client verification: {', '.join(wide)} (root for anyone "
                     "who reaches it)", ev, cause="a tcp:// host in daemon.json or dockerd -H without --tlsverify",
@@ -98,12 +112,11 @@ def security_docker_containers(facts):
 
     Verdict: warn for each running container that is privileged or mounts the docker socket; pass when
     none does; unknown when `docker ps`/`docker inspect` cannot be read (no permission: --become);
-    skip without docker. Evidence: `docker inspect` of the running containers (privilege, mounts)."""
+    skip without docker or without a docker daemon (envdoctor/docker_daemon.py). Evidence: `docker inspect` of the running containers (privilege, mounts)."""
     d = facts.security.docker
-    if facts.container.docker_installed is False:
-        return skip("docker is not installed")
-    if d.containers is None and d.dockerd_running is False and "Cannot connect" in (d.containers_error or ""):
-        return skip("no docker daemon runs here", [d.containers_error])
+    daemon = docker_daemon(facts)
+    if daemon.runs is False:
+        return skip(daemon.says, daemon.evidence)
     if d.containers is None:
         return unknown("running containers not known" + (f": {d.containers_error}" if d.containers_error else ""),
                        missing=["docker ps; docker inspect"])

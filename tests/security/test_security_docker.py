@@ -24,6 +24,11 @@ def c(name: str) -> str:
     return constructed_body(f"security/{name}")
 
 
+# constructed: the probe's sec_daemons for a dockerd on its unix socket only (systemd's fd://)
+DOCKERD_UNIX = ('[{"pid": 812, "uid": 0, "kind": "dockerd", "argv": ["/usr/bin/dockerd", "-H", "fd://"], '
+                '"socket_inodes": ["31338"]}]')
+
+
 def facts(**sections):
     b = Bundle(sections={k: (v if isinstance(v, Section) else sec(v)) for k, v in sections.items()})
     return facts_from_bundle(b)
@@ -80,8 +85,13 @@ def test_dockerd_loopback_tcp_from_its_command_line_warns_and_its_own_sockets_ar
 
 
 def test_unix_socket_only_passes_and_no_docker_skips():
-    f = facts(docker_daemon_json=sec(error="not-found"), sec_listening="# /proc/net/tcp\n", sec_daemons="[]")
-    assert run("security_docker_tcp", f).status.value == "pass"
+    f = facts(docker_daemon_json=sec(error="not-found"), sec_listening="# /proc/net/tcp\n", sec_daemons=DOCKERD_UNIX)
+    r = run("security_docker_tcp", f)
+    assert r.status.value == "pass" and r.summary == "dockerd listens on its unix socket only"
+    # the process list was not read: nothing is claimed about how a daemon listens, only what was seen
+    f = facts(docker_daemon_json=sec(error="not-found"), sec_listening="# /proc/net/tcp\n")
+    r = run("security_docker_tcp", f)
+    assert r.status.value == "pass" and "nothing listens on docker's ports" in r.summary
     f = facts(docker_info=sec(error="not-found"), tools="docker\t\npodman\t\n", sec_listening="# /proc/net/tcp\n")
     assert run("security_docker_tcp", f).status.value == "skip"
     assert run("security_docker_tcp", facts_from_bundle(Bundle())).status.value == "unknown"
