@@ -23,6 +23,12 @@ def load(name: str) -> Any:
     return _yaml(files("envdoctor").joinpath("data", f"{name}.yaml").read_text())
 
 
+def gpu_name_matches(patterns: list[str], gpu_name: str | None) -> bool:
+    """How the per-GPU tables (resnet_baselines.yaml, gpu_skus.yaml) recognise a GPU: one of an entry's `match`
+    regexes is found, case-insensitively, in the nvidia-smi / torch name; the first entry that matches wins."""
+    return bool(gpu_name) and any(re.search(p, gpu_name, re.IGNORECASE) for p in patterns)
+
+
 # --- the failure-signature knowledge base (data/signatures/*.yaml) -----------------------------------
 
 import re  # noqa: E402
