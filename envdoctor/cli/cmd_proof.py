@@ -14,7 +14,7 @@ from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import proof_through_slurm, refuse_mixed, slurm_options
 from envdoctor.errors import UserError
 from envdoctor.inventory import resolve
-from envdoctor.models import Fleet, HostReport, NotStarted, Proof, Report, Status
+from envdoctor.models import Fleet, HostReport, HostStatus, NotStarted, Proof, Report, Status
 from envdoctor.proof.progress import PhaseLines, ProgressBoard
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.proof.stage import default_budget, host_report, run_multinode, run_proof
@@ -139,7 +139,8 @@ def _multi_node(resolved: list[Target], board, ssh: dict, **kw) -> Report:
 
 def _emit(report: Report, as_json: bool, verbose: bool, outputs: tuple) -> None:
     """The one way out, whichever way the hosts were reached: the document or the text, the output files,
-    and the exit status (130 after an interrupt; 1 when the multi-node job failed; else as for `check`)."""
+    and the exit status (130 after an interrupt; 1 when the multi-node job failed; else as for `check`, but 3
+    where a host's proof is unknown)."""
     job = report.fleet.multi_node if report.fleet else None
     if as_json:
         click.echo(report.model_dump_json(indent=2))
@@ -154,4 +155,7 @@ def _emit(report: Report, as_json: bool, verbose: bool, outputs: tuple) -> None:
     if report.interrupted:
         click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
         raise SystemExit(130)
-    raise SystemExit(1 if job and job.status == Status.FAIL else exit_code(report.hosts))
+    code = 1 if job and job.status == Status.FAIL else exit_code(report.hosts)
+    if code == 0 and any(h.status == HostStatus.UNKNOWN for h in report.hosts):
+        code = 3  # a proof-run that proved nothing (cut before any timed step, say) is no all-clear
+    raise SystemExit(code)

@@ -18,7 +18,7 @@ from envdoctor.models import (Advice, Baseline, CheckResult, Fix, GpuVerdict, In
 from envdoctor.proof.input_pipeline import dataloader_advice, dataloader_figures, gpu_waits_for_data
 from envdoctor.proof.input_pipeline import median as _median
 from envdoctor.proof.input_pipeline import mib as _mib
-from envdoctor.proof.script.contract import COLLECTIVE_PHASES, COMPILE_BUDGET_S
+from envdoctor.proof.script.contract import COLLECTIVE_PHASES, COMPILE_BUDGET_S, MIN_LOSSES, MIN_TIMED_STEPS
 from envdoctor.vocabulary import problem_reason_keys
 
 PASS_RATIO = 0.7  # of the published img/s: pass at or above
@@ -29,8 +29,6 @@ LOW_UTIL = 50  # a sample below this is a dip
 DIP_SHARE = 0.10  # more than this share of dips is "not steady"
 THROTTLE_FAIL_SHARE = 0.10
 LOSS_FALL = 0.8  # mean loss of the last third must be at most 0.8x that of the first third
-MIN_LOSSES = 10  # fewer steps than this cannot show a trend through the noise of small batches
-MIN_TIMED_STEPS = 5  # fewer timed steps than this are too few to state a speed (cuDNN autotuning, clock ramp)
 # Clock-event reasons that mean the GPU slowed itself down: `problem: true` in data/clock_event_reasons.yaml, the
 # table the script names NVML's bits from. A software power cap under full load is the GPU running at its power
 # limit: reported, not judged.
@@ -38,6 +36,7 @@ THROTTLE_PROBLEMS = problem_reason_keys()
 
 _TITLES = {
     "proof_ran": "The proof-run completed",
+    "proof_process": "The training process reported its result",
     "proof_device": "The proof-run trained on a GPU",
     "proof_gpu_used": "The GPU did the training",
     "proof_correct": "Training is numerically correct",
@@ -473,6 +472,16 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                                     "or a run too long for --time-budget",
                               fix=Fix(summary="Read the error above; raise --time-budget for --compile; lower "
                                               "--batch-size for out-of-memory.", manual=True)))
+    elif untimed := [w for w in workers if not _judgeable(w)]:
+        # Every process ended in time, but one reached no timed step: its speed and its loss are not evidence.
+        host_checks.append(_r("proof_ran", Status.UNKNOWN,
+                              f"the run ended within its time budget ({result.get('time_budget_s'):g} s) before "
+                              f"{len(untimed)} of {len(workers)} process(es) completed a timed step: it proved "
+                              "nothing; raise --time-budget",
+                              [f"process {w.get('rank')}: {len(w.get('losses') or [])} untimed step(s)"
+                               + (f", the first took {w['first_step_s']:g} s" if w.get("first_step_s") else "")
+                               for w in untimed],
+                              fix=Fix(summary="Re-run with a larger --time-budget.", manual=True)))
     else:
         host_checks.append(_r("proof_ran", Status.PASS,
                               f"{len(workers)} process(es) trained {result.get('arch')} in {result.get('elapsed_s')} s"))
@@ -489,7 +498,7 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
                "software path only, not a GPU")
         host_checks.append(_r("proof_device", Status.WARN if allow_cpu else Status.FAIL,
                               msg + (" (allowed by --allow-cpu)" if allow_cpu else ""),
-                              [f"process {w.get('rank')}: parameters on {w.get('param_device')}" for w in workers],
+                              [_where_parameters(w) for w in workers],
                               fix=None if allow_cpu else Fix(
                                   summary="Run the proof on the GPU (the default, --device cuda); `envdoctor check` "
                                           "says why torch cannot use one here.", commands=["envdoctor check"])))
@@ -510,7 +519,9 @@ def judge(result: dict | None, *, allow_cpu: bool = False, baselines: dict | Non
             # missing compiler for --compile) says nothing about the GPU.
             st = Status.UNKNOWN if (w.get("cut_by_budget") or w.get("collective_at_budget_end")
                                     or _toolchain_error(w.get("error"))) else Status.FAIL
-            entry.checks.append(_r("proof_ran", st, w["error"], [_last_line(w.get("traceback"))]))
+            # Its own id: the host's proof_ran already says what ended the run; this says where this process was.
+            where = f" (last phase reached: {_last_phase(w)})" if w.get("cut_by_budget") else ""
+            entry.checks.append(_r("proof_process", st, w["error"] + where, [_last_line(w.get("traceback"))]))
         else:
             entry.checks.append(_losses_verdict(w, cpu))
             if not cpu:
@@ -602,6 +613,9 @@ def _balance(gpus: list[GpuVerdict], result: dict) -> CheckResult | None:
 
 def _finish(host_checks: list[CheckResult], gpus: list[GpuVerdict], result: dict) -> Verdict:
     status = Status(host_status(host_checks + [c for g in gpus for c in g.checks]).value)
+    if status != Status.FAIL and any(c.id == "proof_ran" and c.status == Status.UNKNOWN for c in host_checks):
+        # A run that proved nothing is unknown (exit 3), whatever it warned about on the way (a CPU run, say).
+        status = Status.UNKNOWN
     total = sum(g.img_s for g in gpus if g.img_s) or None
     return Verdict(status=status, summary=_summary(host_checks, gpus, result, total), host_checks=host_checks,
                    gpus=gpus, img_s_total=round(total, 1) if total else None,
@@ -655,6 +669,11 @@ def _fmt_list(xs, n=12) -> str:
 def _judgeable(w: dict) -> bool:
     """A worker the budget cut after its timed steps: those steps are evidence."""
     return bool(((w.get("phases") or {}).get("timed") or {}).get("steps"))
+
+
+def _where_parameters(w: dict) -> str | None:
+    # A process cut before it built its model has no parameters anywhere: proof_ran says where it stopped.
+    return f"process {w.get('rank')}: parameters on {w['param_device']}" if w.get("param_device") else None
 
 
 def _last_phase(w: dict) -> str:

@@ -1,6 +1,10 @@
 """Choosing the batch: from free GPU memory, halved on an allocation failure, lowered to fit the time budget;
 and the step time the timed steps are planned with."""
 
+import os
+
+from .contract import MIN_LOSSES, MIN_TIMED_STEPS
+
 MAX_BATCH = 2048  # per process; the published H100 runs used batches far above 256
 MIN_PLANNED_STEPS = 40  # warm-up + timed steps the chosen batch must leave room for within the budget
 # Allocation failures the batch search answers by halving the batch. torch raises torch.OutOfMemoryError for its
@@ -26,6 +30,40 @@ def step_estimate_s(step_ms):
     carries torch.compile's cold compile, cuDNN's autotuning and the allocations, so it is used only alone."""
     later = sorted(step_ms[1:] or step_ms)
     return later[len(later) // 2] / 1000.0 if later else 1.0
+
+
+def cpu_threads(world):
+    """Intra-op threads for one CPU training process: its share of the CPUs this process may use, less what
+    the load average says others keep busy. On a busy host a thread per core makes every step wait for the
+    slowest core (seconds a step on two loaded cores, against a fifth of that on one thread)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        idle = int(cpus - os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):
+        idle = cpus
+    return max(1, min(cpus // max(1, world), idle)), cpus
+
+
+CPU_MIN_BATCH = 8  # below this a step is mostly overhead, and the loss of a short run mostly noise
+
+
+def plan_cpu_steps(bs, step_s, seconds_left, losses_so_far, warmup, steps):
+    """The CPU run sized to give a verdict within the time left: the warm-up (one step when time is short: the
+    steps so far have warmed the kernels) and the batch, halved down to CPU_MIN_BATCH (step time ~ batch), so
+    that the steps the verdict needs (MIN_LOSSES losses in all, MIN_TIMED_STEPS of them timed) fit in 70% of
+    it. Returns (batch, warm-up steps, timed steps)."""
+    def timed(w):
+        return max(MIN_TIMED_STEPS, MIN_LOSSES - losses_so_far - w)
+    room = 0.7 * seconds_left
+    if step_s * (warmup + timed(warmup)) > room:
+        warmup = min(warmup, 1)
+    while bs > CPU_MIN_BATCH and step_s * (warmup + timed(warmup)) > room:
+        bs //= 2
+        step_s /= 2.0
+    return bs, warmup, max(steps, timed(warmup))
 
 
 def pick_batch_size(torch, a, dev):

@@ -12,6 +12,9 @@ DEFAULT_BUDGET_S = 60.0  # --time-budget
 COMPILE_BUDGET_S = 300.0  # the default --time-budget with --compile (a cold compile of ResNet-50 per process)
 COLLECTIVE_WAIT_S = 30.0  # the longest one collective may wait for the other ranks (--collective-wait): a 256 MiB
 # all-reduce and NCCL's communicator set-up take seconds, so a longer wait is a hang between GPUs, not slowness
+# What the verdict needs of a run, so the CPU run plans its steps to give it (script/batch_size.py):
+MIN_LOSSES = 10  # fewer steps than this cannot show a trend through the noise of small batches
+MIN_TIMED_STEPS = 5  # fewer timed steps than this are too few to state a speed (cuDNN autotuning, clock ramp)
 # The phases in which a worker waits in a collective for the other ranks (each announced before it starts).
 COLLECTIVE_PHASES = ("all-reduce bandwidth", "agreeing on the batch size", "DDP broadcast", "agreeing on the step count",
                      "agreeing on the DataLoader step count")

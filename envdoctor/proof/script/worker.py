@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 
-from .batch_size import allocation_failure, fit_batch_to_time, pick_batch_size, step_estimate_s
+from .batch_size import allocation_failure, cpu_threads, fit_batch_to_time, pick_batch_size, plan_cpu_steps, step_estimate_s
 from .contract import RESERVE_S
 from .dataloader import dataloader_phase
 from .ddp import CollectiveGuard, agreed_min, allreduce_bandwidth, rendezvous, replica_state
@@ -91,8 +91,9 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         memory.update(torch=torch, dev=dev)
     else:
         dev = torch.device("cpu")
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-        info.update(name="cpu", capability=None)
+        threads, cpus = cpu_threads(world)
+        torch.set_num_threads(threads)
+        info.update(name="cpu", capability=None, threads=threads, cpus=cpus)
     precision = a.precision
     info["precision"] = precision
     info["channels_last"] = not a.no_channels_last
@@ -192,12 +193,26 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         info.setdefault("oom_retries", []).append(bs)
         info.setdefault("oom_errors", []).append(failure[:300])
         bs //= 2
+    warmup, steps = a.warmup, a.steps
     if cuda and not a.batch_size:
         t = time.perf_counter()
         losses.append(float(train_step(*pool[1]).item()))  # the second step: past allocation and autotuning
         fitted = fit_batch_to_time(bs, time.perf_counter() - t, (deadline - RESERVE_S - time.time()) * 0.8)
         if fitted < bs:
             info["batch_size_from"] = "free memory, lowered to fit --time-budget (from %d)" % bs
+            bs = fitted
+    elif not a.batch_size:
+        # A busy CPU can take seconds a step: the batch and the step counts are sized from the second step's time
+        # so that the steps the verdict needs fit in what is left of the budget.
+        t = time.perf_counter()
+        losses.append(float(train_step(*pool[1]).item()))
+        fitted, planned_warmup, planned_steps = plan_cpu_steps(bs, time.perf_counter() - t,
+                                                               deadline - RESERVE_S - time.time(), len(losses),
+                                                               warmup, steps)
+        if not distributed:  # DDP ranks keep the same step counts (they step in lock-step)
+            warmup, steps = planned_warmup, planned_steps
+        if fitted < bs:
+            info["batch_size_from"] = "default, lowered to fit --time-budget (from %d)" % bs
             bs = fitted
     if distributed:
         with collective("agreeing on the batch size"):
@@ -219,8 +234,9 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         progress("compiling", msg="torch.compile")
         current["model"] = torch.compile(current["model"])
 
-    def should_stop(i, stop_at, min_steps):
-        late = i >= min_steps and time.time() > stop_at
+    def should_stop(i, stop_at, min_steps, next_step_s):
+        # A step that would end past stop_at is not started: on a busy host one step can take seconds.
+        late = i >= min_steps and time.time() + next_step_s > stop_at
         if not distributed:
             return late
         import torch.distributed as dist
@@ -233,7 +249,7 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
         last = 0.0
         t_start = time.time()
         for i in range(n):
-            if should_stop(i, stop_at, min_steps):
+            if should_stop(i, stop_at, min_steps, times[-1] if times else 0.0):
                 break
             if phase == "timed" and i == 2 and a.inject_failure == grank:  # the test hook, mid-way in lock-step
                 raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated by --inject-failure %d)"
@@ -265,17 +281,17 @@ def run_worker(rank, world, dev_index, a, q, deadline, port):
     left = max(0.0, deadline - RESERVE_S - time.time())
     # With torch.compile the first warm-up step is the cold compile: a second one, whatever the slice, gives the
     # compiled step's time to plan the timed steps with (step_estimate_s).
-    phases["warmup"] = run_phase("warmup", a.warmup, synth, time.time() + left * 0.4,
-                                 min_steps=min(2, a.warmup) if a.compile else 0)
+    phases["warmup"] = run_phase("warmup", warmup, synth, time.time() + left * 0.4,
+                                 min_steps=min(2, warmup) if a.compile else 0)
     info["losses"] = losses + phases["warmup"]["losses"]
     checkpoint()
     est = step_estimate_s(phases["warmup"]["step_ms"])
     avail = max(0.0, (deadline - RESERVE_S - time.time()) * share)
     if distributed:
         with collective("agreeing on the step count"):
-            n = agreed_min(torch, max(1, min(a.steps, int(avail / max(est, 1e-4)))), dev, cuda)
+            n = agreed_min(torch, max(1, min(steps, int(avail / max(est, 1e-4)))), dev, cuda)
     else:
-        n = a.steps
+        n = steps
     phases["timed"] = run_phase("timed", n, synth, time.time() + avail, min_steps=1 if distributed else 0)
     info["img_s"] = phases["timed"]["img_s"]
     # The synthetic task's loss curve, first step to last timed step (the DataLoader phase has its own task).
