@@ -3,7 +3,8 @@
 from envdoctor.catalog import check, passed, skip, unknown, warn
 from envdoctor.knowledge import load
 from envdoctor.models import Fix
-from envdoctor.security_bulletins import driver_findings, installed_driver, toolkit_findings, toolkit_versions
+from envdoctor.security_bulletins import (Bulletin, driver_findings, installed_driver, toolkit_findings,
+                                          toolkit_versions)
 from envdoctor.versions import release
 
 
@@ -58,7 +59,8 @@ def security_nvidia_driver(facts):
     Verdict: warn, naming the bulletins, when the loaded driver is below its branch's fixed version, or
     when its branch is older than a bulletin's newest and got no fix there (NVIDIA: earlier branches
     "might also be affected"); pass when no bulletin read applies; skip without an NVIDIA driver.
-    Evidence: /proc/driver/nvidia/version (the loaded module), else nvidia-smi's Driver Version.
+    Evidence: /proc/driver/nvidia/version (the loaded module), else nvidia-smi's Driver Version; how many
+    bulletins apply and the newest in one line, each of them with -v.
     Data: envdoctor/data/nvidia_security_bulletins.yaml (source and date inside)."""
     version, where = installed_driver(facts)
     g = facts.gpu
@@ -73,27 +75,49 @@ def security_nvidia_driver(facts):
         return passed(f"driver {version}: none of the {len(data['driver'])} driver bulletins read on {data['read']} "
                       "applies", ev)
     branch = f"R{version.split('.')[0]}"
-    for b, fix_v in fixed:
-        ev.append(f"bulletin {b.id} ({b.title}): {branch} fixed in {fix_v}; CVEs {', '.join(b.cves[:6])}"
-                  + (" ..." if len(b.cves) > 6 else ""))
-    for b in unfixed:
-        ev.append(f"bulletin {b.id} ({b.title}): no {branch} version listed (fixed branches: {', '.join(b.fixed)}); "
-                  "earlier branches might also be affected")
-    names = [b.id for b, _ in fixed] + [b.id for b in unfixed]
+
+    def line(b: Bulletin) -> str:
+        cves = ", ".join(b.cves[:6]) + (" ..." if len(b.cves) > 6 else "")
+        if b.id in fix_of:
+            return f"bulletin {b.id} ({b.title}, {b.published}): {branch} fixed in {fix_of[b.id]}; CVEs {cves}"
+        return (f"bulletin {b.id} ({b.title}, {b.published}): no {branch} version listed (fixed branches: "
+                f"{', '.join(b.branch_names)}); earlier branches might also be affected")
+
+    fix_of = {b.id: v for b, v in fixed}
+    applying = sorted([b for b, _ in fixed] + unfixed, key=lambda b: b.published, reverse=True)
+    # one line for the count and the newest; the whole list only with -v (an old driver meets a dozen or more)
+    n = len(applying)
+    ev.append(f"{n} of the {len(data['driver'])} driver bulletins read on {data['read']} appl{'ies' if n == 1 else 'y'}; "
+              f"the newest: {line(applying[0])}" + (" (-v lists them all)" if n > 1 else ""))
+    supported = unfixed[0].branch_names if unfixed else []
     if fixed:
         target = max((v for _, v in fixed), key=release)
         summary = (f"driver {version} is below {branch}'s fixed version {target} of NVIDIA bulletin "
-                   f"{fixed[0][0].id} ({fixed[0][0].title})" + (f" and {len(names) - 1} more" if len(names) > 1 else ""))
+                   f"{fixed[0][0].id} ({fixed[0][0].title})" +
+                   (f" and {len(applying) - 1} more" if len(applying) > 1 else ""))
         todo = f"Install the {branch} driver {target} or later (or a newer branch) and reboot."
+        if unfixed:  # the branch's last fix still lacks the newer bulletins' fixes
+            summary = (f"driver {version} is below {branch}'s fixed version {target} of NVIDIA bulletin "
+                       f"{fixed[0][0].id} ({fixed[0][0].title}), and {branch} got no fix in {len(unfixed)} newer "
+                       f"bulletin(s); supported branches: {', '.join(supported)}")
+            todo = (f"Move to a branch NVIDIA still fixes ({_either(supported)}) and reboot: {branch} got no fix in "
+                    f"{len(unfixed)} newer bulletin(s), so even {target} lacks their fixes.")
     else:
         newest = unfixed[0]
         summary = (f"driver {version}: branch {branch} got no fix in NVIDIA bulletin {newest.id} ({newest.title})"
                    + (f" and {len(unfixed) - 1} earlier one(s)" if len(unfixed) > 1 else "") +
-                   f"; supported branches: {', '.join(newest.fixed)}")
-        todo = f"Move to a branch the bulletins still fix ({', '.join(newest.fixed)}) and reboot."
-    return warn(summary, ev, cause="security fixes published after this driver was installed",
-                fix=Fix(summary=todo + " Check that its CUDA version still serves your toolkits (cuda_driver_compat).",
+                   f"; supported branches: {', '.join(supported)}")
+        todo = f"Move to a branch the bulletins still fix ({_either(supported)}) and reboot."
+    out = warn(summary, ev, cause="security fixes published after this driver was installed",
+                fix=Fix(summary=todo + " Check that its CUDA version still serves your toolkits (driver_cuda_compat).",
                         commands=["apt list --upgradable 2>/dev/null | grep -i nvidia",
                                   "sudo apt-get install --only-upgrade 'nvidia-driver-*'   # or your distribution's "
                                   "driver packages; NVIDIA's .run installer: the same branch's newest release",
                                   "sudo reboot"], manual=True))
+    out.details = [line(b) for b in applying] if n > 1 else []
+    return out
+
+
+def _either(branches: list[str]) -> str:
+    """["R595", "R580", "R535"] -> "R595, R580 or R535"."""
+    return " or ".join(filter(None, [", ".join(branches[:-1]), branches[-1]])) if branches else "a newer branch"

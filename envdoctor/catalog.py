@@ -48,6 +48,7 @@ class Outcome:
     cause: str | None = None
     fix: Fix | None = None
     cause_id: str | None = None  # a root-cause class id, where the check names one
+    details: list[str] = field(default_factory=list)  # more evidence: the text report shows it with -v
 
 
 def passed(summary: str, evidence: list[str] | None = None) -> Outcome:
@@ -121,7 +122,8 @@ class Check:
         if fix is not None and fix.playbook is None and self.playbook and out.status in (Status.FAIL, Status.WARN):
             fix = fix.model_copy(update={"playbook": self.playbook})
         return CheckResult(id=self.id, title=self.title, status=out.status, summary=out.summary,
-                           evidence=out.evidence, cause=out.cause, cause_id=out.cause_id, fix=fix)
+                           evidence=out.evidence, cause=out.cause, cause_id=out.cause_id, fix=fix,
+                           details=out.details)
 
 
 # Checks by the source that declared them ("builtin", or one per --checks-dir), so that a site's checks

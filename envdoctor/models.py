@@ -72,6 +72,15 @@ class CheckResult(BaseModel):
     cause: str | None = None
     cause_id: str | None = None  # the root-cause class (envdoctor/data/signatures/_causes.yaml) when one is named
     fix: Fix | None = None
+    details: list[str] = Field(default_factory=list)  # evidence the text report shows only with -v (a long list)
+
+    @model_serializer(mode="wrap")
+    def _details_when_any(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # written only when a check gives some: every other check's JSON keeps the keys it always had
+        d = handler(self)
+        if not self.details:
+            d.pop("details", None)
+        return d
 
 
 class Confidence(str, Enum):

@@ -25,6 +25,11 @@ class Bulletin:
     def fixed_key(self) -> tuple[int, ...] | None:
         return release(self.fixed)
 
+    @property
+    def branch_names(self) -> list[str]:
+        """A driver bulletin's fixed branches, newest first: ["R595", "R580", "R535"]."""
+        return sorted(self.branches, key=lambda k: int(k[1:]), reverse=True)
+
 
 def toolkit_bulletins() -> list[Bulletin]:
     return [Bulletin(id=b["id"], title=b["title"], published=b["published"], cves=b["cves"],

@@ -37,6 +37,8 @@ def render_check(r: CheckResult, color: bool, verbose: bool = False) -> list[str
     for ev in r.evidence:
         # an evidence item may span lines (a log excerpt): its lines stay under its bullet
         lines.append("      • " + P(ev, multiline=True).replace("\n", "\n        "))
+    for d in r.details if verbose else []:
+        lines.append("        · " + P(d, multiline=True).replace("\n", "\n          "))
     if r.cause:
         lines.append(f"      cause: {P(r.cause)}")
     if r.fix:

@@ -3,9 +3,13 @@ Toolkit versions of the real outputs in tests/data/corpus/, read through the sam
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
 
 from envdoctor.bundle import Bundle
+from envdoctor.cli import main
 from envdoctor.knowledge import load
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.security_bulletins import driver_findings, installed_driver, toolkit_findings, toolkit_versions
@@ -93,3 +97,46 @@ def test_no_driver_or_no_toolkit():
     empty = facts_from_bundle(Bundle())
     assert run("security_nvidia_driver", empty).status.value == "unknown"
     assert run("security_nvidia_toolkit", empty).status.value == "unknown"
+
+
+OLD_DRIVER = "tests/data/corpus/proc-driver-version/proprietary-470.223.02-ubuntu20.04.txt"
+
+
+def driver_block(*args: str) -> list[str]:
+    """security_nvidia_driver's lines as `check --from` prints them: its own line and what is indented under it."""
+    out = CliRunner().invoke(main, ["check", "--from", OLD_DRIVER, *args]).output
+    lines = out.splitlines()
+    i = next(n for n, ln in enumerate(lines) if ln.rstrip().endswith("(security_nvidia_driver)"))
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    block = [lines[i]]
+    for ln in lines[i + 1:]:
+        if len(ln) - len(ln.lstrip()) <= indent:
+            break
+        block.append(ln)
+    return block
+
+
+def test_an_old_driver_reads_as_one_line_per_fact_and_names_the_branches_to_move_to():
+    """Issue 20: 'supported branches:' was empty, the fix said 'a branch the bulletins still fix ()' and named
+    a check that does not exist, and up to 16 bulletins were listed as bullets on every paste."""
+    block = driver_block()
+    text = "\n".join(block)
+    assert "supported branches: R595, R580, R535" in block[0]
+    bullets = [ln.strip() for ln in block if ln.strip().startswith("•")]
+    assert bullets == ["• driver 470.223.02 (/proc/driver/nvidia/version)",
+                       "• 9 of the 16 driver bulletins read on 2026-12-01 apply; the newest: bulletin 5821 (GPU Display "
+                       "Driver - May 2026, 2026-05-19): no R470 version listed (fixed branches: R595, R580, R535); "
+                       "earlier branches might also be affected (-v lists them all)"]
+    assert "Move to a branch NVIDIA still fixes (R595, R580 or R535)" in text and "()" not in text
+    assert "(driver_cuda_compat)" in text and "cuda_driver_compat" not in text
+    assert "· bulletin" not in text
+
+
+def test_v_lists_every_bulletin_that_applies():
+    listed = [ln.strip() for ln in driver_block("-v") if ln.strip().startswith("· bulletin")]
+    assert [ln.split()[2] for ln in listed] == ["5821", "5747", "5703", "5670", "5630", "5614", "5586", "5551", "5520"]
+    assert "· bulletin 5551 (NVIDIA GPU Display Driver - June 2024, 2024-06-06): R470 fixed in 470.256.02" in listed[7]
+    assert all("fixed branches: )" not in ln for ln in listed)
+    doc = json.loads(CliRunner().invoke(main, ["check", "--from", OLD_DRIVER, "--json"]).output)
+    r = next(c for c in doc["hosts"][0]["checks"] if c["id"] == "security_nvidia_driver")
+    assert len(r["details"]) == 9 and len(r["evidence"]) == 2
