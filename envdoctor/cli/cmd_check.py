@@ -44,9 +44,9 @@ from envdoctor.targets import LOCAL, Target
 @output_options
 @checks_dir_option
 @debug_option
-def command(targets, from_paths, python, verbose, only, skip, no_torch, inventory, limit, ssh_config, forks, timeout, connect_timeout,
-            known_hosts, accept_new_host_keys, become, golden, no_proof, proof_time_budget, use_slurm, partition,
-            nodelist, as_json, junit_path, prometheus_path, html_path, checks_dirs, debug):
+def command(targets, from_paths, python, verbose, only, skip, no_torch, inventory, limit, ssh_config, forks, timeout,
+            connect_timeout, known_hosts, accept_new_host_keys, become, golden, no_proof, proof_time_budget, use_slurm,
+            partition, nodelist, as_json, junit_path, prometheus_path, html_path, checks_dirs, debug):
     """Diagnose the GPU deep-learning environment of this machine (no TARGET), or of remote hosts over
     SSH: TARGET is host, user@host[:port], an ssh_config alias, a range such as gpu[01-16], or @group
     of the inventory (-i). `localhost` given explicitly goes over SSH; `local` is this machine.

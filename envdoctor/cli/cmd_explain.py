@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-
 import click
 
 from envdoctor.catalog import load_catalog
-from envdoctor.cli.common import checks_dir_option
+from envdoctor.cli.common import checks_dir_option, close_names
 from envdoctor.errors import UserError
 from envdoctor.report.printable import printable
 
@@ -43,12 +41,5 @@ def command(check_id, checks_dirs):
     else:
         near = close_names(check_id, list(checks) + sorted(causes))
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
-        raise UserError(f"unknown check or cause id {printable(repr(check_id))}{hint} (`envdoctor list` shows the checks)")
-
-
-def close_names(word: str, names: list[str], limit: int = 3) -> list[str]:
-    """Names that contain `word` (`shm` -> shm_size), then difflib's close spellings (`driver_laoded`)."""
-    w = word.lower()
-    found = [n for n in names if w and w in n.lower()] if len(w) >= 3 else []
-    found += [n for n in difflib.get_close_matches(w, names, n=limit) if n not in found]
-    return found[:limit]
+        raise UserError(f"unknown check or cause id {printable(repr(check_id))}{hint} "
+                        "(`envdoctor list` shows the checks)")

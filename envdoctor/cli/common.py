@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 
@@ -55,3 +56,11 @@ def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:
         from envdoctor.report.text import render
 
         click.echo(render(report, use_color(), verbose))
+
+
+def close_names(word: str, names: list[str], limit: int = 3) -> list[str]:
+    """Names that contain `word` (`shm` -> shm_size), then difflib's close spellings (`driver_laoded`)."""
+    w = word.lower()
+    found = [n for n in names if w and w in n.lower()] if len(w) >= 3 else []
+    found += [n for n in difflib.get_close_matches(w, names, n=limit) if n not in found]
+    return found[:limit]

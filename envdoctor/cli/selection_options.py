@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import click
 
+from envdoctor.cli.common import close_names
+
+
+no_torch_option = click.option("--no-torch", is_flag=True,
+                               help="Do not import torch on the target (faster; torch checks unknown; no proof-run).")
+
 
 def selection_options(f):
     for opt in reversed([
         click.option("--only", multiple=True, help="Judge only these check ids (comma-separated, repeatable)."),
         click.option("--skip", multiple=True, help="Do not judge these check ids (comma-separated, repeatable)."),
-        click.option("--no-torch", is_flag=True,
-                     help="Do not import torch on the target (faster; torch checks unknown; no proof-run)."),
+        no_torch_option,
     ]):
         f = opt(f)
     return f
@@ -24,7 +29,10 @@ def _ids(values: tuple[str, ...]) -> set[str]:
 def select_checks(checks: list, only: tuple[str, ...], skip: tuple[str, ...]) -> list:
     """The checks --only and --skip leave; an id no check has is a usage error (a typo would judge nothing)."""
     only_ids, skip_ids = _ids(only), _ids(skip)
-    bad = sorted((only_ids | skip_ids) - {c.id for c in checks})
+    known = [c.id for c in checks]
+    bad = sorted((only_ids | skip_ids) - set(known))
     if bad:
-        raise click.UsageError(f"unknown check id(s): {', '.join(bad)} (envdoctor list shows them)")
+        near = [n for b in bad for n in close_names(b, known)]
+        hint = f"; did you mean {' or '.join(dict.fromkeys(near))}?" if near else ""
+        raise click.UsageError(f"unknown check id(s): {', '.join(bad)}{hint} (envdoctor list shows them)")
     return [c for c in checks if (not only_ids or c.id in only_ids) and c.id not in skip_ids]

@@ -25,4 +25,4 @@ def test_from_missing_file_is_one_line_exit_2(tmp_path):
 def test_explain_unknown_id_exit_2():
     r = CliRunner().invoke(main, ["explain", "no_such_check"])
     assert r.exit_code == 2
-    assert "unknown check id 'no_such_check'" in r.output
+    assert "unknown check or cause id 'no_such_check'" in r.output
