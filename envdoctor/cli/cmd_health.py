@@ -93,7 +93,7 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     if no_slurm and check_mode:
         click.echo(P(f"would exit 1 on {node}: {len(problems)} check(s) found a problem (--no-slurm: Slurm is "
                      f"neither asked nor changed)" if problems else
-                     f"nothing to do on {node}: healthy, {len(report.checks)} checks judged (--no-slurm: Slurm is "
+                     f"nothing to do on {node}: healthy, {len(report.checks)} check(s) judged (--no-slurm: Slurm is "
                      f"neither asked nor changed); exit 0"))
         _show_found(problems, not_drained)
         raise SystemExit(1 if problems else 0)
