@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO, TypeVar
 
 from envdoctor.models import HostReport, HostStatus
 from envdoctor.report.printable import printable
@@ -25,10 +25,13 @@ from envdoctor.transport.base import end_running
 
 DEFAULT_FORKS = 32
 
+R = TypeVar("R")
+
 
 @dataclass
 class RunResult:
-    reports: list[HostReport]  # in the order of the targets: every host that was started, finished or not
+    reports: list[Any]  # in the order of the targets: every host that was started, finished or not (a HostReport,
+    # or what the caller's `work` returns when it passed `lost`)
     interrupted: bool = False
     not_started: list[str] = field(default_factory=list)  # after an interrupt: the rest, in order (a suffix)
 
@@ -58,12 +61,14 @@ class Progress:
 INTERRUPT_GRACE_S = 5.0  # after an interrupt, how long hosts that are only building their report may finish
 
 
-def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks: int = DEFAULT_FORKS,
+def run_hosts(targets: list[Target], work: Callable[[Target], R], forks: int = DEFAULT_FORKS,
               deadline_s: float | None = None, progress: bool | None = None,
-              stream: TextIO | None = None) -> RunResult:
+              stream: TextIO | None = None, lost: Callable[[Target, HostReport], R] | None = None) -> RunResult:
     """Run `work(target)` for every target. `deadline_s` is a last-resort per-host limit (the transports
     have their own timeouts); a host past it is reported as `timeout`. `progress`: None -> only when
-    `stream` (stderr) is a terminal."""
+    `stream` (stderr) is a terminal. `work` returns a HostReport, or with `lost` a result of the caller's
+    own type: `lost` turns the runner's report of a host that gave none (a bug, the deadline, an
+    interrupt) into that type, so every report is of one type."""
     stream = stream or sys.stderr
     if progress is None:
         progress = hasattr(stream, "isatty") and stream.isatty()
@@ -140,13 +145,13 @@ def run_hosts(targets: list[Target], work: Callable[[Target], HostReport], forks
                 continue
             rep = done.get(i)
             late = results.get(i) if rep is None and i in busy else None
-            if late is not None and late.status.evaluated:
+            if late is not None and (lost is not None or late.status.evaluated):
                 rep = late  # it had its evidence before the interrupt and finished its report after
             if rep is None:
                 was_running = i in busy
                 rep = HostReport(host=t.name, status=HostStatus.ERROR,
                                  error="interrupted (Ctrl-C or SIGTERM) while " + ("running" if was_running else "waiting"))
-            reports.append(rep)
+            reports.append(lost(t, rep) if lost is not None and isinstance(rep, HostReport) else rep)
     names = [targets[i].name for i in not_started]
     if names:  # one line for them all: a report per host never started would be 100,000 lines of nothing
         stream.write(f"envdoctor: interrupted before {len(names)} of {len(targets)} hosts were started "

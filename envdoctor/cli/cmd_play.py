@@ -6,16 +6,12 @@ import json
 
 import click
 
+from envdoctor.app.fix import Reach, resolve_targets, run_play
 from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, json_option, use_color
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
-from envdoctor.fixes.executor import HostRecap, run_playbook
 from envdoctor.fixes.playbook import find_playbook, load_playbook, parse_extra_vars
 from envdoctor.fixes.render import host_block, recap_lines
-from envdoctor.fixes.session import OpenHost
-from envdoctor.models import HostReport, HostStatus
-from envdoctor.redact import redact_obj
-from envdoctor.targets import LOCAL
 
 
 def fix_options(f):
@@ -32,21 +28,17 @@ def fix_options(f):
     return f
 
 
-def resolve_targets(targets, inventory, limit, ssh_config, python):
-    if not targets and not inventory:
-        return [LOCAL]
-    from envdoctor.inventory import resolve
+def reach_of(targets, inventory, limit, ssh_config, python, forks, timeout, connect_timeout, known_hosts,
+             accept_new_host_keys, become, quiet) -> Reach:
+    """The target and connection options as a Reach (the become password is asked here, once)."""
+    resolved = resolve_targets(targets, inventory, limit, ssh_config, python)
+    ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become) if any(
+        not t.local for t in resolved) else {}
+    return Reach(resolved, python=python, timeout=timeout, ssh=ssh, forks=forks, quiet=quiet)
 
-    return resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
 
-
-def play_exit_code(recaps: list[HostRecap]) -> int:
-    """0: no task failed; 1: a task failed on some host; 3: a host was unreachable (1 wins over 3)."""
-    if any(r.failed for r in recaps):
-        return 1
-    if any(r.unreachable for r in recaps):
-        return 3
-    return 0
+def _tag_set(values) -> set[str]:
+    return {t.strip() for x in values for t in x.split(",") if t.strip()}
 
 
 @click.command("play")
@@ -67,45 +59,17 @@ def command(playbook, targets, inventory, limit, ssh_config, forks, timeout, con
     to see them."""
     pb = load_playbook(find_playbook(playbook))
     evars = parse_extra_vars(extra_vars)
-    tag_set = {t.strip() for x in tags for t in x.split(",") if t.strip()}
-    skip_set = {t.strip() for x in skip_tags for t in x.split(",") if t.strip()}
     checks = load_catalog(checks_dirs)
-    resolved = resolve_targets(targets, inventory, limit, ssh_config, python)
-    ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become) if any(
-        not t.local for t in resolved) else {}
-    gather_facts = any(p.gather_facts for p in pb.plays)
-    recaps: dict[str, HostRecap] = {}
-
-    def work(target) -> HostReport:
-        host = OpenHost(target, python=python, timeout=timeout, **ssh)
-        try:
-            session = host.open(checks, gather_facts=gather_facts, no_torch=no_torch)
-            recaps[target.name] = run_playbook(pb, session, check=check_mode, tags=tag_set, skip_tags=skip_set,
-                                               extra_vars=evars)
-        finally:
-            host.close()
-        return HostReport(host=target.name, status=HostStatus.PASS)
-
-    from envdoctor.runner import run_hosts
-
-    result = run_hosts(resolved, work, forks=forks, progress=None if not as_json else False)
-    ordered = []
-    for t, rep in zip(resolved, result.reports):
-        r = recaps.get(t.name)
-        if r is None:  # the worker itself failed (a bug, or the runner's deadline)
-            r = HostRecap(t.name, unreachable=1, error=rep.error or "no result")
-        ordered.append(r)
-    mode = "check" if check_mode else "apply"
+    reach = reach_of(targets, inventory, limit, ssh_config, python, forks, timeout, connect_timeout, known_hosts,
+                     accept_new_host_keys, become, quiet=as_json)
+    run = run_play(pb, reach, checks, check=check_mode, tags=_tag_set(tags), skip_tags=_tag_set(skip_tags),
+                   extra_vars=evars, no_torch=no_torch)
     if as_json:
-        doc = {"version": 1, "command": "play", "playbook": pb.path, "mode": mode,
-               "hosts": [r.to_json() for r in ordered]}
-        if result.interrupted:  # as in check's report: the hosts never started, as one array
-            doc.update(interrupted=True, not_started={"count": len(result.not_started), "hosts": result.not_started})
-        click.echo(json.dumps(redact_obj(doc), indent=2))
+        click.echo(json.dumps(run.to_json(), indent=2))
     else:
         color = use_color()
-        for r in ordered:
+        for r in run.recaps:
             click.echo("\n".join(host_block(r, show_diff, color, f"{pb.name}" + (" (check mode)" if check_mode else ""))))
-        click.echo("\n".join(recap_lines(ordered, color, "PLAY RECAP (check mode: nothing was changed)"
+        click.echo("\n".join(recap_lines(run.recaps, color, "PLAY RECAP (check mode: nothing was changed)"
                                           if check_mode else "PLAY RECAP")))
-    raise SystemExit(130 if result.interrupted else play_exit_code(ordered))
+    raise SystemExit(run.exit_code)

@@ -1,6 +1,7 @@
 """`envdoctor fix` sorts failed checks into playbooks to apply and manual steps to list."""
 
-from envdoctor.cli.cmd_fix import HostFix
+from envdoctor.app.fix import HostFix, ManualStep
+from envdoctor.fixes.session import OpenHost
 from envdoctor.models import CheckResult, Fix, Status
 from envdoctor.targets import Target
 
@@ -10,7 +11,7 @@ def result(id, status, fix=None):
 
 
 def test_triage_playbooks_once_and_manual_with_commands():
-    hf = HostFix(Target(name="h", hostname="h"), None, None, {})
+    hf = HostFix(OpenHost(Target(name="h", hostname="h")))
     hf.host.session.results = [
         result("container_toolkit", Status.FAIL, Fix(summary="configure", playbook="container-toolkit.yml")),
         result("docker_gpu_runtime", Status.FAIL, Fix(summary="configure", playbook="container-toolkit.yml")),
@@ -22,9 +23,9 @@ def test_triage_playbooks_once_and_manual_with_commands():
     ]
     hf.triage({Status.FAIL})
     assert hf.playbooks == ["container-toolkit.yml"]
-    assert hf.manual == [{"check": "nvml_version_mismatch", "summary": "nvml_version_mismatch summary",
-                          "fix": "reload the driver or reboot", "commands": ["sudo reboot"]}]
-    hf2 = HostFix(Target(name="h", hostname="h"), None, None, {})
+    assert hf.manual == [ManualStep(check="nvml_version_mismatch", summary="nvml_version_mismatch summary",
+                                    fix="reload the driver or reboot", commands=["sudo reboot"])]
+    hf2 = HostFix(OpenHost(Target(name="h", hostname="h")))
     hf2.host.session.results = hf.host.session.results
     hf2.triage({Status.FAIL, Status.WARN})
     assert hf2.playbooks == ["container-toolkit.yml", "shm.yml"]
