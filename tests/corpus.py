@@ -116,7 +116,8 @@ BLIND_NOW = ("blind-6",)
 def split_of(rel: str) -> str:
     """Which split a case belongs to: `blind-N` (cases/blind-N-*: collected by collectors the tuners did
     not read; blind-1 while round 2 was tuned, blind-2 after it was frozen, blind-3 while round 3 was
-    tuned, blind-4 after it was frozen), `r2` (cases/r2-*: the second round), or `tuned` (older)."""
+    tuned, blind-4 after it was frozen, blind-5 after round 5 was frozen), `r2` (cases/r2-*: the second
+    round), or `tuned` (older)."""
     folder = rel.split("/")[1] if rel.startswith("cases/") else ""
     if folder.startswith("blind-"):
         return "-".join(folder.split("-")[:2])
