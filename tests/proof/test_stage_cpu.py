@@ -52,7 +52,10 @@ def test_cpu_run_ships_streams_parses_and_says_no_gpu_used(cpu_run):
     w = r["workers"][0]
     assert r["device"] == "cpu" and r["arch"] == "resnet18" and r["image_size"] == 32
     assert w["param_device"] == "cpu" and w["batch_size"] == 32 and w["precision"] == "fp32"
-    assert w["phases"]["timed"]["steps"] == 10 and len(w["losses"]) == 1 + 2 + 10
+    # the first step, the second (whose time sizes the CPU run: the budget is ample, so the defaults stay), the
+    # warm-up and the timed steps
+    assert w["phases"]["timed"]["steps"] == 10 and len(w["losses"]) == 2 + 2 + 10
+    assert w["batch_size_from"] == "default" and w["threads"] >= 1 and w["cpus"] >= w["threads"]
     assert w["matmul"]["ok"]
 
     assert proof.status == "fail"
@@ -218,7 +221,7 @@ def test_proof_playbook_task_runs_its_interpreter_as_words():
 
     plan = Proof().plan(ProofArgs(python="/usr/bin/env python3", device="cpu"), None)
     (op,) = plan.ops
-    assert op["argv"][:3] == ["/usr/bin/env", "python3", "-"], op["argv"][:3]
+    assert op.argv[:3] == ["/usr/bin/env", "python3", "-"], op.argv[:3]
 
 
 def test_controller_cuts_a_target_that_never_answers_and_says_so():
