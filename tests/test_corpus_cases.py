@@ -82,7 +82,6 @@ KNOWN_MISSES: dict[str, str] = {
     "cases/r2-torch-python/cuda_visible_devices--autoformer-25-export-visible-1-single-gpu.txt": "names healthy",
     "cases/r2-torch-python/driver_too_old--pytorch-28195-torch12-cuda100-driver-cuda90.txt": "names undetermined",
     "cases/r2-torch-python/driver_too_old--pytorch-31243-torch130-driver-410.48.txt": "names undetermined",
-    "cases/r2-torch-python/extension_build_mismatch--internimage-284-nvcc-11.0-compute86.txt": "names nvcc_too_old_for_gpu_arch",
     "cases/r2-torch-python/multiple_pythons--pytorch-13536-jupyter-not-in-new-conda-env.txt": "names healthy",
     "cases/r2-torch-python/torch_cpu_only_build--pytorch-69202-conda-190-cudatoolkit113-cpu0.txt": "names healthy",
     "cases/r2-torch-python/torchvision_mismatch--tt-forge-890-torch290-cpu-vs-torchvision0240.txt": "names torch_cpu_only_build",
