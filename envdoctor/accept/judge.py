@@ -77,3 +77,17 @@ def judge_figure(metric: Metric, measured: float | None, gpu_name: str | None, *
                    f"{sku.gpu}", ev, **kw)
     lowest = bar.warn_below if bar.warn_below is not None else bar.fail_below
     return out(Status.PASS, f"{fig}, at or above the bar of {_fmt(lowest)} {unit} for {sku.gpu}", ev, **kw)
+
+
+def pcie_below_minimum(gpu_name: str | None, gen: int | None, width: int | None,
+                       table: SkuTable | None = None) -> list[str]:
+    """Evidence for a low host<->device figure: the link (read under load: an idle GPU lowers its generation) is
+    below the generation or width DCGM's pinned-copy test requires of this SKU. Empty when it is not, or unknown."""
+    table = table or sku_table()
+    sku = find_sku(gpu_name, table)
+    need = sku.pcie_min if sku else None
+    if need is None or gen is None or width is None or (gen >= need.gen and width >= need.width):
+        return []
+    line = (f"PCIe link Gen{gen} x{width} under load, below the Gen{need.gen} x{need.width} the pinned-copy test "
+            f"requires of {sku.gpu}")
+    return [line, *cite(need.sources, table)]

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from envdoctor.accept.judge import judge_figure
+from envdoctor.accept.judge import judge_figure, pcie_below_minimum
 from envdoctor.accept.models import Metric
 from envdoctor.models import Status
 
@@ -112,3 +112,13 @@ def test_a_judgement_is_a_check_the_reports_can_show():
     assert c.id == "accept_h2d_pinned_gbs" and c.status is Status.FAIL
     assert c.title == "The pinned host-to-device bandwidth meets its bar"
     assert c.summary.startswith("30.0 GB/s, below the bar of 48.0 GB/s")
+
+
+def test_a_link_below_the_skus_minimum_is_named_beside_a_low_copy_figure():
+    ev = pcie_below_minimum(A100, 3, 8)
+    assert ev[0] == "PCIe link Gen3 x8 under load, below the Gen3 x16 the pinned-copy test requires of A100 80GB SXM4"
+    assert "https://github.com/NVIDIA/DCGM/" in ev[1]
+    assert pcie_below_minimum(A100, 4, 16) == []
+    assert pcie_below_minimum("NVIDIA A10G", 3, 8) == []  # DCGM asks x8 of an A10G
+    assert pcie_below_minimum(H100, 1, 1) == []  # no minimum published for it: nothing said
+    assert pcie_below_minimum(A100, None, 16) == []
