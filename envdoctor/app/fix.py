@@ -11,7 +11,13 @@ from typing import TypeVar
 
 from envdoctor.catalog import Check
 from envdoctor.errors import UserError
-from envdoctor.fixes.executor import HandlerQueue, HostRecap, TaskRecord, run_handlers, run_playbook
+from envdoctor.fixes.executor import (
+    HandlerQueue,
+    HostRecap,
+    TaskRecord,
+    run_handlers,
+    run_playbook,
+)
 from envdoctor.fixes.playbook import Playbook, find_playbook, load_playbook
 from envdoctor.fixes.session import OpenHost
 from envdoctor.inventory import resolve

@@ -19,6 +19,18 @@ from envdoctor.facts import HostFacts
 from envdoctor.fixes.derived import derived
 from envdoctor.fixes.expr import ExprError, render, truth
 from envdoctor.fixes.modules import MODULES, FileDiff
+from envdoctor.fixes.ops import (
+    FILE_WRITES,
+    ExecOp,
+    Op,
+    OpResult,
+    PendingHandler,
+    PendingOp,
+    StatOp,
+    SymlinkResult,
+    WhichOp,
+    WriteResult,
+)
 from envdoctor.fixes.playbook import Play, Playbook, Task, validate_args
 from envdoctor.fixes.remote import HelperError, Remote, lock_op
 from envdoctor.models import CheckResult
@@ -118,17 +130,17 @@ Emit = Callable[[TaskRecord], None]
 class ReadCache:
     """Results of read ops (stat/which/exec guards) for one play on one host, keyed by the op itself."""
 
-    WRITES = ("write", "attrs", "symlink")
-
     def __init__(self, remote: Remote):
         self.remote = remote
-        self.results: dict[str, dict] = {}
+        self.results: dict[str, OpResult] = {}
+        self.ops: dict[str, Op] = {}
+        self.prefix_results: list[OpResult] = []
 
     @staticmethod
-    def _key(op: dict) -> str:
-        return json.dumps(op, sort_keys=True)
+    def _key(op: Op) -> str:
+        return json.dumps(op.wire(), sort_keys=True)
 
-    def fetch(self, ops: list[dict], prefix: list[dict] | None = None) -> list[dict]:
+    def fetch(self, ops: list[Op], prefix: list[Op] | None = None) -> list[OpResult]:
         """The results of read `ops`; `prefix` ops (lock, pending) go first in the same round trip, and
         their results are left in `prefix_results`."""
         missing = list({self._key(o): o for o in ops if self._key(o) not in self.results}.values())
@@ -136,32 +148,33 @@ class ReadCache:
         if missing or prefix:
             res = self.remote.call(prefix + missing)
             self.prefix_results = res[:len(prefix)]
-            if any(r.get("error") for r in self.prefix_results if "pending" not in r):
-                return []  # the lock was not taken: the reads did not run
+            if any(r.error for r in self.prefix_results):
+                return []  # the lock was not taken (or the pending record not read): the reads did not run
             for op, r in zip(missing, res[len(prefix):]):
                 self.results[self._key(op)] = r
+                self.ops[self._key(op)] = op
         return [self.results[self._key(o)] for o in ops]
 
-    def invalidate(self, applied: list[dict]) -> None:
+    def invalidate(self, applied: list[Op]) -> None:
         """After changes: a command may have changed anything; a file write changes that path (and any
         guard command may look at it)."""
-        if any(op.get("op") not in self.WRITES for op in applied):
+        if any(not isinstance(op, FILE_WRITES) for op in applied):
             self.results.clear()
             return
-        paths = {op.get("path") or "" for op in applied}
+        paths = {op.path for op in applied}
 
         def related(p: str) -> bool:  # the same path, or one inside the other (created parents, links)
             return any(p == q or p.startswith(q + "/") or q.startswith(p + "/") for q in paths)
 
         for k in list(self.results):
-            op = json.loads(k)
-            if op.get("op") != "stat" or related(op.get("path") or ""):
+            op = self.ops[k]
+            if not isinstance(op, StatOp) or related(op.path):
                 del self.results[k]
 
 
-def _reads_of(play: Play, ctx: dict, tags: set[str], skip_tags: set[str]) -> list[dict]:
+def _reads_of(play: Play, ctx: dict, tags: set[str], skip_tags: set[str]) -> list[Op]:
     """The read ops of the play's tasks that will run (as far as can be told before running them)."""
-    ops: list[dict] = []
+    ops: list[Op] = []
     for task in play.tasks:
         if not selected(task, tags, skip_tags):
             continue
@@ -222,19 +235,20 @@ def run_playbook(pb: Playbook, session: HostSession, check: bool = False, tags: 
     # One round trip reads what every task of every play will look at; later reads come from it
     # unless a change made on the way may have touched them.
     cache = ReadCache(session.remote)
-    ops: list[dict] = [{"op": "which", "names": []}]  # also tells the helper's uid
+    ops: list[Op] = [WhichOp()]  # also tells the helper's uid
     for play in plays:
         try:
             ops += _reads_of(play, {**base, **_play_vars(play, session, base, extra)}, set(tags), set(skip_tags))
         except ExprError:
             continue  # reported when the play runs
     # Changing a host: take its play lock first (held until the session closes), in the same round trip.
-    prefix, token = [], None
+    prefix: list[Op] = []
+    token = None
     if not check and session.remote.lock_token is None:
         token, op = lock_op()
         prefix.append(op)
     if session.pending is None:
-        prefix.append({"op": "pending"})
+        prefix.append(PendingOp())
     try:
         cache.fetch(ops, prefix)
     except (TransportError, HelperError) as e:
@@ -243,15 +257,15 @@ def run_playbook(pb: Playbook, session: HostSession, check: bool = False, tags: 
         _record(recap, emit, TaskRecord(session.name, pb.name, "(read state)", "-", status, msg))
         recap.error = msg
         return recap
-    got = getattr(cache, "prefix_results", [])
+    got = cache.prefix_results
     if token is not None:
-        if got and got[0].get("error"):
-            _record(recap, emit, TaskRecord(session.name, pb.name, "(lock host)", "-", "failed", got[0]["error"]))
-            recap.error = got[0]["error"]
+        if got and got[0].error:
+            _record(recap, emit, TaskRecord(session.name, pb.name, "(lock host)", "-", "failed", got[0].error))
+            recap.error = got[0].error
             return recap
         session.remote.lock_token = token
     if session.pending is None:
-        session.pending = dict(got[-1].get("pending") or {}) if got else {}
+        session.pending = dict(getattr(got[-1], "pending", None) or {}) if got else {}
         session.pending_before = set(session.pending)
     for play in plays:
         try:
@@ -288,7 +302,7 @@ def _forget_pending(session: HostSession, name: str) -> None:
     if not session.pending or name not in session.pending:
         return
     try:
-        session.remote.call([{"op": "pending", "remove": [name]}])
+        session.remote.call([PendingOp(remove=[name])])
         session.pending.pop(name, None)
     except (TransportError, HelperError):
         pass  # stays recorded: the next run runs it again (handlers are safe to repeat)
@@ -349,19 +363,19 @@ def _run_play(play: Play, session: HostSession, base: dict, check: bool, tags: s
             raise _HostStop
 
 
-def _pending_record(handler: Task, play: Play, ctx: dict) -> dict:
+def _pending_record(handler: Task, play: Play, ctx: dict) -> PendingHandler:
     """What the target keeps about a notified handler: enough to run it from a later play."""
     try:
         args = render(handler.args, ctx)
     except ExprError:
         args = handler.args
-    return {"name": handler.name, "module": handler.module, "args": args, "where": handler.where,
-            "play": play.name, "become": bool(handler.become if handler.become is not None else play.become)}
+    return PendingHandler(name=handler.name, module=handler.module, args=args, where=handler.where, play=play.name,
+                          become=bool(handler.become if handler.become is not None else play.become))
 
 
 def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: bool,
              is_handler: bool = False, cache: ReadCache | None = None,
-             pending_add: list[dict] | None = None) -> TaskRecord:
+             pending_add: list[PendingHandler] | None = None) -> TaskRecord:
     """One task (or handler) on one host. `pending_add`: the handlers this task notifies, recorded on
     the target in the same round trip as (and before) its change."""
     earlier = is_handler and task.name in session.pending_before and task.name in (session.pending or {})
@@ -385,7 +399,7 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
     module = MODULES[task.module]
     remote = session.remote
     try:
-        reads = module.reads(args) or [{"op": "which", "names": []}]
+        reads = module.reads(args) or [WhichOp()]
         state = cache.fetch(reads) if cache is not None else remote.call(reads)
         if (task.become if task.become is not None else play.become) and remote.uid not in (None, 0):
             return rec("failed", f"needs root (become: true) but runs as uid {remote.uid}: run with --become")
@@ -403,22 +417,23 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
             if module.assertion:
                 return rec("skipped", "(check mode) not run: " + plan.msg)
             return rec("changed", "(check mode) would change: " + plan.msg, plan.diffs)
-        pre = [{"op": "pending", "add": pending_add}] if pending_add else []
+        pre: list[Op] = [PendingOp(add=pending_add)] if pending_add else []
         # A handler that runs is no longer pending: forgotten in the same round trip, after its ops.
-        post = [{"op": "pending", "remove": [task.name]}] if is_handler and task.name in (session.pending or {}) else []
-        ops = [dict(op, stop_on_failure=True) if post and op.get("op") == "exec" else op for op in plan.ops]
+        post: list[Op] = [PendingOp(remove=[task.name])] if is_handler and task.name in (session.pending or {}) else []
+        ops = [op.model_copy(update={"stop_on_failure": True}) if post and isinstance(op, ExecOp) else op
+               for op in plan.ops]
         results = remote.call(pre + ops + post)
         if post:
             results = results[:-1]
-            if not any(r.get("error") for r in results):
+            if not any(r.error for r in results):
                 session.pending.pop(task.name, None)
         if cache is not None:
             cache.invalidate(plan.ops)
         if pre:
-            if results[0].get("error"):
-                return rec("failed", f"could not record the handlers to run on the host ({results[0]['error']}); "
+            if results[0].error:
+                return rec("failed", f"could not record the handlers to run on the host ({results[0].error}); "
                                      "nothing was changed")
-            session.pending = {**(session.pending or {}), **{r["name"]: r for r in pending_add}}
+            session.pending = {**(session.pending or {}), **{r.name: r.model_dump() for r in pending_add}}
             results = results[1:]
     except TransportError as e:
         return rec("unreachable", e.message)
@@ -427,13 +442,13 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
     if plan.interpret:
         good, msg = plan.interpret(results)
     else:
-        errors = [r["error"] for r in results if r.get("error")]
+        errors = [r.error for r in results if r.error]
         good, msg = (not errors), (errors[0] if errors else plan.msg)
     if not good:
         return rec("failed", msg, plan.diffs)
     if module.assertion:
         return rec("ok", msg)
-    backups = [r["backup"] for r in results if r.get("backup")]
+    backups = [r.backup for r in results if isinstance(r, (WriteResult, SymlinkResult)) and r.backup]
     if backups:
         msg += " (previous content kept as " + ", ".join(backups) + ")"
     return rec("changed", msg, plan.diffs)

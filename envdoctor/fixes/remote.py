@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import secrets
+import socket
 from collections.abc import Sequence
 from importlib.resources import files
 
+from envdoctor.fixes.ops import LockOp, Op, OpResult, UnlockOp, result_of
 from envdoctor.models import HostStatus
 from envdoctor.transport.base import Transport, TransportError
 
@@ -44,12 +48,13 @@ class Remote:
         self.uid: int | None = None  # the helper's user id on the target, known after the first call
         self.lock_token: str | None = None  # set while this run holds the host's play lock
 
-    def call(self, ops: list[dict], extra_argv: tuple[str, ...] = ()) -> list[dict]:
+    def call(self, ops: Sequence[Op], extra_argv: tuple[str, ...] = ()) -> list[OpResult]:
+        """Run `ops` in one round trip; one typed result per op, in order."""
         if not ops:
             return []
         self.round_trips += 1
         argv = [*self.interpreter_argv, "-c", HELPER_SOURCE, *extra_argv]
-        req = {"ops": ops, **({"lock": self.lock_token} if self.lock_token else {})}
+        req = {"ops": [op.wire() for op in ops], **({"lock": self.lock_token} if self.lock_token else {})}
         res = self.transport.run(argv, stdin=json.dumps(req).encode(), timeout=self.timeout)
         if res.timed_out:
             raise TransportError(HostStatus.TIMEOUT, f"the fix helper ran past {self.timeout:.0f} s")
@@ -59,36 +64,25 @@ class Remote:
             tail = (res.stderr.strip() or res.stdout.strip())[-300:]
             raise HelperError(f"the fix helper failed (exit {res.rc}): {tail}") from None
         self.uid = doc.get("uid", self.uid)
-        return doc["results"]
+        return [result_of(op, raw) for op, raw in zip(ops, doc["results"])]
 
 
-def lock_op(wait: float = 90.0) -> tuple[str, dict]:
+def lock_op(wait: float = 90.0) -> tuple[str, LockOp]:
     """A fresh token and the op that takes the host's play lock with it (see helper.py)."""
-    import os
-    import secrets
-    import socket
-
     token = secrets.token_hex(16)
-    return token, {"op": "lock", "token": token, "wait": wait, "holder": f"pid {os.getpid()} on {socket.gethostname()}"}
+    return token, LockOp(token=token, wait=wait, holder=f"pid {os.getpid()} on {socket.gethostname()}")
 
 
-def release(remote: "Remote") -> None:
+def release(remote: Remote) -> None:
     """Give the play lock back (a run that cannot reach the host any more leaves it to expire)."""
     if remote.lock_token is None:
         return
     token, remote.lock_token = remote.lock_token, None
     try:
-        remote.call([{"op": "unlock", "token": token}])
+        remote.call([UnlockOp(token=token)])
     except (TransportError, HelperError):
         pass
 
 
 def b64(data: str | bytes) -> str:
     return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
-
-
-def content_of(stat_result: dict) -> str | None:
-    """Text of a file read by a `stat` op with read=True; None when it does not exist."""
-    if not stat_result.get("exists"):
-        return None
-    return base64.b64decode(stat_result.get("content_b64", "")).decode("utf-8", "replace")

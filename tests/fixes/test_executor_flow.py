@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from envdoctor.fixes.executor import HandlerQueue, HostRecap, run_handlers, run_playbook
+from envdoctor.fixes.ops import ExecOp, StatOp, WriteOp
 from envdoctor.fixes.playbook import load_playbook
 from envdoctor.fixes.remote import Remote, release
 from envdoctor.models import CheckResult, Status
@@ -433,19 +434,20 @@ def test_memory_host_matches_the_helper(tmp_path):
     sha_of_old = __import__("hashlib").sha256(b"old\n").hexdigest()
 
     def ops():
-        return [{"op": "stat", "path": path, "read": True},
-                {"op": "write", "path": path, "content_b64": "b2xkCg==", "backup": True, "expect_sha256": None},
-                {"op": "stat", "path": path, "read": True},
-                {"op": "write", "path": path, "content_b64": "bmV3Cg==", "backup": True, "expect_sha256": sha_of_old},
-                {"op": "exec", "shell": "exit 3", "timeout": 60},
-                {"op": "exec", "shell": "true", "timeout": 60, "stop_on_failure": True},
-                {"op": "write", "path": path, "content_b64": "eAo=", "expect_sha256": "0" * 64}]
+        return [StatOp(path=path, read=True),
+                WriteOp(path=path, content_b64="b2xkCg==", expect_sha256=None),
+                StatOp(path=path, read=True),
+                WriteOp(path=path, content_b64="bmV3Cg==", expect_sha256=sha_of_old),
+                ExecOp(shell="exit 3", timeout=60),
+                ExecOp(shell="true", timeout=60, stop_on_failure=True),
+                WriteOp(path=path, content_b64="eAo=", expect_sha256="0" * 64)]
 
     real = Remote(LocalTransport(), python=sys.executable).call(ops())
-    fake = MemoryHost(answers={"exit 3": Answer(rc=3)}).session().remote.call(
-        [dict(op, path=path) if "path" in op else op for op in ops()])
-    assert [sorted(r) for r in fake] == [sorted(r) for r in real]
+    fake = MemoryHost(answers={"exit 3": Answer(rc=3)}).session().remote.call(ops())
+    assert [type(r) for r in fake] == [type(r) for r in real]
+    answered = [r.model_dump(exclude_unset=True) for r in real], [r.model_dump(exclude_unset=True) for r in fake]
+    assert [sorted(r) for r in answered[1]] == [sorted(r) for r in answered[0]]
     same = lambda r: {k: v for k, v in r.items() if k not in ("backup", "stderr", "uid", "gid")}  # noqa: E731
-    assert [same(r) for r in fake[:5]] == [same(r) for r in real[:5]]
-    assert real[6]["error"].endswith("changed since it was read; nothing written (run again)")
-    assert fake[6]["error"] == real[6]["error"]
+    assert [same(r) for r in answered[1][:5]] == [same(r) for r in answered[0][:5]]
+    assert real[6].error.endswith("changed since it was read; nothing written (run again)")
+    assert fake[6].error == real[6].error

@@ -10,6 +10,7 @@ from envdoctor.facts.torch import CudaToolkit
 from envdoctor.fixes.derived import cuda_toolkit_for_driver, cuda_uses_alternatives
 from envdoctor.fixes.modules import MODULES
 from envdoctor.fixes.modules.mount import options_differ
+from envdoctor.fixes.ops import result_of
 
 
 def file_state(text: str | None, mode: int = 0o644) -> dict:
@@ -21,8 +22,10 @@ def file_state(text: str | None, mode: int = 0o644) -> dict:
 
 
 def plan(module: str, args: dict, state: list[dict]):
+    """The module's plan from the helper's answers (`state`: one dict per read op, as the wire has them)."""
     m = MODULES[module]
-    return m.plan(m.Args.model_validate(args), state)
+    a = m.Args.model_validate(args)
+    return m.plan(a, [result_of(op, raw) for op, raw in zip(m.reads(a), state)])
 
 
 def test_json_merge_keeps_every_key_and_is_idempotent():
@@ -31,10 +34,10 @@ def test_json_merge_keeps_every_key_and_is_idempotent():
     p = plan("json_merge", {"path": "/etc/docker/daemon.json", "data": {"runtimes": {"nvidia": {"path": "x"}}}},
              [file_state(before)])
     assert p.changed and not p.failed
-    after = json.loads(base64.b64decode(p.ops[0]["content_b64"]))
+    after = json.loads(base64.b64decode(p.ops[0].content_b64))
     assert after == {"log-driver": "journald", "runtimes": {"runc": {"path": "runc"}, "nvidia": {"path": "x"}},
                      "data-root": "/d"}
-    assert p.ops[0]["expect_sha256"] == hashlib.sha256(before.encode()).hexdigest()  # refuses a racing edit
+    assert p.ops[0].expect_sha256 == hashlib.sha256(before.encode()).hexdigest()  # refuses a racing edit
     again = plan("json_merge", {"path": "/etc/docker/daemon.json", "data": {"runtimes": {"nvidia": {"path": "x"}}}},
                  [file_state(json.dumps(after))])
     assert not again.changed and not again.ops
@@ -50,7 +53,7 @@ def test_json_merge_refuses_a_file_that_does_not_parse():
 def test_lineinfile_replaces_the_matching_line_once():
     args = {"path": "/etc/x.conf", "line": "size=8G", "regexp": "^size="}
     p = plan("lineinfile", args, [file_state("a=1\nsize=1G\nb=2\n")])
-    assert base64.b64decode(p.ops[0]["content_b64"]).decode() == "a=1\nsize=8G\nb=2\n"
+    assert base64.b64decode(p.ops[0].content_b64).decode() == "a=1\nsize=8G\nb=2\n"
     assert "-size=1G" in p.diffs[0].unified() and "+size=8G" in p.diffs[0].unified()
     assert not plan("lineinfile", args, [file_state("a=1\nsize=8G\nb=2")]).changed  # no final newline: untouched
 
@@ -58,16 +61,16 @@ def test_lineinfile_replaces_the_matching_line_once():
 def test_blockinfile_replaces_its_block():
     args = {"path": "/etc/x", "block": "one\ntwo"}
     first = plan("blockinfile", args, [file_state("keep\n")])
-    text = base64.b64decode(first.ops[0]["content_b64"]).decode()
+    text = base64.b64decode(first.ops[0].content_b64).decode()
     assert text.startswith("keep\n# BEGIN ENVDOCTOR MANAGED BLOCK\none\ntwo\n# END")
     assert not plan("blockinfile", args, [file_state(text)]).changed
     changed = plan("blockinfile", {"path": "/etc/x", "block": "three"}, [file_state(text)])
-    assert base64.b64decode(changed.ops[0]["content_b64"]).decode().count("BEGIN") == 1
+    assert base64.b64decode(changed.ops[0].content_b64).decode().count("BEGIN") == 1
 
 
 def test_copy_only_mode_differs_changes_attributes_not_content():
     p = plan("copy", {"path": "/etc/x", "content": "a\n", "mode": "0600"}, [file_state("a\n", 0o644)])
-    assert p.changed and p.ops[0]["op"] == "attrs" and p.ops[0]["mode"] == 0o600
+    assert p.changed and p.ops[0].op == "attrs" and p.ops[0].mode == 0o600
 
 
 def test_symlink_refuses_a_directory_and_is_idempotent():
@@ -100,7 +103,7 @@ def test_service_without_systemd_is_skipped_with_the_manual_step():
 
 def test_package_manager_detected():
     p = plan("package", {"name": ["a", "b"]}, [{"rc": 0, "stdout": "manager=dnf\na yes\nb no\n"}])
-    assert p.changed and p.ops[0]["argv"] == ["dnf", "install", "-y", "b"]
+    assert p.changed and p.ops[0].argv == ["dnf", "install", "-y", "b"]
     p = plan("package", {"name": "a"}, [{"rc": 0, "stdout": "manager=apt\na yes\n"}])
     assert not p.changed
 
@@ -141,7 +144,7 @@ def test_lineinfile_and_blockinfile_on_a_missing_file():
     for module, extra in (("lineinfile", {"line": "a"}), ("blockinfile", {"block": "a"})):
         args = {"path": "/etc/new.conf", **extra}
         created = plan(module, args, [file_state(None)])
-        assert created.changed and created.ops[0]["op"] == "write" and "(new file)" in created.msg
+        assert created.changed and created.ops[0].op == "write" and "(new file)" in created.msg
         refused = plan(module, {**args, "create": False}, [file_state(None)])
         assert refused.failed and "create: false" in refused.failed and not refused.ops
         gone = plan(module, {**args, "state": "absent"}, [file_state(None)])

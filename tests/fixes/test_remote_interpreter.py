@@ -3,6 +3,7 @@ says: the helper and the probe are started as those words, quoted as words on an
 
 import shlex
 
+from envdoctor.fixes.ops import StatOp
 from envdoctor.fixes.remote import HELPER_SOURCE
 from envdoctor.fixes.session import OpenHost
 from envdoctor.targets import Target
@@ -27,9 +28,9 @@ def test_helper_and_probe_run_through_usr_bin_env_for_real(tmp_path, monkeypatch
     host = OpenHost(Target(name="this-machine", python=ENV_PYTHON))
     session = host.open(checks=[], gather_facts=True, no_torch=True)  # the probe, for real, with its words
     assert session.error is None, session.error
-    (res,) = session.remote.call([{"op": "stat", "path": str(tmp_path)}])  # the fix helper, for real
+    (res,) = session.remote.call([StatOp(path=str(tmp_path))])  # the fix helper, for real
     host.close()
-    assert res.get("exists") is True and res.get("mode") is not None, res
+    assert res.exists is True and res.mode is not None, res
     probe, helper = tr.calls[0], tr.calls[1]
     assert probe[:3] == ["/usr/bin/env", "python3", "-c"], probe[:3]
     assert helper[:4] == ["/usr/bin/env", "python3", "-c", HELPER_SOURCE], helper[:3]

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from envdoctor.fixes.ops import WriteOp
 from envdoctor.fixes.remote import HelperError, Remote
 from envdoctor.targets import Target
 from envdoctor.transport.ssh import SSHTransport
@@ -55,9 +56,8 @@ def test_owner_mode_kept_and_previous_content_backed_up(host):
     assert json.loads(host.read("/etc/docker/daemon.json")) == {"debug": True, "default-shm-size": "8G"}
 
 
-def _write_op(path: str, text: str, sha: str | None) -> dict:
-    return {"op": "write", "path": path, "content_b64": base64.b64encode(text.encode()).decode(),
-            "backup": True, "expect_sha256": sha}
+def _write_op(path: str, text: str, sha: str | None) -> WriteOp:
+    return WriteOp(path=path, content_b64=base64.b64encode(text.encode()).decode(), expect_sha256=sha)
 
 
 def _temps(host, directory="docker"):
@@ -77,7 +77,7 @@ def test_kill_between_temp_write_and_rename_leaves_the_old_file(host):
     t = threading.Thread(target=lambda: done.setdefault("r", remote.transport.run(
         [SYSTEM_PYTHON, "-c", __import__("envdoctor.fixes.remote", fromlist=["x"]).HELPER_SOURCE,
          "--test-pause-before-rename", "30"],
-        stdin=json.dumps({"ops": [_write_op("/etc/docker/daemon.json", new, sha)]}).encode(), timeout=60)))
+        stdin=json.dumps({"ops": [_write_op("/etc/docker/daemon.json", new, sha).wire()]}).encode(), timeout=60)))
     t.start()
     deadline = time.monotonic() + 20
     while not _temps(host) and time.monotonic() < deadline:

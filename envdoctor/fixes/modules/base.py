@@ -10,7 +10,8 @@ from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from envdoctor.fixes.remote import b64, content_of
+from envdoctor.fixes.ops import AttrsOp, Op, OpResult, StatOp, StatResult, WriteOp
+from envdoctor.fixes.remote import b64
 from envdoctor.redact import redact
 
 
@@ -69,11 +70,11 @@ class Plan:
     changed: bool
     msg: str
     diffs: list[FileDiff] = field(default_factory=list)
-    ops: list[dict] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
     failed: str | None = None  # cannot be planned (a file that does not parse, no systemd...)
     skipped: str | None = None  # nothing to do here, and why (a `creates` guard...)
     # Turns the helper's results of `ops` into (ok, message); default: ok unless an op has "error".
-    interpret: Callable[[list[dict]], tuple[bool, str]] | None = None
+    interpret: Callable[[list[OpResult]], tuple[bool, str]] | None = None
 
 
 def ok(msg: str) -> Plan:
@@ -92,42 +93,42 @@ class Module:
     # changed, and is not run in check mode.
     assertion: ClassVar[bool] = False
 
-    def reads(self, args: Any) -> list[dict]:
+    def reads(self, args: Any) -> list[Op]:
         """Helper ops that read what `plan` needs (one round trip)."""
         return []
 
-    def plan(self, args: Any, state: list[dict]) -> Plan:  # pure
+    def plan(self, args: Any, state: list[Any]) -> Plan:  # pure: `state` holds the results of `reads`
         raise NotImplementedError
 
 
-def stat_op(path: str, read: bool = True) -> dict:
-    return {"op": "stat", "path": path, "read": read}
+def stat_op(path: str, read: bool = True) -> StatOp:
+    return StatOp(path=path, read=read)
 
 
-def write_plan(path: str, st: dict, new_text: str, attrs: FileAttrs, what: str,
+def write_plan(path: str, st: StatResult, new_text: str, attrs: FileAttrs, what: str,
                create_parents: bool = False, backup: bool = True) -> Plan:
     """The plan that makes file `path` hold `new_text` with `attrs`, given its `stat` result."""
-    if st.get("error"):
-        return failed(st["error"])
-    if st.get("exists") and st.get("type") != "file":
-        return failed(f"{path} is a {st.get('type')}, not a regular file")
-    if st.get("content_b64"):
+    if st.error:
+        return failed(st.error)
+    if st.exists and st.type != "file":
+        return failed(f"{path} is a {st.type}, not a regular file")
+    if st.content_b64:
         try:
-            base64.b64decode(st["content_b64"]).decode("utf-8")
+            base64.b64decode(st.content_b64).decode("utf-8")
         except UnicodeDecodeError:
             # The plan was made on text with replacement characters: writing it back would alter bytes.
             return failed(f"{path} is not UTF-8 text; left untouched")
-    before = content_of(st)
-    attrs_differ = st.get("exists") and (
-        (attrs.mode is not None and st.get("mode") != attrs.mode)
-        or (attrs.owner is not None and attrs.owner not in (st.get("owner"), str(st.get("uid"))))
-        or (attrs.group is not None and attrs.group not in (st.get("group"), str(st.get("gid")))))
+    before = st.text
+    attrs_differ = st.exists and (
+        (attrs.mode is not None and st.mode != attrs.mode)
+        or (attrs.owner is not None and attrs.owner not in (st.owner, str(st.uid)))
+        or (attrs.group is not None and attrs.group not in (st.group, str(st.gid))))
     common = {"path": path, "mode": attrs.mode, "owner": attrs.owner, "group": attrs.group}
     if before == new_text:
         if attrs_differ:
-            return Plan(True, f"{path}: owner/mode changed", ops=[{"op": "attrs", **common}])
+            return Plan(True, f"{path}: owner/mode changed", ops=[AttrsOp(**common)])
         return ok(f"{path}: up to date")
-    op = {"op": "write", **common, "content_b64": b64(new_text), "backup": backup,
-          "create_parents": create_parents, "expect_sha256": st.get("sha256")}
+    op = WriteOp(**common, content_b64=b64(new_text), backup=backup, create_parents=create_parents,
+                 expect_sha256=st.sha256)
     return Plan(True, f"{path}: {what}" + (" (new file)" if before is None else ""),
                 diffs=[FileDiff(path, before, new_text)], ops=[op])

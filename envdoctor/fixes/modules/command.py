@@ -9,6 +9,7 @@ import shlex
 from pydantic import model_validator
 
 from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan, stat_op
+from envdoctor.fixes.ops import ExecOp, ExecResult, OpResult, StatOp
 
 
 class CommandArgs(ModuleArgs):
@@ -34,45 +35,47 @@ class Command(Module):
     doc = "Run a command, with creates/removes/unless/onlyif guards for idempotence."
 
     def reads(self, a: CommandArgs):
-        ops = []
-        if a.creates:
-            ops.append(stat_op(a.creates, read=False))
-        if a.removes:
-            ops.append(stat_op(a.removes, read=False))
-        if a.unless:
-            ops.append({"op": "exec", "shell": a.unless, "timeout": 60})
-        if a.onlyif:
-            ops.append({"op": "exec", "shell": a.onlyif, "timeout": 60})
-        return ops
+        return list(_guards(a).values())
 
-    def plan(self, a: CommandArgs, state):
-        it = iter(state)
-        if a.creates and next(it).get("exists"):
+    def plan(self, a: CommandArgs, state: list[OpResult]):
+        guard = dict(zip(_guards(a), state))  # each guard's result, by the guard's name
+        if "creates" in guard and guard["creates"].exists:
             return Plan(False, f"{a.creates} exists", skipped=f"{a.creates} exists")
-        if a.removes and not next(it).get("exists"):
+        if "removes" in guard and not guard["removes"].exists:
             return Plan(False, f"{a.removes} does not exist", skipped=f"{a.removes} does not exist")
-        if a.unless and next(it).get("rc") == 0:
+        if "unless" in guard and guard["unless"].rc == 0:
             return Plan(False, "unless-guard succeeded: already done", skipped="already done (unless)")
-        if a.onlyif:
-            r = next(it)
-            if r.get("rc") != 0:
-                return Plan(False, "onlyif-guard failed: not needed", skipped="not needed (onlyif)")
+        if "onlyif" in guard and guard["onlyif"].rc != 0:
+            return Plan(False, "onlyif-guard failed: not needed", skipped="not needed (onlyif)")
+        op = ExecOp(argv=a.argv, shell=a.cmd, timeout=a.timeout, chdir=a.chdir)
         shown = a.cmd if a.cmd is not None else shlex.join(a.argv)
-        op = {"op": "exec", "timeout": a.timeout, "chdir": a.chdir}
-        op.update({"argv": a.argv} if a.argv else {"shell": a.cmd})
-        return Plan(True, f"run: {shown}", ops=[op], interpret=_interpret_exec(shown))
+        return Plan(True, f"run: {shown}", ops=[op], interpret=interpret_exec(shown))
 
 
-def _interpret_exec(shown: str):
-    def interpret(results):
+def _guards(a: CommandArgs) -> dict[str, StatOp | ExecOp]:
+    """The guards the task has, by name, in the order they are read (and checked)."""
+    guards: dict[str, StatOp | ExecOp] = {}
+    if a.creates:
+        guards["creates"] = stat_op(a.creates, read=False)
+    if a.removes:
+        guards["removes"] = stat_op(a.removes, read=False)
+    if a.unless:
+        guards["unless"] = ExecOp(shell=a.unless, timeout=60)
+    if a.onlyif:
+        guards["onlyif"] = ExecOp(shell=a.onlyif, timeout=60)
+    return guards
+
+
+def interpret_exec(shown: str):
+    """A command's result as (ok, message): its exit, and the last lines it printed when it failed."""
+    def interpret(results: list[ExecResult]):
         r = results[0]
-        if r.get("error"):
-            return False, r["error"]
-        if r.get("rc") != 0:
-            why = "not found" if r.get("not_found") else "timed out" if r.get("timed_out") else f"exit {r.get('rc')}"
-            tail = (r.get("stderr") or r.get("stdout") or "").strip().splitlines()[-3:]
+        if r.error:
+            return False, r.error
+        if r.rc != 0:
+            why = "not found" if r.not_found else "timed out" if r.timed_out else f"exit {r.rc}"
+            tail = (r.stderr or r.stdout or "").strip().splitlines()[-3:]
             return False, f"`{shown}` failed ({why})" + (": " + " | ".join(tail) if tail else "")
         return True, f"ran: {shown}"
 
     return interpret
-

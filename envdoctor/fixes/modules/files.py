@@ -8,8 +8,18 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from envdoctor.fixes.modules.base import FileAttrs, FileDiff, Module, ModuleArgs, Plan, failed, ok, stat_op, write_plan
-from envdoctor.fixes.remote import content_of
+from envdoctor.fixes.modules.base import (
+    FileAttrs,
+    FileDiff,
+    Module,
+    ModuleArgs,
+    Plan,
+    failed,
+    ok,
+    stat_op,
+    write_plan,
+)
+from envdoctor.fixes.ops import StatResult, SymlinkOp
 
 
 class LineInFileArgs(FileAttrs):
@@ -39,12 +49,12 @@ def _join(lines: list[str]) -> str:
     return "".join(x + "\n" for x in lines)
 
 
-def _missing(a, st: dict) -> Plan | None:
+def _missing(a, st: StatResult) -> Plan | None:
     """lineinfile/blockinfile on a file that does not exist: nothing to remove, refused (create: false),
     or None: go on and create it. One that could not be stat-ed or read is a failure naming it: it may
     well hold the line (reporting "nothing to remove" there would be a false success)."""
-    if st.get("error"):
-        return failed(st["error"])
+    if st.error:
+        return failed(st.error)
     if a.state == "absent":
         return ok(f"{a.path}: absent, nothing to remove")
     if not a.create:
@@ -60,13 +70,13 @@ class LineInFile(Module):
     def reads(self, a):
         return [stat_op(a.path)]
 
-    def plan(self, a: LineInFileArgs, state):
-        st = state[0]
+    def plan(self, a: LineInFileArgs, state: list[StatResult]):
+        (st,) = state
         if a.state == "present" and a.line is None:
             return failed("lineinfile: `line` is needed with state: present")
-        if (st.get("error") or not st.get("exists")) and (refused := _missing(a, st)):
+        if (st.error or not st.exists) and (refused := _missing(a, st)):
             return refused
-        text = content_of(st)
+        text = st.text
         lines = _lines(text)
         rx = re.compile(a.regexp) if a.regexp else None
         match = (lambda s: bool(rx.search(s))) if rx else (lambda s: s == a.line)
@@ -102,11 +112,11 @@ class BlockInFile(Module):
     def reads(self, a):
         return [stat_op(a.path)]
 
-    def plan(self, a: BlockInFileArgs, state):
-        st = state[0]
-        if (st.get("error") or not st.get("exists")) and (refused := _missing(a, st)):
+    def plan(self, a: BlockInFileArgs, state: list[StatResult]):
+        (st,) = state
+        if (st.error or not st.exists) and (refused := _missing(a, st)):
             return refused
-        text = content_of(st)
+        text = st.text
         lines = _lines(text)
         begin, end = a.marker.replace("{mark}", "BEGIN"), a.marker.replace("{mark}", "END")
         block = [begin] + _lines(a.block) + [end] if a.state == "present" else []
@@ -136,8 +146,9 @@ class Copy(Module):
     def reads(self, a):
         return [stat_op(a.path)]
 
-    def plan(self, a: CopyArgs, state):
-        return write_plan(a.path, state[0], a.content, a, "content in place", a.create_parents, a.backup)
+    def plan(self, a: CopyArgs, state: list[StatResult]):
+        (st,) = state
+        return write_plan(a.path, st, a.content, a, "content in place", a.create_parents, a.backup)
 
 
 class JsonMergeArgs(FileAttrs):
@@ -168,9 +179,9 @@ class JsonMerge(Module):
     def reads(self, a):
         return [stat_op(a.path)]
 
-    def plan(self, a: JsonMergeArgs, state):
-        st = state[0]
-        text = content_of(st)
+    def plan(self, a: JsonMergeArgs, state: list[StatResult]):
+        (st,) = state
+        text = st.text
         if text is None:
             if not a.create:
                 return failed(f"{a.path} does not exist (create: false)")
@@ -207,17 +218,16 @@ class Symlink(Module):
     def reads(self, a):
         return [stat_op(a.path, read=False), stat_op(a.target, read=False)]
 
-    def plan(self, a: SymlinkArgs, state):
+    def plan(self, a: SymlinkArgs, state: list[StatResult]):
         st, tgt = state
-        if a.require_target and not tgt.get("exists"):
+        if a.require_target and not tgt.exists:
             return failed(f"{a.target} does not exist; not pointing {a.path} at it")
-        if st.get("type") == "link" and st.get("link_target") == a.target:
+        if st.type == "link" and st.link_target == a.target:
             return ok(f"{a.path} -> {a.target} already")
-        if st.get("type") == "dir":
+        if st.type == "dir":
             return failed(f"{a.path} is a directory, not a link; not replacing it")
-        if st.get("type") == "file" and not a.force:
+        if st.type == "file" and not a.force:
             return failed(f"{a.path} is a regular file, not a link (force: true replaces it, keeping a backup)")
-        before = f"-> {st['link_target']}\n" if st.get("type") == "link" else (
-            None if not st.get("exists") else f"({st.get('type')})\n")
+        before = f"-> {st.link_target}\n" if st.type == "link" else (None if not st.exists else f"({st.type})\n")
         return Plan(True, f"{a.path} -> {a.target}", diffs=[FileDiff(a.path, before, f"-> {a.target}\n")],
-                    ops=[{"op": "symlink", "path": a.path, "target": a.target, "force": a.force}])
+                    ops=[SymlinkOp(path=a.path, target=a.target, force=a.force)])

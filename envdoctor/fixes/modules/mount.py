@@ -6,8 +6,17 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from envdoctor.fixes.modules.base import FileAttrs, Module, ModuleArgs, Plan, failed, stat_op, write_plan
-from envdoctor.fixes.remote import content_of
+from envdoctor.fixes.modules.base import (
+    FileAttrs,
+    Module,
+    ModuleArgs,
+    Plan,
+    failed,
+    stat_op,
+    write_plan,
+)
+from envdoctor.fixes.modules.command import interpret_exec
+from envdoctor.fixes.ops import ExecOp, OpResult, StatResult
 
 
 class MountArgs(ModuleArgs):
@@ -67,11 +76,11 @@ class Mount(Module):
     def reads(self, a: MountArgs):
         return [stat_op(a.fstab), stat_op("/proc/self/mounts"), stat_op("/proc/meminfo")]
 
-    def plan(self, a: MountArgs, state):
+    def plan(self, a: MountArgs, state: list[StatResult]):
         fst, mounts_st, mem_st = state
-        if fst.get("error"):
-            return failed(fst["error"])
-        text = content_of(fst) or ""
+        if fst.error:
+            return failed(fst.error)
+        text = fst.text or ""
         entry = f"{a.src}\t{a.path}\t{a.fstype}\t{a.opts}\t{a.dump}\t{a.passno}"
         lines = text.splitlines()
         idx = [i for i, ln in enumerate(lines)
@@ -88,31 +97,29 @@ class Mount(Module):
         plan = write_plan(a.fstab, fst, new_text, FileAttrs(), f"fstab entry for {a.path}")
         if plan.failed or a.state == "present":
             return plan
-        mounts = content_of(mounts_st) or ""
+        mounts = mounts_st.text or ""
         mem_total = None
-        for ln in (content_of(mem_st) or "").splitlines():
+        for ln in (mem_st.text or "").splitlines():
             if ln.startswith("MemTotal:"):
                 mem_total = int(ln.split()[1]) * 1024
         live = [ln.split() for ln in mounts.splitlines() if len(ln.split()) >= 4 and ln.split()[1] == a.path]
         if not live:
-            op = {"op": "exec", "argv": ["mount", a.path], "timeout": 120}
+            op = ExecOp(argv=["mount", a.path], timeout=120)
             why = f"mount {a.path}"
         else:
             missing = options_differ(a.opts, live[-1][3], mem_total)
             if not missing:
                 return plan
             opts = ",".join(o for o in a.opts.split(",") if o != "defaults")
-            op = {"op": "exec", "argv": ["mount", "-o", f"remount,{opts}", a.path], "timeout": 120}
+            op = ExecOp(argv=["mount", "-o", f"remount,{opts}", a.path], timeout=120)
             why = f"remount {a.path} ({', '.join(missing)}; now {live[-1][3]})"
-        from envdoctor.fixes.modules.command import _interpret_exec
-
         n_file_ops = len(plan.ops)
 
-        def interpret(results):
+        def interpret(results: list[OpResult]):
             for r in results[:n_file_ops]:
-                if r.get("error"):
-                    return False, r["error"]
-            return _interpret_exec(" ".join(op["argv"]))(results[n_file_ops:])
+                if r.error:
+                    return False, r.error
+            return interpret_exec(op.shown)(results[n_file_ops:])
 
         msgs = ([plan.msg] if plan.changed else []) + [why]
         return Plan(True, "; ".join(msgs), diffs=plan.diffs, ops=plan.ops + [op], interpret=interpret)

@@ -7,7 +7,8 @@ from typing import Literal
 from pydantic import field_validator
 
 from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan, failed, ok
-from envdoctor.fixes.modules.command import _interpret_exec
+from envdoctor.fixes.modules.command import interpret_exec
+from envdoctor.fixes.ops import ExecOp, ExecResult
 
 
 class PackageArgs(ModuleArgs):
@@ -37,10 +38,11 @@ class Package(Module):
             "command -v dnf >/dev/null && echo manager=dnf || echo manager=yum; "
             f"for p in {q}; do rpm -q \"$p\" >/dev/null 2>&1 && echo \"$p yes\" || echo \"$p no\"; done; "
             "else echo manager=none; fi")
-        return [{"op": "exec", "shell": script, "timeout": 60}]
+        return [ExecOp(shell=script, timeout=60)]
 
-    def plan(self, a: PackageArgs, state):
-        out = state[0].get("stdout", "").splitlines()
+    def plan(self, a: PackageArgs, state: list[ExecResult]):
+        (query,) = state
+        out = query.stdout.splitlines()
         manager = next((x.split("=", 1)[1] for x in out if x.startswith("manager=")), "none")
         if a.manager != "auto":
             manager = a.manager
@@ -56,4 +58,4 @@ class Package(Module):
             argv = [manager, "install", "-y", *missing]
         shown = " ".join(argv)
         return Plan(True, f"install with {manager}: {', '.join(missing)}",
-                    ops=[{"op": "exec", "argv": argv, "timeout": 1800}], interpret=_interpret_exec(shown))
+                    ops=[ExecOp(argv=argv, timeout=1800)], interpret=interpret_exec(shown))

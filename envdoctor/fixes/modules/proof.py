@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan
+from envdoctor.fixes.ops import ExecOp, ExecResult
 from envdoctor.models import Status
 from envdoctor.proof import STDIN
 from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
@@ -35,17 +36,17 @@ class Proof(Module):
     def plan(self, a: ProofArgs, state):
         argv = build_argv(command_words(a.python), device=a.device, arch=a.arch, time_budget=a.time_budget,
                           batch_size=a.batch_size, steps=a.steps, image_size=a.image_size, ddp=a.ddp)
-        op = {"op": "exec", "argv": argv, "stdin": STDIN.decode(), "timeout": a.time_budget + TRANSPORT_SLACK_S}
+        op = ExecOp(argv=argv, stdin=STDIN.decode(), timeout=a.time_budget + TRANSPORT_SLACK_S)
         return Plan(True, f"proof-run on {a.device} ({a.arch or 'default model'}, {a.time_budget:g} s budget)",
                     ops=[op], interpret=_interpret(a))
 
 
 def _interpret(a: ProofArgs):
-    def interpret(results):
+    def interpret(results: list[ExecResult]):
         r = results[0]
-        result, _events = parse_lines(r.get("stdout") or "")
+        result, _events = parse_lines(r.stdout)
         if result is None:
-            tail = (r.get("stderr") or "").strip().splitlines()[-3:]
+            tail = r.stderr.strip().splitlines()[-3:]
             return False, "the proof-run gave no result" + (": " + " | ".join(tail) if tail else "")
         verdict = judge(result, allow_cpu=a.allow_cpu)
         return verdict.status in (Status.PASS, Status.WARN), f"proof-run {verdict.status.value}: {verdict.summary}"

@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import model_validator
 
 from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan, failed, ok
-from envdoctor.fixes.modules.command import _interpret_exec
+from envdoctor.fixes.modules.command import interpret_exec
+from envdoctor.fixes.ops import ExecOp, ExecResult
 
 
 class ServiceArgs(ModuleArgs):
@@ -44,18 +45,17 @@ class Service(Module):
     doc = "Start/restart/enable a systemd unit (as a handler: once, at the end, when notified)."
 
     def reads(self, a: ServiceArgs):
-        ops = [{"op": "exec", "argv": ["systemctl", "is-system-running"], "timeout": 30}]
+        ops = [ExecOp(argv=["systemctl", "is-system-running"], timeout=30)]
         if a.name:
-            ops += [{"op": "exec", "argv": ["systemctl", "is-active", a.name], "timeout": 30},
-                    {"op": "exec", "argv": ["systemctl", "is-enabled", a.name], "timeout": 30}]
+            ops += [ExecOp(argv=["systemctl", "is-active", a.name], timeout=30),
+                    ExecOp(argv=["systemctl", "is-enabled", a.name], timeout=30)]
         return ops
 
-    def plan(self, a: ServiceArgs, state):
+    def plan(self, a: ServiceArgs, state: list[ExecResult]):
         running = state[0]
-        said = running.get("stdout", "").strip() or running.get("stderr", "").strip()
-        if running.get("not_found") or said in ("offline", "") or "not been booted with systemd" in running.get(
-                "stderr", ""):
-            why = "no systemctl on this host" if running.get("not_found") else \
+        said = running.stdout.strip() or running.stderr.strip()
+        if running.not_found or said in ("offline", "") or "not been booted with systemd" in running.stderr:
+            why = "no systemctl on this host" if running.not_found else \
                 f"systemd is not running on this host (systemctl is-system-running: {said or 'no answer'})"
             return Plan(False, why, skipped=f"{why}: skipped; manual step: {_manual_step(a)}")
         cmds: list[list[str]] = []
@@ -64,9 +64,10 @@ class Service(Module):
         if a.daemon_reload:
             cmds.append(["systemctl", "daemon-reload"])
         if a.name:
-            active = state[1].get("stdout", "").strip() == "active"
-            enabled = state[2].get("stdout", "").strip()
-            said = state[2].get("stderr", "") + state[2].get("stdout", "")
+            is_active, is_enabled = state[1], state[2]
+            active = is_active.stdout.strip() == "active"
+            enabled = is_enabled.stdout.strip()
+            said = is_enabled.stderr + is_enabled.stdout
             if "No such file" in said or "not-found" in said:
                 return failed(f"unit {a.name} is not installed on this host")
             if a.enabled is True and enabled not in ("enabled", "enabled-runtime", "static", "alias"):
@@ -83,11 +84,11 @@ class Service(Module):
             return ok(f"{a.name}: already {a.state or ''}{' and ' if a.state and a.enabled else ''}"
                       f"{'enabled' if a.enabled else ''}".strip())
         shown = "; ".join(" ".join(c) for c in cmds)
-        ops = [{"op": "exec", "argv": c, "timeout": 300} for c in cmds]
+        ops = [ExecOp(argv=c, timeout=300) for c in cmds]
 
-        def interpret(results):
+        def interpret(results: list[ExecResult]):
             for c, r in zip(cmds, results):
-                good, msg = _interpret_exec(" ".join(c))([r])
+                good, msg = interpret_exec(" ".join(c))([r])
                 if not good:
                     return False, msg
             return True, f"ran: {shown}"
