@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from envdoctor.catalog import load_catalog  # noqa: E402
+from envdoctor.diagnosis.catalog import load_catalog  # noqa: E402
 from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, labelled_cases, split_of  # noqa: E402
 
 

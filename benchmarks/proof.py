@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from envdoctor.hosts.targets import LOCAL  # noqa: E402
 from envdoctor.proof.stage import run_proof  # noqa: E402
-from envdoctor.targets import LOCAL  # noqa: E402
 
 
 def plain_loop(device: str, arch: str, image_size: int, batch: int, warmup: int, steps: int) -> float:

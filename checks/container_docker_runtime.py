@@ -2,8 +2,8 @@
 
 import shlex
 
-from envdoctor.catalog import check, from_cause, passed, skip, unknown
-from envdoctor.docker_daemon import docker_daemon
+from envdoctor.diagnosis.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.docker_daemon import docker_daemon
 from envdoctor.knowledge import load
 from envdoctor.models import Status
 from envdoctor.parsers.docker import CONTAINER_SIGNATURES

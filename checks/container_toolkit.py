@@ -1,9 +1,8 @@
 """NVIDIA Container Toolkit present where a container engine is, and its hook errors."""
 
-from envdoctor.catalog import cause_among, check, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.catalog import cause_among, check, from_cause, passed, skip, unknown
 from envdoctor.knowledge import signatures
 from envdoctor.models import Status
-
 
 
 def _hook_cause(facts, sid: str) -> str | None:

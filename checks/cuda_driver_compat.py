@@ -1,9 +1,10 @@
 """Check: the NVIDIA driver runs the CUDA runtime the installed torch was built with."""
 
-from envdoctor.catalog import check, from_cause, passed, skip, unknown
-from envdoctor.cuda_compat import forward_compat_supported, min_driver_for, minor_compat_floor
+from envdoctor.diagnosis.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.cuda_compat import forward_compat_supported, min_driver_for, minor_compat_floor
+from envdoctor.diagnosis.torch_evidence import (driver_view, gpus_seen, no_driver_evidence, no_gpu_evidence,
+                                                wheel_suggestion)
 from envdoctor.models import Status
-from envdoctor.torch_evidence import driver_view, gpus_seen, no_driver_evidence, no_gpu_evidence, wheel_suggestion
 from envdoctor.versions import release
 
 _TOO_OLD_KINDS = ("torch_driver_too_old",)  # signature ids (kinds of TorchErrorSeen)

@@ -3,10 +3,10 @@
 import re
 import shlex
 
-from envdoctor.catalog import check, from_cause, passed, unknown
-from envdoctor.cuda_compat import forward_compat_supported, minor_compat_floor
+from envdoctor.diagnosis.catalog import check, from_cause, passed, unknown
+from envdoctor.diagnosis.cuda_compat import forward_compat_supported, minor_compat_floor
+from envdoctor.diagnosis.torch_evidence import driver_view, gpus_seen
 from envdoctor.models import Status
-from envdoctor.torch_evidence import driver_view, gpus_seen
 from envdoctor.versions import release
 
 _CUDA_DIR = re.compile(r"(/(?:usr/local|opt)/cuda(?:-(\d+\.\d+))?)(?:/|$)")

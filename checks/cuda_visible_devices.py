@@ -2,7 +2,7 @@
 
 import re
 
-from envdoctor.catalog import check, from_cause, passed, unknown
+from envdoctor.diagnosis.catalog import check, from_cause, passed, unknown
 from envdoctor.models import Status
 
 

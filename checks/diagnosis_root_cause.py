@@ -1,7 +1,7 @@
 """The root cause: failure signatures seen plus the facts, reasoned over the knowledge base."""
 
-from envdoctor.catalog import Outcome, check
-from envdoctor.conclusion import root_cause_of, root_cause_result
+from envdoctor.diagnosis.catalog import Outcome, check
+from envdoctor.diagnosis.conclusion import root_cause_of, root_cause_result
 
 
 @check("root_cause", "Root cause", order=5)

@@ -1,6 +1,6 @@
 """GPU configuration a training job depends on: persistence mode, NVSwitch fabric manager, MIG."""
 
-from envdoctor.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.models import Status
 from envdoctor.parsers.signatures import lines_of
 

@@ -3,7 +3,7 @@ libraries (NVML)."""
 
 import re
 
-from envdoctor.catalog import check, fail, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.catalog import check, fail, from_cause, passed, skip, unknown
 from envdoctor.models import Status
 from envdoctor.parsers.driver_state import library_versions
 from envdoctor.parsers.signatures import lines_of

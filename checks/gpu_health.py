@@ -2,7 +2,7 @@
 
 from collections import OrderedDict
 
-from envdoctor.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.catalog import check, from_cause, passed, skip, unknown
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import load
 from envdoctor.models import Status

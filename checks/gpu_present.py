@@ -1,6 +1,6 @@
 """Is there an NVIDIA GPU, and can the driver (NVML, nvidia-smi) see every one on the PCI bus?"""
 
-from envdoctor.catalog import check, fail, from_cause, passed, unknown
+from envdoctor.diagnosis.catalog import check, fail, from_cause, passed, unknown
 from envdoctor.models import Status
 from envdoctor.parsers.nvidia_smi import normalize_bus_id
 

@@ -1,7 +1,7 @@
 """Security: docker's daemon on TCP without TLS, the docker group, privileged or socket-mounting containers."""
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
-from envdoctor.docker_daemon import docker_daemon
+from envdoctor.diagnosis.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.diagnosis.docker_daemon import docker_daemon
 from envdoctor.models import Fix
 from envdoctor.parsers.security import is_loopback
 

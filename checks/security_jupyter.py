@@ -1,6 +1,6 @@
 """Security: Jupyter servers reachable beyond loopback, without a token, or running as root."""
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.diagnosis.catalog import check, fail, passed, skip, unknown, warn
 from envdoctor.facts.security import JupyterServer
 from envdoctor.models import Fix
 from envdoctor.parsers.security import is_loopback

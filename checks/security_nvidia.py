@@ -1,10 +1,10 @@
 """Security: the NVIDIA Container Toolkit and the driver against NVIDIA's security bulletins."""
 
-from envdoctor.catalog import check, passed, skip, unknown, warn
+from envdoctor.diagnosis.catalog import check, passed, skip, unknown, warn
+from envdoctor.diagnosis.security_bulletins import (Bulletin, driver_findings, installed_driver, toolkit_findings,
+                                                    toolkit_versions)
 from envdoctor.knowledge import load
 from envdoctor.models import Fix
-from envdoctor.security_bulletins import (Bulletin, driver_findings, installed_driver, toolkit_findings,
-                                          toolkit_versions)
 from envdoctor.versions import release
 
 

@@ -1,6 +1,6 @@
 """Security: sshd's effective configuration (`sshd -T`) on a reachable address."""
 
-from envdoctor.catalog import check, fail, passed, skip, unknown, warn
+from envdoctor.diagnosis.catalog import check, fail, passed, skip, unknown, warn
 from envdoctor.models import Fix
 from envdoctor.parsers.security import passwords_accepted, sshd_reachable
 

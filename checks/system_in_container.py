@@ -1,6 +1,6 @@
 """Whether envdoctor runs inside a container (informational)."""
 
-from envdoctor.catalog import check, passed, unknown
+from envdoctor.diagnosis.catalog import check, passed, unknown
 
 
 @check("in_container", "Inside a container or on the host", order=700)

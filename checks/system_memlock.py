@@ -1,6 +1,6 @@
 """Locked-memory limit (ulimit -l) for NCCL over InfiniBand/RoCE (GPUDirect RDMA)."""
 
-from envdoctor.catalog import check, from_cause, passed, unknown
+from envdoctor.diagnosis.catalog import check, from_cause, passed, unknown
 from envdoctor.knowledge import load
 from envdoctor.models import Status
 

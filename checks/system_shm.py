@@ -1,6 +1,6 @@
 """/dev/shm size vs what PyTorch DataLoader workers need."""
 
-from envdoctor.catalog import check, from_cause, passed, unknown
+from envdoctor.diagnosis.catalog import check, from_cause, passed, unknown
 from envdoctor.knowledge import load
 from envdoctor.models import Status
 

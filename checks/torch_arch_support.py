@@ -1,11 +1,11 @@
 """Check: torch ships kernels for every GPU's compute capability."""
 
-from envdoctor.catalog import check, fail, from_cause, passed, skip, unknown
-from envdoctor.cuda_compat import arch_coverage
+from envdoctor.diagnosis.catalog import check, fail, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.cuda_compat import arch_coverage
+from envdoctor.diagnosis.torch_evidence import gpus_seen, no_gpu_evidence, python_cmd, reinstall_command
 from envdoctor.knowledge import load, signatures
 from envdoctor.models import Status
 from envdoctor.parsers.signatures import scan_signatures
-from envdoctor.torch_evidence import gpus_seen, no_gpu_evidence, python_cmd, reinstall_command
 from envdoctor.versions import release
 
 # The signatures that say a kernel has no binary for the GPU: only these mean the wheel lacks the arch

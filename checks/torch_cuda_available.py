@@ -1,11 +1,11 @@
 """Check: torch.cuda.is_available(), with the root cause when it is False."""
 
-from envdoctor.catalog import check, fail, from_cause, passed, skip, unknown, warn
+from envdoctor.diagnosis.catalog import check, fail, from_cause, passed, skip, unknown, warn
+from envdoctor.diagnosis.root_cause import diagnose
+from envdoctor.diagnosis.torch_evidence import gpus_seen
 from envdoctor.knowledge import signatures
 from envdoctor.models import Fix, Status
 from envdoctor.parsers.torch_errors import DEVICE_COUNT_CALL
-from envdoctor.root_cause import diagnose
-from envdoctor.torch_evidence import gpus_seen
 
 
 # torch's own words at is_available(): a paste holding one of these shows its result was False

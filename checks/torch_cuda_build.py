@@ -1,9 +1,9 @@
 """Check: the installed torch is a CUDA build, not a CPU-only wheel."""
 
-from envdoctor.catalog import check, from_cause, passed, skip, unknown
-from envdoctor.cuda_compat import wheel_index
+from envdoctor.diagnosis.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.torch_evidence import no_gpu_evidence, python_cmd, wheel_suggestion
+from envdoctor.knowledge import wheel_index
 from envdoctor.models import Status
-from envdoctor.torch_evidence import no_gpu_evidence, python_cmd, wheel_suggestion
 
 
 @check("torch_cuda_build", "PyTorch is built with CUDA", order=410)

@@ -1,8 +1,8 @@
 """Check: torch imports in the diagnosed interpreter."""
 
-from envdoctor.catalog import cause_among, check, from_cause, passed, unknown
+from envdoctor.diagnosis.catalog import cause_among, check, from_cause, passed, unknown
+from envdoctor.diagnosis.torch_evidence import python_cmd, wheel_suggestion
 from envdoctor.models import Status
-from envdoctor.torch_evidence import python_cmd, wheel_suggestion
 
 
 @check("torch_installed", "PyTorch is importable", order=400)

@@ -1,10 +1,10 @@
 """Check: torchvision is the release paired with the installed torch."""
 
-from envdoctor.catalog import check, from_cause, passed, skip, unknown
-from envdoctor.cuda_compat import torchvision_for, wheel_index
-from envdoctor.knowledge import load
+from envdoctor.diagnosis.catalog import check, from_cause, passed, skip, unknown
+from envdoctor.diagnosis.cuda_compat import torchvision_for
+from envdoctor.diagnosis.torch_evidence import python_cmd
+from envdoctor.knowledge import load, wheel_index
 from envdoctor.models import Status
-from envdoctor.torch_evidence import python_cmd
 from envdoctor.versions import release
 
 

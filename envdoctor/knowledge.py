@@ -189,11 +189,13 @@ class KnowledgeError(RuntimeError):
 _TORCH_INDEX = re.compile(r"\{torch_index:(\w+)\}")
 
 
-def _with_torch_index(cause: dict) -> dict:
-    """Fix texts name a PyTorch wheel index as `{torch_index:cu126}`: its URL lives once, in
-    torch_releases.yaml."""
-    from envdoctor.cuda_compat import wheel_index  # cuda_compat imports this module
+def wheel_index(tag: str) -> str:
+    """The PyTorch wheel index of a variant ("cu126", "cpu"): its URL lives once, in torch_releases.yaml."""
+    return load("torch_releases")["wheel_index_url"].format(tag=tag)
 
+
+def _with_torch_index(cause: dict) -> dict:
+    """Fix texts name a PyTorch wheel index as `{torch_index:cu126}`."""
     fill = lambda text: _TORCH_INDEX.sub(lambda m: wheel_index(m.group(1)), text) if isinstance(text, str) else text  # noqa: E731
     out = dict(cause)
     for key in ("fix", "windows"):

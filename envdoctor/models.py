@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, WithJsonSchema, model_serializer
 
-
 # A figure as measured or published: 2791 stays 2791 and 1.5 stays 1.5 in the JSON (a `float` field would write
 # 2791.0), and the schema says "number".
 Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
@@ -122,7 +121,7 @@ class TrainingVerdict(str, Enum):
 
 
 class BottomLine(BaseModel):
-    """The last line of a report, derived from the root cause and the checks (envdoctor/conclusion.py)."""
+    """The last line of a report, derived from the root cause and the checks (envdoctor/diagnosis/conclusion.py)."""
 
     verdict: TrainingVerdict
     text: str
@@ -131,7 +130,7 @@ class BottomLine(BaseModel):
 
 
 class Headline(Sparse):
-    """The few facts the fleet table shows per host (envdoctor/diagnose.py); null when not known, no key at
+    """The few facts the fleet table shows per host (envdoctor/diagnosis/diagnose.py); null when not known, no key at
     all for a host that could not be evaluated."""
 
     gpu: str | None = Field(None, description="GPU model name(s), comma-separated")
@@ -327,7 +326,7 @@ class NotStarted(BaseModel):
     hosts: list[str] = Field(default_factory=list)
 
 
-# ---------------------------------------------------------------- several hosts (envdoctor/fleet.py)
+# ---------------------------------------------------------------- several hosts (envdoctor/hosts/fleet.py)
 
 class _RowKey(Sparse):
     host: str

@@ -133,9 +133,9 @@ def diagnose_paste(text: str, checks):
     """What `check --from` gives for this pasted text: (named cause class, failing check ids, report).
     The named class is the root cause's when it is established or the most likely one, "undetermined" when
     a failure is recognised but its cause is not determined, else "healthy"."""
-    from envdoctor.bundle import Bundle
-    from envdoctor.diagnose import report_from_bundle
-    from envdoctor.paste import clean
+    from envdoctor.diagnosis.bundle import Bundle
+    from envdoctor.diagnosis.diagnose import report_from_bundle
+    from envdoctor.diagnosis.paste import clean
 
     report, _ = report_from_bundle(Bundle(host="paste", pastes=[clean(text)]), checks)
     h = report

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envdoctor.catalog import load_catalog, run_checks
 from envdoctor.cli.common import exit_code
-from envdoctor.conclusion import conclude
+from envdoctor.diagnosis.catalog import load_catalog, run_checks
+from envdoctor.diagnosis.conclusion import conclude
 from envdoctor.facts import HostFacts
 from envdoctor.facts.diagnosis import SignatureSeen
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import signatures
 from envdoctor.models import HostReport, HostStatus, Status, TrainingVerdict
-from tests.corpus import corpus_body, diagnose_paste, labelled_cases, is_blind
+from tests.corpus import corpus_body, diagnose_paste, is_blind, labelled_cases
 
 CHECKS = load_catalog()
 

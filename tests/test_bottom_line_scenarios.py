@@ -10,9 +10,9 @@ import sys
 
 from click.testing import CliRunner
 
-from envdoctor.catalog import load_catalog
 from envdoctor.cli import main
-from envdoctor.conclusion import conclude
+from envdoctor.diagnosis.catalog import load_catalog
+from envdoctor.diagnosis.conclusion import conclude
 from envdoctor.facts import HostFacts
 from envdoctor.models import CheckResult, Status, TrainingVerdict
 from envdoctor.parsers.python_session import session_values

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
 from envdoctor.errors import UserError
-from envdoctor.gather import gather
-from envdoctor.transport import LocalTransport
+from envdoctor.hosts.transport import LocalTransport
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import zlib
 import pytest
 from click.testing import CliRunner
 
-import envdoctor.bundle as bundle_mod
-from envdoctor.bundle import Bundle, Section
+import envdoctor.diagnosis.bundle as bundle_mod
 from envdoctor.cli import main
+from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.errors import UserError
 
 

@@ -5,7 +5,7 @@ labelled corpus files (tests/corpus.py)."""
 
 import pytest
 
-from envdoctor.catalog import load_catalog
+from envdoctor.diagnosis.catalog import load_catalog
 from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, labelled_cases, is_blind
 
 # Cases envdoctor does not diagnose right yet (measured by benchmarks/diagnosis_accuracy.py; each blind split

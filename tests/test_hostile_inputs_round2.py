@@ -282,7 +282,7 @@ def test_paste_from_stdin_dash_and_dev_stdin(tmp_path):
 
 def test_bundle_tarball_through_a_descriptor_like_process_substitution(tmp_path):
     """Constructed: `--from <(cat bundle.tar.gz)`: /dev/fd/N of a pipe; the format is found from the bytes."""
-    from envdoctor.bundle import Bundle, Section
+    from envdoctor.diagnosis.bundle import Bundle, Section
 
     tgz = tmp_path / "b.tar.gz"
     Bundle(host="gpu7", sections={"uname": Section(cmd="uname -a", rc=0, stdout="Linux gpu7\n")}).save(tgz)

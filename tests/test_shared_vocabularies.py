@@ -140,7 +140,7 @@ def test_the_marker_line_is_replaced_once_or_not_at_all():
 
 # Python strings allowed to name GPU models, with the reason. Keep it short; shrink it.
 GPU_NAME_ALLOWED = {
-    "envdoctor/root_cause.py": "_nvswitch guesses an NVSwitch system from SXM/HGX names (a form factor, not the "
+    "envdoctor/diagnosis/root_cause.py": "_nvswitch guesses an NVSwitch system from SXM/HGX names (a form factor, not the "
                                "GPU class); the reasoning is its owner's to move into data",
 }
 

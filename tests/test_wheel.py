@@ -24,7 +24,7 @@ def test_wheel_installs_and_checks(tmp_path):
     assert repo_playbooks <= set(names)
     assert {"envdoctor/probe/script/main.py", "envdoctor/proof/script/launch.py"} <= set(names)  # the sent scripts
     assert "envdoctor/playbooks/README.md" in names  # the when: language, next to the playbooks
-    assert {"envdoctor/report/html_page.html", "envdoctor/report/html_page.js", "envdoctor/slurm_task.py"} <= set(names)
+    assert {"envdoctor/report/html_page.html", "envdoctor/report/html_page.js", "envdoctor/slurm/task.py"} <= set(names)
     assert any(n.endswith(".dist-info/LICENSE") or "/licenses/LICENSE" in n for n in names), names
 
     # A fresh venv; dependencies come from this interpreter's site-packages (no index needed).

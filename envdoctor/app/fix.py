@@ -9,22 +9,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from envdoctor.catalog import Check
+from envdoctor.diagnosis.catalog import Check
 from envdoctor.errors import UserError
-from envdoctor.fixes.executor import (
-    HandlerQueue,
-    HostRecap,
-    TaskRecord,
-    run_handlers,
-    run_playbook,
-)
+from envdoctor.fixes.executor import HandlerQueue, HostRecap, TaskRecord, run_handlers, run_playbook
 from envdoctor.fixes.playbook import Playbook, find_playbook, load_playbook
 from envdoctor.fixes.session import OpenHost
-from envdoctor.inventory import resolve
+from envdoctor.hosts.inventory import resolve
+from envdoctor.hosts.runner import DEFAULT_FORKS, run_hosts
+from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import CheckResult, HostReport, Status
 from envdoctor.redact import redact_obj
-from envdoctor.runner import DEFAULT_FORKS, run_hosts
-from envdoctor.targets import LOCAL, Target
 
 R = TypeVar("R")
 

@@ -9,20 +9,19 @@ from pathlib import Path
 import click
 
 from envdoctor import __version__
-from envdoctor.bundle import Bundle, no_surrogates
-from envdoctor.catalog import load_catalog
-from envdoctor.cli.common import (checks_dir_option, debug_option, emit_report, exit_code, json_option,
-                                  redacted)
+from envdoctor.cli.common import checks_dir_option, debug_option, emit_report, exit_code, json_option, redacted
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.progress import Phases
 from envdoctor.cli.selection_options import select_checks, selection_options
 from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
-from envdoctor.conclusion import with_proof as conclude_with_proof
-from envdoctor.diagnose import diagnose_target, report_from_bundle
+from envdoctor.diagnosis.bundle import Bundle, no_surrogates
+from envdoctor.diagnosis.catalog import load_catalog
+from envdoctor.diagnosis.conclusion import with_proof as conclude_with_proof
+from envdoctor.diagnosis.diagnose import diagnose_target, report_from_bundle
+from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import HostReport, HostStatus, NotStarted, Report, Status
 from envdoctor.report.printable import printable
-from envdoctor.targets import LOCAL, Target
 
 
 @click.command("check")
@@ -68,7 +67,7 @@ def command(targets, from_paths, python, verbose, only, skip, no_torch, inventor
             with phases_for(p, as_json).phase(f"recognising what {printable(str(p))} shows"):
                 hosts.append(report_from_bundle(b, checks, debug)[0])
     elif use_slurm:
-        from envdoctor.fleet import fleet_summary
+        from envdoctor.hosts.fleet import fleet_summary
 
         hosts = check_through_slurm(checks, partition=partition, nodelist=nodelist, python=python, timeout=timeout,
                                     proof=proof, debug=debug, as_json=as_json, no_torch=no_torch)
@@ -80,15 +79,15 @@ def command(targets, from_paths, python, verbose, only, skip, no_torch, inventor
         hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout, proof=proof,
                                 no_torch=no_torch, phases=Phases.for_stderr(quiet=as_json)))
     else:
-        from envdoctor.fleet import fleet_summary
-        from envdoctor.inventory import resolve
-        from envdoctor.runner import run_hosts
+        from envdoctor.hosts.fleet import fleet_summary
+        from envdoctor.hosts.inventory import resolve
+        from envdoctor.hosts.runner import run_hosts
 
         resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
         if golden and golden not in {t.name for t in resolved}:
             raise click.UsageError(f"--golden {golden!r} is not one of the targets")
         ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become, targets=resolved)
-        from envdoctor.gather import DEFAULT_TIMEOUT
+        from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT
 
         probe_limit = timeout or DEFAULT_TIMEOUT
         result = run_hosts(resolved, lambda t: check_host(t, checks, python=None, debug=debug, timeout=timeout,

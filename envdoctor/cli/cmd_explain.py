@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, close_names
+from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.errors import UserError
 from envdoctor.report.printable import printable
 

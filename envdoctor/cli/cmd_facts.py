@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from envdoctor.bundle import Bundle
 from envdoctor.cli.progress import Phases
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.targets import LOCAL
+from envdoctor.hosts.transport import LocalTransport, TransportError
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.report.printable import printable
-from envdoctor.targets import LOCAL
-from envdoctor.transport import LocalTransport, TransportError
 
 
 @click.command("facts")

@@ -9,10 +9,10 @@ import sys
 import click
 
 from envdoctor.app.fix import Fixer, FixRun, HostFix
-from envdoctor.catalog import load_catalog
 from envdoctor.cli.cmd_play import fix_options, reach_of
 from envdoctor.cli.common import checks_dir_option, json_option, use_color
 from envdoctor.cli.fleet_options import connect_options, target_options
+from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.fixes.playbook import parse_extra_vars
 from envdoctor.fixes.render import host_block, recap_lines
 from envdoctor.redact import redact

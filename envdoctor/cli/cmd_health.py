@@ -12,11 +12,11 @@ import time
 import click
 
 from envdoctor import __version__
-from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, debug_option, redacted
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.progress import Phases
 from envdoctor.cli.selection_options import select_checks, selection_options
+from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.models import Report
 from envdoctor.report.printable import printable as P
 
@@ -51,11 +51,11 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     On a node with no NVIDIA device at all the GPU checks do not drain it, unless --require-gpu.
 
     slurm.conf:  HealthCheckProgram=/usr/local/bin/envdoctor-health  (a script running `envdoctor health`)"""
-    from envdoctor import slurm
-    from envdoctor.diagnose import report_from_bundle
-    from envdoctor.gather import gather
-    from envdoctor.targets import LOCAL
-    from envdoctor.transport import LocalTransport, TransportError
+    from envdoctor.diagnosis.diagnose import report_from_bundle
+    from envdoctor.diagnosis.gather import gather
+    from envdoctor.hosts.targets import LOCAL
+    from envdoctor.hosts.transport import LocalTransport, TransportError
+    from envdoctor.slurm import nodes as slurm
 
     t0 = time.monotonic()
     node = node or slurm.this_node()

@@ -9,7 +9,7 @@ import click
 from envdoctor.cli.common import json_option
 from envdoctor.cli.fleet_options import target_options
 from envdoctor.errors import UserError
-from envdoctor.inventory import describe, resolve
+from envdoctor.hosts.inventory import describe, resolve
 from envdoctor.report.printable import printable
 
 

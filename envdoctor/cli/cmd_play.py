@@ -7,9 +7,9 @@ import json
 import click
 
 from envdoctor.app.fix import Reach, resolve_targets, run_play
-from envdoctor.catalog import load_catalog
 from envdoctor.cli.common import checks_dir_option, json_option, use_color
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
+from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.fixes.playbook import find_playbook, load_playbook, parse_extra_vars
 from envdoctor.fixes.render import host_block, recap_lines
 

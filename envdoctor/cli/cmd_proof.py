@@ -13,7 +13,9 @@ from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.slurm_options import proof_through_slurm, refuse_mixed, slurm_options
 from envdoctor.errors import UserError
-from envdoctor.inventory import resolve
+from envdoctor.hosts.inventory import resolve
+from envdoctor.hosts.runner import DEFAULT_FORKS, run_hosts
+from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import Fleet, HostReport, HostStatus, NotStarted, Proof, Report, Status
 from envdoctor.proof.progress import PhaseLines, ProgressBoard
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
@@ -21,8 +23,6 @@ from envdoctor.proof.stage import default_budget, host_report, run_multinode, ru
 from envdoctor.redact import redact
 from envdoctor.report.printable import printable
 from envdoctor.report.text import render_proof
-from envdoctor.runner import DEFAULT_FORKS, run_hosts
-from envdoctor.targets import LOCAL, Target
 
 
 @click.command("proof")

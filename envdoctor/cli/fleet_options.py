@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from envdoctor.errors import UserError
-from envdoctor.runner import DEFAULT_FORKS
+from envdoctor.hosts.runner import DEFAULT_FORKS
 
 BECOME_PASSWORD_ENV = "ENVDOCTOR_BECOME_PASSWORD"
 
@@ -66,7 +66,7 @@ def become_password(become: bool) -> str | None:
 def unlock_keys(targets) -> None:
     """Read the SSH keys the targets (and their jump hosts) log in with, before the fan-out: a
     passphrase-protected key is asked for once, here, not in the middle of the progress display."""
-    from envdoctor.transport.identities import identities
+    from envdoctor.hosts.transport.identities import identities
 
     for t in targets:
         for hop in [*t.proxy_jump, t]:

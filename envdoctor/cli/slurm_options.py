@@ -36,7 +36,7 @@ def say_for(as_json: bool):
 def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, debug, as_json,
                         no_torch=False) -> list[HostReport]:
     from envdoctor.cli.cmd_check import judge_proof
-    from envdoctor.slurm_fleet import probe_nodes, proof_nodes, select_nodes
+    from envdoctor.slurm.fleet import probe_nodes, proof_nodes, select_nodes
 
     say = say_for(as_json)
     ready, skipped, order = select_nodes(partition, nodelist)
@@ -61,9 +61,9 @@ def proof_through_slurm(*, partition, nodelist, multi_node, as_json, python, dev
     """`proof --slurm`: one task per node (each its own proof), or with --multi-node one job across the
     nodes. Returns the hosts' reports and the multi-node job's summary (None without --multi-node)."""
     from envdoctor.errors import UserError
+    from envdoctor.hosts.targets import Target
     from envdoctor.proof.stage import host_report
-    from envdoctor.slurm_fleet import multinode_nodes, proof_nodes, select_nodes
-    from envdoctor.targets import Target
+    from envdoctor.slurm.fleet import multinode_nodes, proof_nodes, select_nodes
 
     say = say_for(as_json)
     ready, skipped, order = select_nodes(partition, nodelist)

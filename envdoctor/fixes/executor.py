@@ -19,23 +19,13 @@ from envdoctor.facts import HostFacts
 from envdoctor.fixes.derived import derived
 from envdoctor.fixes.expr import ExprError, render, truth
 from envdoctor.fixes.modules import MODULES, FileDiff
-from envdoctor.fixes.ops import (
-    FILE_WRITES,
-    ExecOp,
-    Op,
-    OpResult,
-    PendingHandler,
-    PendingOp,
-    StatOp,
-    SymlinkResult,
-    WhichOp,
-    WriteResult,
-)
+from envdoctor.fixes.ops import (FILE_WRITES, ExecOp, Op, OpResult, PendingHandler, PendingOp, StatOp, SymlinkResult,
+                                 WhichOp, WriteResult)
 from envdoctor.fixes.playbook import Play, Playbook, Task, validate_args
 from envdoctor.fixes.remote import HelperError, Remote, lock_op
+from envdoctor.hosts.transport.base import TransportError
 from envdoctor.models import CheckResult
 from envdoctor.redact import redact_obj
-from envdoctor.transport.base import TransportError
 
 
 @dataclass

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from importlib.resources import files
 
 from envdoctor.fixes.ops import LockOp, Op, OpResult, UnlockOp, result_of
+from envdoctor.hosts.transport.base import Transport, TransportError
 from envdoctor.models import HostStatus
-from envdoctor.transport.base import Transport, TransportError
 
 
 def _helper_source() -> str:

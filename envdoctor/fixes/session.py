@@ -3,16 +3,15 @@ over that same transport. A host that cannot be reached is a HostSession with `r
 
 from __future__ import annotations
 
-
-from envdoctor.bundle import Bundle
-from envdoctor.catalog import Check
-from envdoctor.diagnose import report_from_bundle, transport_for
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.catalog import Check
+from envdoctor.diagnosis.diagnose import report_from_bundle, transport_for
+from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT, gather
 from envdoctor.fixes.executor import HostSession
 from envdoctor.fixes.remote import Remote, release
-from envdoctor.gather import DEFAULT_TIMEOUT, gather
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport.base import Transport, TransportError
 from envdoctor.models import HostReport
-from envdoctor.targets import Target
-from envdoctor.transport.base import Transport, TransportError
 
 
 class OpenHost:

@@ -5,7 +5,7 @@ for the blocks it recognises (so `check --from paste.txt` works with the same co
 
 from __future__ import annotations
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.facts import HostFacts
 
 

@@ -6,7 +6,7 @@ not there; a paste without docker output leaves it None."""
 
 from __future__ import annotations
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.facts.container import ContainerFacts
 from envdoctor.parsers import docker
 from envdoctor.parsers.system_facts import section_text

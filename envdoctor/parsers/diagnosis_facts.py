@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import re
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.paste import for_scanning
 from envdoctor.facts import HostFacts
 from envdoctor.facts.diagnosis import DiagnosisFacts
 from envdoctor.parsers import paste_blocks as pb
-from envdoctor.paste import for_scanning
 from envdoctor.parsers.signatures import merge, scan_signatures
 
 # Probe sections whose text may hold failure messages (stdout and stderr).

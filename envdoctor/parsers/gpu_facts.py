@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.facts.gpu import GpuFacts, GpuInfo, PciGpu, XidEvent
 from envdoctor.parsers import driver_state as ds
 from envdoctor.parsers import nvidia_smi as smi

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.facts.security import (ContainerPosture, DockerExposure, JupyterServer, ListenSocket, LoginFacts,
                                       SecurityFacts, SshdConfig)
 from envdoctor.parsers.system_facts import section_text

@@ -6,7 +6,7 @@ and every line read stays in the evidence, so a check can show what it weighed."
 
 from __future__ import annotations
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.facts.system import SystemFacts
 from envdoctor.parsers import container_detect, limits, os_info, paste_blocks, shm
 

@@ -6,12 +6,12 @@ both, and "found version N" gives the driver's CUDA version even without nvidia-
 
 from __future__ import annotations
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.facts.torch import CudaEnvFacts, TorchFacts
 from envdoctor.parsers.collect_env import find_collect_env, find_issue_template
-from envdoctor.parsers.cuda_env import (compat_dirs, parse_cuda_driver_api, parse_cuda_toolkits, parse_environment, parse_ldconfig,
-                                        parse_nvcc_version, parse_tools, parse_torch_json, split_path_list,
-                                        torch_fields_from_json)
+from envdoctor.parsers.cuda_env import (compat_dirs, parse_cuda_driver_api, parse_cuda_toolkits, parse_environment,
+                                        parse_ldconfig, parse_nvcc_version, parse_tools, parse_torch_json,
+                                        split_path_list, torch_fields_from_json)
 from envdoctor.parsers.python_session import session_values
 from envdoctor.parsers.torch_errors import driver_cuda_from_errors, scan_torch_errors
 

@@ -10,11 +10,11 @@ from typing import Callable
 
 import envdoctor.proof
 from envdoctor.facts import HostFacts
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport.base import Transport, TransportError
 from envdoctor.models import AllReduce, HostReport, HostStatus, MultiNode, NotJoined, Proof, Status
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.proof.verdict import judge
-from envdoctor.targets import Target
-from envdoctor.transport.base import Transport, TransportError
 
 # The script bounds itself: its result line comes by --time-budget + GRACE_S, counted from its own start. The
 # controller waits that long plus the transport's own overhead (starting the command, the line's way back), then
@@ -129,7 +129,7 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
 
     try:
         if transport is None:
-            from envdoctor.diagnose import transport_for
+            from envdoctor.diagnosis.diagnose import transport_for
 
             with transport_for(target, **ssh_options) as tr:
                 res = run_on(tr)

@@ -15,8 +15,8 @@ import json
 from datetime import datetime, timezone
 from importlib.resources import files
 
-from envdoctor.fleet import hosts_by
-from envdoctor.hostrange import fold
+from envdoctor.hosts.fleet import hosts_by
+from envdoctor.hosts.hostrange import fold
 from envdoctor.models import Fleet, HostReport, Report, Status
 from envdoctor.report.text import root_cause_line, summary_line, verdict_text
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from envdoctor.fleet import render_fleet
+from envdoctor.hosts.fleet import render_fleet
 from envdoctor.models import CheckResult, HostReport, Proof, Report, Status
 from envdoctor.report.printable import printable as P
 
@@ -88,7 +88,7 @@ def render_proof(host: str, proof: Proof, color: bool = False, verbose: bool = F
 
 _ORDER = (Status.FAIL, Status.WARN, Status.UNKNOWN, Status.ERROR, Status.PASS, Status.SKIP)
 _SEVERITY = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.UNKNOWN: 3, Status.PASS: 4, Status.SKIP: 5}
-ROOT_CAUSE_ID = "root_cause"  # the check whose line is the root cause (envdoctor/conclusion.py)
+ROOT_CAUSE_ID = "root_cause"  # the check whose line is the root cause (envdoctor/diagnosis/conclusion.py)
 
 
 def summary_line(h: HostReport) -> str:

@@ -9,13 +9,13 @@ import json
 from click.testing import CliRunner
 
 from envdoctor.app.fix import FixRun, HostFix, Reach, exit_code_of, run_play
-from envdoctor.catalog import load_catalog
 from envdoctor.cli import main as cli
+from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.fixes.executor import HostRecap
 from envdoctor.fixes.playbook import load_playbook
 from envdoctor.fixes.session import OpenHost
+from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import HostReport
-from envdoctor.targets import LOCAL, Target
 
 
 def _playbook(tmp_path, tasks: str):

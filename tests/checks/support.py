@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.catalog import get_check
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.catalog import get_check
 from envdoctor.facts import HostFacts
 from envdoctor.models import CheckResult
 from envdoctor.parsers import facts_from_bundle

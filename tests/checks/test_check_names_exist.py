@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envdoctor.catalog import builtin_checks_dir, load_catalog
+from envdoctor.diagnosis.catalog import builtin_checks_dir, load_catalog
 
 IDS = {c.id for c in load_catalog()}
 # a name in parentheses, as the report writes check ids: "(driver_cuda_compat)"

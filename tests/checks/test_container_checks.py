@@ -3,13 +3,13 @@ constructed facts (labelled)."""
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
 from envdoctor.facts import ContainerFacts, GpuFacts, HostFacts
-from envdoctor.gather import gather
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.knowledge import signatures
 from envdoctor.models import Status
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.transport import LocalTransport
 from tests.checks.support import paste, run
 from tests.corpus import constructed_body
 

@@ -4,15 +4,14 @@ import sys
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.catalog import load_catalog, run_checks
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.catalog import load_catalog, run_checks
 from envdoctor.facts import CudaEnvFacts, HostFacts, TorchFacts
 from envdoctor.facts.torch import CudaToolkit
 from envdoctor.models import Status
 from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run
 from tests.corpus import constructed_body, corpus_body
-
 
 # --- CUDA_VISIBLE_DEVICES (real GPU lists + constructed environment) --------------------------------
 
@@ -121,8 +120,8 @@ def test_single_toolkit_passes_and_none_known_is_unknown():
 
 def test_this_machine_tells_the_plain_truth():
     torch = pytest.importorskip("torch")
-    from envdoctor.gather import gather
-    from envdoctor.transport import LocalTransport
+    from envdoctor.diagnosis.gather import gather
+    from envdoctor.hosts.transport import LocalTransport
 
     f = facts_from_bundle(gather(LocalTransport(), python=sys.executable))
     results = {r.id: r for r in run_checks(f, [c for c in load_catalog() if 400 <= c.order < 700], debug=True)}

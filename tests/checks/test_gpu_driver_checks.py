@@ -3,16 +3,15 @@ machine) and constructed facts/sections (labelled)."""
 
 import pytest
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.gather import gather
 from envdoctor.facts import GpuFacts, HostFacts, SystemFacts
 from envdoctor.facts.gpu import GpuInfo, PciGpu
-from envdoctor.gather import gather
+from envdoctor.hosts.transport.local import LocalTransport
 from envdoctor.models import Status
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.transport.local import LocalTransport
 from tests.checks.support import paste, run, sec
 from tests.corpus import constructed_body
-
 
 # --- this machine (real probe) ------------------------------------------------------------------
 

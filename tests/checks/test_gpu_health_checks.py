@@ -3,7 +3,7 @@ from real outputs where the corpus has one, and constructed inputs (labelled) fo
 
 import pytest
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.facts import GpuFacts, HostFacts
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import load

@@ -7,13 +7,13 @@ import resource
 import pytest
 from click.testing import CliRunner
 
-from envdoctor.bundle import Bundle, Section
 from envdoctor.cli import main
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
 from envdoctor.facts import HostFacts, SystemFacts
-from envdoctor.gather import gather
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.models import Status
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.transport import LocalTransport
 from tests.checks.support import paste, run
 from tests.corpus import corpus_body
 

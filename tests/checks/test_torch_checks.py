@@ -2,15 +2,14 @@
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.cuda_compat import wheel_index
+from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.facts import GpuFacts, HostFacts, TorchFacts
 from envdoctor.facts.gpu import GpuInfo
+from envdoctor.knowledge import wheel_index
 from envdoctor.models import Status
 from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run
 from tests.corpus import constructed_body
-
 
 # --- driver too old (real pastes) ------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from envdoctor.cli import main
 
 SITE_CHECK = '''
-from envdoctor.catalog import check, fail, passed, unknown
+from envdoctor.diagnosis.catalog import check, fail, passed, unknown
 from envdoctor.models import Fix
 
 

@@ -5,14 +5,14 @@ import json
 
 from click.testing import CliRunner
 
-from envdoctor import slurm
 from envdoctor.cli import main
 from envdoctor.models import CheckResult
+from envdoctor.slurm import nodes as slurm
 
 # Built at run time so no token-shaped literal sits in the repository.
 TOKEN = "hf_" + "A1b2" * 6
 LEAKY_CHECK = f'''
-from envdoctor.catalog import check, fail
+from envdoctor.diagnosis.catalog import check, fail
 
 
 @check("site_leaky", "Constructed site check whose summary and evidence hold a secret", order=5)

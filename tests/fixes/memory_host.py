@@ -14,8 +14,8 @@ from typing import Callable
 
 from envdoctor.fixes.executor import HostSession
 from envdoctor.fixes.remote import Remote
+from envdoctor.hosts.transport.base import CommandResult, Transport, TransportError
 from envdoctor.models import HostStatus
-from envdoctor.transport.base import CommandResult, Transport, TransportError
 
 
 def _sha(data: bytes) -> str:

@@ -12,8 +12,8 @@ from envdoctor.fixes.executor import HandlerQueue, HostRecap, run_handlers, run_
 from envdoctor.fixes.ops import ExecOp, StatOp, WriteOp
 from envdoctor.fixes.playbook import load_playbook
 from envdoctor.fixes.remote import Remote, release
+from envdoctor.hosts.transport.local import LocalTransport
 from envdoctor.models import CheckResult, Status
-from envdoctor.transport.local import LocalTransport
 from tests.fixes.memory_host import Answer, MemoryHost
 
 

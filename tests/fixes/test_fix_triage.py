@@ -2,8 +2,8 @@
 
 from envdoctor.app.fix import HostFix, ManualStep
 from envdoctor.fixes.session import OpenHost
+from envdoctor.hosts.targets import Target
 from envdoctor.models import CheckResult, Fix, Status
-from envdoctor.targets import Target
 
 
 def result(id, status, fix=None):

@@ -23,7 +23,7 @@ def test_shipped_playbooks_load(name):
 
 
 def test_checks_point_at_shipped_playbooks():
-    from envdoctor.catalog import load_catalog
+    from envdoctor.diagnosis.catalog import load_catalog
 
     named = {c.playbook for c in load_catalog() if c.playbook}
     assert named and named <= set(SHIPPED), named - set(SHIPPED)

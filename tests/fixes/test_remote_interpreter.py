@@ -6,9 +6,9 @@ import shlex
 from envdoctor.fixes.ops import StatOp
 from envdoctor.fixes.remote import HELPER_SOURCE
 from envdoctor.fixes.session import OpenHost
-from envdoctor.targets import Target
-from envdoctor.transport import LocalTransport
-from envdoctor.transport.ssh import SSHTransport
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport import LocalTransport
+from envdoctor.hosts.transport.ssh import SSHTransport
 
 ENV_PYTHON = "/usr/bin/env python3"
 

@@ -13,8 +13,8 @@ import pytest
 
 from envdoctor.fixes.ops import WriteOp
 from envdoctor.fixes.remote import HelperError, Remote
-from envdoctor.targets import Target
-from envdoctor.transport.ssh import SSHTransport
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport.ssh import SSHTransport
 from tests.fixes.conftest import can_run_hosts
 from tests.support.testhost import SYSTEM_PYTHON, TestHost
 
@@ -224,7 +224,7 @@ def test_one_host_failing_does_not_stop_the_others(host, tmp_path):
 def test_a_play_reads_the_host_in_one_round_trip(host):
     """Reads of all a play's tasks are batched: a run with nothing to change costs one helper round
     trip per play (plus the probe); each change adds one."""
-    from envdoctor.catalog import load_catalog
+    from envdoctor.diagnosis.catalog import load_catalog
     from envdoctor.fixes.executor import run_playbook
     from envdoctor.fixes.playbook import find_playbook, load_playbook
     from envdoctor.fixes.session import OpenHost

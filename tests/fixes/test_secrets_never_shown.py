@@ -9,11 +9,11 @@ import tarfile
 
 import pytest
 
-from envdoctor.bundle import Bundle
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport.ssh import SSHTransport
 from envdoctor.redact import SECRET_NAME_WORDS
-from envdoctor.targets import Target
-from envdoctor.transport.ssh import SSHTransport
 from tests.fixes.conftest import ROOT, Host, can_run_hosts
 from tests.support.sent_scripts import sent_probe
 from tests.support.testhost import SYSTEM_PYTHON, TestHost

@@ -9,10 +9,10 @@ import threading
 import pytest
 
 from envdoctor.errors import UserError
-from envdoctor.fleet import fleet_summary, render_fleet
+from envdoctor.hosts.fleet import fleet_summary, render_fleet
+from envdoctor.hosts.runner import run_hosts
+from envdoctor.hosts.targets import Target
 from envdoctor.models import Drift, HostReport, HostStatus
-from envdoctor.runner import run_hosts
-from envdoctor.targets import Target
 
 
 def host(name, status="pass", **headline):
@@ -144,8 +144,8 @@ def test_drift_none_only_when_hosts_were_compared(hosts, line):
 def test_this_machine_is_headed_by_its_hostname_and_says_it_is_local():
     import socket
 
+    from envdoctor.hosts.targets import LOCAL
     from envdoctor.report.text import render_host
-    from envdoctor.targets import LOCAL
 
     assert LOCAL.name == socket.gethostname() and LOCAL.local
     text = render_host(HostReport(host=LOCAL.name, local=True, status=HostStatus.PASS), color=False)

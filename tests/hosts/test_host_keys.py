@@ -6,9 +6,9 @@ from __future__ import annotations
 import paramiko
 import pytest
 
+from envdoctor.hosts.transport.base import TransportError
+from envdoctor.hosts.transport.host_keys import KnownHosts
 from envdoctor.models import HostStatus
-from envdoctor.transport.base import TransportError
-from envdoctor.transport.host_keys import KnownHosts
 from tests.support.testhost import keygen
 
 

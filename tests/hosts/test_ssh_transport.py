@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from envdoctor.inventory import resolve
-from envdoctor.transport.ssh import SSHTransport
+from envdoctor.hosts.inventory import resolve
+from envdoctor.hosts.transport.ssh import SSHTransport
 from tests.support.testhost import SYSTEM_PYTHON, TestHost
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from envdoctor import inventory
 from envdoctor.cli import main
 from envdoctor.errors import UserError
+from envdoctor.hosts import inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU_S = 10  # each of these takes well under 2 CPU-s now; the diamond was killed at 20 before

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from envdoctor import hostrange
 from envdoctor.cli import main
 from envdoctor.errors import UserError
-from envdoctor.inventory import describe, load_inventory, parse_target, resolve
+from envdoctor.hosts import hostrange
+from envdoctor.hosts.inventory import describe, load_inventory, parse_target, resolve
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "constructed" / "inventory"
 

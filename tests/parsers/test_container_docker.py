@@ -2,11 +2,11 @@
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import docker
 from envdoctor.parsers.container_facts import build_container_facts
-from envdoctor.transport import LocalTransport
 from tests.corpus import constructed_body, corpus_body
 
 

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.transport.local import LocalTransport
 from envdoctor.parsers.gpu_facts import build_gpu_facts
-from envdoctor.transport.local import LocalTransport
 from tests.corpus import DATA, constructed_body, corpus_body
 
 

@@ -7,10 +7,10 @@ from importlib.resources import files
 
 import pytest
 
+from envdoctor.diagnosis.paste import MAX_SCAN, clean, decode, for_scanning, read_paste
 from envdoctor.errors import UserError
 from envdoctor.knowledge import signatures
 from envdoctor.parsers import paste_blocks as pb
-from envdoctor.paste import MAX_SCAN, clean, decode, for_scanning, read_paste
 from envdoctor.parsers.signatures import scan_signatures
 from tests.corpus import corpus_body
 
@@ -24,7 +24,7 @@ def ids(text):
 def test_knowledge_base_loads_and_every_cause_has_a_fix():
     kb = signatures()
     assert len(kb.signatures) >= 40
-    from envdoctor.catalog import builtin_checks_dir
+    from envdoctor.diagnosis.catalog import builtin_checks_dir
 
     playbooks = builtin_checks_dir().parent / "playbooks"
     for cid, spec in kb.causes.items():
@@ -152,7 +152,7 @@ def test_patterns_are_message_families_not_single_cases():
 def test_fix_commands_take_the_wheel_index_from_torch_releases():
     from importlib.resources import files
 
-    from envdoctor.cuda_compat import wheel_index
+    from envdoctor.knowledge import wheel_index
 
     causes = signatures().causes
     assert f"--index-url {wheel_index('cu126')}" in causes["torch_cpu_only_build"].fix.commands[0]

@@ -3,13 +3,13 @@ CSV with hex clock-event masks, ldd resolving from another CUDA, a container's u
 
 from __future__ import annotations
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.paste import clean, for_scanning
 from envdoctor.knowledge import load
 from envdoctor.parsers import limits
 from envdoctor.parsers import nvidia_smi as smi
 from envdoctor.parsers import paste_blocks as pb
 from envdoctor.parsers.collect_env import find_collect_env
-from envdoctor.paste import clean, for_scanning
 from envdoctor.parsers.system_facts import build_system_facts
 from tests.corpus import constructed_body, corpus_body
 
@@ -155,8 +155,8 @@ def test_one_liner_with_several_prints_and_prose_between():
 
 
 def test_ldd_subject_of_a_pip_wheel_with_a_system_toolkit_dependency_is_mixed():
+    from envdoctor.diagnosis.root_cause import EVIDENCE
     from envdoctor.facts import HostFacts
-    from envdoctor.root_cause import EVIDENCE
     f = HostFacts(system=system_facts(corpus_body("ldd/libcusparse-nvjitlink-from-cuda-12.1.txt")))
     ok, why = EVIDENCE["cuda_libs_mixed"](f)
     assert ok is True and "libnvJitLink.so.12" in why and "/usr/local/cuda-12.1" in why

@@ -6,11 +6,11 @@ import glob
 import os
 import sys
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.root_cause import evidence
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.root_cause import evidence
-from envdoctor.transport import LocalTransport
 
 NEW = ("nvml_init", "secure_boot", "nvidia_modinfo", "nvidia_module_files", "dkms_status", "wsl_markers",
        "cgroup_devices", "infiniband")

@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.parsers.cuda_env import parse_cuda_driver_api
-from envdoctor.transport import LocalTransport
 from tests.corpus import corpus_body
 
 

@@ -4,12 +4,12 @@ import resource
 
 import pytest
 
-from envdoctor.bundle import Bundle
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import limits
 from envdoctor.parsers.signatures import scan_signatures
 from envdoctor.parsers.system_facts import build_system_facts
-from envdoctor.transport import LocalTransport
 from tests.corpus import corpus_body
 
 KiB = 1024

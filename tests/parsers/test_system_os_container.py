@@ -6,11 +6,11 @@ import platform
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import container_detect, os_info
 from envdoctor.parsers.system_facts import build_system_facts
-from envdoctor.transport import LocalTransport
 from tests.corpus import constructed_body, corpus_body
 
 

@@ -4,11 +4,11 @@ import os
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
-from envdoctor.gather import gather
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import shm
 from envdoctor.parsers.system_facts import build_system_facts
-from envdoctor.transport import LocalTransport
 from tests.corpus import constructed_body, corpus_body
 
 MiB, GiB = 1024**2, 1024**3

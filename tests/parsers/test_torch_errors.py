@@ -1,8 +1,8 @@
 """Values from the torch / CUDA messages the knowledge base recognises in real pasted outputs (a
 TorchErrorSeen's kind is the id of the signature that matched its line)."""
 
-from envdoctor.bundle import Bundle
-from envdoctor.cuda_compat import cuda_from_found
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.cuda_compat import cuda_from_found
 from envdoctor.parsers.torch_errors import scan_torch_errors
 from envdoctor.parsers.torch_facts import build_torch_facts
 from tests.corpus import corpus_body

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.parsers.cuda_env import parse_cuda_toolkits, parse_nvcc_version
 from envdoctor.parsers.torch_facts import build_cuda_env_facts, build_torch_facts
 from tests.corpus import constructed_body
@@ -16,8 +16,8 @@ def sec(stdout, **kw):
 
 @pytest.fixture(scope="module")
 def local_bundle():
-    from envdoctor.gather import gather
-    from envdoctor.transport import LocalTransport
+    from envdoctor.diagnosis.gather import gather
+    from envdoctor.hosts.transport import LocalTransport
 
     return gather(LocalTransport(), python=sys.executable)
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from envdoctor.hosts.targets import LOCAL
 from envdoctor.proof.stage import run_proof
-from envdoctor.targets import LOCAL
 
 SIM_DIR = Path(__file__).parent / "cuda_simulation"
 

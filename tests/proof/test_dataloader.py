@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from envdoctor.proof.stage import run_proof
+from envdoctor.hosts.targets import LOCAL
 from envdoctor.proof.input_pipeline import dataloader_advice, dataloader_figures, gpu_waits_for_data
-from envdoctor.targets import LOCAL
+from envdoctor.proof.stage import run_proof
 
 
 def constructed(**kw) -> dict:

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from envdoctor.cli import main
+from envdoctor.hosts.targets import Target
 from envdoctor.models import NotJoined, Proof, Status
 from envdoctor.proof.stage import multinode_summary
-from envdoctor.targets import Target
 from tests.support.testhost import SSHD, TestHost, fleet_files, free_port, keygen
 
 

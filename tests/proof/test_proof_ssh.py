@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from envdoctor.cli import main
+from envdoctor.hosts.inventory import resolve
 from envdoctor.proof.stage import run_proof
-from envdoctor.inventory import resolve
 from tests.support.testhost import SSHD, TestHost, free_port
 
 

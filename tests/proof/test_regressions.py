@@ -83,10 +83,10 @@ def test_cpu_report_never_says_gpu_0_or_empty_bullets_or_matches_the_cpu():
 
 
 def test_skipped_proof_names_no_device():
-    from envdoctor.bundle import Bundle
+    from envdoctor.diagnosis.bundle import Bundle
+    from envdoctor.hosts.targets import LOCAL
     from envdoctor.parsers import facts_from_bundle
     from envdoctor.proof.stage import run_proof
-    from envdoctor.targets import LOCAL
     from tests.corpus import corpus_body
 
     facts = facts_from_bundle(Bundle(host="x", pastes=[corpus_body("collect-env/cpu-wheel-2.3.1-aws-no-gpu.txt")]))

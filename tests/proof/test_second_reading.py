@@ -13,10 +13,10 @@ import types
 
 import pytest
 
+from envdoctor.hosts.targets import LOCAL
 from envdoctor.proof.script import batch_size, messages, preflight, sampler, supervisor, worker
 from envdoctor.proof.stage import run_proof
 from envdoctor.proof.verdict import judge, mig_profile
-from envdoctor.targets import LOCAL
 from tests.corpus import corpus_body
 from tests.proof import constructed as C
 from tests.proof.test_cuda_simulation import events, simulate  # noqa: F401 - the fixture

@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.hosts.targets import LOCAL
+from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.proof import SOURCE, STDIN
 from envdoctor.proof.stage import parse_lines, run_proof, usable_gpu
 from envdoctor.proof.verdict import judge
-from envdoctor.targets import LOCAL
-from envdoctor.transport import LocalTransport
 from tests.corpus import corpus_body
 
 # resnet18 and batch 32: the cpu defaults. A budget this large never binds (the run ends when its steps are done):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.knowledge import load
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.proof.verdict import find_baselines, judge

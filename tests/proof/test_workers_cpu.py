@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from envdoctor.hosts.targets import LOCAL
 from envdoctor.proof.stage import run_proof
-from envdoctor.targets import LOCAL
 from tests.support.testhost import free_port
 
 # Never binding here (the runs end when their steps are done): nothing below depends on the machine's speed.

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import copy
 
-from envdoctor.bundle import Bundle
-from envdoctor.catalog import load_catalog
 from envdoctor.cli.cmd_check import with_proof
-from envdoctor.diagnose import report_from_bundle
-from envdoctor.fleet import fleet_summary
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.catalog import load_catalog
+from envdoctor.diagnosis.diagnose import report_from_bundle
+from envdoctor.hosts.fleet import fleet_summary
 from envdoctor.models import HostReport, Proof, Report
 from envdoctor.proof.verdict import judge
 from tests.corpus import corpus_path

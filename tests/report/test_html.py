@@ -141,7 +141,7 @@ def test_text_from_the_report_is_never_markup(tmp_path):
 
 
 def test_host_lists_are_folded_and_names_that_do_not_fold_are_kept(tmp_path):
-    from envdoctor.fleet import fleet_summary
+    from envdoctor.hosts.fleet import fleet_summary
     from envdoctor.models import HostReport, Report
 
     hosts = [HostReport(host=name, status="pass", headline={"driver": driver}) for name, driver in

@@ -10,12 +10,12 @@ from click.testing import CliRunner
 
 from envdoctor.cli import main
 from envdoctor.cli.common import redacted
-from envdoctor.fleet import fleet_summary
+from envdoctor.hosts.fleet import fleet_summary
+from envdoctor.hosts.targets import Target
 from envdoctor.models import (REPORT_SCHEMA_ID, Fleet, GpuVerdict, Headline, HostReport, HostStatus, MultiNode,
                               NotStarted, Proof, Report, Status, Verdict)
 from envdoctor.proof.stage import multinode_summary
 from envdoctor.report.schema import report_schema
-from envdoctor.targets import Target
 from tests.report.corpus_fleet import corpus_report
 
 SCHEMA = report_schema()

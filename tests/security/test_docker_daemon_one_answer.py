@@ -1,4 +1,4 @@
-"""One answer to "does a docker daemon run here" (envdoctor/docker_daemon.py) drives docker_gpu_runtime,
+"""One answer to "does a docker daemon run here" (envdoctor/diagnosis/docker_daemon.py) drives docker_gpu_runtime,
 security_docker_tcp and security_docker_containers: read in the report `check --from` prints, they never
 contradict each other (issue 20: `security_docker_tcp ✓ "dockerd listens on its unix socket only"` next to
 "no docker daemon runs here"). Probe sections constructed in the shapes this machine's probe records."""
@@ -10,9 +10,9 @@ import itertools
 import pytest
 from click.testing import CliRunner
 
-from envdoctor.bundle import Bundle, Section
 from envdoctor.cli import main
-from envdoctor.docker_daemon import docker_daemon
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.docker_daemon import docker_daemon
 from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import run
 from tests.corpus import constructed_body

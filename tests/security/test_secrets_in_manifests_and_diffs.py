@@ -2,7 +2,7 @@
 
 import json
 
-from envdoctor.bundle import Bundle
+from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.fixes.executor import TaskRecord
 from envdoctor.fixes.modules.base import FileDiff
 from envdoctor.fixes.render import task_lines

@@ -8,11 +8,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from envdoctor.bundle import Bundle
 from envdoctor.cli import main
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.security_bulletins import driver_findings, installed_driver, toolkit_findings, toolkit_versions
 from envdoctor.knowledge import load
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.security_bulletins import driver_findings, installed_driver, toolkit_findings, toolkit_versions
 from envdoctor.versions import release
 from tests.checks.support import run
 from tests.corpus import corpus_body

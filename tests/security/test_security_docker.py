@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.parsers.security import dockerd_hosts, parse_proc_net_tcp
 from tests.checks.support import run, sec

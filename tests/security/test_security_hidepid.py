@@ -12,12 +12,11 @@ import subprocess
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.parsers.security import proc_hidepid
 from envdoctor.probe import SOURCE as PROBE_SOURCE
 from tests.checks.support import run
-
 
 # the probe's source comes on stdin, so nobody need not read this checkout
 DRIVER = ("import json, sys; ns = {'__name__': 'probe'}; exec(sys.stdin.read(), ns); "

@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.parsers import facts_from_bundle
 from envdoctor.probe import SOURCE as PROBE_SOURCE
 from tests.checks.support import run

@@ -10,14 +10,14 @@ import re
 import click
 from click.testing import CliRunner
 
-from envdoctor.bundle import Bundle
 from envdoctor.cli import main
-from envdoctor.fleet import fleet_summary, render_fleet
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.hosts.fleet import fleet_summary, render_fleet
 from envdoctor.models import CheckResult, HostReport, HostStatus, Proof, Report, Status
 from envdoctor.proof.progress import PhaseLines, ProgressBoard, bar_line, phase_line
 from envdoctor.report.printable import printable
 from envdoctor.report.text import render, render_proof
-from envdoctor.slurm import REASON_MAX, NodeState, drain_reason, plan_health
+from envdoctor.slurm.nodes import REASON_MAX, NodeState, drain_reason, plan_health
 
 # Constructed attacks, each with the visible form that must be shown instead.
 ATTACKS = {
@@ -49,7 +49,7 @@ def run(*args):
 
 
 SITE_CHECK = f'''
-from envdoctor.catalog import check, fail
+from envdoctor.diagnosis.catalog import check, fail
 
 
 @check("site_hostile", "Constructed: a check quoting hostile evidence", order=5)

@@ -8,7 +8,7 @@ import sys
 from tests.slurm.test_slurm_real import SLOW_OK, resume, wait_state
 
 HOSTILE_CHECK = '''
-from envdoctor.catalog import check, fail
+from envdoctor.diagnosis.catalog import check, fail
 
 
 @check("site_hostile", "Constructed: a summary with terminal escape sequences", order=5)

@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from envdoctor import slurm
 from envdoctor.models import CheckResult, Status
+from envdoctor.slurm import nodes as slurm
 from tests.corpus import constructed_body
 
 
@@ -105,6 +105,6 @@ def test_gpu_checks_do_not_drain_a_cpu_node_unless_required():
 
 
 def test_gpu_checks_are_catalog_ids():
-    from envdoctor.catalog import load_catalog
+    from envdoctor.diagnosis.catalog import load_catalog
 
     assert slurm.GPU_CHECKS <= {c.id for c in load_catalog(())}

@@ -94,7 +94,7 @@ ADMIN_DURING_RUN = '''
 import os
 import subprocess
 
-from envdoctor.catalog import check, fail
+from envdoctor.diagnosis.catalog import check, fail
 
 
 @check("site_admin_drains_meanwhile", "Constructed: an admin drains the node while envdoctor runs", order=5)

@@ -8,11 +8,11 @@ from typing import Literal
 
 from envdoctor.fixes.modules.base import Module, ModuleArgs, Plan
 from envdoctor.fixes.ops import ExecOp, ExecResult
+from envdoctor.hosts.targets import command_words
 from envdoctor.models import Status
 from envdoctor.proof import STDIN
 from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
 from envdoctor.proof.verdict import judge
-from envdoctor.targets import command_words
 
 
 class ProofArgs(ModuleArgs):

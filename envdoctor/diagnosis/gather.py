@@ -7,9 +7,9 @@ import json
 from pydantic import ValidationError
 
 from envdoctor import probe
-from envdoctor.bundle import Bundle, Section
+from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.hosts.transport.base import MAX_OUTPUT_BYTES, ConnectionClosed, OutputTooLarge, Transport, TransportError
 from envdoctor.models import HostStatus
-from envdoctor.transport.base import MAX_OUTPUT_BYTES, ConnectionClosed, OutputTooLarge, Transport, TransportError
 
 DEFAULT_TIMEOUT = 180.0  # the probe's own commands time out sooner (torch import: 120 s)
 MIN_PYTHON = (3, 6)

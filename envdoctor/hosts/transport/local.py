@@ -10,8 +10,9 @@ import threading
 import time
 from typing import Callable
 
+from envdoctor.hosts.transport.base import (MAX_OUTPUT_BYTES, CommandResult, OutputTooLarge, Transport, TransportError,
+                                            running)
 from envdoctor.models import HostStatus
-from envdoctor.transport.base import MAX_OUTPUT_BYTES, CommandResult, OutputTooLarge, Transport, TransportError, running
 
 
 class LocalTransport(Transport):

@@ -61,10 +61,6 @@ def forward_compat_supported(gpu_name: str | None) -> bool | None:
     return is_datacenter(gpu_name)
 
 
-def wheel_index(tag: str) -> str:
-    return load("torch_releases")["wheel_index_url"].format(tag=tag)
-
-
 def wheel_for_driver(driver_cuda: str | None, driver: str | None = None) -> dict | None:
     """The newest torch wheel variant that runs on this driver: natively (variant CUDA <= driver's),
     or via minor-version compatibility (same major, driver >= the family floor)."""

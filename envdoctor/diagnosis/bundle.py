@@ -28,10 +28,11 @@ import zlib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
+                      field_validator)
 
+from envdoctor.diagnosis.paste import head_and_tail, paste_from_bytes, read_paste
 from envdoctor.errors import UserError
-from envdoctor.paste import head_and_tail, paste_from_bytes, read_paste
 from envdoctor.redact import MARK, redact
 from envdoctor.report.atomic import umask
 

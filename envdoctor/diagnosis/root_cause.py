@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-from envdoctor.cuda_compat import capability_for_name
+from envdoctor.diagnosis.cuda_compat import capability_for_name
+from envdoctor.diagnosis.torch_evidence import driver_view
 from envdoctor.facts import HostFacts
 from envdoctor.knowledge import KnowledgeBase, load, signatures
-from envdoctor.torch_evidence import driver_view
 from envdoctor.versions import release
 
 CONFIRM_BONUS = 5.0

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import paramiko
 
+from envdoctor.hosts.transport.base import TransportError
 from envdoctor.models import HostStatus
-from envdoctor.transport.base import TransportError
 
 _record_lock = threading.Lock()  # forks record new keys into one file
 

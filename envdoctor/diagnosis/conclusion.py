@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envdoctor.diagnosis.root_cause import SUPPORT, Candidate, Diagnosis, cuda_works, diagnose
 from envdoctor.facts import HostFacts
 from envdoctor.knowledge import load, signatures
-from envdoctor.models import (BottomLine, CauseCandidate, CheckResult, Confidence, Fix, HostReport, HostStatus, RootCause,
-                              Status, TrainingVerdict, host_status)
-from envdoctor.root_cause import SUPPORT, Candidate, Diagnosis, cuda_works, diagnose
+from envdoctor.models import (BottomLine, CauseCandidate, CheckResult, Confidence, Fix, HostReport, HostStatus,
+                              RootCause, Status, TrainingVerdict, host_status)
 
 STRONG = 8.0  # a candidate at or above this score, with nothing close, is established
 CLOSE = 3.0  # a runner-up within this many points leaves the first one unconfirmed

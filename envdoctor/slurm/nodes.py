@@ -20,14 +20,14 @@ from importlib.resources import files
 
 from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
+from envdoctor.hosts.transport.base import CommandResult, Transport
 from envdoctor.models import CheckResult, Status
 from envdoctor.redact import redact
 from envdoctor.report.printable import printable
-from envdoctor.transport.base import CommandResult, Transport
 
 REASON_PREFIX = "envdoctor: "
 REASON_MAX = 100  # sinfo -R shows the reason on one line; keep it readable there
-TASK_SOURCE: str = files("envdoctor").joinpath("slurm_task.py").read_text()
+TASK_SOURCE: str = files("envdoctor.slurm").joinpath("task.py").read_text()
 FRAME = "@envdoctor-frame "
 SINFO_FORMAT = "%N|%T|%E"  # reason last: it may hold the separator
 UNAVAILABLE = ("drain", "down", "fail", "maint", "reboot", "future", "inval", "power")

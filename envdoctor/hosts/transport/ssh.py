@@ -37,12 +37,12 @@ from typing import Callable
 import fabric
 import paramiko
 
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport import host_keys
+from envdoctor.hosts.transport.base import (MAX_OUTPUT_BYTES, CommandResult, ConnectionClosed, OutputTooLarge,
+                                            Transport, TransportError, running)
+from envdoctor.hosts.transport.identities import KeysThenAgent, identities
 from envdoctor.models import HostStatus
-from envdoctor.targets import Target
-from envdoctor.transport import host_keys
-from envdoctor.transport.base import (MAX_OUTPUT_BYTES, CommandResult, ConnectionClosed, OutputTooLarge, Transport,
-                                      TransportError, running)
-from envdoctor.transport.identities import KeysThenAgent, identities
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"

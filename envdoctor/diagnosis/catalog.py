@@ -5,7 +5,7 @@ A check is a pure function of HostFacts, declared with `@check`. Its docstring i
 wheel as `envdoctor/checks`); a site adds its own with `--checks-dir DIR`, loaded the same way, and a
 site check with the id of a built-in one replaces it.
 
-    from envdoctor.catalog import check, from_cause, passed, unknown
+    from envdoctor.diagnosis.catalog import check, from_cause, passed, unknown
     from envdoctor.models import Status
 
     @check("shm_size", "Shared memory (/dev/shm) is large enough", order=500)
@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from envdoctor.diagnosis.root_cause import diagnose
 from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
 from envdoctor.knowledge import signatures
 from envdoctor.models import CheckResult, Fix, Status
-from envdoctor.root_cause import diagnose
 
 
 @dataclass

@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO, TypeVar
 
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport.base import end_running
 from envdoctor.models import HostReport, HostStatus
 from envdoctor.report.printable import printable
-from envdoctor.targets import Target
-from envdoctor.transport.base import end_running
 
 DEFAULT_FORKS = 32
 

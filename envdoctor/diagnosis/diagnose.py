@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import time
 
-from envdoctor.bundle import Bundle
-from envdoctor.catalog import Check, run_checks
-from envdoctor.conclusion import conclude
+from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.catalog import Check, run_checks
+from envdoctor.diagnosis.conclusion import conclude
+from envdoctor.diagnosis.gather import gather
 from envdoctor.facts import HostFacts
-from envdoctor.gather import gather
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport import LocalTransport, Transport, TransportError
 from envdoctor.knowledge import signatures
 from envdoctor.models import Headline, HostReport, HostStatus
 from envdoctor.parsers import facts_from_bundle
-from envdoctor.targets import Target
-from envdoctor.transport import LocalTransport, Transport, TransportError
 
 
 def headline(facts: HostFacts) -> Headline:
@@ -61,7 +61,7 @@ def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False)
 def transport_for(target: Target, **ssh_options) -> Transport:
     if target.local:
         return LocalTransport()
-    from envdoctor.transport.ssh import SSHTransport  # Fabric is imported only when SSH is used
+    from envdoctor.hosts.transport.ssh import SSHTransport  # Fabric is imported only when SSH is used
 
     return SSHTransport(target, **ssh_options)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from envdoctor.cuda_compat import capability_for_name, cuda_from_found, driver_native_cuda, wheel_for_driver, wheel_index
+from envdoctor.diagnosis.cuda_compat import capability_for_name, cuda_from_found, driver_native_cuda, wheel_for_driver
 from envdoctor.facts import HostFacts
+from envdoctor.knowledge import wheel_index
 from envdoctor.versions import release
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from envdoctor.errors import UserError
-from envdoctor.hostrange import fold
+from envdoctor.hosts.hostrange import fold
 from envdoctor.models import Drift, Fleet, FleetBaseline, FleetRow, HostReport
 from envdoctor.report.printable import printable
 

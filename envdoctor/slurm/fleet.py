@@ -11,15 +11,15 @@ import json
 import os
 from typing import Callable
 
-from envdoctor import slurm
-from envdoctor.catalog import Check
-from envdoctor.diagnose import report_from_bundle
+from envdoctor.diagnosis.catalog import Check
+from envdoctor.diagnosis.diagnose import report_from_bundle
+from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT, gather
 from envdoctor.facts import HostFacts
-from envdoctor.gather import DEFAULT_TIMEOUT, gather
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport.base import CommandResult, Transport, TransportError
 from envdoctor.models import HostReport, HostStatus, MultiNode, Proof
 from envdoctor.probe import SOURCE as PROBE_SOURCE
-from envdoctor.targets import Target
-from envdoctor.transport.base import CommandResult, Transport, TransportError
+from envdoctor.slurm import nodes as slurm
 
 RANKS_ENV = "ENVDOCTOR_NODE_RANKS"
 

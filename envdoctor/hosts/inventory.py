@@ -14,9 +14,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envdoctor import hostrange
 from envdoctor.errors import UserError
-from envdoctor.targets import Target, this_machine_name
+from envdoctor.hosts import hostrange
+from envdoctor.hosts.targets import Target, this_machine_name
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
 LOCAL_NAMES = {"local", "@local"}  # the explicit way to name this machine without SSH
