@@ -9,11 +9,13 @@ from envdoctor.diagnosis.catalog import load_catalog
 from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, labelled_cases, is_blind
 
 # Cases envdoctor does not diagnose right yet (measured by benchmarks/diagnosis_accuracy.py; each blind split
-# joined after its measurement: blind-1 and blind-2 in round 3, blind-3 to blind-5 in rounds 4 to 6; the list
+# joined after its measurement: blind-1 and blind-2 in round 3, blind-3 to blind-6 in rounds 4 to 7; the list
 # is regenerated from a fresh diagnosis of every non-blind case). Most hold no evidence in the paste itself
 # that tells the thread's cause from the one named (e.g. CUDA error 999 with no word of suspend; "couldn't
 # communicate" with no mokutil/dmesg; a topology matrix without the hang; a cuDNN older than the build, which
-# cannot tell a second copy found first from the wrong version installed), or were cut before the error.
+# cannot tell a second copy found first from the wrong version installed; cuDNN 8's "Could not load library",
+# which threads concluded as a copy off the loader path, cuDNN not installed or only cuDNN 9 installed alike;
+# a TCC-mode GPU or a WSL libcuda with nothing in the paste showing WSL), or were cut before the error.
 # strict: a case that starts passing must leave this list.
 KNOWN_MISSES: dict[str, str] = {
     "cases/blind-1-containers-cluster/suspend_resume--stableswarmui-153-docker-comfyui-after-laptop-sleep.txt": "names uvm_missing",
@@ -52,6 +54,15 @@ KNOWN_MISSES: dict[str, str] = {
     "cases/blind-5-torch-python/container_without_gpus--tensorflow-38685-libcuda-missing-docker-env.txt": "names undetermined",
     "cases/blind-5-torch-python/cudnn_version_mismatch--ssd-tensorflow-340-cudnn-7301-vs-7003.txt": "names undetermined",
     "cases/blind-5-torch-python/wsl_libcuda--cuml-5624-wsl2-cuinit-no-device.txt": "names undetermined",
+    "cases/blind-6-containers-cluster/nccl_buffsize_too_large--vllm-19613-ibv-reg-dmabuf.txt": "names nccl_network",
+    "cases/blind-6-driver-kernel/gpu_unsupported_by_driver_branch--omarchy-4314-mx-pascal-maxwell-legacy.txt": "names module_missing_for_kernel",
+    "cases/blind-6-driver-kernel/uvm_hmm_init_failure--open-gpu-kernel-modules-797-cuinit-not-initialized.txt": "names undetermined",
+    "cases/blind-6-driver-kernel/wsl_gpu_unsupported--wsl-13027-tcc-mode-gpu-breaks-wsl.txt": "names gpu_hardware_xid",
+    "cases/blind-6-torch-python/cuda_visible_devices--brats-segmentation-1-init-env-gpu1-single-gpu.txt": "names undetermined",
+    "cases/blind-6-torch-python/cudnn_not_found--whisper-webui-140-libcudnn-ops-infer-so8.txt": "names library_conflict",
+    "cases/blind-6-torch-python/cudnn_version_mismatch--faster-whisper-885-cudnn9-installed-needs-8.txt": "names library_conflict",
+    "cases/blind-6-torch-python/wsl_libcuda--nougat-115-libcudnn-cnn-infer-libcuda-so-wsl2.txt": "names undetermined",
+    "cases/blind-6-torch-python/wsl_libcuda--numba-9032-wsl2-linux-driver-libcuda-shadows.txt": "names undetermined",
     "cases/kernel-node-nccl/gpu_hardware_xid--cmp40hx-4-gen2-retrain-falls-off.txt": "names rm_init_adapter_failed",
     "cases/kernel-node-nccl/memory_held_by_others--crosse-2-p100-12gb-no-processes.txt": "names healthy",
     "cases/kernel-node-nccl/mig_misconfigured--megalodon-275-a100-mig-no-device.txt": "names undetermined",
