@@ -14,14 +14,21 @@ from envdoctor.cli.fleet_options import connect_options, ssh_options, target_opt
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.progress import Phases
 from envdoctor.cli.selection_options import select_checks, selection_options
-from envdoctor.cli.slurm_options import check_through_slurm, refuse_mixed, slurm_options
+from envdoctor.cli.slurm_options import refuse_mixed, say_for, slurm_options
 from envdoctor.diagnosis.bundle import Bundle, no_surrogates
 from envdoctor.diagnosis.catalog import load_catalog
-from envdoctor.diagnosis.conclusion import with_proof as conclude_with_proof
+from envdoctor.diagnosis.conclusion import judge_proof
 from envdoctor.diagnosis.diagnose import diagnose_target, report_from_bundle
+from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT
+from envdoctor.hosts.fleet import fleet_summary
+from envdoctor.hosts.inventory import resolve
+from envdoctor.hosts.runner import run_hosts
 from envdoctor.hosts.targets import LOCAL, Target
-from envdoctor.models import HostReport, HostStatus, NotStarted, Report, Status
+from envdoctor.models import HostReport, NotStarted, Report
+from envdoctor.proof.progress import PhaseLines, ProgressBoard
+from envdoctor.proof.stage import run_proof
 from envdoctor.report.printable import printable
+from envdoctor.slurm.fleet import check_through_slurm
 
 
 @click.command("check")
@@ -67,10 +74,8 @@ def command(targets, from_paths, python, verbose, only, skip, no_torch, inventor
             with phases_for(p, as_json).phase(f"recognising what {printable(str(p))} shows"):
                 hosts.append(report_from_bundle(b, checks, debug)[0])
     elif use_slurm:
-        from envdoctor.hosts.fleet import fleet_summary
-
         hosts = check_through_slurm(checks, partition=partition, nodelist=nodelist, python=python, timeout=timeout,
-                                    proof=proof, debug=debug, as_json=as_json, no_torch=no_torch)
+                                    proof=proof, debug=debug, say=say_for(as_json), no_torch=no_torch)
         if golden and golden not in {h.host for h in hosts}:
             raise click.UsageError(f"--golden {golden!r} is not one of the nodes")
         if len(hosts) > 1 or golden:
@@ -79,16 +84,10 @@ def command(targets, from_paths, python, verbose, only, skip, no_torch, inventor
         hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout, proof=proof,
                                 no_torch=no_torch, phases=Phases.for_stderr(quiet=as_json)))
     else:
-        from envdoctor.hosts.fleet import fleet_summary
-        from envdoctor.hosts.inventory import resolve
-        from envdoctor.hosts.runner import run_hosts
-
         resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
         if golden and golden not in {t.name for t in resolved}:
             raise click.UsageError(f"--golden {golden!r} is not one of the targets")
         ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become, targets=resolved)
-        from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT
-
         probe_limit = timeout or DEFAULT_TIMEOUT
         result = run_hosts(resolved, lambda t: check_host(t, checks, python=None, debug=debug, timeout=timeout,
                                                          proof=proof, no_torch=no_torch, **ssh),
@@ -123,16 +122,10 @@ def check_host(target: Target, checks, python: str | None = None, debug: bool = 
                                                  no_torch=no_torch, **ssh)
     if proof is None or facts is None:
         return report
-    from envdoctor.proof.stage import run_proof
-
     board = None
     if phases.terminal:
-        from envdoctor.proof.progress import ProgressBoard
-
         board = ProgressBoard([target.name], sys.stderr)
     elif phases.stream is not None:
-        from envdoctor.proof.progress import PhaseLines
-
         board = PhaseLines(phases.stream)
     try:
         report.proof = run_proof(target, facts, python=python, time_budget=proof["time_budget"],
@@ -163,24 +156,3 @@ def phases_for(path: Path, as_json: bool) -> Phases:
 def load_evidence(path: Path, as_json: bool) -> Bundle:
     with phases_for(path, as_json).phase(f"reading {printable(str(path))}"):
         return Bundle.load(path)
-
-
-def judge_proof(report: HostReport) -> None:
-    """Status and verdict once the host's proof-run is judged."""
-    proof_status = report.proof.status if report.proof else None
-    if report.bottom_line is not None:
-        conclude_with_proof(report, proof_status)
-    else:
-        report.status = with_proof(report.status, proof_status)
-
-
-def with_proof(status: HostStatus, proof_status: Status | None) -> HostStatus:
-    """The host's status once the proof-run is judged: a failed proof fails the host, a warning warns;
-    a proof that could not finish leaves a passing host unknown; a skipped proof changes nothing."""
-    if not status.evaluated or proof_status in (None, Status.SKIP, Status.PASS):
-        return status
-    if proof_status == Status.FAIL:
-        return HostStatus.FAIL
-    if proof_status == Status.WARN:
-        return status if status == HostStatus.FAIL else HostStatus.WARN
-    return HostStatus.UNKNOWN if status == HostStatus.PASS else status

@@ -7,6 +7,7 @@ import click
 from envdoctor.cli.common import checks_dir_option, close_names
 from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.errors import UserError
+from envdoctor.knowledge import signatures
 from envdoctor.report.printable import printable
 
 
@@ -16,8 +17,6 @@ from envdoctor.report.printable import printable
 def command(check_id, checks_dirs):
     """Explain what a check looks at, why it matters, and how it is fixed; or, for a root cause the report
     names (such as no_gpu_on_bus), what it is, how it is told apart and its fix."""
-    from envdoctor.knowledge import signatures
-
     checks = {c.id: c for c in load_catalog(checks_dirs)}
     causes = signatures().causes
     if check_id in checks:

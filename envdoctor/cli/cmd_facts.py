@@ -10,9 +10,9 @@ import click
 from envdoctor.cli.progress import Phases
 from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.hosts.targets import LOCAL
 from envdoctor.hosts.transport import LocalTransport, TransportError
-from envdoctor.parsers import facts_from_bundle
 from envdoctor.report.printable import printable
 
 

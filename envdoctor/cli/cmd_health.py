@@ -17,8 +17,13 @@ from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.progress import Phases
 from envdoctor.cli.selection_options import select_checks, selection_options
 from envdoctor.diagnosis.catalog import load_catalog
+from envdoctor.diagnosis.diagnose import report_from_bundle
+from envdoctor.diagnosis.gather import gather
+from envdoctor.hosts.targets import LOCAL
+from envdoctor.hosts.transport import LocalTransport, TransportError
 from envdoctor.models import Report
 from envdoctor.report.printable import printable as P
+from envdoctor.slurm import nodes as slurm
 
 # slurmd kills its HealthCheckProgram after 60 s (slurm.conf(5)); leave room for sinfo and scontrol.
 DEFAULT_BOUND_S = 45.0
@@ -51,12 +56,6 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     On a node with no NVIDIA device at all the GPU checks do not drain it, unless --require-gpu.
 
     slurm.conf:  HealthCheckProgram=/usr/local/bin/envdoctor-health  (a script running `envdoctor health`)"""
-    from envdoctor.diagnosis.diagnose import report_from_bundle
-    from envdoctor.diagnosis.gather import gather
-    from envdoctor.hosts.targets import LOCAL
-    from envdoctor.hosts.transport import LocalTransport, TransportError
-    from envdoctor.slurm import nodes as slurm
-
     t0 = time.monotonic()
     node = node or slurm.this_node()
     checks = select_checks(load_catalog(checks_dirs), only, skip)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from envdoctor.cli.common import checks_dir_option, json_option
@@ -15,8 +17,6 @@ def command(as_json, checks_dirs):
     """List the checks (id and title)."""
     checks = load_catalog(checks_dirs)
     if as_json:
-        import json
-
         click.echo(json.dumps([{"id": c.id, "title": c.title, "playbook": c.playbook, "source": c.source}
                                for c in checks], indent=2))
         return

@@ -11,7 +11,7 @@ from envdoctor import __version__
 from envdoctor.cli.common import exit_code, json_option, redacted, use_color
 from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
-from envdoctor.cli.slurm_options import proof_through_slurm, refuse_mixed, slurm_options
+from envdoctor.cli.slurm_options import refuse_mixed, say_for, slurm_options
 from envdoctor.errors import UserError
 from envdoctor.hosts.inventory import resolve
 from envdoctor.hosts.runner import DEFAULT_FORKS, run_hosts
@@ -23,6 +23,7 @@ from envdoctor.proof.stage import default_budget, host_report, run_multinode, ru
 from envdoctor.redact import redact
 from envdoctor.report.printable import printable
 from envdoctor.report.text import render_proof
+from envdoctor.slurm.fleet import proof_through_slurm
 
 
 @click.command("proof")
@@ -79,7 +80,7 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
                dataloader=dataloader, allow_cpu=allow_cpu)
     if use_slurm:
         hosts, job = proof_through_slurm(partition=partition, nodelist=nodelist, multi_node=multi_node,
-                                         as_json=as_json, python=python, per_node=gpus_per_node,
+                                         say=say_for(as_json), python=python, per_node=gpus_per_node,
                                          master_port=master_port, iface=iface, **run,
                                          **({} if multi_node else {"ddp": ddp}))
         report = Report(envdoctor=__version__, hosts=hosts, fleet=Fleet(multi_node=job) if job else None)

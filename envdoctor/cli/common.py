@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from envdoctor.models import HostReport, HostStatus, Report
+from envdoctor.redact import redact_obj
+from envdoctor.report.text import render
 
 
 def json_option(f):
@@ -40,8 +42,6 @@ def exit_code(hosts: list[HostReport]) -> int:
 def redacted(report: Report) -> Report:
     """The report with every secret hidden: what is printed or written is this, never the original.
     Evidence was redacted as it was collected; this second pass covers what checks and the proof added."""
-    from envdoctor.redact import redact_obj
-
     doc = redact_obj(report.model_dump(mode="json"))
     if report.fleet is not None and report.fleet.counts is not None:
         doc["fleet"]["counts"] = report.fleet.counts  # hosts per status: "auth-failed" is a status, not a secret
@@ -53,8 +53,6 @@ def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
-        from envdoctor.report.text import render
-
         click.echo(render(report, use_color(), verbose))
 
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import click
 
 from envdoctor.models import Report
+from envdoctor.report.atomic import write_report
+from envdoctor.report.html import render_html
+from envdoctor.report.junit import render_junit
+from envdoctor.report.prometheus import write_prometheus
 
 
 def output_options(f):
@@ -26,22 +30,14 @@ def output_options(f):
 
 def write_outputs(report: Report, junit_path: Path | None, prometheus_path: Path | None, html_path: Path | None,
                   quiet: bool = False) -> None:
-    from envdoctor.report.atomic import write_report
-
     written = []
     if junit_path:
-        from envdoctor.report.junit import render_junit
-
         write_report(junit_path, render_junit(report))
         written.append(f"JUnit XML: {junit_path}")
     if prometheus_path:
-        from envdoctor.report.prometheus import write_prometheus
-
         write_prometheus(prometheus_path, report)
         written.append(f"Prometheus metrics: {prometheus_path}")
     if html_path:
-        from envdoctor.report.html import render_html
-
         write_report(html_path, render_html(report))
         written.append(f"HTML report: {html_path}")
     if written and not quiet:

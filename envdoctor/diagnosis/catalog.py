@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import envdoctor
 from envdoctor.diagnosis.root_cause import diagnose
 from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
@@ -104,8 +106,6 @@ class Check:
 
     @property
     def explanation(self) -> str:
-        import inspect
-
         return inspect.cleandoc(self.func.__doc__ or self.title)
 
     def run(self, facts: HostFacts, debug: bool = False) -> CheckResult:
@@ -145,8 +145,6 @@ def check(id: str, title: str, order: int = 1000, playbook: str | None = None):
 
 def builtin_checks_dir() -> Path:
     """`envdoctor/checks` inside an installed wheel, else the repository's `checks/`."""
-    import envdoctor
-
     pkg = Path(envdoctor.__file__).resolve().parent
     for cand in (pkg / "checks", pkg.parent / "checks"):
         if cand.is_dir():

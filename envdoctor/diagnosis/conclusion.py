@@ -341,3 +341,24 @@ def with_proof(report: HostReport, proof_status: Status | None) -> None:
     b = report.bottom_line
     report.status, report.bottom_line = _bottom_line(report.checks, report.root_cause, b.cuda, b.cuda_evidence,
                                                      proof_status)
+
+
+def judge_proof(report: HostReport) -> None:
+    """Status and verdict once the host's proof-run is judged."""
+    proof_status = report.proof.status if report.proof else None
+    if report.bottom_line is not None:
+        with_proof(report, proof_status)
+    else:
+        report.status = status_with_proof(report.status, proof_status)
+
+
+def status_with_proof(status: HostStatus, proof_status: Status | None) -> HostStatus:
+    """The host's status once the proof-run is judged: a failed proof fails the host, a warning warns;
+    a proof that could not finish leaves a passing host unknown; a skipped proof changes nothing."""
+    if not status.evaluated or proof_status in (None, Status.SKIP, Status.PASS):
+        return status
+    if proof_status == Status.FAIL:
+        return HostStatus.FAIL
+    if proof_status == Status.WARN:
+        return status if status == HostStatus.FAIL else HostStatus.WARN
+    return HostStatus.UNKNOWN if status == HostStatus.PASS else status

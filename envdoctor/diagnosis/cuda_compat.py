@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from envdoctor.knowledge import load
+from envdoctor.parsers.nvidia_smi import is_datacenter
 from envdoctor.versions import release
 
 
@@ -56,8 +57,6 @@ def minor_compat_floor(cuda: str | None) -> str | None:
 def forward_compat_supported(gpu_name: str | None) -> bool | None:
     """Whether CUDA forward compatibility (cuda-compat) works on this GPU: only on data-center parts
     (the list in envdoctor/data/datacenter_gpus.yaml, shared with the GPU domain); None if unknown."""
-    from envdoctor.parsers.nvidia_smi import is_datacenter
-
     return is_datacenter(gpu_name)
 
 

@@ -8,12 +8,12 @@ from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.diagnosis.catalog import Check, run_checks
 from envdoctor.diagnosis.conclusion import conclude
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import HostFacts
 from envdoctor.hosts.targets import Target
-from envdoctor.hosts.transport import LocalTransport, Transport, TransportError
+from envdoctor.hosts.transport import TransportError, transport_for
 from envdoctor.knowledge import signatures
 from envdoctor.models import Headline, HostReport, HostStatus
-from envdoctor.parsers import facts_from_bundle
 
 
 def headline(facts: HostFacts) -> Headline:
@@ -56,14 +56,6 @@ def report_from_bundle(bundle: Bundle, checks: list[Check], debug: bool = False)
             report.status = HostStatus.ERROR
             report.error = f"nothing envdoctor reads was recognised in this text; it reads: {READS}"
     return report, facts
-
-
-def transport_for(target: Target, **ssh_options) -> Transport:
-    if target.local:
-        return LocalTransport()
-    from envdoctor.hosts.transport.ssh import SSHTransport  # Fabric is imported only when SSH is used
-
-    return SSHTransport(target, **ssh_options)
 
 
 def diagnose_target(target: Target, checks: list[Check], python: str | None = None, debug: bool = False,

@@ -17,7 +17,7 @@ from typing import Callable
 from envdoctor.diagnosis.cuda_compat import capability_for_name
 from envdoctor.diagnosis.torch_evidence import driver_view
 from envdoctor.facts import HostFacts
-from envdoctor.knowledge import KnowledgeBase, load, signatures
+from envdoctor.knowledge import CauseRef, KnowledgeBase, load, signatures
 from envdoctor.versions import release
 
 CONFIRM_BONUS = 5.0
@@ -690,8 +690,6 @@ def _fact_signatures(f: HostFacts, kb: KnowledgeBase) -> list[tuple[str, str, li
 
 
 def _ref(cause: str, w: float):
-    from envdoctor.knowledge import CauseRef
-
     return CauseRef(cause=cause, w=w)
 
 

@@ -6,15 +6,17 @@ YAML syntax, an unknown module or keyword, wrong module arguments, an expression
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+import envdoctor
 from envdoctor.errors import UserError
 from envdoctor.fixes.expr import ExprError, ValueTooLarge, parse, render, template_expressions
 from envdoctor.fixes.modules import MODULES
-from envdoctor.fixes.yamlload import LineDict, line_of, load_yaml, load_yaml_text, load_yaml_value
+from envdoctor.yamlload import LineDict, line_of, load_yaml, load_yaml_text, load_yaml_value
 
 TASK_KEYWORDS = {"name", "when", "notify", "tags", "become", "ignore_errors", "listen"}
 PLAY_KEYWORDS = {"name", "hosts", "vars", "tasks", "handlers", "gather_facts", "become", "tags"}
@@ -55,8 +57,6 @@ class Playbook(BaseModel):
 
 def builtin_playbooks_dir() -> Path:
     """`envdoctor/playbooks` inside an installed wheel, else the repository's `playbooks/`."""
-    import envdoctor
-
     pkg = Path(envdoctor.__file__).resolve().parent
     for cand in (pkg / "playbooks", pkg.parent / "playbooks"):
         if cand.is_dir() and any(cand.glob("*.yml")):
@@ -262,8 +262,6 @@ def _load_plays(path: Path, stack: tuple, loaded: dict) -> list[Play]:
 def parse_extra_vars(items: list[str] | tuple[str, ...]) -> dict:
     """`--extra-vars` values, merged left to right: `k=v k2=v2` (each value read as YAML, so true, 3 and
     8G come out as a bool, an int and a string), a JSON/YAML mapping, or `@FILE` holding one."""
-    import shlex
-
     out: dict = {}
     for item in items:
         item = item.strip()

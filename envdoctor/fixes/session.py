@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.diagnosis.catalog import Check
-from envdoctor.diagnosis.diagnose import report_from_bundle, transport_for
+from envdoctor.diagnosis.diagnose import report_from_bundle
 from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT, gather
 from envdoctor.fixes.executor import HostSession
 from envdoctor.fixes.remote import Remote, release
 from envdoctor.hosts.targets import Target
-from envdoctor.hosts.transport.base import Transport, TransportError
+from envdoctor.hosts.transport import Transport, TransportError, transport_for
 from envdoctor.models import HostReport
 
 

@@ -14,9 +14,12 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from envdoctor.errors import UserError
 from envdoctor.hosts import hostrange
 from envdoctor.hosts.targets import Target, this_machine_name
+from envdoctor.yamlload import compose_yaml_text
 
 DEFAULT_SSH_CONFIG = "~/.ssh/config"
 LOCAL_NAMES = {"local", "@local"}  # the explicit way to name this machine without SSH
@@ -306,10 +309,6 @@ def _check_port(hvars: dict, where: str) -> None:
 
 
 def parse_yaml(text: str, source: str) -> Inventory:
-    import yaml
-
-    from envdoctor.fixes.yamlload import compose_yaml_text
-
     try:
         root = compose_yaml_text(text, source)
     except yaml.YAMLError as e:
@@ -332,21 +331,15 @@ def _where(node, source: str) -> str:
 
 
 def _expect_map(node, source: str, what: str) -> None:
-    import yaml
-
     if not isinstance(node, yaml.MappingNode):
         raise UserError(f"expected a mapping for {what}", where=_where(node, source))
 
 
 def _yaml_value(node):
-    import yaml
-
     return yaml.safe_load(yaml.serialize(node))
 
 
 def _yaml_group(inv: Inventory, name: str, node, source: str, where: str) -> None:
-    import yaml
-
     group = inv.group(name, where)
     if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
         return

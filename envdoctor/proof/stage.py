@@ -5,13 +5,14 @@ progress, parse its result, and judge it. `run_proof` returns the Proof that goe
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Callable
 
 import envdoctor.proof
 from envdoctor.facts import HostFacts
 from envdoctor.hosts.targets import Target
-from envdoctor.hosts.transport.base import Transport, TransportError
+from envdoctor.hosts.transport import Transport, TransportError, transport_for
 from envdoctor.models import AllReduce, HostReport, HostStatus, MultiNode, NotJoined, Proof, Status
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.proof.verdict import judge
@@ -129,8 +130,6 @@ def run_proof(target: Target, facts: HostFacts | None = None, *, device: str = "
 
     try:
         if transport is None:
-            from envdoctor.diagnosis.diagnose import transport_for
-
             with transport_for(target, **ssh_options) as tr:
                 res = run_on(tr)
         else:
@@ -184,8 +183,6 @@ def run_multinode(targets: list[Target], *, device: str = "cuda", per_node: int 
     controller reaches it, or `master_addr`). Each host runs the proof script with its node rank; the job
     measures all-reduce bus bandwidth and trains DDP across all of them. Returns each host's proof (as
     run_proof) and the job's summary, which names any host that could not join."""
-    import threading
-
     n = len(targets)
     addr = master_addr or targets[0].hostname or "127.0.0.1"
     local = ["--procs", str(per_node or 1)] if device == "cpu" else (

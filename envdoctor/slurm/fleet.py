@@ -11,14 +11,18 @@ import json
 import os
 from typing import Callable
 
+import envdoctor.probe
+import envdoctor.proof
 from envdoctor.diagnosis.catalog import Check
+from envdoctor.diagnosis.conclusion import judge_proof
 from envdoctor.diagnosis.diagnose import report_from_bundle
 from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT, gather
+from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
 from envdoctor.hosts.targets import Target
 from envdoctor.hosts.transport.base import CommandResult, Transport, TransportError
 from envdoctor.models import HostReport, HostStatus, MultiNode, Proof
-from envdoctor.probe import SOURCE as PROBE_SOURCE
+from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, host_report, run_multinode, run_proof, usable_gpu
 from envdoctor.slurm import nodes as slurm
 
 RANKS_ENV = "ENVDOCTOR_NODE_RANKS"
@@ -60,8 +64,8 @@ def probe_nodes(nodes: list[str], checks: list[Check], *, python: str = "python3
     """Diagnose every node: one srun step runs the probe on all of them at once."""
     limit = timeout or DEFAULT_TIMEOUT
     say(f"envdoctor: running the probe on {len(nodes)} node(s) as one srun step")
-    step = slurm.run_step(nodes, python, PROBE_SOURCE, ["--no-torch"] if no_torch else [], limit, partition=partition,
-                          job_name="envdoctor-check")
+    step = slurm.run_step(nodes, python, envdoctor.probe.SOURCE, ["--no-torch"] if no_torch else [], limit,
+                          partition=partition, job_name="envdoctor-check")
     say(f"envdoctor: {len(step.results)}/{len(nodes)} node(s) answered in {step.secs:.1f} s")
     out = []
     for node in nodes:
@@ -81,8 +85,6 @@ def probe_nodes(nodes: list[str], checks: list[Check], *, python: str = "python3
 
 
 def _proof_args(python: str, **kw) -> list[str]:
-    from envdoctor.proof.stage import build_argv
-
     return build_argv(python, **kw)[2:]  # what follows "python -"
 
 
@@ -93,11 +95,8 @@ def proof_nodes(nodes: list[str], facts: dict[str, HostFacts | None], *, python:
                 allow_cpu: bool = False) -> dict[str, Proof]:
     """The proof-run on every node, one srun step (nodes whose facts show no usable GPU are skipped with
     the reason, as `check` does over SSH). Returns each node's proof document, as run_proof makes it."""
-    from envdoctor.proof import STDIN
-
-    PROOF_SOURCE = STDIN.decode()  # the script with its source line (it copies itself to a file for its workers)
-    from envdoctor.proof.stage import TRANSPORT_SLACK_S, run_proof, usable_gpu
-
+    # the script with its source line (it copies itself to a file for its workers)
+    PROOF_SOURCE = envdoctor.proof.STDIN.decode()
     kw = dict(device=device, arch=arch, time_budget=time_budget, batch_size=batch_size, compile=compile, ddp=ddp,
               dataloader=dataloader)
     runs = [n for n in nodes if device != "cuda" or usable_gpu(facts.get(n))[0] is not False]
@@ -122,11 +121,8 @@ def multinode_nodes(nodes: list[str], *, python: str = "python3", partition: str
     """One torch.distributed job across the nodes, started as one srun step: the first node is the
     rendezvous (at its Slurm NodeAddr), each task takes its node rank from its node's name. The results
     are judged by the proof's own multi-node code."""
-    from envdoctor.proof import STDIN
-
-    PROOF_SOURCE = STDIN.decode()  # the script with its source line (it copies itself to a file for its workers)
-    from envdoctor.proof.stage import TRANSPORT_SLACK_S, run_multinode
-
+    # the script with its source line (it copies itself to a file for its workers)
+    PROOF_SOURCE = envdoctor.proof.STDIN.decode()
     addr = slurm.node_address(nodes[0])
     local = ["--procs", str(per_node or 1)] if device == "cpu" else (
         ["--gpus", ",".join(str(i) for i in range(per_node))] if per_node else [])
@@ -169,3 +165,51 @@ class _ByNodeRank(Transport):
         if res is None:
             return _Unanswered(node, self.step).run(argv)
         return slurm.Replay(node, res).run(argv, stdin, timeout, on_line)
+
+
+def check_through_slurm(checks, *, partition, nodelist, python, timeout, proof, debug, say: Callable[[str], None],
+                        no_torch=False) -> list[HostReport]:
+    """`check --slurm`: the probe on the nodes as one srun step, then, unless `proof` is None, the proof-run
+    as another; a node Slurm cannot run a step on is reported with its state. `say`: one line per step."""
+    ready, skipped, order = select_nodes(partition, nodelist)
+    names = [s.name for s in ready]
+    interp = python or "python3"
+    done = probe_nodes(names, checks, python=interp, timeout=timeout, partition=partition, debug=debug,
+                       say=say, no_torch=no_torch) if names else []
+    if proof is not None:
+        facts = {r.host: f for r, f in done if f is not None}
+        proofs = proof_nodes(list(facts), facts, python=interp, partition=partition, say=say,
+                             time_budget=proof["time_budget"])
+        for r, _ in done:
+            if r.host in proofs:
+                r.proof = proofs[r.host]
+                judge_proof(r)
+    by_name = {r.host: r for r, _ in done} | {r.host: r for r in skipped}
+    return [by_name[n] for n in order]
+
+
+def proof_through_slurm(*, partition, nodelist, multi_node, say: Callable[[str], None], python, device, per_node,
+                        master_port, iface, time_budget, **kw) -> tuple[list[HostReport], MultiNode | None]:
+    """`proof --slurm`: one task per node (each its own proof), or with --multi-node one job across the
+    nodes. Returns the hosts' reports and the multi-node job's summary (None without --multi-node)."""
+    ready, skipped, order = select_nodes(partition, nodelist)
+    names = [s.name for s in ready]
+    interp = python or "python3"
+    job = None
+    if multi_node:
+        if skipped:
+            raise UserError("--multi-node needs every node able to run a step; not: "
+                            + ", ".join(f"{r.host} ({r.error})" for r in skipped))
+        if len(names) < 2:
+            raise UserError("--multi-node needs at least two nodes")
+        if device == "cuda" and not per_node:
+            raise UserError("--multi-node on GPUs needs --gpus-per-node N (every node runs N processes)")
+        proofs, job = multinode_nodes(names, python=interp, partition=partition, say=say, device=device,
+                                      per_node=per_node, master_port=master_port, iface=iface,
+                                      time_budget=time_budget, **kw)
+        by_node = dict(zip(names, proofs))
+    else:
+        by_node = proof_nodes(names, {}, python=interp, partition=partition, say=say, device=device,
+                              time_budget=time_budget, **kw) if names else {}
+    by_name = {n: host_report(Target(name=n, hostname=n), p) for n, p in by_node.items()} | {r.host: r for r in skipped}
+    return [by_name[n] for n in order], job

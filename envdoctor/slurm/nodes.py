@@ -13,7 +13,9 @@ import json
 import math
 import os
 import shutil
+import socket
 import subprocess
+import time
 import zlib
 from dataclasses import dataclass
 from importlib.resources import files
@@ -255,8 +257,6 @@ def run_step(nodes: list[str], python: str, script: str, script_args: list[str],
              partition: str | None = None, job_name: str = "envdoctor", env: dict | None = None) -> StepResult:
     """Run `script` on every node of `nodes` in one srun step and collect each node's output. `env`:
     variables added to the step's environment (srun passes the caller's on to every task)."""
-    import time
-
     if shutil.which("srun") is None:
         raise SlurmError("srun not found: is this a Slurm login node (slurm-client installed, on PATH)?")
     argv = srun_argv(nodes, python, script_args, limit_s, partition=partition, job_name=job_name)
@@ -297,6 +297,4 @@ class Replay(Transport):
 def this_node() -> str:
     """The Slurm node name of this machine as slurmd knows it ($SLURMD_NODENAME in HealthCheckProgram,
     prolog and job steps), else the short host name."""
-    import socket
-
     return os.environ.get("SLURMD_NODENAME") or socket.gethostname().split(".")[0]

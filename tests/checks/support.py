@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.catalog import get_check
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import HostFacts
 from envdoctor.models import CheckResult
-from envdoctor.parsers import facts_from_bundle
 from tests.corpus import constructed_body, corpus_body
 
 

@@ -5,11 +5,11 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import ContainerFacts, GpuFacts, HostFacts
 from envdoctor.hosts.transport import LocalTransport
 from envdoctor.knowledge import signatures
 from envdoctor.models import Status
-from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run
 from tests.corpus import constructed_body
 

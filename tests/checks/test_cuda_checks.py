@@ -6,10 +6,10 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.catalog import load_catalog, run_checks
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import CudaEnvFacts, HostFacts, TorchFacts
 from envdoctor.facts.torch import CudaToolkit
 from envdoctor.models import Status
-from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run
 from tests.corpus import constructed_body, corpus_body
 

@@ -5,11 +5,11 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import GpuFacts, HostFacts, SystemFacts
 from envdoctor.facts.gpu import GpuInfo, PciGpu
 from envdoctor.hosts.transport.local import LocalTransport
 from envdoctor.models import Status
-from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run, sec
 from tests.corpus import constructed_body
 

@@ -4,11 +4,11 @@ from real outputs where the corpus has one, and constructed inputs (labelled) fo
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import GpuFacts, HostFacts
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import load
 from envdoctor.models import Status
-from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run, sec, text_paste
 from tests.corpus import constructed_body, corpus_body
 

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from envdoctor.cli import main
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import HostFacts, SystemFacts
 from envdoctor.hosts.transport import LocalTransport
 from envdoctor.models import Status
-from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run
 from tests.corpus import corpus_body
 

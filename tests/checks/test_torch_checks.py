@@ -3,11 +3,11 @@
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import GpuFacts, HostFacts, TorchFacts
 from envdoctor.facts.gpu import GpuInfo
 from envdoctor.knowledge import wheel_index
 from envdoctor.models import Status
-from envdoctor.parsers import facts_from_bundle
 from tests.checks.support import paste, run
 from tests.corpus import constructed_body
 

@@ -85,13 +85,13 @@ def test_proof_stage_is_skipped_with_the_reason():
 
 
 def test_proof_verdict_folds_into_host_status():
-    from envdoctor.cli.cmd_check import with_proof
+    from envdoctor.diagnosis.conclusion import status_with_proof
     from envdoctor.models import HostStatus as H
 
-    assert with_proof(H.PASS, "fail") == H.FAIL
-    assert with_proof(H.PASS, "warn") == H.WARN
-    assert with_proof(H.FAIL, "warn") == H.FAIL
-    assert with_proof(H.PASS, "skip") == H.PASS
-    assert with_proof(H.PASS, "error") == H.UNKNOWN
-    assert with_proof(H.WARN, "unknown") == H.WARN
-    assert with_proof(H.UNREACHABLE, "fail") == H.UNREACHABLE
+    assert status_with_proof(H.PASS, "fail") == H.FAIL
+    assert status_with_proof(H.PASS, "warn") == H.WARN
+    assert status_with_proof(H.FAIL, "warn") == H.FAIL
+    assert status_with_proof(H.PASS, "skip") == H.PASS
+    assert status_with_proof(H.PASS, "error") == H.UNKNOWN
+    assert status_with_proof(H.WARN, "unknown") == H.WARN
+    assert status_with_proof(H.UNREACHABLE, "fail") == H.UNREACHABLE

@@ -8,9 +8,9 @@ import sys
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.diagnosis.root_cause import evidence
 from envdoctor.hosts.transport import LocalTransport
-from envdoctor.parsers import facts_from_bundle
 
 NEW = ("nvml_init", "secure_boot", "nvidia_modinfo", "nvidia_module_files", "dkms_status", "wsl_markers",
        "cgroup_devices", "infiniband")

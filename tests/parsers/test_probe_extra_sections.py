@@ -7,8 +7,8 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.hosts.transport import LocalTransport
-from envdoctor.parsers import facts_from_bundle
 from envdoctor.parsers.cuda_env import parse_cuda_driver_api
 from tests.corpus import corpus_body
 

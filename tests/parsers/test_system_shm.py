@@ -101,6 +101,6 @@ def test_mmsegmentation_killed_by_signal_line():
 
 def _shm_lines(rel: str) -> list[str]:
     """The lines the knowledge base recognised as shared memory running out (the check reports them)."""
-    from envdoctor.parsers import facts_from_bundle
+    from envdoctor.diagnosis.host_facts import facts_from_bundle
     f = facts_from_bundle(Bundle(pastes=[corpus_body(rel)]))
     return [x.line for x in f.diagnosis.signatures if x.id == "shm_bus_error"]

@@ -84,8 +84,8 @@ def test_cpu_report_never_says_gpu_0_or_empty_bullets_or_matches_the_cpu():
 
 def test_skipped_proof_names_no_device():
     from envdoctor.diagnosis.bundle import Bundle
+    from envdoctor.diagnosis.host_facts import facts_from_bundle
     from envdoctor.hosts.targets import LOCAL
-    from envdoctor.parsers import facts_from_bundle
     from envdoctor.proof.stage import run_proof
     from tests.corpus import corpus_body
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.hosts.targets import LOCAL
 from envdoctor.hosts.transport import LocalTransport
-from envdoctor.parsers import facts_from_bundle
 from envdoctor.proof import SOURCE, STDIN
 from envdoctor.proof.stage import parse_lines, run_proof, usable_gpu
 from envdoctor.proof.verdict import judge

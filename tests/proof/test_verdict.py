@@ -7,8 +7,8 @@ import re
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.knowledge import load
-from envdoctor.parsers import facts_from_bundle
 from envdoctor.proof.verdict import find_baselines, judge
 from tests.corpus import corpus_body
 from tests.proof import constructed as C

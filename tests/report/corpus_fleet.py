@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import copy
 
-from envdoctor.cli.cmd_check import with_proof
 from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.diagnosis.catalog import load_catalog
+from envdoctor.diagnosis.conclusion import status_with_proof
 from envdoctor.diagnosis.diagnose import report_from_bundle
 from envdoctor.hosts.fleet import fleet_summary
 from envdoctor.models import HostReport, Proof, Report
@@ -60,7 +60,7 @@ def corpus_hosts(tmp_path) -> list[HostReport]:
     by["gpu02"].proof = _proof("gpu02", "NVIDIA A100 80GB PCIe", [1402.0, 820.0],
                                utils=[[97 + i % 3 for i in range(40)], [95 if i % 5 else 35 for i in range(40)]])
     for h in (by["gpu01"], by["gpu02"]):
-        h.status = with_proof(h.status, h.proof.status)
+        h.status = status_with_proof(h.status, h.proof.status)
     hosts.append(HostReport(host="gpu08", status="unreachable", error="no route to host (constructed: no SSH here)"))
     return hosts
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from envdoctor.cli import main
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.docker_daemon import docker_daemon
-from envdoctor.parsers import facts_from_bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from tests.checks.support import run
 from tests.corpus import constructed_body
 

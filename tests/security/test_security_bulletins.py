@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from envdoctor.cli import main
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.diagnosis.security_bulletins import driver_findings, installed_driver, toolkit_findings, toolkit_versions
 from envdoctor.knowledge import load
-from envdoctor.parsers import facts_from_bundle
 from envdoctor.versions import release
 from tests.checks.support import run
 from tests.corpus import corpus_body

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
-from envdoctor.parsers import facts_from_bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.parsers.security import dockerd_hosts, parse_proc_net_tcp
 from tests.checks.support import run, sec
 from tests.corpus import constructed_body

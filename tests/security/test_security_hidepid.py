@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
-from envdoctor.parsers import facts_from_bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.parsers.security import proc_hidepid
 from envdoctor.probe import SOURCE as PROBE_SOURCE
 from tests.checks.support import run

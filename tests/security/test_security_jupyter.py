@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
-from envdoctor.parsers import facts_from_bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.probe import SOURCE as PROBE_SOURCE
 from tests.checks.support import run
 from tests.support.sent_scripts import sent_probe

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle
-from envdoctor.parsers import facts_from_bundle
+from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.parsers.security import parse_sshd_T, passwords_accepted, sshd_reachable
 from tests.checks.support import run, sec
 from tests.support.testhost import SSHD, keygen

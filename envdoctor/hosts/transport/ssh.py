@@ -38,9 +38,9 @@ import fabric
 import paramiko
 
 from envdoctor.hosts.targets import Target
-from envdoctor.hosts.transport import host_keys
 from envdoctor.hosts.transport.base import (MAX_OUTPUT_BYTES, CommandResult, ConnectionClosed, OutputTooLarge,
                                             Transport, TransportError, running)
+from envdoctor.hosts.transport.host_keys import KnownHosts, changed_key_message
 from envdoctor.hosts.transport.identities import KeysThenAgent, identities
 from envdoctor.models import HostStatus
 
@@ -73,11 +73,11 @@ END_SCRIPT = ('p=$1; kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/n
 # to stderr. Our errors are reported as host statuses instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-_known_hosts_cache: dict[tuple, host_keys.KnownHosts] = {}
+_known_hosts_cache: dict[tuple, KnownHosts] = {}
 _known_hosts_lock = threading.Lock()
 
 
-def _known_hosts(path: Path) -> host_keys.KnownHosts:
+def _known_hosts(path: Path) -> KnownHosts:
     """Read once per run and shared by the forks (re-read when the file changed on disk)."""
     try:
         st = path.stat()
@@ -86,7 +86,7 @@ def _known_hosts(path: Path) -> host_keys.KnownHosts:
         stamp = (str(path), None, None)
     with _known_hosts_lock:
         if stamp not in _known_hosts_cache:
-            _known_hosts_cache[stamp] = host_keys.KnownHosts(path)
+            _known_hosts_cache[stamp] = KnownHosts(path)
         return _known_hosts_cache[stamp]
 
 
@@ -166,7 +166,7 @@ class SSHTransport(Transport):
         host, port, user = c.host, c.port, c.user
         proxy = self.target.proxy_command if c is self._conns[-1] and not self.target.proxy_jump else None
         if isinstance(e, paramiko.BadHostKeyException):
-            return HostStatus.HOST_KEY_CHANGED, host_keys.changed_key_message(host, port, e, self.known_hosts)
+            return HostStatus.HOST_KEY_CHANGED, changed_key_message(host, port, e, self.known_hosts)
         if isinstance(e, paramiko.AuthenticationException):
             problems = [i.problem for i in c.envdoctor_keys if i.problem]
             tried = [i.path for i in c.envdoctor_keys]
