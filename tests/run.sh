@@ -15,4 +15,5 @@ if { ! command -v slurmd >/dev/null 2>&1 && [ ! -x /usr/sbin/slurmd ]; } || ! co
     || echo "tests/run.sh: could not install Slurm / node exporter / Chromium; their tests will skip" >&2
 fi
 python3 -m pip install -q -e '.[test]'
+python3 -m ruff check .
 exec python3 -m pytest -q "$@"

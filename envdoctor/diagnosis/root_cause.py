@@ -236,7 +236,7 @@ def _others_on_gpu(f: HostFacts) -> Verdict:
 def _rdma(f: HostFacts, want: bool) -> Verdict:
     r = f.diagnosis.rdma_devices
     if r is None and (_sig(f, "memlock_rdma_error") or re.search(r"NET/IB|mlx5|ibv_", " ".join(s.line for s in f.diagnosis.signatures))):
-        return (True == want), "RDMA/verbs in use (NET/IB, ibv_* messages)"
+        return want, "RDMA/verbs in use (NET/IB, ibv_* messages)"
     if r is None:
         return None, None
     return bool(r) == want, (f"RDMA devices: {', '.join(r[:3])}" if r else "no /sys/class/infiniband devices")
@@ -664,7 +664,7 @@ def cuda_works(f: HostFacts) -> str | None:
     """The observation that CUDA works here (torch.cuda.is_available() True with a device), or None."""
     t = f.torch
     if t.is_available is True and t.device_count != 0:
-        return f"torch.cuda.is_available() = True" + (f" ({t.device_count} device(s))" if t.device_count else "")
+        return "torch.cuda.is_available() = True" + (f" ({t.device_count} device(s))" if t.device_count else "")
     return None
 
 

@@ -2,7 +2,6 @@
 the local transport, progress streamed line by line, the result parsed and judged."""
 
 import json
-import time
 
 import pytest
 
@@ -190,7 +189,7 @@ def _cut_run(**kw):
 
 
 def test_deadline_ends_the_run_with_a_verdict_under_a_cpu_hog(cpu_hogs):
-    r = _cut_run()
+    _cut_run()
     assert all(h.poll() is None for h in cpu_hogs)  # the machine stayed busy the whole run
 
 

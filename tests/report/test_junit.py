@@ -40,7 +40,7 @@ def test_failure_carries_summary_evidence_and_fix_and_unknown_is_never_a_pass(tm
     root = ET.fromstring(render_junit(report))
     h = next(h for h in report.hosts if h.host == "gpu04")  # driver too old for torch's CUDA (real paste)
     r = next(c for c in h.checks if c.id == "driver_cuda_compat")
-    case = root.find(f"testsuite[@name='gpu04']/testcase[@name='driver_cuda_compat']")
+    case = root.find("testsuite[@name='gpu04']/testcase[@name='driver_cuda_compat']")
     f = case.find("failure")
     assert f.get("message") == r.summary
     assert all(f"evidence: {e}" in f.text for e in r.evidence) and f"fix: {r.fix.summary}" in f.text

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import socket
 
-import pytest
-
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.parsers.security import dockerd_hosts, parse_proc_net_tcp

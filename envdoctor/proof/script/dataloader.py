@@ -50,7 +50,7 @@ def dataloader_phase(torch, a, dev, bs, world, rank, run_phase, distributed, dea
         held = [first]
 
         def get_batch(i):
-            x, y = held.pop() if held else next(it)
+            x, y = held.pop() if held else next(it)  # noqa: F821 - `del it` below runs after the last batch
             return x.to(dev, non_blocking=True).contiguous(memory_format=fmt), y.to(dev, non_blocking=True)
 
         warm = run_phase("dataloader-warmup", 3, get_batch, deadline - RESERVE_S - 1.0)

@@ -209,7 +209,7 @@ def run_parent(parent):
     if a.inject_parent_hang:
         threading.Event().wait()  # like a blocking read that never returns: only the watchdog ends this
 
-    results, final, dead_since, last_phase = parent.results, parent.final, {}, parent.last_phase
+    results, final, dead_since = parent.results, parent.final, {}
     procs = parent.procs
     failed = None  # DDP: the first rank that failed ends the group
     ended_by = "results"

@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.corpus import DATA, constructed_body, corpus_body
+from tests.corpus import constructed_body, corpus_body
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
