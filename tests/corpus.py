@@ -108,17 +108,17 @@ EXCLUDED: dict[str, str] = {}
 
 # Blind splits, once measured, are recorded (docs/diagnosis-accuracy.md) and the next round may tune on
 # them: blind-1 and blind-2 were measured at the round-2 freeze and tuned on in round 3, blind-5 at the
-# round-5 freeze and tuned on in round 6, blind-6 at the round-6 freeze and tuned on in round 7. Only the
-# splits listed here are blind now: blind-7 is collected outside the repository while round 7 is tuned,
-# so it has no files here until its measurement.
-BLIND_NOW = ("blind-7",)
+# round-5 freeze and tuned on in round 6, blind-6 at the round-6 freeze and tuned on in round 7, blind-7 at
+# the round-7 freeze and tuned on in round 8. Only the splits listed here are blind now: blind-8 is
+# collected outside the repository while round 8 is tuned, so it has no files here until its measurement.
+BLIND_NOW = ("blind-8",)
 
 
 def split_of(rel: str) -> str:
     """Which split a case belongs to: `blind-N` (cases/blind-N-*: collected by collectors the tuners did
     not read; blind-1 while round 2 was tuned, blind-2 after it was frozen, blind-3 while round 3 was
     tuned, blind-4 after it was frozen, blind-5 after round 5 was frozen, blind-6 while round 6 was
-    tuned), `r2` (cases/r2-*: the second round), or `tuned` (older)."""
+    tuned, blind-7 while round 7 was tuned), `r2` (cases/r2-*: the second round), or `tuned` (older)."""
     folder = rel.split("/")[1] if rel.startswith("cases/") else ""
     if folder.startswith("blind-"):
         return "-".join(folder.split("-")[:2])

@@ -6,7 +6,7 @@ labelled corpus files (tests/corpus.py)."""
 import pytest
 
 from envdoctor.diagnosis.catalog import load_catalog
-from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, labelled_cases, is_blind
+from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, is_blind, labelled_cases
 
 # Cases envdoctor does not diagnose right yet (measured by benchmarks/diagnosis_accuracy.py; each blind split
 # joined after its measurement: blind-1 and blind-2 in round 3, blind-3 to blind-6 in rounds 4 to 7; the list
@@ -63,6 +63,9 @@ KNOWN_MISSES: dict[str, str] = {
     "cases/blind-6-torch-python/cudnn_version_mismatch--faster-whisper-885-cudnn9-installed-needs-8.txt": "names library_conflict",
     "cases/blind-6-torch-python/wsl_libcuda--nougat-115-libcudnn-cnn-infer-libcuda-so-wsl2.txt": "names undetermined",
     "cases/blind-6-torch-python/wsl_libcuda--numba-9032-wsl2-linux-driver-libcuda-shadows.txt": "names undetermined",
+    "cases/blind-7-containers-cluster/persistence_daemon_missing--podman-16094-rootless-hook-exit1-pm-enabled.txt": "names undetermined",
+    "cases/blind-7-driver-kernel/gpu_unsupported_by_driver_branch--skypilot-449-azure-k80-dsvm-image.txt": "names module_missing_for_kernel",
+    "cases/blind-7-torch-python/cudnn_not_found--faster-whisper-1182-libcudnn-cnn-9.txt": "names library_conflict",
     "cases/kernel-node-nccl/gpu_hardware_xid--cmp40hx-4-gen2-retrain-falls-off.txt": "names rm_init_adapter_failed",
     "cases/kernel-node-nccl/memory_held_by_others--crosse-2-p100-12gb-no-processes.txt": "names healthy",
     "cases/kernel-node-nccl/mig_misconfigured--megalodon-275-a100-mig-no-device.txt": "names undetermined",
