@@ -135,6 +135,27 @@ def test_the_cycle_test_finds_a_cycle():
     assert _cycles({"a": ["b"], "b": []}) == []
 
 
+def _floor(module: str) -> str:
+    """The floor a module lives on: its subpackage of envdoctor (hosts, diagnosis, ...), or the root."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and (PACKAGE / parts[1]).is_dir() else "envdoctor"
+
+
+def test_floors_import_one_way():
+    """No two floors import each other, through any path: the house has a top and a bottom. The root's
+    shared modules are a floor of their own; `python -m envdoctor` (__main__) is the one door into the CLI."""
+    floors: dict[str, set[str]] = {}
+    for name, imported in GRAPH.items():
+        if name == "envdoctor.__main__":
+            continue
+        floors.setdefault(_floor(name), set()).update(_floor(m) for m in imported if _floor(m) != _floor(name))
+    why = {(a, b): [f"{n} -> {m}" for n, ms in GRAPH.items() for m in ms if _floor(n) == a and _floor(m) == b]
+           for a, bs in floors.items() for b in bs}
+    loops = _cycles({a: sorted(bs) for a, bs in floors.items()})
+    assert not loops, "floors that import each other:\n" + "\n".join(
+        f"{' <-> '.join(c)}: " + "; ".join(x for a in c for b in c for x in why.get((a, b), [])[:2]) for c in loops)
+
+
 def test_no_envdoctor_import_inside_a_function():
     lazy = [(name, imported, line) for name, path in MODULES.items()
             for imported, line, in_function in _imports(name, path) if in_function]

@@ -11,7 +11,7 @@ import click
 
 from envdoctor import __version__
 from envdoctor.errors import UserError
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 
 class EnvdoctorGroup(click.Group):

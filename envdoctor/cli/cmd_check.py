@@ -25,9 +25,9 @@ from envdoctor.hosts.inventory import resolve
 from envdoctor.hosts.runner import run_hosts
 from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import HostReport, NotStarted, Report
+from envdoctor.printable import printable
 from envdoctor.proof.progress import PhaseLines, ProgressBoard
 from envdoctor.proof.stage import run_proof
-from envdoctor.report.printable import printable
 from envdoctor.slurm.fleet import check_through_slurm
 
 

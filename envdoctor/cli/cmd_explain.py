@@ -8,7 +8,7 @@ from envdoctor.cli.common import checks_dir_option, close_names
 from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.errors import UserError
 from envdoctor.knowledge import signatures
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 
 @click.command("explain")

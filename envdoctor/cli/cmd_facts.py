@@ -13,7 +13,7 @@ from envdoctor.diagnosis.gather import gather
 from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.hosts.targets import LOCAL
 from envdoctor.hosts.transport import LocalTransport, TransportError
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 
 @click.command("facts")

@@ -15,8 +15,8 @@ from envdoctor.cli.fleet_options import connect_options, target_options
 from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.fixes.playbook import parse_extra_vars
 from envdoctor.fixes.render import host_block, recap_lines
+from envdoctor.printable import printable
 from envdoctor.redact import redact
-from envdoctor.report.printable import printable
 
 
 @click.command("fix")

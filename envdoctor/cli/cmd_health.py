@@ -22,7 +22,7 @@ from envdoctor.diagnosis.gather import gather
 from envdoctor.hosts.targets import LOCAL
 from envdoctor.hosts.transport import LocalTransport, TransportError
 from envdoctor.models import Report
-from envdoctor.report.printable import printable as P
+from envdoctor.printable import printable as P
 from envdoctor.slurm import nodes as slurm
 
 # slurmd kills its HealthCheckProgram after 60 s (slurm.conf(5)); leave room for sinfo and scontrol.

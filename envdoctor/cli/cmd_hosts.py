@@ -10,7 +10,7 @@ from envdoctor.cli.common import json_option
 from envdoctor.cli.fleet_options import target_options
 from envdoctor.errors import UserError
 from envdoctor.hosts.inventory import describe, resolve
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 
 @click.command("hosts")

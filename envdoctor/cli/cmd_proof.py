@@ -17,11 +17,11 @@ from envdoctor.hosts.inventory import resolve
 from envdoctor.hosts.runner import DEFAULT_FORKS, run_hosts
 from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import Fleet, HostReport, HostStatus, NotStarted, Proof, Report, Status
+from envdoctor.printable import printable
 from envdoctor.proof.progress import PhaseLines, ProgressBoard
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
 from envdoctor.proof.stage import default_budget, host_report, run_multinode, run_proof
 from envdoctor.redact import redact
-from envdoctor.report.printable import printable
 from envdoctor.report.text import render_proof
 from envdoctor.slurm.fleet import proof_through_slurm
 

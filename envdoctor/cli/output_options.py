@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from envdoctor.atomic import write_report
 from envdoctor.models import Report
-from envdoctor.report.atomic import write_report
 from envdoctor.report.html import render_html
 from envdoctor.report.junit import render_junit
 from envdoctor.report.prometheus import write_prometheus

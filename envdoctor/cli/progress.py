@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Iterator, TextIO
 
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 REDRAW_S = 0.2
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 
 def slurm_options(f):

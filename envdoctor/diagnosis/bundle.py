@@ -31,10 +31,10 @@ from typing import Annotated, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError,
                       field_validator)
 
+from envdoctor.atomic import umask
 from envdoctor.diagnosis.paste import head_and_tail, paste_from_bytes, read_paste
 from envdoctor.errors import UserError
 from envdoctor.redact import MARK, redact
-from envdoctor.report.atomic import umask
 
 
 class Section(BaseModel):

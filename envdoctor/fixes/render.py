@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from envdoctor.fixes.executor import HostRecap, TaskRecord
+from envdoctor.printable import printable
 from envdoctor.redact import redact
-from envdoctor.report.printable import printable
 
 _COLORS = {"ok": "green", "changed": "yellow", "failed": "red", "skipped": "cyan", "unreachable": "red"}
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, TextIO, TypeVar
 from envdoctor.hosts.targets import Target
 from envdoctor.hosts.transport.base import end_running
 from envdoctor.models import HostReport, HostStatus
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 DEFAULT_FORKS = 32
 

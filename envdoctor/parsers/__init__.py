@@ -1,2 +1,2 @@
 """Pure parsers: raw text (a probe section, a pasted block) -> values and typed facts. No I/O here.
-The per-domain builders (`*_facts.py`) are put together into a host's facts by envdoctor/diagnosis/host_facts.py."""
+What a Bundle's sections and pastes make of a host is envdoctor/diagnosis/host_facts/, built from these."""

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TextIO
 
-from envdoctor.report.printable import printable
+from envdoctor.printable import printable
 
 # Share of the bar each phase fills: set-up and warm-up are short next to the timed steps.
 # The phases before "setup" are the first seconds: the script starting, counting GPUs, importing torch.

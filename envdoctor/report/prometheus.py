@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry, generate_latest, write_to_textf
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from envdoctor.atomic import write_report
 from envdoctor.errors import UserError
 from envdoctor.models import Report
-from envdoctor.report.atomic import write_report
 
 # 0 is the only healthy value; unknown is not 0: missing evidence is never reported as healthy.
 STATUS_VALUES = {"pass": 0, "warn": 1, "fail": 2, "unknown": 3, "error": 4, "skip": 5,

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import click
 
-from envdoctor.hosts.fleet import render_fleet
-from envdoctor.models import CheckResult, HostReport, Proof, Report, Status
-from envdoctor.report.printable import printable as P
+from envdoctor.hosts.fleet import hosts_by
+from envdoctor.hosts.hostrange import fold
+from envdoctor.models import CheckResult, Fleet, HostReport, Proof, Report, Status
+from envdoctor.printable import printable as P
 
 MARKS = {
     Status.PASS: ("✓", "green"),
@@ -180,3 +181,50 @@ def render(report: Report, color: bool, verbose: bool = False) -> str:
     if report.fleet:
         parts.append(render_fleet(report.fleet))
     return "\n\n".join(parts)
+
+
+# A fleet: the hosts of each status folded (gpu[01-12,14]), the table of headline facts, the drift.
+TITLES = {"gpu": "GPU", "gpu_count": "#", "driver": "driver", "cuda_driver": "CUDA (driver)", "torch": "torch",
+          "torch_cuda": "torch CUDA", "nccl": "NCCL", "container_toolkit": "ctk"}
+
+
+def folded(hosts: list[str], sep: str = ", ") -> str:
+    """gpu01..gpu12, gpu14, login1 -> "gpu[01-12,14], login1" (escaped, as every host name shown)."""
+    return sep.join(P(h) for h in fold(hosts))
+
+
+def render_fleet(fleet: Fleet) -> str:
+    """The hosts of each status, folded; the table; the drift, as text."""
+    cols = ["host", "status"] + fleet.columns
+    head = {"host": "host", "status": "status", **TITLES}
+    cells = [[head[c] for c in cols]]
+    for r in fleet.rows:
+        # host names and facts come from the hosts: escaped before they are measured and shown
+        values = {"host": r.host, "status": r.status.value, **{c: getattr(r, c) for c in fleet.columns}}
+        cells.append(["-" if values[c] is None else P(values[c]) for c in cols])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    lines = [f"Fleet summary ({len(fleet.rows)} hosts: "
+             + ", ".join(f"{n} {s}" for s, n in sorted(fleet.counts.items())) + ")"]
+    by_status = hosts_by((r.host, r.status.value) for r in fleet.rows)
+    lines += [f"  {status}: {folded(by_status[status])}" for status in sorted(by_status)]
+    for n, row in enumerate(cells):
+        lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        if n == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    base = fleet.baseline
+    against = f"golden host {P(base.host)}" if base.kind == "golden" else "the majority"
+    compared = fleet.compared if fleet.compared is not None else 2
+    if compared < 2:
+        lines.append(f"Drift: nothing could be compared ({compared} host evaluated; drift needs two or more)."
+                     if compared == 1 else "Drift: nothing could be compared (no host was evaluated).")
+    elif not fleet.drift:
+        lines.append(f"Drift: none (every evaluated host agrees with {against}).")
+    else:
+        lines.append(f"Drift (against {against}):")
+        for d in fleet.drift:
+            # hosts with one value are folded together: gpu[03-04]=535.104.05
+            odd = ", ".join(f"{folded(hosts, ',')}={P(v) if v is not None else 'unknown'}"
+                            for v, hosts in hosts_by(d.hosts.items()).items())
+            exp = P(d.expected) if d.expected is not None else "unknown"
+            lines.append(f"  {TITLES.get(d.fact, d.fact)}: expected {exp}; {odd}")
+    return "\n".join(lines)

@@ -24,8 +24,8 @@ from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
 from envdoctor.hosts.transport.base import CommandResult, Transport
 from envdoctor.models import CheckResult, Status
+from envdoctor.printable import printable
 from envdoctor.redact import redact
-from envdoctor.report.printable import printable
 
 REASON_PREFIX = "envdoctor: "
 REASON_MAX = 100  # sinfo -R shows the reason on one line; keep it readable there

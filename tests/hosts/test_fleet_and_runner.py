@@ -9,10 +9,11 @@ import threading
 import pytest
 
 from envdoctor.errors import UserError
-from envdoctor.hosts.fleet import fleet_summary, render_fleet
+from envdoctor.hosts.fleet import fleet_summary
 from envdoctor.hosts.runner import run_hosts
 from envdoctor.hosts.targets import Target
 from envdoctor.models import Drift, HostReport, HostStatus
+from envdoctor.report.text import render_fleet
 
 
 def host(name, status="pass", **headline):

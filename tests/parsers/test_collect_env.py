@@ -1,8 +1,8 @@
 """collect_env parser on every real collect_env output of the corpus (old flat and new sectioned layout)."""
 
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts.torch import build_torch_facts
 from envdoctor.parsers.collect_env import find_collect_env
-from envdoctor.parsers.torch_facts import build_torch_facts
 from tests.corpus import corpus_body
 
 

@@ -4,9 +4,9 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts.container import build_container_facts
 from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import docker
-from envdoctor.parsers.container_facts import build_container_facts
 from tests.corpus import constructed_body, corpus_body
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts.gpu import build_gpu_facts
 from envdoctor.hosts.transport.local import LocalTransport
-from envdoctor.parsers.gpu_facts import build_gpu_facts
 from tests.corpus import DATA, constructed_body, corpus_body
 
 

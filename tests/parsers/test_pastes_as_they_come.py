@@ -4,13 +4,13 @@ CSV with hex clock-event masks, ldd resolving from another CUDA, a container's u
 from __future__ import annotations
 
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts.system import build_system_facts
 from envdoctor.diagnosis.paste import clean, for_scanning
 from envdoctor.knowledge import load
 from envdoctor.parsers import limits
 from envdoctor.parsers import nvidia_smi as smi
 from envdoctor.parsers import paste_blocks as pb
 from envdoctor.parsers.collect_env import find_collect_env
-from envdoctor.parsers.system_facts import build_system_facts
 from tests.corpus import constructed_body, corpus_body
 
 

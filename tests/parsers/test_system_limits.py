@@ -6,10 +6,10 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts.system import build_system_facts
 from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import limits
 from envdoctor.parsers.signatures import scan_signatures
-from envdoctor.parsers.system_facts import build_system_facts
 from tests.corpus import corpus_body
 
 KiB = 1024

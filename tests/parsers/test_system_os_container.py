@@ -8,9 +8,9 @@ import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
 from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts.system import build_system_facts
 from envdoctor.hosts.transport import LocalTransport
 from envdoctor.parsers import container_detect, os_info
-from envdoctor.parsers.system_facts import build_system_facts
 from tests.corpus import constructed_body, corpus_body
 
 

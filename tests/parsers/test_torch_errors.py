@@ -3,8 +3,8 @@ TorchErrorSeen's kind is the id of the signature that matched its line)."""
 
 from envdoctor.diagnosis.bundle import Bundle
 from envdoctor.diagnosis.cuda_compat import cuda_from_found
+from envdoctor.diagnosis.host_facts.torch import build_torch_facts
 from envdoctor.parsers.torch_errors import scan_torch_errors
-from envdoctor.parsers.torch_facts import build_torch_facts
 from tests.corpus import corpus_body
 
 

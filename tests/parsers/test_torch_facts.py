@@ -5,8 +5,8 @@ import sys
 import pytest
 
 from envdoctor.diagnosis.bundle import Bundle, Section
+from envdoctor.diagnosis.host_facts.torch import build_cuda_env_facts, build_torch_facts
 from envdoctor.parsers.cuda_env import parse_cuda_toolkits, parse_nvcc_version
-from envdoctor.parsers.torch_facts import build_cuda_env_facts, build_torch_facts
 from tests.corpus import constructed_body
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-WRITE = "import sys; from pathlib import Path; from envdoctor.report.atomic import write_atomic; " \
+WRITE = "import sys; from pathlib import Path; from envdoctor.atomic import write_atomic; " \
         "write_atomic(Path(sys.argv[1]), 'envdoctor_up 1\\n')"
 
 

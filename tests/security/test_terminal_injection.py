@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from envdoctor.cli import main
 from envdoctor.diagnosis.bundle import Bundle
-from envdoctor.hosts.fleet import fleet_summary, render_fleet
+from envdoctor.hosts.fleet import fleet_summary
 from envdoctor.models import CheckResult, HostReport, HostStatus, Proof, Report, Status
+from envdoctor.printable import printable
 from envdoctor.proof.progress import PhaseLines, ProgressBoard, bar_line, phase_line
-from envdoctor.report.printable import printable
-from envdoctor.report.text import render, render_proof
+from envdoctor.report.text import render, render_fleet, render_proof
 from envdoctor.slurm.nodes import REASON_MAX, NodeState, drain_reason, plan_health
 
 # Constructed attacks, each with the visible form that must be shown instead.

@@ -7,9 +7,9 @@ not there; a paste without docker output leaves it None."""
 from __future__ import annotations
 
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts.system import section_text
 from envdoctor.facts.container import ContainerFacts
 from envdoctor.parsers import docker
-from envdoctor.parsers.system_facts import section_text
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 

@@ -5,13 +5,13 @@ code). No I/O here."""
 from __future__ import annotations
 
 from envdoctor.diagnosis.bundle import Bundle
+from envdoctor.diagnosis.host_facts.container import build_container_facts
+from envdoctor.diagnosis.host_facts.diagnosis import build_diagnosis_facts
+from envdoctor.diagnosis.host_facts.gpu import build_gpu_facts
+from envdoctor.diagnosis.host_facts.security import build_security_facts
+from envdoctor.diagnosis.host_facts.system import build_system_facts
+from envdoctor.diagnosis.host_facts.torch import build_cuda_env_facts, build_torch_facts
 from envdoctor.facts import HostFacts
-from envdoctor.parsers.container_facts import build_container_facts
-from envdoctor.parsers.diagnosis_facts import build_diagnosis_facts
-from envdoctor.parsers.gpu_facts import build_gpu_facts
-from envdoctor.parsers.security import build_security_facts
-from envdoctor.parsers.system_facts import build_system_facts
-from envdoctor.parsers.torch_facts import build_cuda_env_facts, build_torch_facts
 
 
 def facts_from_bundle(bundle: Bundle) -> HostFacts:
