@@ -100,7 +100,7 @@ KNOWN_MISSES: dict[str, str] = {
     "cases/r2-torch-python/torch_cpu_only_build--pytorch-69202-conda-190-cudatoolkit113-cpu0.txt": "names healthy",
     "cases/r2-torch-python/torchvision_mismatch--tt-forge-890-torch290-cpu-vs-torchvision0240.txt": "names torch_cpu_only_build",
     "cases/thin-classes/device_busy_exclusive--openmm-1203-tests-exclusive-invalid-device.txt": "names cuda_visible_devices",
-    "cases/thin-classes/gsp_firmware--eks-ami-1523-g5-a10g-nvml-unknown-error-gsp.txt": "names healthy",
+    "cases/thin-classes/gsp_firmware--eks-ami-1523-g5-a10g-nvml-unknown-error-gsp.txt": "names undetermined",
     "cases/thin-classes/nccl_p2p_iommu--nccl-104-8x-m40-allreduce-stall-acs.txt": "names healthy",
     "cases/thin-classes/nccl_p2p_iommu--pytorch-84803-gpu-to-gpu-copy-zeros-iommu.txt": "names healthy",
     "cases/thin-classes/no_gpu_on_bus--drawingspinup-14-vmware-workstation-vm.txt": "names undetermined",
