@@ -123,8 +123,9 @@ def clean(text: str) -> str:
     return "\n".join(out)
 
 
-# Prompts: "$ cmd", "# cmd", "user@host:~$ cmd", "(venv) user@h:~/x$ cmd", ">>> ", "... ", "PS C:\x> ", "C:\x>", "In [3]: "
-_PROMPT = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:(?:(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s?[$#%])|[$#%]|>>>|\.\.\.|PS [A-Za-z]:\\[^>]*>"
+# Prompts: "$ cmd", "# cmd", "user@host:~$ cmd", "(venv) user@h:~/x$ cmd", ">>> ", "... ", "PS C:\x> ", "C:\x>", "In [3]: ",
+# and the arrow prompts of zsh/fish themes ("❯ cmd", "➜ cmd")
+_PROMPT = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:(?:(?:[\w.-]+@[\w.-]+(?::[^\s$#]*)?\s?[$#%])|[$#%❯➜]|>>>|\.\.\.|PS [A-Za-z]:\\[^>]*>"
                      r"|In \[\d+\]:|Out\[\d+\]:)\s+|[A-Za-z]:\\[^>\n]*>\s*(?=\S))")  # cmd.exe: "C:\Users\x>nvidia-smi", no blank
 # syslog "Mar  4 10:12:01 host kernel: ", journal short-iso "2024-03-04T10:12:01+0000 host kernel: ",
 # dmesg "[12345.678901] " / "[Tue Mar  4 10:12:01 2024] ", and bare ISO timestamps
@@ -136,14 +137,21 @@ _PREFIX = re.compile(r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d [\w.-]+ [\w./-]+(?:\[\d+
 
 def for_scanning(text: str) -> str:
     """The cleaned text with prompts and log prefixes dropped and hard-wrapped lines re-joined."""
+    return scanned_with_commands(text)[0]
+
+
+def scanned_with_commands(text: str) -> tuple[str, frozenset[str]]:
+    """for_scanning's text, and the lines of it that were typed at a shell prompt (without the prompt):
+    a command line is what the user ran, not what the software answered."""
     lines, commands = [], set()
     for i, line in enumerate(text.split("\n")):
         line = _PREFIX.sub("", line, count=1)
         stripped = _PROMPT.sub("", line, count=1)
-        if stripped != line:
+        # a Python prompt (">>> ", "... ", "In [3]:") is followed by code, not by a shell command
+        if stripped != line and not line.lstrip().startswith((">>>", "...", "In [", "Out[")):
             commands.add(i)
         lines.append(stripped)
-    return _unwrap(lines, commands)
+    return _unwrap(lines, commands), frozenset(lines[i].strip() for i in commands if lines[i].strip())
 
 
 def _unwrap(lines: list[str], commands: set[int] = frozenset()) -> str:

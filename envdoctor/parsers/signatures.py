@@ -45,15 +45,35 @@ def _search(pat, word: str | None, text: str, low: str):
     return None
 
 
-def scan_signatures(text: str) -> list[SignatureSeen]:
+def _typed(text: str, m, commands: frozenset[str]) -> bool:
+    """The match lies within one line that the user typed at a shell prompt."""
+    a = text.rfind("\n", 0, m.start()) + 1
+    b = text.find("\n", m.start())
+    b = len(text) if b < 0 else b
+    return m.end() <= b and text[a:b].strip() in commands
+
+
+def _outside_commands(pat, text: str, m, commands: frozenset[str]):
+    """The first match from `m` on that is not inside a typed command line."""
+    while m is not None and _typed(text, m, commands):
+        nxt = text.find("\n", m.end())
+        m = None if nxt < 0 else pat.search(text, nxt + 1)
+    return m
+
+
+def scan_signatures(text: str, commands: frozenset[str] = frozenset()) -> list[SignatureSeen]:
     """Every signature with a pattern matching `text` (already cleaned for scanning), in KB order.
-    Each pattern runs only near its needle (a word every match holds): bounded time on big pastes."""
+    Each pattern runs only near its needle (a word every match holds): bounded time on big pastes.
+    `commands`: the lines typed at a shell prompt; a failure signature is not matched there (a command
+    line is not an error message), a context one (`info`: a container prompt, a docker run) is."""
     kb = signatures()
     low = text.lower()
     out = []
     for s in kb.signatures:
         for pat, word in zip(kb.compiled.get(s.id, []), kb.needles.get(s.id, [])):
             m = _search(pat, word, text, low)
+            if m and commands and not s.info:
+                m = _outside_commands(pat, text, m, commands)
             if m:
                 out.append(SignatureSeen(id=s.id, line=_line_at(text, m.start(), m.end())))
                 break

@@ -7,7 +7,7 @@ from importlib.resources import files
 
 import pytest
 
-from envdoctor.diagnosis.paste import MAX_SCAN, clean, decode, for_scanning, read_paste
+from envdoctor.diagnosis.paste import MAX_SCAN, clean, decode, for_scanning, read_paste, scanned_with_commands
 from envdoctor.errors import UserError
 from envdoctor.knowledge import signatures
 from envdoctor.parsers import paste_blocks as pb
@@ -172,3 +172,14 @@ def test_evidence_of_a_one_line_json_is_the_matched_message():
     text = json.dumps({"version": "2.5.1+cu124", "arch_list": ["sm_50"] * 60, "warnings": [w]})
     (seen,) = [s for s in scan_signatures(text) if s.id == "torch_driver_too_old"]
     assert seen.line == w
+
+
+def test_a_command_typed_at_a_prompt_is_not_an_error_message():
+    """What the user ran is not what the software answered: a failure message quoted in a typed command
+    line is not seen, the same words in the output are; context (a docker run) is read off the command."""
+    typed = ("❯ grep -c 'Failed to initialize NVML: Driver/library version mismatch' ~/notes.txt\n0\n"
+             "$ docker run --rm --gpus all ubuntu nvidia-smi -L\nGPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-1)\n")
+    seen = {s.id for s in scan_signatures(*scanned_with_commands(clean(typed)))}
+    assert "nvml_library_mismatch" not in seen and "container_no_gpu_inside" in seen
+    answered = typed + "Failed to initialize NVML: Driver/library version mismatch\n"
+    assert "nvml_library_mismatch" in {s.id for s in scan_signatures(*scanned_with_commands(clean(answered)))}

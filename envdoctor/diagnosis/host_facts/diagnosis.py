@@ -8,15 +8,20 @@ import json
 import re
 
 from envdoctor.diagnosis.bundle import Bundle, Section
-from envdoctor.diagnosis.paste import for_scanning
+from envdoctor.diagnosis.paste import scanned_with_commands
 from envdoctor.facts import HostFacts
 from envdoctor.facts.diagnosis import DiagnosisFacts
+from envdoctor.knowledge import signatures
 from envdoctor.parsers import paste_blocks as pb
 from envdoctor.parsers.signatures import merge, scan_signatures
 
 # Probe sections whose text may hold failure messages (stdout and stderr).
 _MESSAGE_SECTIONS = ("torch", "cuda_driver_api", "nvidia_smi", "nvidia_smi_list", "kernel_log", "nvidia_container_cli_info",
                      "docker_info", "nvml_init", "nvidia_modinfo", "secure_boot")
+# Of those, the ones where an error nothing knows means GPU work itself failing. Elsewhere (the kernel log's
+# unrelated lines, docker's "Cannot connect to the Docker daemon" with no daemon running) the probe's own
+# facts judge the tool's answer, and only a known failure message counts.
+_ANY_ERROR_SECTIONS = ("torch", "cuda_driver_api", "nvml_init", "nvidia_smi", "nvidia_smi_list")
 
 
 def _ran(s: Section | None) -> bool:
@@ -24,14 +29,19 @@ def _ran(s: Section | None) -> bool:
 
 
 def _signatures(bundle: Bundle, d: DiagnosisFacts) -> list[str]:
-    texts = []
+    kb = signatures()
     for name in _MESSAGE_SECTIONS:
         s = bundle.get(name)
         if _ran(s) or (s is not None and s.error == "timeout"):
-            texts.append(s.text)
-    scanned = [for_scanning(p) for p in bundle.pastes]
-    for t in texts + scanned:
-        merge(d.signatures, scan_signatures(t))
+            seen = scan_signatures(s.text)
+            if name not in _ANY_ERROR_SECTIONS:
+                seen = [x for x in seen if not kb.signature(x.id).unrecognised]
+            merge(d.signatures, seen)
+    scanned = []
+    for p in bundle.pastes:
+        text, commands = scanned_with_commands(p)
+        merge(d.signatures, scan_signatures(text, commands))
+        scanned.append(text)
     return scanned
 
 
