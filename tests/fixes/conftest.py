@@ -109,10 +109,14 @@ class Host:
 
 
 @pytest.fixture
-def host(tmp_path):
+def host(tmp_path, request):
+    """An isolated test host. A test that needs RDMA devices on it (where the locked-memory limit matters)
+    names them with `@pytest.mark.parametrize("host", [("mlx5_0",)], indirect=True)`: constructed entries
+    in the host's own /sys/class/infiniband (see TestHost's rdma_devices)."""
     if not can_run_hosts():
         pytest.skip("needs root, openssh-server and /usr/bin/python3")
-    h = TestHost(tmp_path / "host", alias="fixhost", isolated=True).start()
+    rdma = getattr(request, "param", ())
+    h = TestHost(tmp_path / "host", alias="fixhost", isolated=True, rdma_devices=rdma).start()
     try:
         yield Host(h)
     finally:

@@ -142,6 +142,9 @@ def test_kill_during_a_large_write_never_leaves_half_a_file(host):
     remote.transport.close()
 
 
+# An RDMA device on the host (constructed), where the locked-memory limit matters: memlock.yml is
+# planned beside shm.yml, and both notify the same handler.
+@pytest.mark.parametrize("host", [("mlx5_0",)], ids=["rdma"], indirect=True)
 def test_fix_changes_nothing_without_yes_then_applies_and_verifies(host):
     host.sh("mount -t tmpfs -o rw,nosuid,nodev,size=64m tmpfs /dev/shm")
     host.install_fake_systemctl()

@@ -24,8 +24,10 @@ def can_raise_hard_limits() -> bool:
 @pytest.fixture
 def pam_host(tmp_path):
     # sshd with PAM, started with a 64 KiB soft locked-memory limit: a login gets what the host's
-    # /etc/security/limits.d then says (pam_limits), as on a real server.
-    h = TestHost(tmp_path / "pam", alias="fixhost", isolated=True, pam=True, memlock_kib=64).start()
+    # /etc/security/limits.d then says (pam_limits), as on a real server. It shows an RDMA device
+    # (constructed: mlx5_0 in its own /sys/class/infiniband), where that limit matters.
+    h = TestHost(tmp_path / "pam", alias="fixhost", isolated=True, pam=True, memlock_kib=64,
+                 rdma_devices=("mlx5_0",)).start()
     try:
         yield Host(h)
     finally:
@@ -41,6 +43,25 @@ def login_memlock(host) -> tuple[str, str]:
     assert r.returncode == 0, r.stderr
     soft, hard = r.stdout.split()
     return soft, hard
+
+
+def test_memlock_matters_on_a_host_that_shows_an_rdma_device(pam_host, tmp_path):
+    """The premise of the memlock fix test, shown where it can be (no capability needed): the same 64 KiB
+    limit passes, with its reason, on a host without RDMA devices and warns, with memlock.yml, on one
+    that shows mlx5_0 (constructed)."""
+    def memlock_text(host) -> str:
+        r = host.envdoctor("check", *host.args(), "--no-proof", "--only", "memlock_limit", "-v")
+        line = next(ln for ln in r.stdout.splitlines() if ln.strip().endswith("(memlock_limit)"))
+        return line + "\n" + r.stdout
+
+    plain = TestHost(tmp_path / "plain", alias="plainhost", isolated=True, pam=True, memlock_kib=64).start()
+    try:
+        out = memlock_text(Host(plain))
+    finally:
+        plain.stop()
+    assert out.lstrip().startswith("[✓]") and "soft 64 KiB" in out and "no RDMA" in out, out
+    out = memlock_text(pam_host)
+    assert out.lstrip().startswith("[!]") and "soft 64 KiB" in out and "playbook: memlock.yml" in out, out
 
 
 NO_PAM_LIMITS = ("this machine drops CAP_SYS_RESOURCE (hard limits cannot be raised) and pam_limits was seen not "

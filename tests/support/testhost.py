@@ -6,6 +6,9 @@ host also gets a private /var/lib (overlay: envdoctor's state on the target) and
 never the machine's (a remount of a tmpfs shared with the parent namespace changes its superblock).
 With `pam=True` sshd runs with PAM, so each login gets the limits in the host's /etc/security, and
 `memlock_kib` sets the soft locked-memory limit sshd (and so a login before limits.d says more) starts with.
+`rdma_devices=("mlx5_0",)` gives the host's own mount namespace a /sys/class/infiniband with those entries
+(constructed: a read-only overlay of a directory of ours over /sys/class), so a host without RDMA hardware
+plays one where the locked-memory limit matters; this machine's /sys is never touched.
 
     with TestHost(tmp_path / "h1", isolated=True) as h:
         h.ssh_config   # an ssh_config file with an alias h.alias -> 127.0.0.1:h.port, user root, key
@@ -175,7 +178,8 @@ class TestHost:
 
     def __init__(self, workdir: Path, alias: str = "testhost", isolated: bool = False, port: int | None = None,
                  client_key: Path | None = None, extra_sshd_config: str = "", netns: str | None = None,
-                 ip: str | None = None, pam: bool = False, memlock_kib: int | None = None):
+                 ip: str | None = None, pam: bool = False, memlock_kib: int | None = None,
+                 rdma_devices: tuple[str, ...] = ()):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.alias = alias
@@ -191,6 +195,7 @@ class TestHost:
         self.extra = extra_sshd_config
         self.pam = pam
         self.memlock_kib = memlock_kib
+        self.rdma_devices = tuple(rdma_devices)
         self.proc: subprocess.Popen | None = None
 
     # --- files a client uses -------------------------------------------------------------------
@@ -308,13 +313,24 @@ class TestHost:
             _NETNS_LIVE.discard(self.netns)
         _drop_bridge_if_unused()
 
+    def _rdma_view(self) -> str:
+        """The mount that shows `rdma_devices` in /sys/class/infiniband: sysfs cannot be written, so a
+        read-only overlay puts a directory of ours (infiniband/<name>, constructed) above /sys/class; every
+        other class (net, ...) still reads through to the real sysfs."""
+        fake = self.dir / "sys_class"
+        for name in self.rdma_devices:
+            (fake / "infiniband" / name).mkdir(parents=True, exist_ok=True)
+        return f"mount -t overlay overlay -o ro,lowerdir={fake}:/sys/class /sys/class"
+
     def start(self) -> "TestHost":
         if self.netns:
             self._make_netns()
         cfg = self._sshd_config()
         sshd = [SSHD, "-D", "-e", "-f", str(cfg)]
+        mounts = [PRIVATE_RUN]  # first, so that even mount(8)'s own records land in the private /run
+        if self.rdma_devices:
+            mounts.append(self._rdma_view())
         if self.isolated:
-            mounts = [PRIVATE_RUN]  # first, so that even mount(8)'s own records land in the private /run
             for name, lower in (("etc", "/etc"), ("usr_local", "/usr/local"), ("var_lib", "/var/lib")):
                 base = self.dir / "overlay" / name
                 for sub in ("upper", "work"):
@@ -323,9 +339,7 @@ class TestHost:
                               f"workdir={base}/work {lower}")
             st = os.statvfs("/dev/shm")
             mounts.append(f"mount -t tmpfs -o rw,nosuid,nodev,size={st.f_blocks * st.f_frsize} tmpfs /dev/shm")
-            script = " && ".join(mounts) + ' && exec "$@"'
-        else:
-            script = PRIVATE_RUN + ' && exec "$@"'
+        script = " && ".join(mounts) + ' && exec "$@"'
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"] + sshd
         if self.memlock_kib is not None:
             n = self.memlock_kib * 1024
