@@ -122,19 +122,27 @@ def test_health_keeps_an_admins_drain_placed_during_the_run(slurm_cluster, tmp_p
         resume(c, "n1")
 
 
-def test_health_drain_on_warn_is_configurable(slurm_cluster):
+SITE_WARNS = '''
+from envdoctor.diagnosis.catalog import check, warn
+
+
+@check("site_fan_noisy", "Constructed: a site check that warns", order=900)
+def site_fan_noisy(facts):
+    """Constructed: a warning of a site's own, so that the test does not depend on what warns here."""
+    return warn("fan 3 louder than its neighbours", evidence=["fan3 7200 rpm"])
+'''
+
+
+def test_health_drain_on_warn_is_configurable(slurm_cluster, tmp_path):
     c = slurm_cluster
-    # Which checks warn here (memlock_limit, on this machine): --check with --drain-on warn lists them.
-    r = envdoctor(c, "health", "--node", "n1", "--check", "--drain-on", "warn", *SLOW_OK, "--no-torch")
-    warned = [line.split(": ")[1] for line in r.stdout.splitlines() if line.startswith("  warn: ")]
-    if not warned:
-        pytest.skip("no check warns on this machine")
-    only = ["--only", warned[0], "--no-torch", *SLOW_OK]
+    (tmp_path / "site.py").write_text(SITE_WARNS)
+    only = ["--checks-dir", str(tmp_path), "--only", "site_fan_noisy", "--no-torch", *SLOW_OK]
     r = envdoctor(c, "health", "--node", "n1", "--check", *only)
     assert r.returncode == 0 and r.stdout.startswith("nothing to do on n1: healthy"), r.stdout + r.stderr
     r = envdoctor(c, "health", "--node", "n1", "--check", "--drain-on", "warn", *only)
     assert r.returncode == 1, r.stderr
-    assert r.stdout.startswith(f'would drain n1: scontrol update nodename=n1 state=drain reason="envdoctor: {warned[0]}: ')
+    assert r.stdout.startswith('would drain n1: scontrol update nodename=n1 state=drain '
+                               'reason="envdoctor: site_fan_noisy: fan 3 louder'), r.stdout
     assert c.reason("n1")[0] == "idle"
 
 
