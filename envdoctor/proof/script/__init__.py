@@ -32,6 +32,8 @@ PARTS = (
     "preflight",  # before any worker: CUDA's device count, the ordinals, torch.compile's toolchain
     "batch_size",  # the batch from free memory, allocation failures, the time budget
     "ddp",  # rendezvous, bounded collectives, agreed values, all-reduce bandwidth
+    "accept_measure",  # node acceptance: matmul, memory copy and pinned copies within a share of the budget
+    "accept_worker",  # node acceptance: one worker's parts and the all_reduce sweep across the ranks
     "dataloader",  # the DataLoader test
     "worker",  # one training process
     "supervisor",  # the parent: sampler, workers, the one result line, its watchdog

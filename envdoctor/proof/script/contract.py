@@ -9,6 +9,8 @@ GRACE_S = 5.0  # stated grace: the result line comes at most this long after --t
 HARD_STOP_S = 3.0  # after --time-budget the parent's watchdog writes the result from what it has and ends the
 # process, whatever its main thread is blocked in; the rest of GRACE_S is for the line and the exit
 DEFAULT_BUDGET_S = 60.0  # --time-budget
+ACCEPT_BUDGET_S = 90.0  # --time-budget of a node acceptance run (--accept): each part gets its share
+ACCEPT_QUICK_BUDGET_S = 20.0  # the same with --quick: a subset of the parts, for health checks
 COMPILE_BUDGET_S = 300.0  # the default --time-budget with --compile (a cold compile of ResNet-50 per process)
 COLLECTIVE_WAIT_S = 30.0  # the longest one collective may wait for the other ranks (--collective-wait): a 256 MiB
 # all-reduce and NCCL's communicator set-up take seconds, so a longer wait is a hang between GPUs, not slowness

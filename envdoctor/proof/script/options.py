@@ -2,7 +2,7 @@
 
 import argparse
 
-from .contract import COLLECTIVE_WAIT_S, COMPILE_BUDGET_S, DEFAULT_BUDGET_S
+from .contract import ACCEPT_BUDGET_S, ACCEPT_QUICK_BUDGET_S, COLLECTIVE_WAIT_S, COMPILE_BUDGET_S, DEFAULT_BUDGET_S
 
 
 def parse_args(argv):
@@ -28,6 +28,9 @@ def parse_args(argv):
     p.add_argument("--no-pin-memory", action="store_true")
     p.add_argument("--transform-cost", type=int, default=0,
                    help="extra passes of a blur per DataLoader image: a heavier augmentation")
+    p.add_argument("--accept", action="store_true", help="node acceptance: matmul, memory and copy bandwidth, "
+                   "all_reduce sweep (no training)")
+    p.add_argument("--quick", action="store_true", help="with --accept: a subset of the parts (20 s)")
     p.add_argument("--sample-period", type=float, default=0.25)
     # Multi-node: the controller starts this script on every host with the same --nnodes/--master-*.
     p.add_argument("--nnodes", type=int, default=1)
@@ -53,8 +56,12 @@ def resolve_defaults(a):
     a.image_size = a.image_size or (32 if cpu else 224)
     a.steps = a.steps if a.steps is not None else (10 if cpu else 200)
     a.warmup = a.warmup if a.warmup is not None else (2 if cpu else 15)
+    if a.time_budget is None and a.accept:
+        a.time_budget = ACCEPT_QUICK_BUDGET_S if a.quick else ACCEPT_BUDGET_S
     if a.time_budget is None:
         a.time_budget = COMPILE_BUDGET_S if a.compile else DEFAULT_BUDGET_S
+    if a.accept:
+        a.ddp = True  # the workers meet for the all_reduce sweep, and one rank's failure ends the group
     if a.nnodes > 1:
         a.ddp = True  # across nodes there is only one job
     if a.precision == "auto":

@@ -9,6 +9,7 @@ import threading
 import time
 import traceback
 
+from .accept_worker import run_accept_worker
 from .batch_size import allocation_failure, cpu_threads, fit_batch_to_time, pick_batch_size, plan_cpu_steps, step_estimate_s
 from .contract import RESERVE_S
 from .dataloader import dataloader_phase
@@ -322,7 +323,8 @@ def worker_entry(rank, world, dev_index, a, q, deadline, port):
     except OSError:
         pass
     try:
-        res = run_worker(rank, world, dev_index, a, q, deadline, port)
+        run = run_accept_worker if a.accept else run_worker
+        res = run(rank, world, dev_index, a, q, deadline, port)
     except BaseException as e:  # noqa: B902 - everything a worker hits is evidence for the controller
         res = {"rank": rank, "device_index": dev_index, "error": first_line(e),
                "traceback": traceback.format_exc()[-3000:]}
