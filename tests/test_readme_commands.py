@@ -148,7 +148,7 @@ COMMANDS: dict[str, Run | Skip] = {
     "envdoctor check --slurm -w 'gpu[001-128]' --no-proof --html fleet.html": SLURM,
     "envdoctor proof --slurm -w 'gpu[01-04]'": SLURM,
     "envdoctor proof --slurm --multi-node -w 'gpu[01-04]' --gpus-per-node 8": SLURM,
-    "HealthCheckProgram=/usr/local/sbin/envdoctor-health": FILE,
+    "HealthCheckProgram=/usr/local/bin/envdoctor-health": FILE,
     "HealthCheckInterval=300": FILE,
     "export PATH=/usr/local/bin:/usr/bin:/bin SLURM_CONF=/etc/slurm/slurm.conf": FILE,
     "exec envdoctor health --no-torch": FILE,
@@ -174,6 +174,25 @@ def test_every_readme_command_has_its_expected_outcome_here():
     gone = [c for c in COMMANDS if c not in shown]
     assert not missing, f"README commands with no expected outcome in COMMANDS (add one): {missing}"
     assert not gone, f"COMMANDS entries the README no longer shows (remove them): {gone}"
+
+
+def test_the_readme_and_health_help_name_the_same_health_script():
+    """The script slurm.conf's HealthCheckProgram names: the README's and `envdoctor health --help`'s are one path."""
+    readme = set(re.findall(r"HealthCheckProgram=(\S+)", README.read_text()))
+    r = CliRunner().invoke(main, ["health", "--help"], terminal_width=200)
+    helped = set(re.findall(r"HealthCheckProgram=(\S+)", r.output))
+    assert r.exit_code == 0 and len(helped) == 1, r.output
+    assert readme == helped, f"README names {sorted(readme)}, envdoctor health --help names {sorted(helped)}"
+    # ... and the README's script comment names the path it defines
+    (path,) = helped
+    assert f"# {path} (slurmd starts it" in README.read_text()
+
+
+def test_explain_takes_the_root_cause_id_the_readme_names():
+    (line,) = [ln for ln in README.read_text().splitlines() if ln.startswith("envdoctor explain ID")]
+    (cause,) = re.findall(r"a root cause the report names \((\w+)\)", line)
+    r = CliRunner().invoke(main, ["explain", cause])
+    assert r.exit_code == 0 and r.output.startswith(f"{cause} (a root cause): "), r.output
 
 
 def test_the_install_extras_the_readme_names_exist():
