@@ -265,12 +265,12 @@ def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_li
                (root.title if root.state == "undetermined" else
                 (f"CUDA fails ({cuda_line})" if cuda == "fails" else f"{training[0].id} fails" if training
                  else "the proof-run failed")))
-        text = (f"this host cannot train on a GPU as it is: {why}. Fix the ✗ items above, the root cause first.")
+        text = (f"this host cannot train on a GPU as it is: {why}. Fix the ✗ items below, the root cause first.")
         return HostStatus.FAIL, BottomLine(verdict=TrainingVerdict.CANNOT_TRAIN, text=text, cuda=cuda, cuda_evidence=cuda_line)
     warned = [r for r in results if r.status == Status.WARN] + ([None] if proof_status == Status.WARN else [])
     if works:
         if warned or security:
-            text = ("this host can train on its GPU(s); the warnings above may cost speed or stability" + sec + ".")
+            text = ("this host can train on its GPU(s); the warnings below may cost speed or stability" + sec + ".")
             status = HostStatus.FAIL if security else HostStatus.WARN
             return status, BottomLine(verdict=TrainingVerdict.CAN_TRAIN_WITH_WARNINGS, text=text, cuda=cuda,
                                       cuda_evidence=cuda_line)
@@ -286,7 +286,7 @@ def _bottom_line(results: list[CheckResult], root: RootCause, cuda: str, cuda_li
     # Neither CUDA working nor failing was observed: no verdict on training either way.
     text = ("cannot tell whether this host can train on a GPU: no observation of CUDA itself in the evidence "
             "(run `python -c 'import torch; print(torch.cuda.is_available())'` or `envdoctor proof`)"
-            + ("; the warnings above still apply" if warned else "") + sec + ".")
+            + ("; the warnings below still apply" if warned else "") + sec + ".")
     status = HostStatus.FAIL if security else (HostStatus.WARN if warned else HostStatus.UNKNOWN)
     return status, BottomLine(verdict=TrainingVerdict.CANNOT_TELL, text=text, cuda=cuda, cuda_evidence=cuda_line)
 

@@ -109,10 +109,7 @@ def root_cause_line(h: HostReport) -> str | None:
 
 
 def verdict_text(h: HostReport) -> str | None:
-    text = h.bottom_line.text if h.bottom_line else VERDICTS.get(h.status.value)
-    # The verdict is written for a report that ends with it; here it comes before the items it points at.
-    return text.replace("the ✗ items above", "the ✗ items below").replace("the warnings above", "the warnings below") \
-        if text else None
+    return h.bottom_line.text if h.bottom_line else VERDICTS.get(h.status.value)
 
 
 def _folded_line(rest: list[CheckResult], paste: bool, color: bool) -> str | None:
