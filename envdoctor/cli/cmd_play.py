@@ -9,6 +9,7 @@ import click
 from envdoctor.app.fix import Reach, resolve_targets, run_play
 from envdoctor.cli.common import checks_dir_option, json_option, use_color
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
+from envdoctor.cli.selection_options import no_torch_option
 from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.fixes.playbook import find_playbook, load_playbook, parse_extra_vars
 from envdoctor.fixes.render import host_block, recap_lines
@@ -22,7 +23,7 @@ def fix_options(f):
         click.option("-e", "--extra-vars", "extra_vars", multiple=True,
                      help="Variables: name=value ..., a JSON/YAML mapping, or @FILE. Highest precedence."),
         click.option("--python", "python", help="Interpreter on the targets for the probe and the fix helper."),
-        click.option("--no-torch", is_flag=True, help="Do not inspect torch on the targets (faster gathering)."),
+        no_torch_option,
     ]):
         f = opt(f)
     return f
