@@ -9,7 +9,7 @@ from envdoctor.diagnosis.catalog import load_catalog
 from tests.corpus import EXCLUDED, corpus_body, diagnose_paste, is_blind, labelled_cases
 
 # Cases envdoctor does not diagnose right yet (measured by benchmarks/diagnosis_accuracy.py; each blind split
-# joined after its measurement: blind-1 and blind-2 in round 3, blind-3 to blind-6 in rounds 4 to 7; the list
+# joined after its measurement: blind-1 and blind-2 in round 3, blind-3 to blind-7 in rounds 4 to 8; the list
 # is regenerated from a fresh diagnosis of every non-blind case). Most hold no evidence in the paste itself
 # that tells the thread's cause from the one named (e.g. CUDA error 999 with no word of suspend; "couldn't
 # communicate" with no mokutil/dmesg; a topology matrix without the hang; a cuDNN older than the build, which
