@@ -281,6 +281,57 @@ class MultiNode(BaseModel):
     img_s_total: Number | None = None
 
 
+class AcceptFigure(Sparse):
+    """One figure of a node acceptance run (`envdoctor accept`): per GPU, or per node for the all_reduce, judged
+    against its SKU's bar (envdoctor/data/gpu_skus.yaml); unknown with the reason where no bar applies."""
+
+    metric: str = Field(description="the gpu_skus.yaml key: matmul_bf16_tflops, memory_bandwidth_gbs, ...")
+    title: str
+    gpu_index: int | None = None  # None: a per-node figure (all_reduce)
+    gpu_name: str | None = None
+    value: Number | None = None  # None: not measured (the reason is in summary)
+    unit: str
+    status: Status
+    summary: str
+    fail_below: Number | None = None
+    warn_below: Number | None = None
+    peak: Number | None = None  # the datasheet peak, where the table has one
+    fleet_median: Number | None = Field(None, description="median of this figure across the fleet's GPUs of the "
+                                                          "same SKU (3 or more), for SSH/Slurm fleets")
+    evidence: list[str] = Field(default_factory=list)  # the bar, its source, the link, the warm-up
+
+
+class Acceptance(Sparse):
+    """A node acceptance run: what was measured, within which budget, and each figure judged."""
+
+    device: str | None = None
+    quick: bool = False
+    time_budget_s: Number | None = None
+    elapsed_s: Number | None = None
+    ended_by: str | None = None  # results | deadline | failure | error (the script's own words)
+    error: str | None = None
+    timing: str | None = None  # how the figures were timed and what warm-up was excluded
+    figures: list[AcceptFigure] = Field(default_factory=list)
+    allreduce: list[AllReduce] = Field(default_factory=list)  # the message-size sweep, nccl-tests' arithmetic
+    secs: Number | None = None
+
+
+class GreyFailure(BaseModel):
+    """A GPU (or node) more than 10 % below the fleet's median of the same figure for its SKU."""
+
+    host: str
+    gpu_index: int | None = None
+    gpu_name: str | None = None
+    group: str  # the SKU (or, for a GPU the table does not know, its name) compared within
+    metric: str
+    value: Number
+    median: Number
+    below: Number  # the fraction below the median, 0.18 = 18 %
+    peers: int  # figures the median was taken over
+    status: Status = Status.WARN
+    summary: str
+
+
 class HostReport(BaseModel):
     """One host's report, in the order it is read (docs/report-json.md): the host and its root cause, its
     status, the verdict and the counts, then the checks and the rest."""
@@ -296,6 +347,7 @@ class HostReport(BaseModel):
     headline: Headline = Field(default_factory=Headline, description="GPU model/count, driver, CUDA, torch...")
     checks: list[CheckResult] = Field(default_factory=list)
     proof: Proof | None = None  # filled by the proof-run stage
+    accept: Acceptance | None = None  # filled by `envdoctor accept`
     gather_secs: float | None = None
     redacted: list[str] = Field(default_factory=list)  # evidence in which secrets were replaced by <redacted>
     recognised: list[str] | None = None  # for a paste: the blocks and messages envdoctor read in it
@@ -312,6 +364,8 @@ class HostReport(BaseModel):
         # counted as written, so the counts can never disagree with the checks beside them
         doc = handler(self)
         doc["counts"] = self.status_counts()
+        if doc.get("accept") is None:  # only `envdoctor accept` writes it: other reports keep their keys
+            doc.pop("accept", None)
         return doc
 
 
@@ -361,6 +415,7 @@ class Fleet(Sparse):
     counts: dict[str, int] | None = None
     compared: int | None = Field(None, description="how many hosts were evaluated and so compared for drift")
     multi_node: MultiNode | None = None
+    grey_failures: list[GreyFailure] | None = None  # `envdoctor accept` across a fleet
 
 
 REPORT_SCHEMA_ID = "urn:envdoctor:report:1"  # the `$schema` of a report; `envdoctor schema` prints that schema

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from envdoctor.accept.models import Metric, SkuTable
 from envdoctor.accept.skus import find_sku, sku_table
-from envdoctor.models import Number, Status
+from envdoctor.models import GreyFailure, Number
 from envdoctor.proof.verdict import mig_profile
 
 GREY_TOLERANCE = 0.10  # below (1 - this) x the fleet median: a warning
@@ -28,40 +28,39 @@ class FleetFigure(BaseModel):
     value: Number | None = None
 
 
-class GreyFailure(BaseModel):
-    host: str
-    gpu_index: int | None = None
-    gpu_name: str | None = None
-    group: str  # the SKU (or, for a GPU the table does not know, its name) compared within
-    metric: Metric
-    value: Number
-    median: Number
-    below: Number  # the fraction below the median, 0.18 = 18 %
-    peers: int  # figures the median was taken over
-    status: Status = Status.WARN
-    summary: str
-
-
 def _where(f: FleetFigure) -> str:
     return f"{f.host} GPU {f.gpu_index}" if f.gpu_index is not None else f.host
+
+
+def _groups(figures: list[FleetFigure], table: SkuTable) -> dict[tuple[str, str, Metric], list[FleetFigure]]:
+    """Figures by (SKU id, SKU name, metric). MIG slices and missing figures take no part."""
+    groups: dict[tuple[str, str, Metric], list[FleetFigure]] = defaultdict(list)
+    for f in figures:
+        if f.value is None or f.value <= 0 or mig_profile(f.gpu_name):
+            continue
+        sku = find_sku(f.gpu_name, table)
+        key = sku.id if sku else f"name:{(f.gpu_name or '?').strip().lower()}"
+        groups[(key, sku.gpu if sku else (f.gpu_name or "unnamed GPU"), f.metric)].append(f)
+    return groups
+
+
+def fleet_medians(figures: list[FleetFigure], table: SkuTable | None = None) -> dict[tuple[str, int | None, Metric], float]:
+    """(host, gpu_index, metric) -> the median of that figure across its SKU in the fleet, for groups of at least
+    MIN_PEERS figures (what the reports show beside each figure)."""
+    out = {}
+    for (_, _, metric), group in _groups(figures, table or sku_table()).items():
+        if len(group) >= MIN_PEERS:
+            median = statistics.median(f.value for f in group)
+            out.update({(f.host, f.gpu_index, metric): median for f in group})
+    return out
 
 
 def grey_failures(figures: list[FleetFigure], tolerance: float = GREY_TOLERANCE,
                   table: SkuTable | None = None) -> list[GreyFailure]:
     """Every figure more than `tolerance` below the median of its group (SKU x metric), worst first. MIG slices and
     missing figures take no part; a group of fewer than MIN_PEERS figures is not judged."""
-    table = table or sku_table()
-    groups: dict[tuple[str, Metric], list[FleetFigure]] = defaultdict(list)
-    names: dict[str, str] = {}
-    for f in figures:
-        if f.value is None or f.value <= 0 or mig_profile(f.gpu_name):
-            continue
-        sku = find_sku(f.gpu_name, table)
-        key = sku.id if sku else f"name:{(f.gpu_name or '?').strip().lower()}"
-        names[key] = sku.gpu if sku else (f.gpu_name or "unnamed GPU")
-        groups[(key, f.metric)].append(f)
     out = []
-    for (key, metric), group in groups.items():
+    for (_, name, metric), group in _groups(figures, table or sku_table()).items():
         if len(group) < MIN_PEERS:
             continue
         median = statistics.median(f.value for f in group)
@@ -69,8 +68,8 @@ def grey_failures(figures: list[FleetFigure], tolerance: float = GREY_TOLERANCE,
             below = 1 - f.value / median
             if below > tolerance:
                 out.append(GreyFailure(
-                    host=f.host, gpu_index=f.gpu_index, gpu_name=f.gpu_name, group=names[key], metric=metric,
+                    host=f.host, gpu_index=f.gpu_index, gpu_name=f.gpu_name, group=name, metric=metric.value,
                     value=f.value, median=median, below=below, peers=len(group),
                     summary=f"{_where(f)}: {metric.title} {f.value:,.1f} {metric.unit}, {below:.0%} below the fleet "
-                            f"median of {median:,.1f} {metric.unit} ({len(group)} {names[key]} figures)"))
+                            f"median of {median:,.1f} {metric.unit} ({len(group)} {name} figures)"))
     return sorted(out, key=lambda g: -g.below)

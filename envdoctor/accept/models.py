@@ -13,6 +13,7 @@ class Metric(str, Enum):
     """A figure the acceptance run measures; the value is its key in gpu_skus.yaml's `bars`."""
 
     MATMUL_BF16 = "matmul_bf16_tflops"
+    MATMUL_TF32 = "matmul_tf32_tflops"
     MEMORY_BANDWIDTH = "memory_bandwidth_gbs"
     H2D_PINNED = "h2d_pinned_gbs"
     D2H_PINNED = "d2h_pinned_gbs"
@@ -34,6 +35,7 @@ class Metric(str, Enum):
 
 _TITLES = {
     Metric.MATMUL_BF16: "dense bf16 matmul",
+    Metric.MATMUL_TF32: "dense TF32 matmul",
     Metric.MEMORY_BANDWIDTH: "device memory bandwidth",
     Metric.H2D_PINNED: "pinned host-to-device bandwidth",
     Metric.D2H_PINNED: "pinned device-to-host bandwidth",
@@ -41,7 +43,7 @@ _TITLES = {
 }
 
 # The datasheet peak a metric is compared with, where the table has one (the key in an entry's `peaks`).
-PEAK_OF = {Metric.MATMUL_BF16: "bf16_tflops", Metric.MEMORY_BANDWIDTH: "memory_bandwidth_gbs"}
+PEAK_OF = {Metric.MATMUL_BF16: "bf16_tflops", Metric.MATMUL_TF32: "tf32_tflops", Metric.MEMORY_BANDWIDTH: "memory_bandwidth_gbs"}
 
 
 class SkuSource(BaseModel):

@@ -115,6 +115,8 @@ def run_accept_worker(rank, world, dev_index, a, q, deadline, port):
     for name, share in parts:
         share_end += span * share / total
         progress(name, msg="until %.1f s before the budget ends" % max(0.0, deadline - share_end))
+        # the GPU sampler's rows inside these windows are this worker's (clocks, power, slowdowns under load)
+        window = info.setdefault("phases", {}).setdefault(name, {"t_start": time.time()})
         try:
             if name.startswith("matmul_"):
                 rec = matmul_phase(torch, cuda, dev, name.split("_")[1], share_end)
@@ -124,6 +126,7 @@ def run_accept_worker(rank, world, dev_index, a, q, deadline, port):
                 rec = pinned_phase(torch, cuda, dev, name.split("_")[0], share_end)
         except Exception as e:  # one part's failure is its figure's evidence; the others still run
             rec = {"error": first_line(e)}
+        window["t_end"] = time.time()
         info["accept"][name] = rec
         checkpoint()
     if not distributed:

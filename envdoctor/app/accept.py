@@ -1,0 +1,185 @@
+"""The accept use case: targets in, typed results out. Per host, over one transport: the GPU counters read (the
+probe, without torch), the acceptance script run (the proof script with --accept: its workers, watchdog and
+budget), the counters read again; the figures judged against the per-SKU bars and, across a fleet, against the
+fleet's median for each SKU (grey failures). The CLI parses options, calls `run_accept` and renders."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import envdoctor.proof
+from envdoctor import __version__
+from envdoctor.accept.fleet import FleetFigure, fleet_medians, grey_failures
+from envdoctor.accept.models import Metric
+from envdoctor.accept.result import (acceptance_of, counter_checks, figure_check, sampled_reasons_of)
+from envdoctor.app.fix import Reach
+from envdoctor.diagnosis.gather import gather
+from envdoctor.diagnosis.host_facts import facts_from_bundle
+from envdoctor.facts import HostFacts
+from envdoctor.hosts.targets import Target
+from envdoctor.hosts.transport import Transport, TransportError, transport_for
+from envdoctor.models import Acceptance, CheckResult, Fleet, HostReport, Report, Status, host_status
+from envdoctor.proof.script.contract import ACCEPT_BUDGET_S, ACCEPT_QUICK_BUDGET_S
+from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
+
+CPU_PROCS = 2  # on the CPU: two processes, so the all_reduce path (gloo) runs too
+COUNTER_TIMEOUT_S = 60.0  # one probe without torch, before and after the run
+
+
+@dataclass
+class AcceptOptions:
+    device: str | None = None  # None: cuda where nvidia-smi lists a GPU, else cpu
+    quick: bool = False
+    time_budget: float | None = None
+
+    @property
+    def budget(self) -> float:
+        if self.time_budget is not None:
+            return self.time_budget
+        return ACCEPT_QUICK_BUDGET_S if self.quick else ACCEPT_BUDGET_S
+
+
+@dataclass
+class AcceptRun:
+    report: Report
+    exit_code: int
+    hosts: list[HostReport] = field(default_factory=list)
+
+
+def _facts(tr: Transport, target: Target, python: str | None) -> tuple[HostFacts | None, str | None]:
+    try:
+        bundle = gather(tr, python=target.interpreter(python), host=target.name,
+                        argv=target.interpreter_argv(python), no_torch=True, timeout=COUNTER_TIMEOUT_S)
+    except TransportError as e:
+        return None, e.message
+    return facts_from_bundle(bundle), None
+
+
+def _device(opts: AcceptOptions, facts: HostFacts | None) -> str:
+    if opts.device:
+        return opts.device
+    return "cuda" if facts is not None and facts.gpu.gpus else "cpu"
+
+
+def run_script(tr: Transport, target: Target, python: str | None, device: str, opts: AcceptOptions,
+               on_progress: Callable[[dict], None] | None = None) -> tuple[dict | None, str | None]:
+    """The acceptance script on one host: its result line, or why there is none."""
+    extra = ["--accept"] + (["--quick"] if opts.quick else []) + (["--procs", str(CPU_PROCS)] if device == "cpu" else [])
+    argv = build_argv(target.interpreter_argv(python), device=device, arch=None, time_budget=opts.budget,
+                      extra_args=extra)
+    limit = opts.budget + TRANSPORT_SLACK_S
+
+    def on_line(line: str) -> None:
+        if on_progress is not None and line.startswith("{"):
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                return
+            if ev.get("event") == "progress":
+                on_progress(ev)
+
+    try:
+        res = tr.run(argv, stdin=envdoctor.proof.STDIN, timeout=limit, on_line=on_line)
+    except TransportError as e:
+        return None, f"could not run the acceptance script: {e.message}"
+    result, _ = parse_lines(res.stdout)
+    if result is None:
+        tail = (res.stderr.strip() or res.stdout.strip())[-300:]
+        return None, (f"no result within {limit:g} s: the controller cut the acceptance script" if res.timed_out
+                      else f"the acceptance script gave no result (exit {res.rc}): {tail}")
+    return result, None
+
+
+def accept_host(target: Target, reach: Reach, opts: AcceptOptions,
+                on_progress: Callable[[str, dict], None] | None = None) -> HostReport:
+    """One host: counters, the script, counters again; its checks and its Acceptance. Never raises for the host's
+    problems: an unreachable host is a report with that status."""
+    t0 = time.monotonic()
+    try:
+        with transport_for(target, **reach.ssh) as tr:
+            connect = getattr(tr, "connect", None)
+            if connect is not None:
+                connect()
+            before, why_before = _facts(tr, target, reach.python)
+            device = _device(opts, before)
+            result, error = run_script(tr, target, reach.python, device, opts,
+                                       (lambda ev: on_progress(target.name, ev)) if on_progress else None)
+            after, _ = _facts(tr, target, reach.python) if before is not None else (None, None)
+    except TransportError as e:
+        return HostReport(host=target.name, local=target.local, status=e.status, error=e.message,
+                          gather_secs=round(time.monotonic() - t0, 3))
+    acceptance = acceptance_of(result, quick=opts.quick, time_budget=opts.budget, facts=before, error=error)
+    acceptance.secs = round(time.monotonic() - t0, 3)
+    checks = [figure_check(f) for f in acceptance.figures]
+    if device == "cuda" or before is None:
+        checks += counter_checks(before, after, sampled_reasons_of(result))
+        if before is None:
+            checks[-1].evidence.append(f"the counters could not be read: {why_before}")
+    else:
+        checks.append(CheckResult(id="accept_counters", title="No new GPU faults under load", status=Status.SKIP,
+                                  summary="does not apply: the run was on the CPU (no GPU counters)"))
+    if result is None:
+        checks.append(CheckResult(id="accept_run", title="The acceptance run completed", status=Status.ERROR,
+                                  summary=error or "no result"))
+    return HostReport(host=target.name, local=target.local, status=host_status(checks), checks=checks,
+                      accept=acceptance, gather_secs=acceptance.secs)
+
+
+def _fleet_figures(hosts: list[HostReport]) -> list[FleetFigure]:
+    out = []
+    for h in hosts:
+        for f in (h.accept.figures if h.accept else []):
+            if f.value is not None and f.gpu_index is not None and (h.accept.device or "cuda") == "cuda":
+                out.append(FleetFigure(host=h.host, gpu_index=f.gpu_index, gpu_name=f.gpu_name,
+                                       metric=Metric(f.metric), value=f.value))
+    return out
+
+
+def judge_fleet(hosts: list[HostReport]) -> Fleet | None:
+    """Across several hosts: each figure's fleet median (per SKU) set on it, and each outlier a warning check on
+    its host. None for a single host."""
+    if len(hosts) < 2:
+        return None
+    figures = _fleet_figures(hosts)
+    medians = fleet_medians(figures)
+    for h in hosts:
+        for f in (h.accept.figures if h.accept else []):
+            m = medians.get((h.host, f.gpu_index, Metric(f.metric))) if f.gpu_index is not None else None
+            if m is not None:
+                f.fleet_median = m
+    grey = grey_failures(figures)
+    by_host = {h.host: h for h in hosts}
+    for g in grey:
+        h = by_host[g.host]
+        h.checks.append(CheckResult(id="accept_grey_failure", title="No GPU far below its peers", status=Status.WARN,
+                                    summary=g.summary, evidence=[f"{g.value:,.1f} against the median {g.median:,.1f} "
+                                                                 f"of {g.peers} {g.group} figures in this fleet"]))
+        h.status = host_status(h.checks)
+    return Fleet(grey_failures=grey, compared=len(hosts))
+
+
+def exit_code_of(hosts: list[HostReport]) -> int:
+    """0: nothing failed; 1: a figure or counter failed on some host; 3: a host could not be reached."""
+    if any(c.status == Status.FAIL for h in hosts for c in h.checks):
+        return 1
+    if any(h.error for h in hosts):
+        return 3
+    return 0
+
+
+def run_accept(reach: Reach, opts: AcceptOptions,
+               on_progress: Callable[[str, dict], None] | None = None) -> AcceptRun:
+    def lost(target: Target, report: HostReport) -> HostReport:
+        return report
+
+    run = reach.fan_out(reach.targets, lambda t: accept_host(t, reach, opts, on_progress), lost)
+    hosts = list(run.reports)
+    fleet = judge_fleet(hosts)
+    report = Report(envdoctor=__version__, hosts=hosts, fleet=fleet, interrupted=run.interrupted)
+    return AcceptRun(report=report, exit_code=exit_code_of(hosts), hosts=hosts)
+
+
+__all__ = ["AcceptOptions", "AcceptRun", "Acceptance", "accept_host", "judge_fleet", "run_accept"]
