@@ -26,8 +26,10 @@ class DockerInfo:
     lines: list[str] = field(default_factory=list)  # verbatim runtime lines
 
 
-_NO_DAEMON = re.compile(r"(Cannot connect to the Docker daemon[^\n]*|permission denied while trying to connect to the "
-                        r"Docker daemon socket[^\n]*|error during connect:[^\n]*)", re.IGNORECASE)
+def _no_daemon(line: str) -> str | None:
+    """The docker client's own words when it reached no daemon (signature docker_daemon_unreachable)."""
+    hit = find_all(line, ("docker_daemon_unreachable",))
+    return line[hit[0][1]:].strip() if hit else None
 
 
 def parse_docker_info(text: str) -> DockerInfo | None:
@@ -57,9 +59,9 @@ def parse_docker_info(text: str) -> DockerInfo | None:
         if m:
             info.default_runtime, info.server_reachable, seen = m.group(1), True, True
             info.lines.append(s)
-        m = _NO_DAEMON.search(s)
-        if m and info.server_version is None and info.runtimes is None:
-            info.error, info.server_reachable, seen = m.group(1).strip(), False, True
+        err = _no_daemon(s)
+        if err and info.server_version is None and info.runtimes is None:
+            info.error, info.server_reachable, seen = err, False, True
     if info.server_reachable and info.runtimes is None and info.server_version:
         info.runtimes = None  # docker < 1.12 printed no Runtimes line: unknown, not empty
     return info if seen else None
