@@ -36,7 +36,7 @@ def _why_missing(rec: dict | None, result: dict, part: str, quick: bool) -> str:
         return "not part of --quick"
     if rec is None:
         if result.get("ended_by") == "deadline" or result.get("timed_out"):
-            return "the time budget ended before this part"
+            return "the time budget ended before this part finished"
         return "the worker ended before this part (%s)" % (result.get("error") or "no reason given")
     if rec.get("cut_by_budget"):
         return "cut by the time budget: " + rec.get("reason", "")

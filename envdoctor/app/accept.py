@@ -34,6 +34,7 @@ class AcceptOptions:
     device: str | None = None  # None: cuda where nvidia-smi lists a GPU, else cpu
     quick: bool = False
     time_budget: float | None = None
+    extra_args: tuple[str, ...] = ()  # more of the script's options (the tests' simulation hooks)
 
     @property
     def budget(self) -> float:
@@ -67,7 +68,7 @@ def _device(opts: AcceptOptions, facts: HostFacts | None) -> str:
 def run_script(tr: Transport, target: Target, python: str | None, device: str, opts: AcceptOptions,
                on_progress: Callable[[dict], None] | None = None) -> tuple[dict | None, str | None]:
     """The acceptance script on one host: its result line, or why there is none."""
-    extra = ["--accept"] + (["--quick"] if opts.quick else []) + (["--procs", str(CPU_PROCS)] if device == "cpu" else [])
+    extra = ["--accept"] + (["--quick"] if opts.quick else []) + (["--procs", str(CPU_PROCS)] if device == "cpu" else []) + list(opts.extra_args)
     argv = build_argv(target.interpreter_argv(python), device=device, arch=None, time_budget=opts.budget,
                       extra_args=extra)
     limit = opts.budget + TRANSPORT_SLACK_S

@@ -11,10 +11,12 @@ time.perf_counter() around the batch: the work is synchronous there."""
 import time
 
 # Sizes: big enough that a batch is bandwidth- or compute-bound (an H100 takes ~1.4 ms per 8192^3 bf16 matmul),
-# small enough for a busy CPU to finish a few within its share.
+# small enough for a busy CPU to finish a few within its share. Which set a run uses is the worker's `sizes`: the
+# device's own, or the CPU's under --small-sizes (a test hook: a simulation on a CPU cannot run 8192^3).
 MATMUL_N = {"cuda": 8192, "cpu": 384}
 COPY_BYTES = {"cuda": 1 << 30, "cpu": 32 << 20}
-PINNED_BYTES = 256 << 20  # AzureHPC's check_cuda_bw copies 128 MiB; 256 MiB amortises the launch the same way
+# AzureHPC's check_cuda_bw copies 128 MiB; 256 MiB amortises the launch the same way
+PINNED_BYTES = {"cuda": 256 << 20, "cpu": 32 << 20}
 BATCH_S = {"cuda": 0.2, "cpu": 0.1}  # the length of one timed batch
 WARMUP_FRACTION = 0.25  # of a phase's share, for the clocks to settle (at most WARMUP_MAX_S)
 WARMUP_MAX_S = 3.0
@@ -74,11 +76,11 @@ def sustained(torch, cuda, dev, fn, work, unit_scale, share_end):
             "reps_per_batch": reps, "secs_per_call": median, "work_per_call": work}
 
 
-def matmul_phase(torch, cuda, dev, dtype_name, share_end):
+def matmul_phase(torch, cuda, dev, dtype_name, share_end, sizes):
     """Dense matmul of two N x N matrices: 2 N^3 flops per call (TFLOPS). bf16 on a GPU; TF32 is fp32 with
     torch.backends.cuda.matmul.allow_tf32 on (set_float32_matmul_precision("high")); on the CPU the same
     shapes in the CPU's own precision (bf16 where torch runs it, else fp32), judged by no bar."""
-    n = MATMUL_N["cuda" if cuda else "cpu"]
+    n = MATMUL_N[sizes]
     dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
     if dtype_name == "tf32":
         torch.set_float32_matmul_precision("high")
@@ -94,10 +96,10 @@ def matmul_phase(torch, cuda, dev, dtype_name, share_end):
     return rec
 
 
-def memory_copy_phase(torch, cuda, dev, share_end):
+def memory_copy_phase(torch, cuda, dev, share_end, sizes):
     """A device-to-device copy of COPY_BYTES: each call reads and writes the buffer, so 2 x bytes move (the
     convention of DCGM's memory bandwidth test and of STREAM's copy)."""
-    n = COPY_BYTES["cuda" if cuda else "cpu"]
+    n = COPY_BYTES[sizes]
     src = torch.empty(n, dtype=torch.uint8, device=dev)
     dst = torch.empty(n, dtype=torch.uint8, device=dev)
     rec = sustained(torch, cuda, dev, lambda: dst.copy_(src), 2.0 * n, 1e-9, share_end)
@@ -105,18 +107,19 @@ def memory_copy_phase(torch, cuda, dev, share_end):
     return rec
 
 
-def pinned_phase(torch, cuda, dev, direction, share_end):
+def pinned_phase(torch, cuda, dev, direction, share_end, sizes):
     """A copy of PINNED_BYTES between page-locked host memory (Tensor.pin_memory) and the device, asynchronous on
     the current stream (copy_(non_blocking=True)), timed by the events around the batch. The CPU has no device
     memory to copy to: not measured, with that reason."""
     if not cuda:
         return {"not_measured": "the CPU has no device memory: host<->device copies apply to a GPU only"}
-    host = torch.empty(PINNED_BYTES, dtype=torch.uint8).pin_memory()
-    devbuf = torch.empty(PINNED_BYTES, dtype=torch.uint8, device=dev)
+    n = PINNED_BYTES[sizes]
+    host = torch.empty(n, dtype=torch.uint8).pin_memory()
+    devbuf = torch.empty(n, dtype=torch.uint8, device=dev)
     if direction == "h2d":
         fn = lambda: devbuf.copy_(host, non_blocking=True)  # noqa: E731
     else:
         fn = lambda: host.copy_(devbuf, non_blocking=True)  # noqa: E731
-    rec = sustained(torch, cuda, dev, fn, float(PINNED_BYTES), 1e-9, share_end)
-    rec.update(bytes=PINNED_BYTES, pinned=bool(host.is_pinned()), unit="GB/s")
+    rec = sustained(torch, cuda, dev, fn, float(n), 1e-9, share_end)
+    rec.update(bytes=n, pinned=bool(host.is_pinned()), unit="GB/s")
     return rec

@@ -25,13 +25,12 @@ QUICK_SWEEP = {"cuda": [16 << 20, 256 << 20], "cpu": [256 << 10, 1 << 20]}
 SWEEP_ITERS = {"cuda": 20, "cpu": 3}
 
 
-def allreduce_sweep(torch, dist, dev, cuda, sizes, end, guard, progress):
-    """all_reduce of float32 buffers, one size after the other: a warm-up call (excluded), then SWEEP_ITERS timed
+def allreduce_sweep(torch, dist, dev, cuda, sizes, iters, end, guard, progress):
+    """all_reduce of float32 buffers, one size after the other: a warm-up call (excluded), then `iters` timed
     calls with a synchronize around them. Every rank agrees (a MIN all_reduce) whether the next size fits before
     `end`, so all take the same calls. Returns the raw rows (bytes, secs per call, ranks) and what was cut:
     algbw/busbw are the controller's arithmetic (envdoctor/accept/allreduce.py)."""
     world = dist.get_world_size()
-    iters = SWEEP_ITERS["cuda" if cuda else "cpu"]
     rows, cut, estimate = [], [], 0.1
 
     def sync():
@@ -107,6 +106,8 @@ def run_accept_worker(rank, world, dev_index, a, q, deadline, port):
         info.update(name="cpu", threads=threads, cpus=cpus)
     checkpoint()
 
+    sizes = "cuda" if cuda and not a.small_sizes else "cpu"
+    info["sizes"] = sizes
     parts = [(name, share) for name, share in ACCEPT_SHARES if not a.quick or name in QUICK_PARTS]
     total = sum(s for _, s in parts) + (ALLREDUCE_SHARE if distributed else 0.0)
     start = time.time()
@@ -119,11 +120,11 @@ def run_accept_worker(rank, world, dev_index, a, q, deadline, port):
         window = info.setdefault("phases", {}).setdefault(name, {"t_start": time.time()})
         try:
             if name.startswith("matmul_"):
-                rec = matmul_phase(torch, cuda, dev, name.split("_")[1], share_end)
+                rec = matmul_phase(torch, cuda, dev, name.split("_")[1], share_end, sizes)
             elif name == "memory_copy":
-                rec = memory_copy_phase(torch, cuda, dev, share_end)
+                rec = memory_copy_phase(torch, cuda, dev, share_end, sizes)
             else:
-                rec = pinned_phase(torch, cuda, dev, name.split("_")[0], share_end)
+                rec = pinned_phase(torch, cuda, dev, name.split("_")[0], share_end, sizes)
         except Exception as e:  # one part's failure is its figure's evidence; the others still run
             rec = {"error": first_line(e)}
         window["t_end"] = time.time()
@@ -132,11 +133,11 @@ def run_accept_worker(rank, world, dev_index, a, q, deadline, port):
     if not distributed:
         info["accept"]["allreduce"] = {"not_measured": "a single process: nothing to all-reduce across"}
     else:
-        sizes = (QUICK_SWEEP if a.quick else SWEEP_BYTES)["cuda" if cuda else "cpu"]
-        progress("all_reduce sweep", 0, len(sizes), msg="waiting for all %d processes" % gworld)
+        sweep = (QUICK_SWEEP if a.quick else SWEEP_BYTES)[sizes]
+        progress("all_reduce sweep", 0, len(sweep), msg="waiting for all %d processes" % gworld)
         try:
-            info["accept"]["allreduce"] = allreduce_sweep(torch, dist, dev, cuda, sizes, worker_end, guard,
-                                                          progress)
+            info["accept"]["allreduce"] = allreduce_sweep(torch, dist, dev, cuda, sweep, SWEEP_ITERS[sizes],
+                                                          worker_end, guard, progress)
         except Exception as e:
             info["accept"]["allreduce"] = {"error": first_line(e)}
         guard.stop()

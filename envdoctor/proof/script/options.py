@@ -31,6 +31,8 @@ def parse_args(argv):
     p.add_argument("--accept", action="store_true", help="node acceptance: matmul, memory and copy bandwidth, "
                    "all_reduce sweep (no training)")
     p.add_argument("--quick", action="store_true", help="with --accept: a subset of the parts (20 s)")
+    # Test hook, off unless given: --accept with the CPU's sizes on any device (a CUDA simulation on a CPU).
+    p.add_argument("--small-sizes", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--sample-period", type=float, default=0.25)
     # Multi-node: the controller starts this script on every host with the same --nnodes/--master-*.
     p.add_argument("--nnodes", type=int, default=1)
