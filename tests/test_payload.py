@@ -37,6 +37,7 @@ PROOF_THIRD_PARTY = {
     ("run_worker", "torchvision"), ("run_worker", "torch.nn.parallel"),
     ("run_worker.should_stop", "torch.distributed"),
     ("agreed_min", "torch.distributed"),
+    ("run_accept_worker", "torch"), ("run_accept_worker", "torch.distributed"),  # node acceptance's worker
     ("SyntheticImages.__init__", "torch"), ("SyntheticImages.__getitem__", "torch"),
     ("SyntheticImages.__getitem__", "torch.nn.functional"),
 }
