@@ -132,8 +132,13 @@ def acceptance_of(result: dict | None, *, quick: bool, time_budget: float, facts
                       error=result.get("error") or error, timing=TIMING, figures=figures, allreduce=rows)
 
 
+def figure_check_id(f: AcceptFigure) -> str:
+    """One id per figure on a host (a report's series are per host and check): the GPU's index in it."""
+    return f"accept_{f.metric}" + (f"_gpu{f.gpu_index}" if f.gpu_index is not None else "")
+
+
 def figure_check(f: AcceptFigure) -> CheckResult:
-    return CheckResult(id=f"accept_{f.metric}", title=f"The {f.title} meets its bar", status=f.status,
+    return CheckResult(id=figure_check_id(f), title=f"The {f.title} meets its bar", status=f.status,
                        summary=f.summary, evidence=f.evidence)
 
 
@@ -159,7 +164,9 @@ def counter_checks(before: HostFacts | None, after: HostFacts | None, sampled_re
         if a.throttle_reasons_active is not None or sampled_reasons.get(g.index):
             a.throttle_reasons_active = sorted(set(a.throttle_reasons_active or [])
                                                | set(sampled_reasons.get(g.index) or []))
-        out.append(compare_counters(b, a))
+        check = compare_counters(b, a)
+        check.id = f"{check.id}_gpu{g.index}" if g.index is not None else check.id
+        out.append(check)
     return out
 
 

@@ -155,7 +155,8 @@ def judge_fleet(hosts: list[HostReport]) -> Fleet | None:
     by_host = {h.host: h for h in hosts}
     for g in grey:
         h = by_host[g.host]
-        h.checks.append(CheckResult(id="accept_grey_failure", title="No GPU far below its peers", status=Status.WARN,
+        where = f"_gpu{g.gpu_index}" if g.gpu_index is not None else ""
+        h.checks.append(CheckResult(id=f"accept_grey_{g.metric}{where}", title="No GPU far below its peers", status=Status.WARN,
                                     summary=g.summary, evidence=[f"{g.value:,.1f} against the median {g.median:,.1f} "
                                                                  f"of {g.peers} {g.group} figures in this fleet"]))
         h.status = host_status(h.checks)

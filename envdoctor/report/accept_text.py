@@ -8,6 +8,7 @@ import re
 
 import click
 
+from envdoctor.accept.result import figure_check_id
 from envdoctor.models import AcceptFigure, Fleet, HostReport, Report, Status
 from envdoctor.printable import printable as P
 from envdoctor.report.text import _mark, render_check, summary_line
@@ -69,7 +70,7 @@ def render_accept_host(h: HostReport, color: bool, verbose: bool = False) -> str
             lines.append("  all_reduce sweep (nccl-tests' arithmetic: busbw = algbw x 2(n-1)/n):")
             lines += [f"    {r.bytes:>13,} B  algbw {r.algbw_gbs:8.2f} GB/s  busbw {r.busbw_gbs:8.2f} GB/s  "
                       f"({r.world} ranks)" for r in a.allreduce]
-    figure_ids = {f"accept_{f.metric}" for f in (a.figures if a else [])}
+    figure_ids = {figure_check_id(f) for f in (a.figures if a else [])}
     # A figure's row above says what it is: its check is shown when it failed or warned (with the bar, its
     # source and what explains it), or with -v; the reasons figures were not judged are listed once each.
     shown = [c for c in h.checks if verbose or c.status in (Status.FAIL, Status.WARN, Status.ERROR)

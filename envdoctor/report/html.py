@@ -3,7 +3,8 @@ policy forbids any fetch). For one host, or a row whose hosts are clicked, the d
 report reads: root cause, verdict and counts, then the problems with their evidence and fix, then one
 folded line for the rest. For a fleet, a heat map of hosts x checks (summary on hover, evidence and fix on click),
 the proof-run's img/s per GPU as bars against the published baseline, each GPU's utilisation over time,
-and the drift table. At a thousand hosts it stays usable: hosts whose every result is identical share
+the acceptance figures per GPU against their bar and the fleet median (grey failures named), and the drift
+table. At a thousand hosts it stays usable: hosts whose every result is identical share
 one row, and rows filter by status and name.
 
 `page_model` (pure) turns a Report into the compact document the page's script draws; `render_html`
@@ -41,8 +42,9 @@ class _Strings:
 def _detail(r: dict) -> dict | None:
     fix = r.get("fix") or {}
     d = {"evidence": r.get("evidence") or [], "cause": r.get("cause"), "fix": fix.get("summary"),
-         "commands": fix.get("commands") or [], "playbook": fix.get("playbook"), "manual": fix.get("manual")}
-    return d if any(d[k] for k in ("evidence", "cause", "fix", "commands")) else None
+         "commands": fix.get("commands") or [], "playbook": fix.get("playbook"), "manual": fix.get("manual"),
+         "details": r.get("details") or []}
+    return d if any(d[k] for k in ("evidence", "cause", "fix", "commands", "details")) else None
 
 
 _NOTEWORTHY = (Status.FAIL, Status.WARN, Status.UNKNOWN)
@@ -85,6 +87,17 @@ def _proof_entry(h: HostReport) -> dict | None:
                     "status": g.status.value if g.status else None, "util": _utilisation(p.result, g.rank)})
     return {"host": h.host, "status": p.status.value, "summary": p.summary, "gpus": out,
             "constructed": bool(p.constructed)}
+
+
+def _accept_entry(h: HostReport) -> dict | None:
+    """The acceptance figures of one host as the page draws them: each against its bar and the fleet median."""
+    a = h.accept
+    if not a or not a.figures:
+        return None
+    keys = ("metric", "title", "gpu_index", "gpu_name", "value", "unit", "status", "summary", "fail_below",
+            "warn_below", "peak", "fleet_median")
+    return {"host": h.host, "status": h.status.value, "device": a.device, "quick": a.quick,
+            "figures": [{k: v for k, v in f.model_dump(mode="json").items() if k in keys} for f in a.figures]}
 
 
 def _doctor(h: HostReport) -> dict:
@@ -133,7 +146,9 @@ def page_model(report: Report) -> dict:
             "proof": [e for e in (_proof_entry(h) for h in report.hosts) if e],
             "drift": [_folded_drift(d.model_dump(mode="json")) for d in fleet.drift or []],
             "baseline": fleet.baseline.model_dump(mode="json") if fleet.baseline else None,
-            "multi_node": fleet.multi_node.model_dump(mode="json") if fleet.multi_node else None}
+            "multi_node": fleet.multi_node.model_dump(mode="json") if fleet.multi_node else None,
+            "accept": [e for e in (_accept_entry(h) for h in report.hosts) if e],
+            "grey": [g.model_dump(mode="json") for g in fleet.grey_failures or []]}
 
 
 def _folded_drift(d: dict) -> dict:

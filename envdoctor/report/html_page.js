@@ -104,6 +104,10 @@
     if (det.evidence && det.evidence.length) {
       box.append(el("strong", {text: "Evidence"}), el("ul", {}, ...det.evidence.map((e) => el("li", {}, el("code", {text: e})))));
     }
+    if (det.details && det.details.length) {  // the text report shows these under -v
+      box.append(el("details", {class: "check-details"}, el("summary", {text: `Details (${det.details.length})`}),
+                    el("ul", {}, ...det.details.map((d) => el("li", {}, el("code", {text: d}))))));
+    }
     if (det.cause) box.append(el("p", {}, el("strong", {text: "Cause: "}), det.cause));
     if (det.fix) box.append(el("p", {}, el("strong", {text: "Fix: "}), det.fix));
     for (const cmd of det.commands || []) box.append(el("pre", {text: `$ ${cmd}`}));
@@ -210,6 +214,38 @@
     title.textContent = `GPU ${index}: utilisation ${Math.min(...us)}–${Math.max(...us)}% over ${t1.toFixed(0)} s`;
     svg.append(title, line);
     return svg;
+  }
+
+  // ---------------------------------------------------------------- node acceptance
+  if (D.accept.length) {
+    document.getElementById("accept-section").hidden = false;
+    if (!D.proof.length) document.getElementById("proof-section").hidden = true;
+    const box = document.getElementById("accept");
+    const metrics = [...new Set(D.accept.flatMap((a) => a.figures.map((f) => f.metric)))];
+    for (const m of metrics) {
+      const figs = D.accept.flatMap((a) => a.figures.filter((f) => f.metric === m).map((f) => ({...f, host: a.host})));
+      const scale = Math.max(1e-9, ...figs.map((f) => Math.max(f.value || 0, f.fail_below || 0, f.warn_below || 0,
+                                                                 f.fleet_median || 0)));
+      const rows = el("div");
+      for (const f of figs) {
+        const where = `${f.host} ${f.gpu_index === null || f.gpu_index === undefined ? "node" : "GPU " + f.gpu_index}`;
+        const text = `${where}: ${f.value === null || f.value === undefined ? "not measured" : fmt(f.value) + " " + f.unit}` +
+                     (f.fail_below ? `; bar ${fmt(f.fail_below)}` : "; no bar") +
+                     (f.fleet_median ? `; fleet median ${fmt(f.fleet_median)}` : "");
+        const bar = el("div", {class: "bar", title: f.summary});
+        bar.append(el("div", {class: "fill", style: `width:${100 * (f.value || 0) / scale}%;background:${colour(f.status)}`}));
+        if (f.fail_below) bar.append(el("div", {class: "base", style: `left:${100 * f.fail_below / scale}%`}));
+        if (f.fleet_median) bar.append(el("div", {class: "median", style: `left:${100 * f.fleet_median / scale}%`}));
+        bar.append(el("span", {class: "label", text}));
+        rows.append(el("div", {class: "gpu-row accept-row"}, el("span", {class: `badge ${f.status}`, text: f.status}), bar));
+      }
+      box.append(el("h3", {text: `${figs[0].title} (${figs[0].unit})`}), rows);
+    }
+    box.append(el("p", {class: "muted", text: "Bar: the measured figure; black line: the published bar (below it fails); dashed line: the fleet median of that SKU. Hover a bar for its judgement."}));
+    if (D.grey.length) {
+      box.append(el("h3", {text: "Grey failures: more than 10 % below the fleet median"}),
+                 el("ul", {}, ...D.grey.map((g) => el("li", {text: g.summary}))));
+    }
   }
 
   // ---------------------------------------------------------------- drift

@@ -34,6 +34,18 @@ METRICS = {
     "envdoctor_proof_baseline_images_per_second": (
         "Published throughput the proof-run on that GPU is compared with, images per second.",
         ["host", "gpu", "name"]),
+    "envdoctor_accept_figure": (
+        "A figure of `envdoctor accept` (unit in the label): per GPU, or per node (gpu=\"node\") for all_reduce.",
+        ["host", "gpu", "name", "metric", "unit"]),
+    "envdoctor_accept_figure_status": (f"Status of that figure against its SKU's bar ({_MAPPING}).",
+                                       ["host", "gpu", "name", "metric"]),
+    "envdoctor_accept_bar_fail_below": ("The published bar the figure is judged against: below it fails.",
+                                        ["host", "gpu", "name", "metric"]),
+    "envdoctor_accept_fleet_median": ("The median of that figure across the fleet's GPUs of the same SKU.",
+                                      ["host", "gpu", "name", "metric"]),
+    "envdoctor_accept_grey_failure_below_median_ratio": (
+        "A grey failure: how far below its SKU's fleet median the figure is (0.18 = 18 % below).",
+        ["host", "gpu", "name", "metric"]),
     "envdoctor_last_run_timestamp_seconds": ("Unix time at which envdoctor wrote these metrics.", []),
 }
 
@@ -67,12 +79,15 @@ class ReportCollector(Collector):
         def add(name: str, labels: list, value) -> None:
             families[name].add_metric([str(v) for v in labels], float(value))
 
-        for h, host in zip(self.report.hosts, unique_hosts([h.host for h in self.report.hosts])):
+        labels_of = unique_hosts([h.host for h in self.report.hosts])
+        hosts = {h.host: label for h, label in zip(self.report.hosts, labels_of)}
+        for h, host in zip(self.report.hosts, labels_of):
             add("envdoctor_host_status", [host], STATUS_VALUES.get(h.status.value, 4))
             for c in h.checks:
                 add("envdoctor_check_status", [host, c.id], STATUS_VALUES[c.status.value])
             if h.gather_secs is not None:
                 add("envdoctor_gather_seconds", [host], h.gather_secs)
+            _add_accept(add, host, h)
             if h.proof is None:
                 continue
             add("envdoctor_proof_status", [host], STATUS_VALUES[h.proof.status.value])
@@ -82,8 +97,25 @@ class ReportCollector(Collector):
                     add("envdoctor_proof_images_per_second", labels, g.img_s)
                 if g.baseline is not None:
                     add("envdoctor_proof_baseline_images_per_second", labels, g.baseline.img_s)
+        for g in (self.report.fleet.grey_failures or []) if self.report.fleet else []:
+            host = hosts.get(g.host, g.host)
+            add("envdoctor_accept_grey_failure_below_median_ratio",
+                [host, "node" if g.gpu_index is None else g.gpu_index, g.gpu_name or "", g.metric], g.below)
         add("envdoctor_last_run_timestamp_seconds", [], round(self.now if self.now is not None else time.time(), 3))
         return [f for f in families.values() if f.samples]
+
+
+def _add_accept(add, host: str, h) -> None:
+    """The acceptance figures of one host, each with its status, bar and fleet median where it has them."""
+    for f in h.accept.figures if h.accept else []:
+        labels = [host, "node" if f.gpu_index is None else f.gpu_index, f.gpu_name or "", f.metric]
+        if f.value is not None:
+            add("envdoctor_accept_figure", labels + [f.unit], f.value)
+        add("envdoctor_accept_figure_status", labels, STATUS_VALUES[f.status.value])
+        if f.fail_below is not None:
+            add("envdoctor_accept_bar_fail_below", labels, f.fail_below)
+        if f.fleet_median is not None:
+            add("envdoctor_accept_fleet_median", labels, f.fleet_median)
 
 
 def registry_of(report: Report, now: float | None = None) -> CollectorRegistry:
