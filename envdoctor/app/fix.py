@@ -1,55 +1,20 @@
 """The fix and play use cases: targets in, typed results out (a recap per host, and for `fix` what
 failed, the playbooks planned, the manual steps and the verification). The CLI parses options, calls
-these and renders; how a host is reached (this machine or SSH, one host or a fleet) is a `Reach`."""
+these and renders; how a host is reached (this machine or SSH, one host or a fleet) is a `Reach` (app/reach.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TypeVar
 
+from envdoctor.app.reach import Reach, resolve_targets  # noqa: F401 (resolve_targets: where `play` reads it)
 from envdoctor.diagnosis.catalog import Check
 from envdoctor.errors import UserError
 from envdoctor.fixes.executor import HandlerQueue, HostRecap, TaskRecord, run_handlers, run_playbook
 from envdoctor.fixes.playbook import Playbook, find_playbook, load_playbook
 from envdoctor.fixes.session import OpenHost
-from envdoctor.hosts.inventory import resolve
-from envdoctor.hosts.runner import DEFAULT_FORKS, run_hosts
-from envdoctor.hosts.targets import LOCAL, Target
+from envdoctor.hosts.targets import Target
 from envdoctor.models import CheckResult, HostReport, Status
 from envdoctor.redact import redact_obj
-
-R = TypeVar("R")
-
-
-def resolve_targets(targets: list[str], inventory: Path | None = None, limit: str | None = None,
-                    ssh_config: Path | None = None, python: str | None = None) -> list[Target]:
-    """The TARGET words (and inventory) as hosts; none at all: this machine."""
-    if not targets and not inventory:
-        return [LOCAL]
-    return resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
-
-
-@dataclass
-class Reach:
-    """How the hosts are reached: the targets, the interpreter there, the probe's limit, the SSH options
-    (empty for this machine) and how many hosts at once. `quiet`: no progress line (JSON on stdout)."""
-
-    targets: list[Target]
-    python: str | None = None
-    timeout: float | None = None
-    ssh: dict = field(default_factory=dict)
-    forks: int = DEFAULT_FORKS
-    quiet: bool = False
-
-    def open(self, target: Target) -> OpenHost:
-        return OpenHost(target, python=self.python, timeout=self.timeout, **self.ssh)
-
-    def fan_out(self, targets: list[Target], work: Callable[[Target], R], lost: Callable[[Target, HostReport], R]):
-        """`work` on every target, `forks` at once; a host that gave no result is `lost(target, why)`."""
-        return run_hosts(targets, work, forks=self.forks, progress=False if self.quiet else None, lost=lost)
-
 
 def exit_code_of(recaps: list[HostRecap]) -> int:
     """0: no task failed; 1: a task failed on some host; 3: a host was unreachable (1 wins over 3)."""

@@ -8,27 +8,16 @@ from pathlib import Path
 
 import click
 
-from envdoctor import __version__
+from envdoctor.app.check import GoldenNotFound, check_evidence, known_golden, run_check
+from envdoctor.app.reach import Reach, resolve_targets
 from envdoctor.cli.common import checks_dir_option, debug_option, emit_report, exit_code, json_option, redacted
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.progress import Phases
 from envdoctor.cli.selection_options import select_checks, selection_options
-from envdoctor.cli.slurm_options import refuse_mixed, say_for, slurm_options
-from envdoctor.diagnosis.bundle import Bundle, no_surrogates
+from envdoctor.cli.slurm_options import refuse_mixed, slurm_nodes, slurm_options
 from envdoctor.diagnosis.catalog import load_catalog
-from envdoctor.diagnosis.conclusion import judge_proof
-from envdoctor.diagnosis.diagnose import diagnose_target, report_from_bundle
-from envdoctor.diagnosis.gather import DEFAULT_TIMEOUT
-from envdoctor.hosts.fleet import fleet_summary
-from envdoctor.hosts.inventory import resolve
-from envdoctor.hosts.runner import run_hosts
-from envdoctor.hosts.targets import LOCAL, Target
-from envdoctor.models import HostReport, NotStarted, Report
-from envdoctor.printable import printable
 from envdoctor.proof.progress import PhaseLines, ProgressBoard
-from envdoctor.proof.stage import run_proof
-from envdoctor.slurm.fleet import check_through_slurm
 
 
 @click.command("check")
@@ -59,82 +48,50 @@ def command(targets, from_paths, python, verbose, only, skip, no_torch, inventor
     With --slurm, the nodes of a Slurm cluster instead, as one srun step (-p, -w in Slurm's syntax)."""
     refuse_mixed(use_slurm, targets, inventory, partition, nodelist)
     checks = select_checks(load_catalog(checks_dirs), only, skip)
-    proof = None if no_proof or no_torch else {"time_budget": proof_time_budget}  # the proof-run imports torch
-    hosts = []
-    fleet = None
-    interrupted = False
-    not_started = None
+    proof_budget = None if no_proof or no_torch else proof_time_budget  # the proof-run imports torch
     if from_paths:
-        bundles = [load_evidence(p, as_json) for p in from_paths]
-        names = [b.host for b in bundles]
-        for p, b in zip(from_paths, bundles):
-            if names.count(b.host) > 1 and b.pastes and not b.sections:
-                # two pastes called nvidia.txt from two folders: name each by the path given
-                b.host = no_surrogates(os.fsencode(str(p)).decode("utf-8", "backslashreplace"))
-            with phases_for(p, as_json).phase(f"recognising what {printable(str(p))} shows"):
-                hosts.append(report_from_bundle(b, checks, debug)[0])
-    elif use_slurm:
-        hosts = check_through_slurm(checks, partition=partition, nodelist=nodelist, python=python, timeout=timeout,
-                                    proof=proof, debug=debug, say=say_for(as_json), no_torch=no_torch)
-        if golden and golden not in {h.host for h in hosts}:
-            raise click.UsageError(f"--golden {golden!r} is not one of the nodes")
-        if len(hosts) > 1 or golden:
-            fleet = fleet_summary(hosts, golden)
-    elif not targets and not inventory:
-        hosts.append(check_host(LOCAL, checks, python=python, debug=debug, timeout=timeout, proof=proof,
-                                no_torch=no_torch, phases=Phases.for_stderr(quiet=as_json)))
+        report = check_evidence(list(from_paths), checks, debug,
+                                phase=lambda path, what: phases_for(path, as_json).phase(what))
     else:
-        resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
-        if golden and golden not in {t.name for t in resolved}:
-            raise click.UsageError(f"--golden {golden!r} is not one of the targets")
-        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become, targets=resolved)
-        probe_limit = timeout or DEFAULT_TIMEOUT
-        result = run_hosts(resolved, lambda t: check_host(t, checks, python=None, debug=debug, timeout=timeout,
-                                                         proof=proof, no_torch=no_torch, **ssh),
-                           forks=forks, deadline_s=probe_limit + 3 * connect_timeout + 10
-                           + (proof_time_budget + 60 if proof else 0),
-                           progress=None if not as_json else False)
-        hosts, interrupted = result.reports, result.interrupted
-        if result.not_started:
-            not_started = NotStarted(count=len(result.not_started), hosts=result.not_started)
-        if len(hosts) > 1 or golden:
-            fleet = fleet_summary(hosts, golden)
-    report = redacted(Report(envdoctor=__version__, hosts=hosts, fleet=fleet, interrupted=interrupted,
-                             not_started=not_started))
+        phases = Phases.for_stderr(quiet=as_json)
+        try:
+            report = run_check(_reach(use_slurm, targets, inventory, limit, ssh_config, python, forks, timeout,
+                                      connect_timeout, known_hosts, accept_new_host_keys, become, golden, partition,
+                                      nodelist, as_json),
+                               checks, proof_budget=proof_budget, golden=golden, debug=debug, no_torch=no_torch,
+                               phase=phases.phase, board=lambda name: proof_board(phases, name))
+        except GoldenNotFound as e:
+            raise click.UsageError(e.message) from None
+    report = redacted(report)
     emit_report(report, as_json, verbose)
     write_outputs(report, junit_path, prometheus_path, html_path, quiet=as_json)
-    if interrupted:
+    if report.interrupted:
         click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
         raise SystemExit(130)
-    raise SystemExit(exit_code(hosts))
+    raise SystemExit(exit_code(report.hosts))
 
 
-def check_host(target: Target, checks, python: str | None = None, debug: bool = False,
-               timeout: float | None = None, proof: dict | None = None, no_torch: bool = False,
-               phases: Phases | None = None, **ssh) -> HostReport:
-    """Everything `check` does for one host, from connecting to its HostReport (runs in a worker thread
-    for fleets): gather and check, then, unless `proof` is None, the proof-run (skipped, with the reason,
-    where the facts show no usable GPU). `phases`: progress on stderr (one host; a fleet has the runner's)."""
-    phases = phases or Phases.off()
-    with phases.phase("gathering the facts of this machine" if target.local else
-                      f"gathering the facts of {printable(target.name)}"):
-        report, facts, _bundle = diagnose_target(target, checks, python=python, debug=debug, timeout=timeout,
-                                                 no_torch=no_torch, **ssh)
-    if proof is None or facts is None:
-        return report
-    board = None
+def _reach(use_slurm, targets, inventory, limit, ssh_config, python, forks, timeout, connect_timeout, known_hosts,
+           accept_new_host_keys, become, golden, partition, nodelist, as_json):
+    """The hosts to check and how: Slurm's nodes, this machine (no TARGET), or the TARGETs over SSH (the
+    --golden host named among them before any key or password is asked for)."""
+    if use_slurm:
+        return slurm_nodes(partition, nodelist, python, timeout, as_json)
+    if not targets and not inventory:
+        return Reach.local(python=python, timeout=timeout, quiet=as_json)
+    resolved = resolve_targets(targets, inventory, limit, ssh_config, python)
+    known_golden(golden, [t.name for t in resolved], "targets")
+    ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become, targets=resolved)
+    return Reach(resolved, timeout=timeout, ssh=ssh, forks=forks, quiet=as_json)
+
+
+def proof_board(phases: Phases, name: str) -> ProgressBoard | PhaseLines | None:
+    """The proof-run's display for this machine: live bars on a terminal, plain lines in a log."""
     if phases.terminal:
-        board = ProgressBoard([target.name], sys.stderr)
-    elif phases.stream is not None:
-        board = PhaseLines(phases.stream)
-    try:
-        report.proof = run_proof(target, facts, python=python, time_budget=proof["time_budget"],
-                                 on_progress=(lambda ev: board.update(target.name, ev)) if board else None, **ssh)
-    finally:
-        if board:
-            board.close()
-    judge_proof(report)
-    return report
+        return ProgressBoard([name], sys.stderr)
+    if phases.stream is not None:
+        return PhaseLines(phases.stream)
+    return None
 
 
 # Reading and recognising a paste this big takes seconds: say so even without a terminal.
@@ -151,8 +108,3 @@ def phases_for(path: Path, as_json: bool) -> Phases:
     except (OSError, ValueError):
         big = False  # Bundle.load says what is wrong with it
     return phases if big else Phases.off()
-
-
-def load_evidence(path: Path, as_json: bool) -> Bundle:
-    with phases_for(path, as_json).phase(f"reading {printable(str(path))}"):
-        return Bundle.load(path)

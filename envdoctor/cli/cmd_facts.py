@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
+from envdoctor.app.facts import collect, facts_of, raw_sections
+from envdoctor.app.reach import Reach
 from envdoctor.cli.progress import Phases
-from envdoctor.diagnosis.bundle import Bundle
-from envdoctor.diagnosis.gather import gather
-from envdoctor.diagnosis.host_facts import facts_from_bundle
-from envdoctor.hosts.targets import LOCAL
-from envdoctor.hosts.transport import LocalTransport, TransportError
+from envdoctor.hosts.transport import TransportError
 from envdoctor.printable import printable
 
 
@@ -25,15 +23,10 @@ from envdoctor.printable import printable
 def command(raw, bundle_path, from_path, python):
     """Gather the facts of this machine and print them as JSON; with --bundle, save the evidence instead
     (`envdoctor check --from FILE` diagnoses it, on any machine)."""
-    if from_path:
-        bundle = Bundle.load(from_path)
-    else:
-        try:
-            with Phases.for_stderr().phase("gathering the facts of this machine"):
-                # named by this machine's host name: a saved bundle is read elsewhere, where "localhost" is another
-                bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), host=LOCAL.name)
-        except TransportError as e:
-            raise click.ClickException(e.message)
+    try:
+        bundle = collect(Reach.local(python=python), from_path, phase=Phases.for_stderr().phase)
+    except TransportError as e:
+        raise click.ClickException(e.message)
     if bundle_path:
         bundle.save(bundle_path)
         saved = printable(f"evidence bundle of {bundle.host} saved to {bundle_path} ({len(bundle.sections)} sections; "
@@ -43,8 +36,6 @@ def command(raw, bundle_path, from_path, python):
             return
         click.echo(saved, err=True)
     if raw:
-        click.echo(json.dumps({n: s.model_dump() for n, s in bundle.sections.items()} | (
-            {"pastes": bundle.pastes} if bundle.pastes else {}) | (
-            {"unread": bundle.unread} if bundle.unread else {}), indent=2))
+        click.echo(json.dumps(raw_sections(bundle), indent=2))
     else:
-        click.echo(facts_from_bundle(bundle).model_dump_json(indent=2))
+        click.echo(facts_of(bundle).model_dump_json(indent=2))

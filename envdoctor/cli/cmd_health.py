@@ -7,27 +7,17 @@ returns it to service once healthy, but only when envdoctor drained it (its reas
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
-from envdoctor import __version__
-from envdoctor.cli.common import checks_dir_option, debug_option, redacted
+from envdoctor.app.health import DEFAULT_BOUND_S, diagnose_node, settle
+from envdoctor.app.reach import Reach
+from envdoctor.cli.common import checks_dir_option, debug_option
 from envdoctor.cli.output_options import output_options, write_outputs
 from envdoctor.cli.progress import Phases
 from envdoctor.cli.selection_options import select_checks, selection_options
 from envdoctor.diagnosis.catalog import load_catalog
-from envdoctor.diagnosis.diagnose import report_from_bundle
-from envdoctor.diagnosis.gather import gather
-from envdoctor.hosts.targets import LOCAL
-from envdoctor.hosts.transport import LocalTransport, TransportError
-from envdoctor.models import Report
 from envdoctor.printable import printable as P
-from envdoctor.slurm import nodes as slurm
-
-# slurmd kills its HealthCheckProgram after 60 s (slurm.conf(5)); leave room for sinfo and scontrol.
-DEFAULT_BOUND_S = 45.0
-SLURM_ROOM_S = 10.0
 
 
 @click.command("health")
@@ -56,63 +46,40 @@ def command(node, drain_on, check_mode, time_bound, only, skip, no_torch, python
     On a node with no NVIDIA device at all the GPU checks do not drain it, unless --require-gpu.
 
     slurm.conf:  HealthCheckProgram=/usr/local/bin/envdoctor-health  (a script running `envdoctor health`)"""
-    t0 = time.monotonic()
-    node = node or slurm.this_node()
     checks = select_checks(load_catalog(checks_dirs), only, skip)
-    # Each Slurm call after the probe (read the state again, drain/resume) gets half the room; the first
-    # read's time is taken from the probe's share.
-    slurm_limit = SLURM_ROOM_S / 2
-    # Read the state first: without Slurm this fails at once, before the probe.
-    if not no_slurm:
-        try:
-            slurm.node_state(node, timeout=slurm_limit)
-        except slurm.SlurmError as e:
-            raise slurm.SlurmError(f"{e.message}; to diagnose this node without Slurm: envdoctor health --no-slurm") \
-                from None
-    probe_limit = max(5.0, time_bound - SLURM_ROOM_S - (time.monotonic() - t0))
     # slurmd's HealthCheckProgram has no terminal and must stay silent: progress only for a person at one
     phases = Phases.for_stderr() if sys.stderr.isatty() else Phases.off()
-    try:
-        with phases.phase(f"diagnosing {node}"):
-            bundle = gather(LocalTransport(), python=LOCAL.interpreter(python), timeout=probe_limit, host=node,
-                            no_torch=no_torch)
-    except TransportError as e:
-        # Evidence that could not be collected is not a failure: report it, do not drain.
-        click.echo(P(f"envdoctor health: {node}: could not diagnose ({e.message}); node left as it is"), err=True)
-        raise SystemExit(3)
-    report, facts = report_from_bundle(bundle, checks, debug)
-    report.gather_secs = round(time.monotonic() - t0, 3)
-    # Redacted before anything leaves: the files, the lines on stderr and the drain reason.
-    full = redacted(Report(envdoctor=__version__, hosts=[report]))
-    report = full.hosts[0]
-    write_outputs(full, junit_path, prometheus_path, html_path, quiet=True)
-    found = [r for r in report.checks if r.status in slurm.drain_statuses(drain_on)]
-    problems = slurm.drained_problems(found, facts, require_gpu)
-    not_drained = [r for r in found if r not in problems]
+    health = diagnose_node(Reach.local(python=python), node, checks, drain_on=drain_on, time_bound=time_bound,
+                           require_gpu=require_gpu, use_slurm=not no_slurm, no_torch=no_torch, debug=debug,
+                           phase=phases.phase)
+    node, problems = health.node, health.problems
+    if health.error:
+        click.echo(P(f"envdoctor health: {node}: could not diagnose ({health.error}); node left as it is"), err=True)
+        raise SystemExit(health.exit_code)
+    write_outputs(health.report, junit_path, prometheus_path, html_path, quiet=True)
     if no_slurm and check_mode:
         click.echo(P(f"would exit 1 on {node}: {len(problems)} check(s) found a problem (--no-slurm: Slurm is "
                      f"neither asked nor changed)" if problems else
-                     f"nothing to do on {node}: healthy, {len(report.checks)} check(s) judged (--no-slurm: Slurm is "
-                     f"neither asked nor changed); exit 0"))
-        _show_found(problems, not_drained)
-        raise SystemExit(1 if problems else 0)
+                     f"nothing to do on {node}: healthy, {len(health.host.checks)} check(s) judged (--no-slurm: "
+                     f"Slurm is neither asked nor changed); exit 0"))
+        _show_found(problems, health.not_drained)
+        raise SystemExit(health.exit_code)
     if no_slurm:
         for r in problems:
             click.echo(P(f"envdoctor health: {node}: {r.id}: {r.summary}"), err=True)
-        raise SystemExit(1 if problems else 0)
-    # Read again: an admin may have drained the node while the probe ran, and that drain must stay.
-    action = slurm.plan_health(slurm.node_state(node, timeout=slurm_limit), problems)
+        raise SystemExit(health.exit_code)
+    action = health.plan()
     if check_mode:
         # an admin's reason is read back from sinfo: escaped, one line
         click.echo(P(action.describe()))
-        _show_found(problems, not_drained)
-        raise SystemExit(1 if problems else 0)
+        _show_found(problems, health.not_drained)
+        raise SystemExit(health.exit_code)
+    settle(action)
     if action.kind != "none":
-        slurm.apply(action, timeout=slurm_limit)
         click.echo(P(f"envdoctor health: {action.kind} {node}: {action.reason or action.why}"), err=True)
     elif problems:
         click.echo(P(f"envdoctor health: {node}: {action.why}"), err=True)
-    raise SystemExit(1 if problems else 0)
+    raise SystemExit(health.exit_code)
 
 
 def _show_found(problems, not_drained) -> None:

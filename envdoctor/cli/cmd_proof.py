@@ -7,23 +7,19 @@ from pathlib import Path
 
 import click
 
-from envdoctor import __version__
+from envdoctor.app.proof import MultiNodeJob, ProofRun, run_proofs
+from envdoctor.app.reach import DEFAULT_CONNECT_TIMEOUT, Reach, resolve_targets
 from envdoctor.cli.common import exit_code, json_option, redacted, use_color
 from envdoctor.cli.fleet_options import ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
-from envdoctor.cli.slurm_options import refuse_mixed, say_for, slurm_options
-from envdoctor.errors import UserError
-from envdoctor.hosts.inventory import resolve
-from envdoctor.hosts.runner import DEFAULT_FORKS, run_hosts
-from envdoctor.hosts.targets import LOCAL, Target
-from envdoctor.models import Fleet, HostReport, HostStatus, NotStarted, Proof, Report, Status
+from envdoctor.cli.slurm_options import refuse_mixed, slurm_nodes, slurm_options
+from envdoctor.hosts.runner import DEFAULT_FORKS
+from envdoctor.models import HostStatus, Proof, Report, Status
 from envdoctor.printable import printable
 from envdoctor.proof.progress import PhaseLines, ProgressBoard
 from envdoctor.proof.script.contract import COMPILE_BUDGET_S, DEFAULT_BUDGET_S, GRACE_S
-from envdoctor.proof.stage import default_budget, host_report, run_multinode, run_proof
-from envdoctor.redact import redact
+from envdoctor.proof.stage import default_budget
 from envdoctor.report.text import render_proof
-from envdoctor.slurm.fleet import proof_through_slurm
 
 
 @click.command("proof")
@@ -60,8 +56,8 @@ from envdoctor.slurm.fleet import proof_through_slurm
 @target_options
 @click.option("-f", "--forks", type=click.IntRange(1, 1024), default=DEFAULT_FORKS, show_default=True,
               help="Hosts run in parallel.")
-@click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Seconds to connect and authenticate over SSH.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_CONNECT_TIMEOUT,
+              show_default=True, help="Seconds to connect and authenticate over SSH.")
 @click.option("--known-hosts", type=click.Path(path_type=Path), help="known_hosts file (default ~/.ssh/known_hosts).")
 @click.option("--accept-new-host-keys", is_flag=True, help="Trust hosts not yet in known_hosts.")
 @slurm_options
@@ -75,67 +71,22 @@ def command(targets, device, arch, batch_size, time_budget, use_compile, precisi
     TARGET (this machine when none; same TARGET forms as `check`), judged for GPU use, correctness, speed
     against published figures, and health under load."""
     refuse_mixed(use_slurm, targets, inventory, partition, nodelist)
-    time_budget = default_budget(time_budget, use_compile)
-    run = dict(device=device, arch=arch, time_budget=time_budget, batch_size=batch_size, compile=use_compile,
-               dataloader=dataloader, allow_cpu=allow_cpu)
+    run = ProofRun(device=device, arch=arch, time_budget=default_budget(time_budget, use_compile),
+                   batch_size=batch_size, compile=use_compile, dataloader=dataloader, allow_cpu=allow_cpu, ddp=ddp,
+                   precision=precision)
+    multi = MultiNodeJob(per_node=gpus_per_node, master_addr=master_addr, master_port=master_port,
+                         iface=iface) if multi_node else None
+    board = None
     if use_slurm:
-        hosts, job = proof_through_slurm(partition=partition, nodelist=nodelist, multi_node=multi_node,
-                                         say=say_for(as_json), python=python, per_node=gpus_per_node,
-                                         master_port=master_port, iface=iface, **run,
-                                         **({} if multi_node else {"ddp": ddp}))
-        report = Report(envdoctor=__version__, hosts=hosts, fleet=Fleet(multi_node=job) if job else None)
+        reach = slurm_nodes(partition, nodelist, python, as_json=as_json)
     else:
-        if targets or inventory:
-            resolved = resolve(list(targets), inventory=inventory, limit=limit, ssh_config=ssh_config, python=python)
-            ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, False)
-        else:
-            resolved, ssh = [LOCAL], {}
-        board = None
+        resolved = resolve_targets(targets, inventory, limit, ssh_config, python)
+        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, False) if targets or inventory else {}
+        reach = Reach(resolved, python=python, ssh=ssh, forks=forks, quiet=True)
         if not as_json:  # --json: stdout is the document and stderr stays quiet
             board = (ProgressBoard([t.name for t in resolved], sys.stderr, dataloader=dataloader)
                      if sys.stderr.isatty() else PhaseLines(sys.stderr))
-        if multi_node:
-            report = _multi_node(resolved, board, ssh, per_node=gpus_per_node, master_addr=master_addr,
-                                 master_port=master_port, iface=iface, **run)
-        else:
-            report = _per_host(resolved, board, ssh, forks=forks, connect_timeout=connect_timeout, ddp=ddp,
-                               precision=precision, python=python, **run)
-    _emit(redacted(report), as_json, verbose, (junit_path, prometheus_path, html_path))
-
-
-def _per_host(resolved: list[Target], board, ssh: dict, *, forks: int, connect_timeout: float, python: str | None,
-              **run) -> Report:
-    """A proof on each host, `forks` at a time."""
-    def work(t: Target) -> HostReport:
-        proof = run_proof(t, None, python=python if t.local else None,
-                          on_progress=(lambda ev: board.update(t.name, ev)) if board else None, **run, **ssh)
-        if board:
-            board.finish(t.name, redact(f"{proof.status.value}: {proof.summary}"))
-        return host_report(t, proof)
-
-    # The runner's own deadline is a last resort: the script and the transport bound each host already.
-    result = run_hosts(resolved, work, forks=forks, deadline_s=run["time_budget"] + 120 + 3 * connect_timeout,
-                       progress=False)
-    if board:
-        board.close()
-    not_started = NotStarted(count=len(result.not_started), hosts=result.not_started) if result.not_started else None
-    return Report(envdoctor=__version__, hosts=result.reports, interrupted=result.interrupted, not_started=not_started)
-
-
-def _multi_node(resolved: list[Target], board, ssh: dict, **kw) -> Report:
-    """One torch.distributed job across the hosts: each host's proof, and the job's summary."""
-    if len(resolved) < 2:
-        raise UserError("--multi-node needs at least two TARGETs")
-    if kw["device"] == "cuda" and not kw["per_node"]:
-        raise UserError("--multi-node on GPUs needs --gpus-per-node N (every host runs N processes)")
-    proofs, job = run_multinode(resolved, on_progress=(lambda h, ev: board.update(h, ev)) if board else None,
-                                **kw, **ssh)
-    if board:
-        for t, p in zip(resolved, proofs):
-            board.finish(t.name, redact(f"{p.status.value}: {p.summary}"))
-        board.close()
-    return Report(envdoctor=__version__, hosts=[host_report(t, p) for t, p in zip(resolved, proofs)],
-                  fleet=Fleet(multi_node=job))
+    _emit(redacted(run_proofs(reach, run, multi, board)), as_json, verbose, (junit_path, prometheus_path, html_path))
 
 
 def _emit(report: Report, as_json: bool, verbose: bool, outputs: tuple) -> None:

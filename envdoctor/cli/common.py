@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from envdoctor.app import redacted
 from envdoctor.models import HostReport, HostStatus, Report
-from envdoctor.redact import redact_obj
 from envdoctor.report.text import render
 
 
@@ -37,15 +37,6 @@ def exit_code(hosts: list[HostReport]) -> int:
     if any(not h.status.evaluated for h in hosts):
         return 3
     return 0
-
-
-def redacted(report: Report) -> Report:
-    """The report with every secret hidden: what is printed or written is this, never the original.
-    Evidence was redacted as it was collected; this second pass covers what checks and the proof added."""
-    doc = redact_obj(report.model_dump(mode="json"))
-    if report.fleet is not None and report.fleet.counts is not None:
-        doc["fleet"]["counts"] = report.fleet.counts  # hosts per status: "auth-failed" is a status, not a secret
-    return Report.model_validate(doc)
 
 
 def emit_report(report: Report, as_json: bool, verbose: bool = False) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from envdoctor.app.reach import DEFAULT_CONNECT_TIMEOUT
 from envdoctor.errors import UserError
 from envdoctor.hosts.runner import DEFAULT_FORKS
 
@@ -34,7 +35,8 @@ def connect_options(f):
                      help="Hosts worked on in parallel."),
         click.option("--timeout", type=click.FloatRange(min=1), default=None,
                      help="Per-host limit in seconds for the probe (default 180)."),
-        click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+        click.option("--connect-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_CONNECT_TIMEOUT,
+                     show_default=True,
                      help="Seconds to connect, read the SSH banner and authenticate."),
         click.option("--known-hosts", type=click.Path(path_type=Path),
                      help="known_hosts file to verify host keys against (default ~/.ssh/known_hosts)."),

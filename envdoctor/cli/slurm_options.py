@@ -1,10 +1,11 @@
 """--slurm and its node selection (Slurm's own -p/--partition and -w/--nodelist syntax) for check and
-proof. What runs through Slurm is envdoctor/slurm/fleet.py's."""
+proof: the options as the app layer's SlurmNodes, the way those commands reach Slurm's nodes."""
 
 from __future__ import annotations
 
 import click
 
+from envdoctor.app.reach import SlurmNodes
 from envdoctor.printable import printable
 
 
@@ -25,6 +26,11 @@ def refuse_mixed(use_slurm: bool, targets, inventory, partition, nodelist) -> No
         raise click.UsageError("--slurm selects nodes with -p/--partition and -w/--nodelist, not TARGETs or -i")
     if not use_slurm and (partition or nodelist):
         raise click.UsageError("-p/--partition and -w/--nodelist need --slurm")
+
+
+def slurm_nodes(partition: str | None, nodelist: str | None, python: str | None, timeout: float | None = None,
+                as_json: bool = False) -> SlurmNodes:
+    return SlurmNodes(partition=partition, nodelist=nodelist, python=python, timeout=timeout, say=say_for(as_json))
 
 
 def say_for(as_json: bool):

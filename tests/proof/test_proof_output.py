@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import envdoctor.cli.cmd_proof as cmd_proof
+import envdoctor.app.proof as proof_use_case
 from envdoctor.cli import main
 from envdoctor.models import Proof
 from envdoctor.proof.script import batch_size
@@ -27,7 +27,7 @@ def _proof_from(name, monkeypatch):
         return Proof(host=target.name, device="cpu", time_budget_s=result["time_budget_s"], status=v.status,
                      summary=v.summary, verdict=v, result=result, secs=1.0)
 
-    monkeypatch.setattr(cmd_proof, "run_proof", recorded_run)
+    monkeypatch.setattr(proof_use_case, "run_proof", recorded_run)
     return CliRunner().invoke(main, ["proof", "--device", "cpu", "--allow-cpu"])
 
 
