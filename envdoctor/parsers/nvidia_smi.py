@@ -131,7 +131,7 @@ def _finish(g: GpuInfo) -> GpuInfo:
 
 # Which failure a line shows is the knowledge base's call (data/signatures/), not this parser's: a line
 # is an error line when a signature's pattern matches it, and its kind is named after that signature.
-# The kinds are the coarse handles gpu_facts turns into typed flags (mismatch, lost GPU, CUDA 802...).
+# The kinds are the coarse handles host_facts/gpu.py turns into typed flags (mismatch, lost GPU, CUDA 802...).
 _KIND_OF_SIGNATURE = {
     "smi_cannot_communicate": "no_driver_comm",
     "nvml_library_mismatch": "mismatch",
@@ -142,7 +142,7 @@ _KIND_OF_SIGNATURE = {
     "smi_no_devices": "no_devices",
     "torch_no_driver": "no_driver",
     "nvml_lib_not_found": "no_library",
-    "cuda_system_not_ready_802": "cuda_system_not_ready_802",  # gpu_facts flags it by the id
+    "cuda_system_not_ready_802": "cuda_system_not_ready_802",  # host_facts/gpu.py flags it by the id
 }
 # The shell saying the program is not there (bash, dash, cmd.exe, PowerShell): a fact about the
 # binary (nvidia_smi_available), not a failure message to classify.
@@ -175,7 +175,7 @@ def find_errors(text: str) -> list[tuple[str, str]]:
             continue
         kind = next((k for k, pats in live if any(p.search(line) for p in pats)), None)
         if kind == "lost" and "NVRM:" in line:
-            continue  # the kernel's own line: gpu_facts reads it with the kernel log (fallen_off_bus)
+            continue  # the kernel's own line: host_facts/gpu.py reads it with the kernel log (fallen_off_bus)
         if kind:
             out.append((kind, line.strip()))
     return out

@@ -1,6 +1,6 @@
 # constructed: two site checks on the real memory size of the machine under test: one asks for more RAM
 # than any machine has (fails for real everywhere), one for 1 MiB (passes for real everywhere).
-from envdoctor.catalog import check, fail, passed, unknown
+from envdoctor.diagnosis.catalog import check, fail, passed, unknown
 
 
 def _at_least(facts, need: int, what: str):
