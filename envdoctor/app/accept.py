@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import envdoctor.proof
 from envdoctor import __version__
+from envdoctor.accept.allreduce import best_busbw
 from envdoctor.accept.fleet import FleetFigure, fleet_medians, grey_failures
 from envdoctor.accept.models import Metric
 from envdoctor.accept.result import (acceptance_of, counter_checks, figure_check, sampled_reasons_of)
@@ -21,7 +22,8 @@ from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import HostFacts
 from envdoctor.hosts.targets import Target
 from envdoctor.hosts.transport import Transport, TransportError, transport_for
-from envdoctor.models import Acceptance, CheckResult, Fleet, HostReport, Report, Status, host_status
+from envdoctor.models import (Acceptance, CheckResult, Fleet, HostReport, MultiNode, NotJoined, Report, Status,
+                              host_status)
 from envdoctor.proof.script.contract import ACCEPT_BUDGET_S, ACCEPT_QUICK_BUDGET_S
 from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
 
@@ -35,12 +37,29 @@ class AcceptOptions:
     quick: bool = False
     time_budget: float | None = None
     extra_args: tuple[str, ...] = ()  # more of the script's options (the tests' simulation hooks)
+    multi_node: MultiNodeJob | None = None
 
     @property
     def budget(self) -> float:
         if self.time_budget is not None:
             return self.time_budget
         return ACCEPT_QUICK_BUDGET_S if self.quick else ACCEPT_BUDGET_S
+
+
+@dataclass
+class MultiNodeJob:
+    """--multi-node: one job across every target (the first is the rendezvous), its all_reduce sweep measured
+    between the nodes as well as within them."""
+
+    nodes: list[str]  # the targets' names, in node-rank order
+    master_addr: str
+    master_port: int = 29500
+    iface: str | None = None
+
+    def args(self, target: Target) -> list[str]:
+        out = ["--nnodes", str(len(self.nodes)), "--node-rank", str(self.nodes.index(target.name)),
+               "--master-addr", self.master_addr, "--master-port", str(self.master_port)]
+        return out + (["--iface", self.iface] if self.iface else [])
 
 
 @dataclass
@@ -69,6 +88,7 @@ def run_script(tr: Transport, target: Target, python: str | None, device: str, o
                on_progress: Callable[[dict], None] | None = None) -> tuple[dict | None, str | None]:
     """The acceptance script on one host: its result line, or why there is none."""
     extra = ["--accept"] + (["--quick"] if opts.quick else []) + (["--procs", str(CPU_PROCS)] if device == "cpu" else []) + list(opts.extra_args)
+    extra += opts.multi_node.args(target) if opts.multi_node else []
     argv = build_argv(target.interpreter_argv(python), device=device, arch=None, time_budget=opts.budget,
                       extra_args=extra)
     limit = opts.budget + TRANSPORT_SLACK_S
@@ -163,6 +183,26 @@ def judge_fleet(hosts: list[HostReport]) -> Fleet | None:
     return Fleet(grey_failures=grey, compared=len(hosts))
 
 
+def multi_node_summary(hosts: list[HostReport], job: MultiNodeJob) -> MultiNode:
+    """The job across nodes: who took part in the sweep, and its plateau. Not judged: the published bars are
+    for the 8 GPUs of one node."""
+    joined = [h.host for h in hosts if h.accept and h.accept.allreduce]
+    not_joined = [NotJoined(host=h.host, reason=h.error or (h.accept.error if h.accept else None)
+                            or "no all_reduce across the nodes") for h in hosts if h.host not in joined]
+    first = next((h for h in hosts if h.accept and h.accept.allreduce), None)
+    best = best_busbw(first.accept.allreduce) if first else None
+    if best is None:
+        return MultiNode(status=Status.FAIL if not_joined else Status.UNKNOWN, nodes=len(hosts),
+                         master=job.master_addr, joined=joined, not_joined=not_joined,
+                         summary="no all_reduce across the nodes: " + "; ".join(
+                             f"{n.host}: {n.reason}" for n in not_joined))
+    return MultiNode(status=Status.FAIL if not_joined else Status.UNKNOWN, nodes=len(hosts), world_size=best.world,
+                     master=job.master_addr, joined=joined, not_joined=not_joined, allreduce=best,
+                     summary=f"all_reduce busbw {best.busbw_gbs:,.2f} GB/s across {best.world} ranks on "
+                             f"{len(joined)} nodes (not judged: the published bars are for one node of 8 GPUs)"
+                             + (f"; not joined: {', '.join(n.host for n in not_joined)}" if not_joined else ""))
+
+
 def exit_code_of(hosts: list[HostReport]) -> int:
     """0: nothing failed; 1: a figure or counter failed on some host; 3: a host could not be reached."""
     if any(c.status == Status.FAIL for h in hosts for c in h.checks):
@@ -177,11 +217,16 @@ def run_accept(reach: Reach, opts: AcceptOptions,
     def lost(target: Target, report: HostReport) -> HostReport:
         return report
 
+    if opts.multi_node:  # every node must be running for the rendezvous: all at once
+        reach = replace(reach, forks=max(reach.forks, len(reach.targets)))
     run = reach.fan_out(reach.targets, lambda t: accept_host(t, reach, opts, on_progress), lost)
     hosts = list(run.reports)
     fleet = judge_fleet(hosts)
+    if opts.multi_node:
+        fleet = fleet or Fleet()
+        fleet.multi_node = multi_node_summary(hosts, opts.multi_node)
     report = Report(envdoctor=__version__, hosts=hosts, fleet=fleet, interrupted=run.interrupted)
     return AcceptRun(report=report, exit_code=exit_code_of(hosts), hosts=hosts)
 
 
-__all__ = ["AcceptOptions", "AcceptRun", "Acceptance", "accept_host", "judge_fleet", "run_accept"]
+__all__ = ["AcceptOptions", "AcceptRun", "Acceptance", "MultiNodeJob", "accept_host", "judge_fleet", "run_accept"]

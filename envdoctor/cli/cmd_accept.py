@@ -9,11 +9,12 @@ import threading
 
 import click
 
-from envdoctor.app.accept import AcceptOptions, run_accept
+from envdoctor.app.accept import AcceptOptions, MultiNodeJob, run_accept
 from envdoctor.app.fix import Reach, resolve_targets
 from envdoctor.cli.common import json_option, redacted, use_color
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
+from envdoctor.errors import UserError
 from envdoctor.printable import printable
 from envdoctor.proof.script.contract import ACCEPT_BUDGET_S, ACCEPT_QUICK_BUDGET_S, GRACE_S
 from envdoctor.report.accept_text import render_accept
@@ -43,13 +44,18 @@ def _phase_lines(lock: threading.Lock):
               help=f"Seconds per host for the measurements; each part gets its share, and what the budget cuts is "
                    f"unknown (results within it plus a {GRACE_S:g} s grace).  "
                    f"[default: {ACCEPT_BUDGET_S:g}; {ACCEPT_QUICK_BUDGET_S:g} with --quick]")
+@click.option("--multi-node", is_flag=True,
+              help="One job across all TARGETs (the first is the rendezvous): the all_reduce sweep between hosts too.")
+@click.option("--master-addr", help="Rendezvous address the hosts reach the first TARGET at  [default: its address]")
+@click.option("--master-port", type=click.IntRange(1, 65535), default=29500, show_default=True)
+@click.option("--iface", help="Network interface for NCCL/gloo between hosts (NCCL_SOCKET_IFNAME).")
 @click.option("--python", "python", help="Interpreter whose torch to use on the target(s).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the evidence of passing figures too.")
 @target_options
 @connect_options
 @json_option
 @output_options
-def command(targets, device, quick, time_budget, python, verbose, inventory, limit, ssh_config, forks, timeout,
+def command(targets, device, quick, time_budget, multi_node, master_addr, master_port, iface, python, verbose, inventory, limit, ssh_config, forks, timeout,
             connect_timeout, known_hosts, accept_new_host_keys, become, as_json, junit_path, prometheus_path,
             html_path):
     """Accept TARGETs (this machine when none) as cluster operators do: per GPU, sustained dense matmul (bf16,
@@ -60,15 +66,25 @@ def command(targets, device, quick, time_budget, python, verbose, inventory, lim
     resolved = resolve_targets(list(targets), inventory, limit, ssh_config, python)
     ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become) if targets or inventory else {}
     reach = Reach(resolved, python=python, timeout=timeout, ssh=ssh, forks=forks, quiet=True)
-    opts = AcceptOptions(device=device, quick=quick, time_budget=time_budget)
+    job = None
+    if multi_node:
+        if len(resolved) < 2:
+            raise UserError("--multi-node needs two or more TARGETs")
+        job = MultiNodeJob([t.name for t in resolved], master_addr or resolved[0].hostname or "127.0.0.1",
+                           master_port, iface)
+    opts = AcceptOptions(device=device, quick=quick, time_budget=time_budget, multi_node=job)
     run = run_accept(reach, opts, None if as_json else _phase_lines(threading.Lock()))
     report = redacted(run.report)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
         click.echo(render_accept(report, use_color(), verbose))
+        job_ = report.fleet.multi_node if report.fleet else None
+        if job_:
+            click.echo(printable(f"multi-node job: {job_.status.value}: {job_.summary}"))
     write_outputs(report, junit_path, prometheus_path, html_path, quiet=as_json)
     if report.interrupted:
         click.echo("envdoctor: interrupted; the hosts above that finished are reported", err=True)
         raise SystemExit(130)
-    sys.exit(run.exit_code)
+    failed_job = report.fleet and report.fleet.multi_node and report.fleet.multi_node.status.value == "fail"
+    sys.exit(1 if failed_job else run.exit_code)

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-import envdoctor.proof
-from envdoctor.accept.result import acceptance_of
-from envdoctor.app.accept import AcceptOptions, run_accept
+from envdoctor.app.accept import AcceptOptions, MultiNodeJob, run_accept
 from envdoctor.app.fix import Reach
 from envdoctor.cli import main
-from envdoctor.hosts.targets import LOCAL
+from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import Status
 from envdoctor.proof.script.contract import GRACE_S
 from envdoctor.proof.script.ddp import free_port
@@ -79,18 +74,15 @@ def test_two_simulated_gpus_reach_the_nccl_phase_and_report_busbw(simulated):
 
 
 def test_two_simulated_nodes_reach_the_nccl_phase_and_report_busbw(simulated):
-    env = simulated(1)
-    port = free_port()
-    argv = [sys.executable, "-", "--device", "cuda", "--accept", "--quick", "--small-sizes", "--time-budget", "30",
-            "--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", str(port)]
-    procs = [subprocess.Popen(argv + ["--node-rank", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env) for n in range(2)]
-    with ThreadPoolExecutor(2) as pool:  # both nodes at once: node 0 waits for node 1 at the rendezvous
-        outs = list(pool.map(lambda p: p.communicate(envdoctor.proof.STDIN, timeout=30 + GRACE_S + 30)[0].decode(),
-                             procs))
-    results = [json.loads([line for line in o.splitlines() if '"event": "result"' in line][-1]) for o in outs]
-    assert [r["world_size"] for r in results] == [2, 2]
+    simulated(1)
+    nodes = [Target(name="node-a"), Target(name="node-b")]  # two runs on this machine, one simulated GPU each
+    job = MultiNodeJob([t.name for t in nodes], "127.0.0.1", free_port())
+    run = run_accept(Reach(nodes, quiet=True), AcceptOptions(device="cuda", quick=True, time_budget=30,
+                                                              extra_args=("--small-sizes",), multi_node=job))
     nccl = [c for c in simulated.calls() if c["call"] == "init_process_group"]
-    assert {c["backend"] for c in nccl} == {"nccl"} and len(nccl) == 2
-    a = acceptance_of(results[0], quick=True, time_budget=30)
-    assert a.allreduce and all(r.world == 2 and r.busbw_gbs > 0 for r in a.allreduce)
+    assert {c["backend"] for c in nccl} == {"nccl"} and len({c["pid"] for c in nccl}) == 2
+    for h in run.report.hosts:
+        assert h.accept.allreduce and all(r.world == 2 and r.busbw_gbs > 0 for r in h.accept.allreduce)
+    mn = run.report.fleet.multi_node
+    assert mn.joined == ["node-a", "node-b"] and mn.world_size == 2 and mn.status == Status.UNKNOWN
+    assert mn.summary.startswith("all_reduce busbw ") and "across 2 ranks on 2 nodes (not judged" in mn.summary
