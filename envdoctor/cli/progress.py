@@ -3,7 +3,8 @@
 On a terminal: one live line per phase, redrawn in place with its seconds so far, the way the proof's
 bars are drawn (erase the line, write it again; cut to the terminal's width), and erased when the phase
 ends, so the report starts on a clean line. Without a terminal: one plain line when a phase starts (a
-log or CI job shows where the time goes). With --json (`Phases.off()`): nothing.
+log or CI job shows where the time goes). With --json (`Phases.off()`): nothing. A fleet's phases are the
+runner's (envdoctor/hosts/progress.py), in the same words.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ import threading
 import time
 from typing import Iterator, TextIO
 
-from envdoctor.printable import printable
+from envdoctor.hosts.progress import phase_text
+
+__all__ = ["Phases", "phase_text"]
 
 REDRAW_S = 0.2
-
-
-def phase_text(what: str, secs: float | None = None) -> str:
-    """`envdoctor: gathering the facts of this machine... 2.4 s`: pure, one escaped line."""
-    return printable(f"envdoctor: {what}..." + (f" {secs:.1f} s" if secs is not None else ""))
 
 
 class Phases:

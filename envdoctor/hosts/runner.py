@@ -1,4 +1,4 @@
-"""Fan-out over hosts: at most `forks` at once, a hard per-host deadline, progress on a terminal, and a
+"""Fan-out over hosts: at most `forks` at once, a hard per-host deadline, progress (hosts/progress.py), and a
 clean stop on Ctrl-C. A host's failure is a HostReport with its status, never an exception.
 
 Workers are daemon threads (not a ThreadPoolExecutor, whose threads are joined at exit): after Ctrl-C or
@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO, TypeVar
 
+from envdoctor.hosts.progress import progress_for
 from envdoctor.hosts.targets import Target
 from envdoctor.hosts.transport.base import end_running
 from envdoctor.models import HostReport, HostStatus
@@ -36,42 +37,20 @@ class RunResult:
     not_started: list[str] = field(default_factory=list)  # after an interrupt: the rest, in order (a suffix)
 
 
-class Progress:
-    """One self-overwriting stderr line: `envdoctor: 12/64 hosts done; slowest: gpu07 (4.2 s)`."""
-
-    def __init__(self, total: int, stream: TextIO):
-        self.total, self.stream = total, stream
-        self.width = 0
-
-    def show(self, done: int, running: dict[str, float]) -> None:
-        line = f"envdoctor: {done}/{self.total} hosts done"
-        if running:
-            name, started = min(running.items(), key=lambda kv: kv[1])
-            line += f"; {len(running)} running, slowest: {printable(name)} ({time.monotonic() - started:.1f} s)"
-        self.stream.write("\r" + line.ljust(self.width))
-        self.stream.flush()
-        self.width = len(line)
-
-    def clear(self) -> None:
-        if self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-
-
 INTERRUPT_GRACE_S = 5.0  # after an interrupt, how long hosts that are only building their report may finish
 
 
 def run_hosts(targets: list[Target], work: Callable[[Target], R], forks: int = DEFAULT_FORKS,
               deadline_s: float | None = None, progress: bool | None = None,
-              stream: TextIO | None = None, lost: Callable[[Target, HostReport], R] | None = None) -> RunResult:
+              stream: TextIO | None = None, lost: Callable[[Target, HostReport], R] | None = None,
+              what: str | None = None) -> RunResult:
     """Run `work(target)` for every target. `deadline_s` is a last-resort per-host limit (the transports
-    have their own timeouts); a host past it is reported as `timeout`. `progress`: None -> only when
-    `stream` (stderr) is a terminal. `work` returns a HostReport, or with `lost` a result of the caller's
+    have their own timeouts); a host past it is reported as `timeout`. `progress`: None -> a live line
+    when `stream` (stderr) is a terminal, else one plain line for the phase (`what` names it); False ->
+    none (--json). `work` returns a HostReport, or with `lost` a result of the caller's
     own type: `lost` turns the runner's report of a host that gave none (a bug, the deadline, an
     interrupt) into that type, so every report is of one type."""
     stream = stream or sys.stderr
-    if progress is None:
-        progress = hasattr(stream, "isatty") and stream.isatty()
     results: dict[int, HostReport] = {}
     running: dict[int, float] = {}
     lock = threading.Lock()
@@ -106,7 +85,7 @@ def run_hosts(targets: list[Target], work: Callable[[Target], R], forks: int = D
         return RunResult([])
     threads = [threading.Thread(target=worker, daemon=True, name=f"envdoctor-host-{n}")
                for n in range(max(1, min(forks, len(targets))))]
-    bar = Progress(len(targets), stream) if progress else None
+    bar = progress_for(stream, progress, len(targets), forks, what)
     interrupted = False
     frozen = None
     not_started: list[int] = []
@@ -155,7 +134,7 @@ def run_hosts(targets: list[Target], work: Callable[[Target], R], forks: int = D
     names = [targets[i].name for i in not_started]
     if names:  # one line for them all: a report per host never started would be 100,000 lines of nothing
         stream.write(f"envdoctor: interrupted before {len(names)} of {len(targets)} hosts were started "
-                     f"({names[0]}{' ... ' + names[-1] if len(names) > 1 else ''}); they were not checked\n")
+                     f"({printable(names[0])}{' ... ' + printable(names[-1]) if len(names) > 1 else ''}); they were not checked\n")
         stream.flush()
     return RunResult(reports, interrupted, names)
 
