@@ -30,7 +30,7 @@ def docker_gpu_runtime(facts):
     reported "unknown or invalid runtime name: nvidia"; warn when neither the nvidia runtime nor a CDI
     spec is present, or docker is older than 19.03; pass otherwise, naming the default runtime; unknown
     when only the docker client is there and no daemon answered (worded as the docker security checks
-    word it: envdoctor/docker_daemon.py); skip without docker.
+    word it: envdoctor/diagnosis/docker_daemon.py); skip without docker.
     Evidence: `docker info`, /etc/docker/daemon.json, /etc/cdi and /var/run/cdi."""
     c = facts.container
     if c.daemon_json_error:
@@ -47,7 +47,7 @@ def docker_gpu_runtime(facts):
     if c.docker_installed is None and c.docker_runtimes is None:
         return unknown("docker's configuration is not known", missing=["docker info"])
     if c.docker_server_reachable is False:
-        # the same answer as the docker security checks give (envdoctor/docker_daemon.py)
+        # the same answer as the docker security checks give (envdoctor/diagnosis/docker_daemon.py)
         daemon = docker_daemon(facts)
         says = daemon.says if daemon.runs is not None else "docker info could not reach a docker daemon"
         return unknown(f"{says}, so docker's runtimes are not known",

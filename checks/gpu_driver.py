@@ -151,7 +151,7 @@ def nvml_version_mismatch(facts):
     Rebooting (or unloading and reloading the nvidia modules when no process uses the GPU) loads the
     new module; hold the driver packages to stop it from happening again."""
     g = facts.gpu
-    mod, lib = g.kernel_module_version, g.nvml_version or g.userspace_package_version
+    mod = g.kernel_module_version
     upg, note = _upgrade_note(facts)
     commands = ["cat /proc/driver/nvidia/version",
                 "sudo systemctl stop nvidia-persistenced nvidia-fabricmanager 2>/dev/null; "

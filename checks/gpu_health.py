@@ -78,7 +78,7 @@ def xid_errors(facts):
                           evidence=[f"read with `{g.kernel_log_source}`: no Xid, SXid or fallen-off-the-bus line"])
         return passed("no Xid errors in the pasted log", evidence=["the pasted kernel log has no Xid or SXid line"])
     n = sum(len(v) for v in groups.values()) + (0 if any(c.startswith("Xid 79") for c in causes) else len(g.fallen_off_bus or []))
-    summary = (f"GPU fell off the bus" if g.fallen_off_bus else f"{n} Xid event(s)") + \
+    summary = ("GPU fell off the bus" if g.fallen_off_bus else f"{n} Xid event(s)") + \
         f": {', '.join(c.split(':')[0] for c in causes)}"
     cause = next((c for bad, c in classes if bad), classes[0][1])
     return from_cause(Status.FAIL if worst == "fail" else Status.WARN, summary, cause,

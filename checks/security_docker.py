@@ -24,7 +24,7 @@ def security_docker_tcp(facts):
     Verdict: fail for a TCP host beyond loopback without tlsverify; warn for one on loopback only, or for a
     configured one while no daemon runs (it listens when started); pass when dockerd has no TCP host, or
     verifies client certificates; skip without docker, or when no docker daemon runs and none is configured
-    for TCP (the same answer as docker_gpu_runtime and security_docker_containers: envdoctor/docker_daemon.py).
+    for TCP (the same answer as docker_gpu_runtime and security_docker_containers: envdoctor/diagnosis/docker_daemon.py).
     Evidence: "hosts" and "tlsverify" in /etc/docker/daemon.json, dockerd's -H/--tlsverify, and the LISTEN
     sockets of dockerd (or ports 2375/2376 where dockerd's sockets cannot be read)."""
     d = facts.security.docker
@@ -112,7 +112,7 @@ def security_docker_containers(facts):
 
     Verdict: warn for each running container that is privileged or mounts the docker socket; pass when
     none does; unknown when `docker ps`/`docker inspect` cannot be read (no permission: --become);
-    skip without docker or without a docker daemon (envdoctor/docker_daemon.py). Evidence: `docker inspect` of the running containers (privilege, mounts)."""
+    skip without docker or without a docker daemon (envdoctor/diagnosis/docker_daemon.py). Evidence: `docker inspect` of the running containers (privilege, mounts)."""
     d = facts.security.docker
     daemon = docker_daemon(facts)
     if daemon.runs is False:
