@@ -133,3 +133,16 @@ def test_a_low_figure_fails_with_its_bar_and_source(metric):
     assert c.status == Status.FAIL and c.summary.startswith("GPU 2 (NVIDIA H100 80GB HBM3): 10.0")
     assert any(e.startswith("source: ") for e in c.evidence)
     assert "warm-up 2.0 s (40 calls, excluded)" in " ".join(c.evidence)
+
+
+def test_a_single_gpu_node_skips_the_all_reduce_and_a_mig_slice_skips_the_bars_saying_so():
+    from tests.accept.constructed import gpu_result, gpu_worker
+
+    one = gpu_worker(0)
+    one["accept"]["allreduce"] = {"not_measured": "a single process: nothing to all-reduce across"}
+    h = host("n1", gpu_result([one], world_size=1))
+    (ar,) = [f for f in h.accept.figures if f.gpu_index is None]
+    assert ar.status == Status.SKIP and "does not apply: a single-GPU node has nothing to all-reduce" in ar.summary
+    mig = host("n2", gpu_result([gpu_worker(0, name="NVIDIA H100 80GB HBM3 MIG 1g.10gb")], world_size=1))
+    bf16 = next(f for f in mig.accept.figures if f.metric == "matmul_bf16_tflops")
+    assert bf16.status == Status.SKIP and "is a MIG slice" in bf16.summary
