@@ -89,7 +89,7 @@ def run_check(reach: Reach | SlurmNodes, checks: list[Check], *, proof_budget: f
     result = reach.fan_out(reach.targets, lambda t: check_host(t, checks, python=reach.python, debug=debug,
                                                                timeout=reach.timeout, proof_budget=proof_budget,
                                                                no_torch=no_torch, **reach.ssh),
-                           deadline_s=deadline)
+                           deadline_s=deadline, what="gathering facts")
     not_started = NotStarted(count=len(result.not_started), hosts=result.not_started) if result.not_started else None
     return _fleet_report(result.reports, golden, interrupted=result.interrupted, not_started=not_started)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from envdoctor.app.reach import Reach, resolve_targets  # noqa: F401 (resolve_targets: where `play` reads it)
+from envdoctor.app.reach import Reach
 from envdoctor.diagnosis.catalog import Check
 from envdoctor.errors import UserError
 from envdoctor.fixes.executor import HandlerQueue, HostRecap, TaskRecord, run_handlers, run_playbook
@@ -71,7 +71,7 @@ def run_play(pb: Playbook, reach: Reach, checks: list[Check], check: bool = Fals
         finally:
             host.close()
 
-    result = reach.fan_out(reach.targets, work, _lost_recap)
+    result = reach.fan_out(reach.targets, work, _lost_recap, what="running the play")
     return PlayRun(pb, check, result.reports, result.interrupted, result.not_started)
 
 
@@ -195,7 +195,7 @@ class Fixer:
         self.close()
 
     def plan(self) -> list[HostFix]:
-        self.reach.fan_out(self.reach.targets, self._plan_host, self._lost_plan)
+        self.reach.fan_out(self.reach.targets, self._plan_host, self._lost_plan, what="planning fixes")
         return self.hosts
 
     @property
@@ -203,7 +203,8 @@ class Fixer:
         return [h for h in self.hosts if h.playbooks and h.pending and h.plan.unreachable == 0]
 
     def apply(self) -> None:
-        self.reach.fan_out([h.host.target for h in self.to_apply], self._apply_host, self._lost_apply)
+        self.reach.fan_out([h.host.target for h in self.to_apply], self._apply_host, self._lost_apply,
+                           what="applying fixes")
 
     def result(self, check: bool, applied: bool) -> FixRun:
         return FixRun(self.hosts, check, applied)

@@ -57,13 +57,14 @@ class Reach:
 
     def fan_out(self, targets: list[Target], work: Callable[[Target], R],
                 lost: Callable[[Target, HostReport], R] | None = None, deadline_s: float | None = None,
-                progress: bool | None = None) -> RunResult:
+                progress: bool | None = None, what: str | None = None) -> RunResult:
         """`work` on every target, `forks` at once; a host that gave no result is `lost(target, why)` (without
         `lost`, the runner's HostReport). `deadline_s`: the runner's last-resort limit per host. `progress`:
-        the runner's line (None: on a terminal, unless quiet)."""
+        the runner's line (None: on a terminal, unless quiet); `what`: the phase it names."""
         if progress is None and self.quiet:
             progress = False
-        return run_hosts(targets, work, forks=self.forks, deadline_s=deadline_s, progress=progress, lost=lost)
+        return run_hosts(targets, work, forks=self.forks, deadline_s=deadline_s, progress=progress, lost=lost,
+                         what=what)
 
 
 @dataclass

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from envdoctor.app.fix import Reach, resolve_targets, run_play
+from envdoctor.app.fix import run_play
+from envdoctor.app.reach import Reach, resolve_targets
 from envdoctor.cli.common import checks_dir_option, json_option, use_color
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.selection_options import no_torch_option

@@ -8,7 +8,8 @@ import json
 
 from click.testing import CliRunner
 
-from envdoctor.app.fix import FixRun, HostFix, Reach, exit_code_of, run_play
+from envdoctor.app.fix import FixRun, HostFix, exit_code_of, run_play
+from envdoctor.app.reach import Reach
 from envdoctor.cli import main as cli
 from envdoctor.diagnosis.catalog import load_catalog
 from envdoctor.fixes.executor import HostRecap
