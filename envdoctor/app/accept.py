@@ -16,7 +16,7 @@ from envdoctor.accept.allreduce import best_busbw
 from envdoctor.accept.fleet import FleetFigure, fleet_medians, grey_failures
 from envdoctor.accept.models import Metric
 from envdoctor.accept.result import (acceptance_of, counter_checks, figure_check, sampled_reasons_of)
-from envdoctor.app.fix import Reach
+from envdoctor.app.reach import Reach
 from envdoctor.diagnosis.gather import gather
 from envdoctor.diagnosis.host_facts import facts_from_bundle
 from envdoctor.facts import HostFacts

@@ -10,7 +10,7 @@ import threading
 import click
 
 from envdoctor.app.accept import AcceptOptions, MultiNodeJob, run_accept
-from envdoctor.app.fix import Reach, resolve_targets
+from envdoctor.app.reach import Reach, resolve_targets
 from envdoctor.cli.common import json_option, redacted, use_color
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from envdoctor.app.accept import AcceptOptions, MultiNodeJob, run_accept
-from envdoctor.app.fix import Reach
+from envdoctor.app.reach import Reach
 from envdoctor.cli import main
 from envdoctor.hosts.targets import LOCAL, Target
 from envdoctor.models import Status
