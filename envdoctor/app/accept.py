@@ -1,7 +1,9 @@
 """The accept use case: targets in, typed results out. Per host, over one transport: the GPU counters read (the
 probe, without torch), the acceptance script run (the proof script with --accept: its workers, watchdog and
 budget), the counters read again; the figures judged against the per-SKU bars and, across a fleet, against the
-fleet's median for each SKU (grey failures). The CLI parses options, calls `run_accept` and renders."""
+fleet's median for each SKU (grey failures). Slurm nodes take the same three readings as three srun steps, a
+task per node, each node's answer read by the same code as over SSH. The CLI parses options, calls `run_accept`
+and renders."""
 
 from __future__ import annotations
 
@@ -10,15 +12,17 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+import envdoctor.probe
 import envdoctor.proof
 from envdoctor import __version__
 from envdoctor.accept.allreduce import best_busbw
 from envdoctor.accept.fleet import FleetFigure, fleet_medians, grey_failures
 from envdoctor.accept.models import Metric
 from envdoctor.accept.result import (acceptance_of, counter_checks, figure_check, sampled_reasons_of)
-from envdoctor.app.reach import Reach
+from envdoctor.app.reach import Reach, SlurmNodes
 from envdoctor.diagnosis.gather import gather
 from envdoctor.diagnosis.host_facts import facts_from_bundle
+from envdoctor.errors import UserError
 from envdoctor.facts import HostFacts
 from envdoctor.hosts.targets import Target
 from envdoctor.hosts.transport import Transport, TransportError, transport_for
@@ -26,6 +30,8 @@ from envdoctor.models import (Acceptance, CheckResult, Fleet, HostReport, MultiN
                               host_status)
 from envdoctor.proof.script.contract import ACCEPT_BUDGET_S, ACCEPT_QUICK_BUDGET_S
 from envdoctor.proof.stage import TRANSPORT_SLACK_S, build_argv, parse_lines
+from envdoctor.slurm.fleet import select_nodes
+from envdoctor.slurm.steps import replayed
 
 CPU_PROCS = 2  # on the CPU: two processes, so the all_reduce path (gloo) runs too
 COUNTER_TIMEOUT_S = 60.0  # one probe without torch, before and after the run
@@ -84,13 +90,17 @@ def _device(opts: AcceptOptions, facts: HostFacts | None) -> str:
     return "cuda" if facts is not None and facts.gpu.gpus else "cpu"
 
 
+def script_argv(python: str | list[str], device: str, opts: AcceptOptions, target: Target | None = None) -> list[str]:
+    """The acceptance script's command line (`target`: this node's place in a multi-node job)."""
+    extra = ["--accept"] + (["--quick"] if opts.quick else []) + (["--procs", str(CPU_PROCS)] if device == "cpu" else []) + list(opts.extra_args)
+    extra += opts.multi_node.args(target) if opts.multi_node and target else []
+    return build_argv(python, device=device, arch=None, time_budget=opts.budget, extra_args=extra)
+
+
 def run_script(tr: Transport, target: Target, python: str | None, device: str, opts: AcceptOptions,
                on_progress: Callable[[dict], None] | None = None) -> tuple[dict | None, str | None]:
     """The acceptance script on one host: its result line, or why there is none."""
-    extra = ["--accept"] + (["--quick"] if opts.quick else []) + (["--procs", str(CPU_PROCS)] if device == "cpu" else []) + list(opts.extra_args)
-    extra += opts.multi_node.args(target) if opts.multi_node else []
-    argv = build_argv(target.interpreter_argv(python), device=device, arch=None, time_budget=opts.budget,
-                      extra_args=extra)
+    argv = script_argv(target.interpreter_argv(python), device, opts, target)
     limit = opts.budget + TRANSPORT_SLACK_S
 
     def on_line(line: str) -> None:
@@ -132,8 +142,16 @@ def accept_host(target: Target, reach: Reach, opts: AcceptOptions,
     except TransportError as e:
         return HostReport(host=target.name, local=target.local, status=e.status, error=e.message,
                           gather_secs=round(time.monotonic() - t0, 3))
+    return judged_host(target, opts, (before, why_before), device, (result, error), after, time.monotonic() - t0)
+
+
+def judged_host(target: Target, opts: AcceptOptions, before: tuple[HostFacts | None, str | None], device: str,
+                run: tuple[dict | None, str | None], after: HostFacts | None, secs: float) -> HostReport:
+    """One host's readings, however they were taken: the counters before (or why not), the script's result (or
+    why none), the counters after; its checks and its Acceptance."""
+    (before, why_before), (result, error) = before, run
     acceptance = acceptance_of(result, quick=opts.quick, time_budget=opts.budget, facts=before, error=error)
-    acceptance.secs = round(time.monotonic() - t0, 3)
+    acceptance.secs = round(secs, 3)
     checks = [figure_check(f) for f in acceptance.figures]
     if device == "cuda" or before is None:
         checks += counter_checks(before, after, sampled_reasons_of(result))
@@ -180,7 +198,8 @@ def judge_fleet(hosts: list[HostReport]) -> Fleet | None:
                                     summary=g.summary, evidence=[f"{g.value:,.1f} against the median {g.median:,.1f} "
                                                                  f"of {g.peers} {g.group} figures in this fleet"]))
         h.status = host_status(h.checks)
-    return Fleet(grey_failures=grey, compared=len(hosts))
+    # compared: the hosts that gave figures (not one Slurm could not start a step on, nor one not reached)
+    return Fleet(grey_failures=grey, compared=sum(1 for h in hosts if h.accept and h.accept.figures))
 
 
 def multi_node_summary(hosts: list[HostReport], job: MultiNodeJob) -> MultiNode:
@@ -212,11 +231,53 @@ def exit_code_of(hosts: list[HostReport]) -> int:
     return 0
 
 
-def run_accept(reach: Reach, opts: AcceptOptions,
+def accept_slurm(nodes: SlurmNodes, opts: AcceptOptions) -> list[HostReport]:
+    """Every Slurm node selected: the counters, the acceptance script and the counters again, each one srun step
+    with a task per node (the script a step per device, where the counters chose cuda on some nodes and cpu on
+    others). A node Slurm cannot run a step on is reported with its state and reason."""
+    ready, skipped, order = select_nodes(nodes.partition, nodes.nodelist)
+    python = nodes.python or "python3"
+    targets = {s.name: Target(name=s.name, hostname=s.name) for s in ready}
+    t0 = time.monotonic()
+
+    def step(names: list[str], what: str, script: str, args: list[str], limit: float) -> dict[str, Transport]:
+        return replayed(names, python, script, args, limit, partition=nodes.partition, say=nodes.say, what=what,
+                        job_name="envdoctor-accept")
+
+    def counters(names: list[str], when: str) -> dict[str, tuple[HostFacts | None, str | None]]:
+        got = step(names, f"the GPU counters ({when})", envdoctor.probe.SOURCE, ["--no-torch"], COUNTER_TIMEOUT_S)
+        return {n: _facts(tr, targets[n], python) for n, tr in got.items()}
+
+    before = counters(list(targets), "before") if targets else {}
+    devices = {n: _device(opts, before[n][0]) for n in targets}
+    results = {}
+    for device in sorted(set(devices.values())):
+        group = [n for n in targets if devices[n] == device]
+        got = step(group, f"the acceptance script (--device {device}, ~{opts.budget:g} s)",
+                   envdoctor.proof.STDIN.decode(), script_argv(python, device, opts)[2:],
+                   opts.budget + TRANSPORT_SLACK_S)
+        results |= {n: run_script(tr, targets[n], python, device, opts) for n, tr in got.items()}
+    read = [n for n in targets if before[n][0] is not None]
+    after = counters(read, "after") if read else {}
+    secs = time.monotonic() - t0
+    by_name = {n: judged_host(t, opts, before[n], devices[n], results[n], after.get(n, (None, None))[0], secs)
+               for n, t in targets.items()}
+    by_name |= {r.host: r for r in skipped}
+    return [by_name[n] for n in order]
+
+
+def run_accept(reach: Reach | SlurmNodes, opts: AcceptOptions,
                on_progress: Callable[[str, dict], None] | None = None) -> AcceptRun:
+    """Every host of `reach` accepted, judged against its bars and, across several, against the fleet."""
     def lost(target: Target, report: HostReport) -> HostReport:
         return report
 
+    if isinstance(reach, SlurmNodes):
+        if opts.multi_node:
+            raise UserError("--multi-node is not available with --slurm: each node is accepted as its own task")
+        hosts = accept_slurm(reach, opts)
+        report = Report(envdoctor=__version__, hosts=hosts, fleet=judge_fleet(hosts))
+        return AcceptRun(report=report, exit_code=exit_code_of(hosts), hosts=hosts)
     if opts.multi_node:  # every node must be running for the rendezvous: all at once
         reach = replace(reach, forks=max(reach.forks, len(reach.targets)))
     run = reach.fan_out(reach.targets, lambda t: accept_host(t, reach, opts, on_progress), lost)
@@ -229,4 +290,5 @@ def run_accept(reach: Reach, opts: AcceptOptions,
     return AcceptRun(report=report, exit_code=exit_code_of(hosts), hosts=hosts)
 
 
-__all__ = ["AcceptOptions", "AcceptRun", "Acceptance", "MultiNodeJob", "accept_host", "judge_fleet", "run_accept"]
+__all__ = ["AcceptOptions", "AcceptRun", "Acceptance", "MultiNodeJob", "accept_host", "accept_slurm", "judge_fleet",
+           "run_accept"]

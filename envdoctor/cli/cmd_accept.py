@@ -14,6 +14,7 @@ from envdoctor.app.reach import Reach, resolve_targets
 from envdoctor.cli.common import json_option, redacted, use_color
 from envdoctor.cli.fleet_options import connect_options, ssh_options, target_options
 from envdoctor.cli.output_options import output_options, write_outputs
+from envdoctor.cli.slurm_options import refuse_mixed, slurm_nodes, slurm_options
 from envdoctor.errors import UserError
 from envdoctor.printable import printable
 from envdoctor.proof.script.contract import ACCEPT_BUDGET_S, ACCEPT_QUICK_BUDGET_S, GRACE_S
@@ -53,20 +54,28 @@ def _phase_lines(lock: threading.Lock):
 @click.option("-v", "--verbose", is_flag=True, help="Show the evidence of passing figures too.")
 @target_options
 @connect_options
+@slurm_options
 @json_option
 @output_options
 def command(targets, device, quick, time_budget, multi_node, master_addr, master_port, iface, python, verbose, inventory, limit, ssh_config, forks, timeout,
-            connect_timeout, known_hosts, accept_new_host_keys, become, as_json, junit_path, prometheus_path,
-            html_path):
+            connect_timeout, known_hosts, accept_new_host_keys, become, use_slurm, partition, nodelist, as_json,
+            junit_path, prometheus_path, html_path):
     """Accept TARGETs (this machine when none) as cluster operators do: per GPU, sustained dense matmul (bf16,
     TF32), device memory bandwidth and pinned host<->device bandwidth; across its GPUs, NCCL all_reduce bus
     bandwidth over a message-size sweep; each figure against its SKU's published bar (envdoctor/data/
     gpu_skus.yaml, with its source); the GPUs' error counters before and after (a new Xid, ECC error, remapped
-    row or slowdown fails); across a fleet, a GPU more than 10 % below its SKU's fleet median is a warning."""
-    resolved = resolve_targets(list(targets), inventory, limit, ssh_config, python)
-    ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become) if targets or inventory else {}
-    reach = Reach(resolved, python=python, timeout=timeout, ssh=ssh, forks=forks, quiet=True)
+    row or slowdown fails); across a fleet, a GPU more than 10 % below its SKU's fleet median is a warning.
+    With --slurm, the nodes' readings are srun steps, a task per node."""
+    refuse_mixed(use_slurm, targets, inventory, partition, nodelist)
+    if use_slurm and multi_node:
+        raise click.UsageError("--multi-node is not available with --slurm: each node is accepted as its own task")
     job = None
+    if use_slurm:
+        reach = slurm_nodes(partition, nodelist, python, timeout, as_json=as_json)
+    else:
+        resolved = resolve_targets(list(targets), inventory, limit, ssh_config, python)
+        ssh = ssh_options(connect_timeout, known_hosts, accept_new_host_keys, become) if targets or inventory else {}
+        reach = Reach(resolved, python=python, timeout=timeout, ssh=ssh, forks=forks, quiet=True)
     if multi_node:
         if len(resolved) < 2:
             raise UserError("--multi-node needs two or more TARGETs")
