@@ -152,9 +152,11 @@ COMMANDS: dict[str, Run | Skip] = {
     "HealthCheckInterval=300": FILE,
     "export PATH=/usr/local/bin:/usr/bin:/bin SLURM_CONF=/etc/slurm/slurm.conf": FILE,
     "exec envdoctor health --no-torch": FILE,
-    # Accepting a node: without a GPU the run goes to the CPU, and every figure is unknown with its reason
-    "envdoctor accept": Run((0, 3), "Every figure is unknown", slow=True),
-    "envdoctor accept --quick": Run((0, 3), "Every figure is unknown", slow=True),
+    # Accepting a node: without a GPU the run goes to the CPU, every figure is unknown with its reason, and a run
+    # that judged nothing exits 3
+    "envdoctor accept": Run(3, "Every figure is unknown", slow=True),
+    "envdoctor accept --quick": Run(3, "Every figure is unknown", slow=True),
+    "envdoctor accept --slurm -p gpu --quick": SLURM,
     "envdoctor accept 'gpu[01-64]' --html accept.html": SSH,
     # Outputs
     "envdoctor check gpu[01-16] --junit report.xml": SSH,

@@ -223,10 +223,11 @@ def multi_node_summary(hosts: list[HostReport], job: MultiNodeJob) -> MultiNode:
 
 
 def exit_code_of(hosts: list[HostReport]) -> int:
-    """0: nothing failed; 1: a figure or counter failed on some host; 3: a host could not be reached."""
+    """0: nothing failed; 1: a figure or counter failed on some host; 3: a host could not be reached, or its run
+    judged nothing (every figure unknown, as on the CPU: an acceptance that proved nothing is no all-clear)."""
     if any(c.status == Status.FAIL for h in hosts for c in h.checks):
         return 1
-    if any(h.error for h in hosts):
+    if any(h.error or not any(c.status in (Status.PASS, Status.WARN) for c in h.checks) for h in hosts):
         return 3
     return 0
 

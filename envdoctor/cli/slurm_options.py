@@ -1,5 +1,5 @@
-"""--slurm and its node selection (Slurm's own -p/--partition and -w/--nodelist syntax) for check and
-proof: the options as the app layer's SlurmNodes, the way those commands reach Slurm's nodes."""
+"""--slurm and its node selection (Slurm's own -p/--partition and -w/--nodelist syntax) for check,
+proof and accept: the options as the app layer's SlurmNodes, the way those commands reach Slurm's nodes."""
 
 from __future__ import annotations
 
