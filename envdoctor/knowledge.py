@@ -60,6 +60,9 @@ class Signature(BaseModel):
     # an error of a shape any program prints (an exception, "Error:"), with no cause: when nothing known
     # explains the paste, the report says what it saw and that its cause is not determined
     unrecognised: bool = False
+    # a message a user meets and pastes, that on a live run is a tool's answer the probe's own facts judge
+    # (docker's client finding no daemon: docker_daemon.py): read in pastes only
+    paste_only: bool = False
     sources: list[str] = Field(default_factory=list)
 
 

@@ -606,9 +606,6 @@ EVIDENCE: dict[str, Callable[[HostFacts], Verdict]] = {
     "slurm_node": _slurm_node,
     "driver_unreachable": _driver_unreachable,
     "smi_lists_gpus": _smi_lists_gpus,
-    # a live probe's tool output is judged by its own facts (e.g. docker_daemon.py for docker's client)
-    "probed_live": lambda f: ((True, "the probe ran on this host") if any(x != "paste" for x in f.sources)
-                              else (None, None)),
 }
 
 

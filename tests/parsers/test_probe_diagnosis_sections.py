@@ -59,3 +59,13 @@ def test_nvml_init_code_is_read_as_a_signature():
     f = facts_from_bundle(_bundle(nvml_init="nvmlInit_v2: 18 NVML_ERROR_LIB_RM_VERSION_MISMATCH (Driver/library version mismatch)\n"))
     assert f.diagnosis.nvml_init == "18 NVML_ERROR_LIB_RM_VERSION_MISMATCH"
     assert "nvml_library_mismatch" in {s.id for s in f.diagnosis.signatures}
+
+
+def test_a_tools_own_answer_on_a_live_run_is_judged_by_its_facts_not_read_as_an_error():
+    # docker's client on a host with no daemon: a paste of it names the cause; the probe's docker_info section
+    # is docker_daemon.py's to judge, and neither a known nor an unknown error of the host
+    no_daemon = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n"
+    live = facts_from_bundle(_bundle(docker_info=no_daemon, kernel_log="Failed to load firmware for the webcam\n"))
+    assert live.diagnosis.signatures == []
+    pasted = facts_from_bundle(Bundle(host="t", pastes=[no_daemon]))
+    assert "docker_daemon_unreachable" in [s.id for s in pasted.diagnosis.signatures]

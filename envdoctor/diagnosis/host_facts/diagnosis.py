@@ -34,6 +34,7 @@ def _signatures(bundle: Bundle, d: DiagnosisFacts) -> list[str]:
         s = bundle.get(name)
         if _ran(s) or (s is not None and s.error == "timeout"):
             seen = scan_signatures(s.text)
+            seen = [x for x in seen if not kb.signature(x.id).paste_only]
             if name not in _ANY_ERROR_SECTIONS:
                 seen = [x for x in seen if not kb.signature(x.id).unrecognised]
             merge(d.signatures, seen)
