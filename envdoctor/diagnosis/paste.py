@@ -77,7 +77,24 @@ def paste_from_bytes(data: bytes, size: int, where: str) -> tuple[str, list[str]
     text = decode(data)
     if text is None:
         raise UserError("binary data, not a text paste or an envdoctor bundle", where=where)
-    return clean(text), notes
+    text, labels = without_case_header(clean(text))
+    if labels:
+        notes.append(f"left out the {labels} header lines of a collected case (# source/command/cause/class/note: "
+                     "who collected it and what the thread concluded, not evidence)")
+    return text, notes
+
+
+# The header of a real case in the test corpus (tests/data/corpus/cases/INDEX.md): the collector's labels,
+# among them the concluded cause, which must not be read as evidence when such a file is diagnosed.
+_CASE_HEADER = re.compile(r"# (?:source|command|cause|class|note): [^\n]*\n")
+
+
+def without_case_header(text: str) -> tuple[str, int]:
+    """`text` without a leading block of case-header lines, and how many there were."""
+    n, pos = 0, 0
+    while m := _CASE_HEADER.match(text, pos):
+        n, pos = n + 1, m.end()
+    return (text[pos:], n) if n else (text, 0)
 
 
 def head_and_tail(data: bytes) -> bytes:

@@ -12,7 +12,7 @@ from envdoctor.errors import UserError
 from envdoctor.knowledge import signatures
 from envdoctor.parsers import paste_blocks as pb
 from envdoctor.parsers.signatures import scan_signatures
-from tests.corpus import corpus_body
+from tests.corpus import corpus_body, corpus_path
 
 MISMATCH = "errors/nvml-driver-library-version-mismatch-unattended-upgrade.txt"
 
@@ -183,3 +183,19 @@ def test_a_command_typed_at_a_prompt_is_not_an_error_message():
     assert "nvml_library_mismatch" not in seen and "container_no_gpu_inside" in seen
     answered = typed + "Failed to initialize NVML: Driver/library version mismatch\n"
     assert "nvml_library_mismatch" in {s.id for s in scan_signatures(*scanned_with_commands(clean(answered)))}
+
+
+def test_a_collected_cases_header_is_not_evidence(tmp_path):
+    """A corpus case diagnosed as a user would (check --from the file): its header holds the cause the thread
+    concluded; only the verbatim paste below it is read."""
+    rel = "cases/r2-torch-python/torch_cpu_only_build--pytorch-69202-conda-190-cudatoolkit113-cpu0.txt"
+    p = tmp_path / "case.txt"
+    p.write_text(corpus_path(rel).read_text())
+    text, notes = read_paste(p)
+    assert text == clean(corpus_body(rel)) and "# cause:" not in text
+    assert notes == ["left out the 5 header lines of a collected case (# source/command/cause/class/note: who "
+                     "collected it and what the thread concluded, not evidence)"]
+    # a root prompt that happens to start with '# ' is no header
+    p.write_text("# nvidia-smi\nNVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n")
+    text, notes = read_paste(p)
+    assert text.startswith("# nvidia-smi\n") and notes == []
