@@ -380,7 +380,7 @@ def run_task(task: Task, play: Play, session: HostSession, ctx: dict, check: boo
 
     try:
         if task.when and not truth(task.when, ctx):
-            return rec("skipped", "when: " + " and ".join(str(w) for w in task.when) + " is false")
+            return rec("skipped", "condition not met: " + " and ".join(str(w) for w in task.when))
         args = validate_args(task.module, render(task.args, ctx), task.where)
     except ExprError as e:
         return rec("failed", f"expression: {e}")
