@@ -176,9 +176,11 @@ def test_ctrl_c_stops_and_reports_what_finished(fleet, tmp_path):
                    f"ansible_ssh_private_key_file={fleet.client_key}\n"
                    f"[fast]\nquick ansible_port={h0.port} ansible_python_interpreter={quick}\n"
                    f"[slow]\nstuck ansible_port={h1.port} ansible_python_interpreter={slow}\n")
+    # SIGINT at its default in envdoctor, as in a foreground process Ctrl-C reaches: where the suite itself runs
+    # as a background job of a non-interactive shell, SIGINT is ignored and the child would inherit that
     p = subprocess.Popen([sys.executable, "-m", "envdoctor", "check", "--json", "-i", str(inv), "--known-hosts",
                           str(fleet.known_hosts)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                         text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Until the hung probe runs on its target, and the quick host's probe has ended and envdoctor has
         # closed its connection (it has its evidence: what is left is building its report).
